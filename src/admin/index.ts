@@ -1,0 +1,1 @@
+export { createAdminApp, type ReadinessCheck } from './admin-app';

@@ -1,0 +1,161 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createAdminApp } from './admin';
+import type { Settings } from './config';
+import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex } from './directory';
+import { createClientErrorHandler, createProxyHandler, createRefusalWriter, ownResponseHeaders } from './gateway';
+import { createLogger, logTransaction, type Logger } from './log';
+import { GatewayMetrics } from './metrics';
+import { ProxyEngine } from './proxy';
+import type { Transaction } from './transaction';
+
+export interface Gateway {
+  readonly settings: Settings;
+  readonly log: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly directory: DirectoryStore;
+  /** Binds both ports; resolves with the ports actually bound (0 in settings picks a free one). */
+  listen(): Promise<{ proxyPort: number; adminPort: number }>;
+  /** Stops accepting, lets in-flight transactions finish for up to SHUTDOWN_GRACE_MS, then closes everything. */
+  shutdown(): Promise<void>;
+}
+
+function allInteractions(catalogue: ReadonlySet<string>, index: DirectoryIndex): Set<string> {
+  const ids = new Set(catalogue);
+  for (const c of index.consumers.values()) for (const id of c.interactions) ids.add(id);
+  for (const p of index.providers.values()) for (const id of p.endpointFor.keys()) ids.add(id);
+  return ids;
+}
+
+/**
+ * The composition root: builds every part once and wires the flow
+ * consumer → gateway (validate, route) → proxy → provider, with the transaction handed
+ * to logs and metrics when it ends. Throws ConfigError/DirectoryError on a bad start.
+ */
+export function buildGateway(settings: Settings, log: Logger = createLogger(settings.LOG_LEVEL)): Gateway {
+  const metrics = new GatewayMetrics();
+  const catalogue = loadInteractionCatalogue(settings.INTERACTIONS_FILE);
+  const directory = new DirectoryStore(settings.DIRECTORY_FILE, catalogue, {
+    loaded({ index, warnings }, trigger) {
+      for (const w of warnings) log.warn(w);
+      if (index.agreements === null) log.warn('directory has no agreements key: the data-sharing agreement (FoT) check is off');
+      metrics.setKnownInteractions(allInteractions(catalogue, index));
+      metrics.directoryEntries.set({ kind: 'consumers' }, index.consumers.size);
+      metrics.directoryEntries.set({ kind: 'providers' }, index.providers.size);
+      metrics.directoryEntries.set({ kind: 'endpoints' }, index.endpointCount);
+      metrics.directoryReloads.inc({ result: 'success' });
+      metrics.directoryLoadedAt.set(index.loadedAt / 1000);
+      log.info({ trigger, consumers: index.consumers.size, providers: index.providers.size, endpoints: index.endpointCount }, 'directory loaded');
+    },
+    failed(error, trigger) {
+      metrics.directoryReloads.inc({ result: 'failure' });
+      log.error({ trigger, code: (error as { code?: string }).code }, `directory reload failed, previous directory stays in force: ${error.message}`);
+    },
+  });
+  directory.loadInitial();
+
+  const tls = settings.TLS_CERT_FILE !== undefined;
+  const ownHeaders = ownResponseHeaders(tls);
+  const writeRefusal = createRefusalWriter(ownHeaders, settings.ALLOWED_METHODS);
+  let inFlight = 0;
+
+  function record(tx: Transaction): void {
+    metrics.observe(tx);
+    logTransaction(log, tx);
+  }
+  function proxiedDone(tx: Transaction): void {
+    inFlight--;
+    metrics.inFlight.dec();
+    record(tx);
+  }
+
+  const engine = new ProxyEngine(
+    {
+      timeoutMs: settings.UPSTREAM_TIMEOUT_MS,
+      maxSockets: settings.UPSTREAM_MAX_SOCKETS,
+      idleMs: settings.UPSTREAM_IDLE_MS,
+      maxBodyBytes: settings.MAX_REQUEST_BODY_BYTES,
+      forwardedHeader: settings.FORWARDED_HEADER,
+      consumerTls: tls,
+    },
+    writeRefusal,
+    proxiedDone,
+  );
+  const handle = createProxyHandler({
+    allowedMethods: settings.ALLOWED_METHODS,
+    maxBodyBytes: settings.MAX_REQUEST_BODY_BYTES,
+    directory,
+    engine,
+    writeRefusal,
+    done: proxiedDone,
+  });
+  function onRequest(req: Parameters<typeof handle>[0], res: Parameters<typeof handle>[1]): void {
+    inFlight++;
+    metrics.inFlight.inc();
+    handle(req, res);
+  }
+
+  const serverOptions = {
+    maxHeaderSize: settings.MAX_HEADER_BYTES,
+    // Large document migrations may upload for minutes: no whole-request deadline, but
+    // headers must arrive within 60 s and an idle socket is closed (server.timeout below).
+    requestTimeout: 0,
+    headersTimeout: 60_000,
+  };
+  const proxyServer: Server = tls
+    ? createHttpsServer(
+        { ...serverOptions, cert: readFileSync(settings.TLS_CERT_FILE!), key: readFileSync(settings.TLS_KEY_FILE!), minVersion: 'TLSv1.2' },
+        onRequest,
+      )
+    : createHttpServer(serverOptions, onRequest);
+  proxyServer.timeout = Math.max(120_000, settings.UPSTREAM_TIMEOUT_MS + 10_000);
+  // Validate before "100 Continue", so a refused upload is never sent.
+  proxyServer.on('checkContinue', onRequest);
+  proxyServer.on('clientError', createClientErrorHandler(ownHeaders, settings.MAX_HEADER_BYTES, record));
+
+  const adminApp = createAdminApp(metrics.registry, [
+    { name: 'directory', check: () => ({ ok: directory.current !== null }) },
+  ]);
+  const adminServer = createHttpServer(adminApp);
+
+  function listenOn(server: Server, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, settings.HOST, () => {
+        server.off('error', reject);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  return {
+    settings,
+    log,
+    metrics,
+    directory,
+    async listen() {
+      const proxyPort = await listenOn(proxyServer, settings.PORT);
+      const adminPort = await listenOn(adminServer, settings.ADMIN_PORT);
+      directory.watch();
+      if (!tls) log.warn('PORT speaks plain HTTP: fine for local trials, never for live traffic (set TLS_CERT_FILE and TLS_KEY_FILE)');
+      log.info({ host: settings.HOST, proxyPort, adminPort, tls }, 'gateway listening');
+      return { proxyPort, adminPort };
+    },
+    async shutdown() {
+      directory.close();
+      proxyServer.close();
+      adminServer.close();
+      proxyServer.closeIdleConnections();
+      const deadline = Date.now() + settings.SHUTDOWN_GRACE_MS;
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      if (inFlight > 0) log.warn({ inFlight }, 'shutdown grace period over: closing connections with transactions in flight');
+      proxyServer.closeAllConnections();
+      adminServer.closeAllConnections();
+      engine.close();
+      log.info('gateway stopped');
+      log.flush();
+    },
+  };
+}

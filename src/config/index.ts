@@ -1,0 +1,2 @@
+export { loadSettings, ConfigError } from './load-settings';
+export type { Settings } from './settings';

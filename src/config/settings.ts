@@ -1,0 +1,63 @@
+import { z } from 'zod';
+
+/**
+ * Every setting the gateway reads, with its default, in one place.
+ * Names are the environment variables of the contract (shared/design/interface.md);
+ * the optional YAML file uses the same names in lower case, nested or dotted.
+ */
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().min(1);
+const flag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes' || v === 'on');
+const methodList = z
+  .string()
+  .transform((s) => s.split(',').map((m) => m.trim()).filter((m) => m.length > 0))
+  .pipe(z.array(z.string().regex(/^[A-Z]+$/, 'methods are upper-case tokens such as GET')).min(1));
+
+export const settingsSchema = z
+  .object({
+    /** Consumer-facing proxy port. Default 8080. */
+    PORT: port.default(8080),
+    /** Bind address of both ports. Default 127.0.0.1 (0.0.0.0 in the container image). */
+    HOST: z.string().min(1).default('127.0.0.1'),
+    /** Operations port: metrics, health, audit API. Default 9090. */
+    ADMIN_PORT: port.default(9090),
+    /** Routing and authorisation directory. Default config/directory.yaml. */
+    DIRECTORY_FILE: z.string().min(1).default('config/directory.yaml'),
+    /** Known GP Connect interaction IDs; unknown IDs in the directory are warned about. */
+    INTERACTIONS_FILE: z.string().min(1).default('config/gpconnect-interactions.json'),
+    /** Audit spool and embedded ClickHouse files. Default ./data. */
+    DATA_DIR: z.string().min(1).default('./data'),
+    /** ClickHouse server URL; unset means the embedded engine. */
+    CLICKHOUSE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    /** closed: refuse traffic (503) when audit cannot be made durable; open: keep proxying. */
+    AUDIT_FAILURE_MODE: z.enum(['closed', 'open']).default('closed'),
+    /** Provider inactivity timeout before 504. Default 30000. */
+    UPSTREAM_TIMEOUT_MS: positiveInt.max(3_600_000).default(30_000),
+    /** Keep-alive sockets per provider host:port, at most. Default 64. */
+    UPSTREAM_MAX_SOCKETS: positiveInt.max(10_000).default(64),
+    /** Idle keep-alive sockets to providers are closed after this long. Default 4000. */
+    UPSTREAM_IDLE_MS: positiveInt.default(4_000),
+    /** Methods a consumer may use. Default GET,HEAD,POST,PUT. */
+    ALLOWED_METHODS: methodList.default(['GET', 'HEAD', 'POST', 'PUT']),
+    /** Add an RFC 7239 Forwarded header (as a new field line, never changing one). Default true. */
+    FORWARDED_HEADER: flag.default(true),
+    /** Largest request header block accepted, bytes (over it: 431). Default 16384. */
+    MAX_HEADER_BYTES: positiveInt.min(1024).max(1_048_576).default(16_384),
+    /** Largest request body accepted, bytes (over it: 413). Default 500 MiB: GP Connect document migration reaches ~250 MB. */
+    MAX_REQUEST_BODY_BYTES: positiveInt.default(524_288_000),
+    /** How long SIGTERM waits for in-flight transactions. Default 10000. */
+    SHUTDOWN_GRACE_MS: positiveInt.max(600_000).default(10_000),
+    /** pino level. Default info. */
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Environment label written with every transaction (live, test, ...). */
+    ENVIRONMENT: z.string().regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes').default('local'),
+    /** TLS on PORT (issue 5 adds mutual TLS and the rest of the TLS_* settings). */
+    TLS_CERT_FILE: z.string().min(1).optional(),
+    TLS_KEY_FILE: z.string().min(1).optional(),
+  })
+  .strict();
+
+export type Settings = Readonly<z.output<typeof settingsSchema>>;
+export type SettingName = keyof z.input<typeof settingsSchema>;

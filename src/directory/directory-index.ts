@@ -1,0 +1,115 @@
+import type { DirectoryFile } from './schema';
+
+/** A registered provider endpoint, parsed once at load: the proxy connects to exactly this. */
+export interface Endpoint {
+  /** As registered, without a trailing slash: what refusals and audit records show. */
+  readonly url: string;
+  /** `scheme://host[:port]` as registered; a target must start with exactly this. */
+  readonly origin: string;
+  /** Path below the origin, no trailing slash ('' for a root endpoint). */
+  readonly path: string;
+  readonly protocol: 'http:' | 'https:';
+  /** Host name or IP to connect to (IPv6 without brackets). */
+  readonly hostname: string;
+  readonly port: number;
+  /** The Host header the provider expects: its own authority. */
+  readonly hostHeader: string;
+}
+
+export interface Consumer {
+  readonly asid: string;
+  readonly ods: string;
+  readonly name: string;
+  readonly interactions: ReadonlySet<string>;
+}
+
+export interface Provider {
+  readonly asid: string;
+  readonly ods: string;
+  readonly name: string;
+  /** Interaction ID → the one endpoint registered for it (SDS holds one MHS record per ASID and interaction). */
+  readonly endpointFor: ReadonlyMap<string, Endpoint>;
+}
+
+/** Which consumer organisations may exchange with which provider organisations. */
+class AgreementIndex {
+  private readonly byConsumer = new Map<string, Set<string> | '*'>();
+  private anyConsumer: Set<string> | '*' = new Set();
+
+  add(consumers: string[] | '*', providers: string[] | '*'): void {
+    if (consumers === '*') {
+      this.anyConsumer = merge(this.anyConsumer, providers);
+      return;
+    }
+    for (const c of consumers) this.byConsumer.set(c, merge(this.byConsumer.get(c) ?? new Set(), providers));
+  }
+
+  covers(consumerOds: string, providerOds: string): boolean {
+    if (this.anyConsumer === '*' || this.anyConsumer.has(providerOds)) return true;
+    const covered = this.byConsumer.get(consumerOds);
+    return covered !== undefined && (covered === '*' || covered.has(providerOds));
+  }
+}
+
+function merge(into: Set<string> | '*', providers: string[] | '*'): Set<string> | '*' {
+  if (into === '*' || providers === '*') return '*';
+  for (const p of providers) into.add(p);
+  return into;
+}
+
+/** The compiled directory: a request costs map look-ups and one prefix comparison. */
+export class DirectoryIndex {
+  readonly consumers = new Map<string, Consumer>();
+  readonly providers = new Map<string, Provider>();
+  /** Null when the file has no `agreements` key: the check is off. */
+  readonly agreements: AgreementIndex | null;
+  readonly endpointCount: number;
+
+  constructor(file: DirectoryFile, readonly loadedAt: number = Date.now()) {
+    for (const c of file.consumers) {
+      if (this.consumers.has(c.asid)) throw new Error(`consumer ASID ${c.asid} is listed twice`);
+      this.consumers.set(c.asid, { asid: c.asid, ods: c.ods, name: c.name ?? '', interactions: new Set(c.interactions) });
+    }
+    let endpoints = 0;
+    for (const p of file.providers) {
+      if (this.providers.has(p.asid)) throw new Error(`provider ASID ${p.asid} is listed twice`);
+      const endpointFor = new Map<string, Endpoint>();
+      for (const e of p.endpoints) {
+        const endpoint = compileEndpoint(e.url);
+        endpoints++;
+        for (const interaction of e.interactions) {
+          const existing = endpointFor.get(interaction);
+          if (existing) {
+            throw new Error(`provider ${p.asid} registers ${interaction} at two endpoints (${existing.url}, ${endpoint.url})`);
+          }
+          endpointFor.set(interaction, endpoint);
+        }
+      }
+      this.providers.set(p.asid, { asid: p.asid, ods: p.ods, name: p.name ?? '', endpointFor });
+    }
+    this.endpointCount = endpoints;
+    if (file.agreements === undefined) {
+      this.agreements = null;
+    } else {
+      this.agreements = new AgreementIndex();
+      for (const a of file.agreements) this.agreements.add(a.consumers, a.providers);
+    }
+  }
+}
+
+function compileEndpoint(registered: string): Endpoint {
+  const url = new URL(registered);
+  const protocol = url.protocol as 'http:' | 'https:';
+  const origin = `${protocol}//${url.host}`;
+  const path = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return {
+    url: origin + path,
+    origin,
+    path,
+    protocol,
+    hostname,
+    port: url.port ? Number(url.port) : protocol === 'https:' ? 443 : 80,
+    hostHeader: url.host,
+  };
+}

@@ -1,0 +1,114 @@
+import { refusalCatalogue, type RefusalCode } from './refusal-catalogue';
+
+/**
+ * A typed refusal: why the gateway answered instead of the provider.
+ * `display` is the Spine-style code string consumers parse; `diagnostics` is a
+ * sentence that tells the caller what to fix. Neither ever holds a query string,
+ * a body, an ordinary header value or the token (ASIDs and endpoints are fine).
+ */
+export class Refusal {
+  readonly status: number;
+  constructor(
+    readonly code: RefusalCode,
+    readonly display: string,
+    readonly diagnostics: string,
+  ) {
+    this.status = refusalCatalogue[code].status;
+  }
+}
+
+/** The target without its query string: the SSP's messages show it, nothing more. */
+export function withoutQuery(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
+}
+
+export const refuse = {
+  invalidHeader(header: string, expected: string): Refusal {
+    return new Refusal(
+      'MISSING_OR_INVALID_HEADER',
+      'MISSING_OR_INVALID_HEADER',
+      `The ${header} header is missing, repeated or malformed: send exactly one, ${expected}.`,
+    );
+  },
+  invalidTarget(why: string): Refusal {
+    return new Refusal(
+      'MISSING_OR_INVALID_HEADER',
+      'MISSING_OR_INVALID_HEADER',
+      `The request target is not a provider URL the gateway can forward to: ${why}. ` +
+        'Write the provider endpoint from SDS after the gateway URL, e.g. /https://provider.example/ODS/STU3/1/gpconnect/...',
+    );
+  },
+  endpointVaries(endpoint: string, target: string, to: string): Refusal {
+    const shown = withoutQuery(target);
+    return new Refusal(
+      'ENDPOINT_VARIES_FROM_TARGETURL',
+      `ENDPOINT_${endpoint}_VARIES_FROM_TARGETURL_${shown}`,
+      `The target URL does not lie under the endpoint registered for Ssp-To ${to} and this interaction (${endpoint}): ` +
+        'use that URL exactly as registered (same scheme, host and port, no IP address or extra default port), followed by the FHIR path.',
+    );
+  },
+  senderNotAuthorised(from: string): Refusal {
+    return new Refusal(
+      'ASID_CHECK_FAILED_MESSAGESENDER',
+      `ASID_CHECK_FAILED_MESSAGESENDER_${from}`,
+      `Ssp-From ${from} is not a consumer accredited for this Ssp-InteractionID: check the ASID (the originating organisation's, not the host's) and its accredited interactions.`,
+    );
+  },
+  receiverNotAuthorised(to: string): Refusal {
+    return new Refusal(
+      'PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER',
+      `PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_${to}`,
+      `Ssp-To ${to} has no endpoint registered for this Ssp-InteractionID: look the provider's ASID and endpoint up in SDS for this interaction.`,
+    );
+  },
+  noAgreement(from: string, to: string): Refusal {
+    return new Refusal(
+      'FOT_CHECK_FAILED',
+      `FOT_CHECK_FAILED_MESSAGESENDER_${from}_MESSAGERECEIVER_${to}`,
+      `No data-sharing agreement covers the organisations of Ssp-From ${from} and Ssp-To ${to}: the agreement must be in place before they exchange messages.`,
+    );
+  },
+  methodNotAllowed(allowed: readonly string[]): Refusal {
+    return new Refusal(
+      'METHOD_NOT_ALLOWED',
+      '405: Method Not Allowed',
+      `This method is not allowed through the gateway; use one of ${allowed.join(', ')}.`,
+    );
+  },
+  malformedHttp(): Refusal {
+    return new Refusal(
+      'MALFORMED_HTTP_REQUEST',
+      'MALFORMED_HTTP_REQUEST',
+      'The HTTP request is malformed (for example a control character in a header, or both Content-Length and Transfer-Encoding): fix the client.',
+    );
+  },
+  bodyTooLarge(limit: number): Refusal {
+    return new Refusal(
+      'REQUEST_BODY_TOO_LARGE',
+      'REQUEST_BODY_TOO_LARGE',
+      `The request body is larger than the gateway accepts (${limit} bytes).`,
+    );
+  },
+  headersTooLarge(limit: number): Refusal {
+    return new Refusal(
+      'REQUEST_HEADERS_TOO_LARGE',
+      'REQUEST_HEADERS_TOO_LARGE',
+      `The request headers are larger than the gateway accepts (${limit} bytes in all): send fewer or shorter headers.`,
+    );
+  },
+  upstreamError(target: string): Refusal {
+    return new Refusal(
+      'ERROR_COMMUNICATING_TO_ENDPOINT',
+      `ERROR_COMMUNICATING_TO_ENDPOINT_URL_${withoutQuery(target)}`,
+      'The provider could not be reached or broke the connection before answering: retry later, and tell the provider if it persists.',
+    );
+  },
+  upstreamTimeout(timeoutMs: number): Refusal {
+    return new Refusal(
+      'UPSTREAM_TIMEOUT',
+      'UPSTREAM_TIMEOUT',
+      `The provider did not answer within ${timeoutMs} ms: retry later, and tell the provider if it persists.`,
+    );
+  },
+};

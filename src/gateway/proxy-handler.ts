@@ -1,0 +1,87 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { DirectoryStore } from '../directory';
+import { Refusal, refuse } from '../errors';
+import type { ProxyEngine, RefusalWriter, TransactionDone } from '../proxy';
+import { resolveRoute } from '../route';
+import { Transaction } from '../transaction';
+import { checkSspHeaders, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
+import { rawRefusalResponse } from './refusal-writer';
+
+export interface ProxyHandlerDeps {
+  allowedMethods: readonly string[];
+  maxBodyBytes: number;
+  directory: DirectoryStore;
+  engine: ProxyEngine;
+  writeRefusal: RefusalWriter;
+  done: TransactionDone;
+}
+
+/**
+ * The proxy port's request handler: a plain node:http handler (no express on the hot
+ * path) that validates, routes, and hands both streams to the proxy engine. Anything
+ * that fails is answered by the gateway before a byte reaches a provider.
+ */
+export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const allowed = new Set(deps.allowedMethods);
+
+  function deny(req: IncomingMessage, res: ServerResponse, tx: Transaction, head: RequestHead, refusal: Refusal): void {
+    const hasBody = head.contentLength > 0 || head.hasTransferEncoding;
+    tx.responseBytes = deps.writeRefusal(res, refusal, head.accept, hasBody && !req.complete);
+    if (tx.finish('denied', refusal.status, refusal.code)) deps.done(tx);
+  }
+
+  return function handleProxyRequest(req: IncomingMessage, res: ServerResponse): void {
+    res.sendDate = false; // a provider's response gets no Date it did not send
+    const tx = new Transaction(req.method ?? '', req.socket.remoteAddress ?? '');
+    const head = readRequestHead(req.rawHeaders);
+    const headerProblem = checkSspHeaders(head);
+    tx.traceId = head.traceId ?? '';
+    tx.consumerAsid = head.from ?? '';
+    tx.providerAsid = head.to ?? '';
+    tx.interactionId = head.interactionId ?? '';
+    if (!allowed.has(tx.method)) return deny(req, res, tx, head, refuse.methodNotAllowed(deps.allowedMethods));
+    if (headerProblem !== null) return deny(req, res, tx, head, headerProblem);
+
+    const url = req.url ?? '';
+    // Origin-form only: "/" then the provider URL. An absolute-form target (GET http://x/ HTTP/1.1) is refused.
+    const targetProblem = url.charCodeAt(0) === 0x2f ? targetSyntaxProblem(url.slice(1)) : 'the request-target must be "/" followed by the provider URL';
+    if (targetProblem !== null) return deny(req, res, tx, head, refuse.invalidTarget(targetProblem));
+
+    const index = deps.directory.current!;
+    const route = resolveRoute(index, tx.consumerAsid, tx.providerAsid, tx.interactionId, url.slice(1));
+    if (route instanceof Refusal) return deny(req, res, tx, head, route);
+    tx.consumerOds = route.consumer.ods;
+    tx.providerOds = route.provider.ods;
+    tx.endpoint = route.endpoint.url;
+    tx.targetHost = route.endpoint.hostHeader;
+
+    if (head.contentLength > deps.maxBodyBytes) return deny(req, res, tx, head, refuse.bodyTooLarge(deps.maxBodyBytes));
+    deps.engine.forward(req, res, tx, route, head);
+  };
+}
+
+/**
+ * Requests Node's strict parser rejects (CR/LF/NUL in a header, Content-Length with
+ * Transfer-Encoding, an oversized header block, garbage) never reach the handler:
+ * answer them with an OperationOutcome on the socket, close it, and record the refusal.
+ */
+export function createClientErrorHandler(
+  ownHeaders: readonly string[],
+  maxHeaderBytes: number,
+  done: TransactionDone,
+): (err: NodeJS.ErrnoException, socket: Socket) => void {
+  return function handleClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const refusal = err.code === 'HPE_HEADER_OVERFLOW' ? refuse.headersTooLarge(maxHeaderBytes) : refuse.malformedHttp();
+    const tx = new Transaction('', socket.remoteAddress ?? '');
+    tx.failureReason = /^[A-Z_]{1,40}$/.test(err.code ?? '') ? err.code! : 'UNKNOWN';
+    const response = rawRefusalResponse(refusal, ownHeaders);
+    tx.responseBytes = response.length;
+    socket.end(response);
+    if (tx.finish('denied', refusal.status, refusal.code)) done(tx);
+  };
+}

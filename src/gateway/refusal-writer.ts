@@ -1,0 +1,31 @@
+import type { ServerResponse } from 'node:http';
+import { chooseFormat, renderOperationOutcome, type Refusal } from '../errors';
+import type { RefusalWriter } from '../proxy';
+
+/**
+ * Builds the writer for the gateway's own refusals: an OperationOutcome with helmet's
+ * headers, `Allow` on a 405, and `Connection: close` when the consumer may still be
+ * sending a body the gateway will not read.
+ */
+export function createRefusalWriter(ownHeaders: readonly string[], allowedMethods: readonly string[]): RefusalWriter {
+  const allow = allowedMethods.join(', ');
+  return function writeRefusal(res: ServerResponse, refusal: Refusal, accept: string | undefined, closeConnection: boolean): number {
+    const { body, contentType } = renderOperationOutcome(refusal, chooseFormat(accept));
+    const length = Buffer.byteLength(body);
+    const headers = ['Content-Type', contentType, 'Content-Length', String(length), ...ownHeaders];
+    if (refusal.code === 'METHOD_NOT_ALLOWED') headers.push('Allow', allow);
+    if (closeConnection) headers.push('Connection', 'close');
+    res.writeHead(refusal.status, headers);
+    res.end(body);
+    return length;
+  };
+}
+
+/** The same OperationOutcome written straight to a socket, for requests Node's parser rejected. */
+export function rawRefusalResponse(refusal: Refusal, ownHeaders: readonly string[]): string {
+  const { body, contentType } = renderOperationOutcome(refusal, 'json');
+  let head = `HTTP/1.1 ${refusal.status} ${refusal.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n`;
+  head += `Content-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n`;
+  for (let i = 0; i < ownHeaders.length; i += 2) head += `${ownHeaders[i]}: ${ownHeaders[i + 1]}\r\n`;
+  return `${head}\r\n${body}`;
+}

@@ -1,0 +1,35 @@
+import { buildGateway } from './app';
+import { loadSettings } from './config';
+
+/** Start-up only: settings, the gateway, signals. A bad start prints one line and exits 1. */
+async function main(): Promise<void> {
+  let gateway;
+  try {
+    gateway = buildGateway(loadSettings());
+    await gateway.listen();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const line = e.code === 'EADDRINUSE' || e.code === 'EACCES' ? `listen: ${e.message}` : e.message;
+    process.stderr.write(`spine-gateway: cannot start: ${line}\n`);
+    process.exit(1);
+  }
+  const gw = gateway;
+  process.on('SIGHUP', () => gw.directory.reload('SIGHUP'));
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    gw.log.info({ signal }, 'shutting down');
+    gw.shutdown().then(
+      () => process.exit(0),
+      (err) => {
+        process.stderr.write(`spine-gateway: shutdown failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+void main();

@@ -1,0 +1,1 @@
+export { GatewayMetrics, type TransactionFacts } from './gateway-metrics';

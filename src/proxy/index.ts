@@ -1,0 +1,2 @@
+export { ProxyEngine, type ProxyEngineOptions, type RefusalWriter, type TransactionDone } from './proxy-engine';
+export { headersForProvider, headersForConsumer, forwardedValue, connectionTokens } from './hop-by-hop';

@@ -1,0 +1,1 @@
+export { resolveRoute, type Route } from './resolve-route';

@@ -1,0 +1,1 @@
+export { Transaction, type Outcome } from './transaction';

@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+
+/**
+ * How a transaction ended. `interrupted` is for records recovered after a crash (audit, issue 3).
+ */
+export type Outcome =
+  | 'in_flight'
+  | 'forwarded'
+  | 'denied'
+  | 'upstream_error'
+  | 'upstream_timeout'
+  | 'client_aborted'
+  | 'interrupted';
+
+/**
+ * One consumer request as the gateway saw it: metadata only, every field set in the
+ * constructor so all transactions share one object shape (fastify's Context habit).
+ * It is filled in place along the flow and handed to audit, logs and metrics at the end.
+ * It never holds a body, a query string, the request path below the endpoint, or the token.
+ */
+export class Transaction {
+  readonly eventId: string = randomUUID();
+  /** Epoch milliseconds when the request arrived. */
+  readonly receivedAt: number = Date.now();
+  /** Monotonic start, for durations. */
+  readonly startedAt: number = performance.now();
+  completedAt = 0;
+  durationMs = 0;
+
+  traceId = '';
+  consumerAsid = '';
+  providerAsid = '';
+  interactionId = '';
+  consumerOds = '';
+  providerOds = '';
+  /** The registered endpoint the request matched (never the consumer's target URL). */
+  endpoint = '';
+  /** host[:port] of the matched endpoint. */
+  targetHost = '';
+
+  status = 0;
+  outcome: Outcome = 'in_flight';
+  /** Stable refusal or failure code (RefusalCode, or a network error code such as ECONNRESET). */
+  errorCode = '';
+  /** The network error behind an upstream failure (ECONNREFUSED, ECONNRESET, ETIMEDOUT, ...). */
+  failureReason = '';
+
+  requestBytes = 0;
+  responseBytes = 0;
+  /** Milliseconds from arrival until the provider's response headers arrived; -1 if they never did. */
+  upstreamTtfbMs = -1;
+
+  constructor(
+    readonly method: string,
+    readonly clientIp: string,
+  ) {}
+
+  /** Milliseconds since arrival. */
+  elapsedMs(): number {
+    return performance.now() - this.startedAt;
+  }
+
+  /** Marks the end; the first call wins, so a late error cannot rewrite a finished transaction. */
+  finish(outcome: Outcome, status: number, errorCode = ''): boolean {
+    if (this.outcome !== 'in_flight') return false;
+    this.outcome = outcome;
+    this.status = status;
+    this.errorCode = errorCode;
+    this.durationMs = this.elapsedMs();
+    this.completedAt = this.receivedAt + this.durationMs;
+    return true;
+  }
+}

@@ -1,0 +1,79 @@
+import { refuse, type Refusal } from '../errors';
+import { ASID_PATTERN, INTERACTION_PATTERN, TRACE_ID_PATTERN } from './patterns';
+
+/**
+ * The facts the gateway needs from a request's header block, read in one pass over
+ * rawHeaders (no lower-cased header object is built). Fixed shape, every field set.
+ */
+export class RequestHead {
+  traceId: string | null = null;
+  from: string | null = null;
+  to: string | null = null;
+  interactionId: string | null = null;
+  /** Name of an Ssp-* header sent more than once (it must be sent exactly once). */
+  repeated: string | null = null;
+  accept: string | undefined = undefined;
+  /** -1 when absent. */
+  contentLength = -1;
+  hasTransferEncoding = false;
+  /** Value(s) of Connection, whose tokens name extra hop-by-hop headers (RFC 9110 7.6.1). */
+  connection: string | null = null;
+}
+
+function setOnce(head: RequestHead, key: 'traceId' | 'from' | 'to' | 'interactionId', name: string, value: string): void {
+  if (head[key] !== null) head.repeated = name;
+  head[key] = value;
+}
+
+export function readRequestHead(rawHeaders: readonly string[]): RequestHead {
+  const head = new RequestHead();
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    const value = rawHeaders[i + 1];
+    switch (name.length) {
+      case 6: {
+        const lower = name.toLowerCase();
+        if (lower === 'ssp-to') setOnce(head, 'to', 'Ssp-To', value);
+        else if (lower === 'accept') head.accept = value;
+        break;
+      }
+      case 8:
+        if (name.toLowerCase() === 'ssp-from') setOnce(head, 'from', 'Ssp-From', value);
+        break;
+      case 10:
+        if (name.toLowerCase() === 'connection') head.connection = head.connection === null ? value : `${head.connection},${value}`;
+        break;
+      case 11:
+        if (name.toLowerCase() === 'ssp-traceid') setOnce(head, 'traceId', 'Ssp-TraceID', value);
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') head.contentLength = Number(value);
+        break;
+      case 17:
+        if (name.toLowerCase() === 'ssp-interactionid') setOnce(head, 'interactionId', 'Ssp-InteractionID', value);
+        else if (name.toLowerCase() === 'transfer-encoding') head.hasTransferEncoding = true;
+        break;
+    }
+  }
+  return head;
+}
+
+/**
+ * The four Ssp-* headers, each present once and well formed. Malformed values are set
+ * to null (so only well-formed ones reach a record: a malformed header may hold anything),
+ * and the refusal names the first missing or malformed header, or null when all are good.
+ */
+export function checkSspHeaders(head: RequestHead): Refusal | null {
+  if (head.traceId !== null && !TRACE_ID_PATTERN.test(head.traceId)) head.traceId = null;
+  if (head.from !== null && !ASID_PATTERN.test(head.from)) head.from = null;
+  if (head.to !== null && !ASID_PATTERN.test(head.to)) head.to = null;
+  if (head.interactionId !== null && !INTERACTION_PATTERN.test(head.interactionId)) head.interactionId = null;
+  if (head.repeated !== null) return refuse.invalidHeader(head.repeated, 'not repeated');
+  if (head.traceId === null) return refuse.invalidHeader('Ssp-TraceID', 'a new GUID for each request');
+  if (head.from === null) return refuse.invalidHeader('Ssp-From', "the consumer system's ASID (digits)");
+  if (head.to === null) return refuse.invalidHeader('Ssp-To', "the provider system's ASID from SDS (digits)");
+  if (head.interactionId === null) {
+    return refuse.invalidHeader('Ssp-InteractionID', 'the interaction URN (urn:nhs:names:services:gpconnect:...)');
+  }
+  return null;
+}
