@@ -138,7 +138,7 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
     async listen() {
       const proxyPort = await listenOn(proxyServer, settings.PORT);
       const adminPort = await listenOn(adminServer, settings.ADMIN_PORT);
-      directory.watch();
+      if (settings.DIRECTORY_WATCH) directory.watch();
       if (!tls) log.warn('PORT speaks plain HTTP: fine for local trials, never for live traffic (set TLS_CERT_FILE and TLS_KEY_FILE)');
       log.info({ host: settings.HOST, proxyPort, adminPort, tls }, 'gateway listening');
       return { proxyPort, adminPort };

@@ -25,6 +25,8 @@ export const settingsSchema = z
     ADMIN_PORT: port.default(9090),
     /** Routing and authorisation directory. Default config/directory.yaml. */
     DIRECTORY_FILE: z.string().min(1).default('config/directory.yaml'),
+    /** Reload the directory when its file changes (SIGHUP always reloads). Default true. */
+    DIRECTORY_WATCH: flag.default(true),
     /** Known GP Connect interaction IDs; unknown IDs in the directory are warned about. */
     INTERACTIONS_FILE: z.string().min(1).default('config/gpconnect-interactions.json'),
     /** Audit spool and embedded ClickHouse files. Default ./data. */
