@@ -6,7 +6,7 @@ import { createAdminApp } from './admin';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex } from './directory';
 import { createClientErrorHandler, createProxyHandler, createRefusalWriter, ownResponseHeaders } from './gateway';
-import { createLogger, logTransaction, type Logger } from './log';
+import { createLogger, createTransactionLog, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
 import { ProxyEngine } from './proxy';
 import type { Transaction } from './transaction';
@@ -21,6 +21,9 @@ export interface Gateway {
   /** Stops accepting, lets in-flight transactions finish for up to SHUTDOWN_GRACE_MS, then closes everything. */
   shutdown(): Promise<void>;
 }
+
+/** Buffered log lines reach stdout within this long. */
+const LOG_FLUSH_MS = 250;
 
 function allInteractions(catalogue: ReadonlySet<string>, index: DirectoryIndex): Set<string> {
   const ids = new Set(catalogue);
@@ -48,10 +51,12 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
       metrics.directoryReloads.inc({ result: 'success' });
       metrics.directoryLoadedAt.set(index.loadedAt / 1000);
       log.info({ trigger, consumers: index.consumers.size, providers: index.providers.size, endpoints: index.endpointCount }, 'directory loaded');
+      log.flush();
     },
     failed(error, trigger) {
       metrics.directoryReloads.inc({ result: 'failure' });
       log.error({ trigger, code: (error as { code?: string }).code }, `directory reload failed, previous directory stays in force: ${error.message}`);
+      log.flush();
     },
   });
   directory.loadInitial();
@@ -60,10 +65,12 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
   const ownHeaders = ownResponseHeaders(tls);
   const writeRefusal = createRefusalWriter(ownHeaders, settings.ALLOWED_METHODS);
   let inFlight = 0;
+  let logFlusher: NodeJS.Timeout | null = null;
+  const logTransaction = createTransactionLog(log);
 
   function record(tx: Transaction): void {
     metrics.observe(tx);
-    logTransaction(log, tx);
+    logTransaction(tx);
   }
   function proxiedDone(tx: Transaction): void {
     inFlight--;
@@ -141,6 +148,10 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
       if (settings.DIRECTORY_WATCH) directory.watch();
       if (!tls) log.warn('PORT speaks plain HTTP: fine for local trials, never for live traffic (set TLS_CERT_FILE and TLS_KEY_FILE)');
       log.info({ host: settings.HOST, proxyPort, adminPort, tls }, 'gateway listening');
+      log.flush();
+      // Log writes are batched (src/log/logger.ts): flush what is buffered at least this often.
+      logFlusher = setInterval(() => log.flush(), LOG_FLUSH_MS);
+      logFlusher.unref();
       return { proxyPort, adminPort };
     },
     async shutdown() {
@@ -155,6 +166,7 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
       adminServer.closeAllConnections();
       engine.close();
       log.info('gateway stopped');
+      if (logFlusher) clearInterval(logFlusher);
       log.flush();
     },
   };

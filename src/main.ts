@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     gw.log.info({ signal }, 'shutting down');
+    gw.log.flush();
     gw.shutdown().then(
       () => process.exit(0),
       (err) => {

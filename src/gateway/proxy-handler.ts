@@ -26,8 +26,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
   const allowed = new Set(deps.allowedMethods);
 
   function deny(req: IncomingMessage, res: ServerResponse, tx: Transaction, head: RequestHead, refusal: Refusal): void {
-    const hasBody = head.contentLength > 0 || head.hasTransferEncoding;
-    tx.responseBytes = deps.writeRefusal(res, refusal, head.accept, hasBody && !req.complete);
+    tx.responseBytes = deps.writeRefusal(res, refusal, head.accept, head.hasBody && !req.complete);
     if (tx.finish('denied', refusal.status, refusal.code)) deps.done(tx);
   }
 

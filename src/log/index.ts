@@ -1,2 +1,2 @@
 export { createLogger, type Logger } from './logger';
-export { logTransaction } from './transaction-line';
+export { createTransactionLog } from './transaction-line';

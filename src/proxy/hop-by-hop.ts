@@ -24,6 +24,11 @@ const HOP_LENGTHS = new Set([...ALWAYS_HOP].map((n) => n.length));
 /** The extra hop-by-hop names a Connection header lists (tokens, lower-cased), or null. */
 export function connectionTokens(connection: string | null): Set<string> | null {
   if (connection === null) return null;
+  // The common values name no extra field: skip the split.
+  if (connection.length <= 10) {
+    const lower = connection.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close') return null;
+  }
   const tokens = new Set<string>();
   for (const t of connection.split(',')) {
     const token = t.trim().toLowerCase();

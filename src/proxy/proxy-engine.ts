@@ -99,7 +99,7 @@ export class ProxyEngine {
       upstream.destroy(new UpstreamTimeout('provider timed out'));
     });
 
-    upstream.on('continue', () => res.writeContinue());
+    if (head.expectsContinue) upstream.on('continue', () => res.writeContinue());
 
     upstream.on('response', (incoming: IncomingMessage) => {
       proxyRes = incoming;
@@ -144,31 +144,33 @@ export class ProxyEngine {
       }
     });
 
-    const maxBody = this.options.maxBodyBytes;
-    req.on('data', (chunk: Buffer) => {
-      tx.requestBytes += chunk.length;
-      if (tx.requestBytes > maxBody && tx.outcome === 'in_flight') {
-        req.unpipe(upstream);
-        upstream.destroy();
-        if (!res.headersSent) {
-          const refusal = refuse.bodyTooLarge(maxBody);
-          tx.responseBytes = this.writeRefusal(res, refusal, head.accept, true);
-          end('denied', refusal.status, refusal.code);
-        } else {
-          res.destroy();
-          end('denied', res.statusCode, 'REQUEST_BODY_TOO_LARGE');
+    if (head.hasBody) {
+      const maxBody = this.options.maxBodyBytes;
+      req.on('data', (chunk: Buffer) => {
+        tx.requestBytes += chunk.length;
+        if (tx.requestBytes > maxBody && tx.outcome === 'in_flight') {
+          req.unpipe(upstream);
+          upstream.destroy();
+          if (!res.headersSent) {
+            const refusal = refuse.bodyTooLarge(maxBody);
+            tx.responseBytes = this.writeRefusal(res, refusal, head.accept, true);
+            end('denied', refusal.status, refusal.code);
+          } else {
+            res.destroy();
+            end('denied', res.statusCode, 'REQUEST_BODY_TOO_LARGE');
+          }
         }
-      }
-    });
+      });
+    }
     req.on('error', noop);
 
-    res.on('finish', () => {
-      if (proxyRes !== null) end('forwarded', res.statusCode);
-      // The reply went out while the consumer was still uploading: stop relaying the rest.
-      if (!req.complete) upstream.destroy();
-    });
+    // 'close' follows 'finish' on a response that completed, and comes alone when the consumer went away.
     res.on('close', () => {
-      if (!res.writableFinished && tx.outcome === 'in_flight') {
+      if (res.writableFinished) {
+        if (proxyRes !== null) end('forwarded', res.statusCode);
+        // The reply went out while the consumer was still uploading: stop relaying the rest.
+        if (!req.complete) upstream.destroy();
+      } else if (tx.outcome === 'in_flight') {
         // The consumer went away: abort the provider request too.
         upstream.destroy();
         end('client_aborted', proxyRes === null ? 499 : res.statusCode, 'CLIENT_ABORTED');

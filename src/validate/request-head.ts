@@ -6,6 +6,11 @@ import { ASID_PATTERN, INTERACTION_PATTERN, TRACE_ID_PATTERN } from './patterns'
  * rawHeaders (no lower-cased header object is built). Fixed shape, every field set.
  */
 export class RequestHead {
+  /** A body follows (Content-Length above zero, or Transfer-Encoding). */
+  get hasBody(): boolean {
+    return this.contentLength > 0 || this.hasTransferEncoding;
+  }
+
   traceId: string | null = null;
   from: string | null = null;
   to: string | null = null;
@@ -16,6 +21,8 @@ export class RequestHead {
   /** -1 when absent. */
   contentLength = -1;
   hasTransferEncoding = false;
+  /** Expect: 100-continue was sent: the provider's 100 must be relayed. */
+  expectsContinue = false;
   /** Value(s) of Connection, whose tokens name extra hop-by-hop headers (RFC 9110 7.6.1). */
   connection: string | null = null;
 }
@@ -35,6 +42,7 @@ export function readRequestHead(rawHeaders: readonly string[]): RequestHead {
         const lower = name.toLowerCase();
         if (lower === 'ssp-to') setOnce(head, 'to', 'Ssp-To', value);
         else if (lower === 'accept') head.accept = value;
+        else if (lower === 'expect') head.expectsContinue = value.toLowerCase() === '100-continue';
         break;
       }
       case 8:

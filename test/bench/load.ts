@@ -1,0 +1,66 @@
+import { Agent, request } from 'node:http';
+
+/**
+ * Load generator (run pinned to its own core). Modes:
+ *  fixed  RATE requests/s open loop for SECONDS: latency measured from each request's
+ *         scheduled time, so a stall is not hidden (no coordinated omission);
+ *  closed CONNECTIONS concurrent request loops for SECONDS (fallback when wrk is absent).
+ * Prints one JSON line: { requests, errors, seconds, rps, p50Ms, p99Ms }.
+ */
+const url = new URL(process.env.URL!);
+const headers = JSON.parse(process.env.HEADERS ?? '{}') as Record<string, string>;
+const seconds = Number(process.env.SECONDS ?? 5);
+const mode = process.env.MODE ?? 'fixed';
+const agent = new Agent({ keepAlive: true, maxSockets: Number(process.env.CONNECTIONS ?? 32) });
+const latencies: number[] = [];
+let errors = 0;
+
+function once(scheduledAt: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = request({ host: url.hostname, port: url.port, path: url.pathname + url.search, headers, agent }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        if (res.statusCode !== 200) errors++;
+        latencies.push(performance.now() - scheduledAt);
+        resolve();
+      });
+    });
+    req.on('error', () => {
+      errors++;
+      resolve();
+    });
+    req.end();
+  });
+}
+
+async function fixed(rate: number): Promise<void> {
+  const start = performance.now();
+  const total = Math.round(rate * seconds);
+  const pending: Promise<void>[] = [];
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
+    while (sent < due) pending.push(once(start + (sent++ * 1000) / rate));
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(pending);
+}
+
+async function closed(connections: number): Promise<void> {
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (performance.now() < end) await once(performance.now());
+  }));
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+(async () => {
+  const started = performance.now();
+  if (mode === 'fixed') await fixed(Number(process.env.RATE ?? 1000));
+  else await closed(Number(process.env.CONNECTIONS ?? 32));
+  const elapsed = (performance.now() - started) / 1000;
+  const sorted = latencies.sort((a, b) => a - b);
+  process.stdout.write(`${JSON.stringify({ requests: sorted.length, errors, seconds: elapsed, rps: sorted.length / elapsed, p50Ms: pct(sorted, 50), p99Ms: pct(sorted, 99) })}\n`);
+  agent.destroy();
+})();

@@ -1,0 +1,203 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * npm run bench: provider, proxies and load generator on loopback. Each proxy under
+ * test is pinned to core 0; the provider and the load generator share core 1 (taskset).
+ * Columns: (a) direct to the provider, (b) a bare Node proxy, (c) the gateway.
+ * Bounded: every load run has a fixed duration; every process started here is stopped by PID.
+ */
+const ROOT = join(__dirname, '..', '..', '..');
+const DIST = join(ROOT, 'dist');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const PROXY_CORE = process.env.BENCH_PROXY_CORE ?? '0';
+const LOAD_CORE = process.env.BENCH_LOAD_CORE ?? '1';
+const HEADERS = {
+  'Ssp-TraceID': '629ea9ba-a077-4d99-b289-7a9b19fd4e03',
+  'Ssp-From': '200000000359',
+  'Ssp-To': '918999198993',
+  'Ssp-InteractionID': 'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1',
+  Authorization: 'Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIn0.',
+};
+const started: ChildProcess[] = [];
+const hasWrk = (() => {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (err) {
+    return (err as { status?: number }).status !== undefined; // wrk --version exits 1 but exists
+  }
+})();
+
+function pinned(core: string, args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn('taskset', ['-c', core, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  started.push(child);
+  return child;
+}
+
+/** Starts a server and resolves with its port, read from its first JSON line carrying one. */
+function startServer(core: string, script: string, env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+  const child = pinned(core, [process.execPath, script], env);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (c: Buffer) => {
+      out += c;
+      for (const line of out.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const parsed = JSON.parse(line);
+        const port = parsed.port ?? parsed.proxyPort;
+        if (port) {
+          child.stdout!.off('data', onData);
+          child.stdout!.resume(); // keep draining logs
+          return resolve({ child, port });
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`${script} exited ${code}`)));
+  });
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+function rssMiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+function run(core: string, args: string[], env: Record<string, string> = {}): Promise<string> {
+  const child = pinned(core, args, env);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c) => (out += c));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args[0]} exited ${code}`))));
+  });
+}
+
+function ms(value: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(value)!;
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+}
+
+interface LoadResult { requests: number; rps: number; p50Ms: number; p99Ms: number; errors: number }
+
+async function closedLoop(url: string, seconds: number): Promise<LoadResult> {
+  if (!hasWrk) {
+    return JSON.parse(await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], { URL: url, HEADERS: JSON.stringify(HEADERS), MODE: 'closed', CONNECTIONS: '32', SECONDS: String(seconds) }));
+  }
+  const headerArgs = Object.entries(HEADERS).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+  const out = await run(LOAD_CORE, ['wrk', '-t1', '-c32', `-d${seconds}s`, '--latency', ...headerArgs, url]);
+  const requests = Number(/(\d+) requests in/.exec(out)![1]);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  return {
+    requests,
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
+    p50Ms: ms(/\n\s+50%\s+(\S+)/.exec(out)![1]),
+    p99Ms: ms(/\n\s+99%\s+(\S+)/.exec(out)![1]),
+    errors: non2xx ? Number(non2xx[1]) : 0,
+  };
+}
+
+async function fixedRate(url: string, rate: number, seconds: number): Promise<LoadResult> {
+  return JSON.parse(await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], { URL: url, HEADERS: JSON.stringify(HEADERS), MODE: 'fixed', RATE: String(rate), SECONDS: String(seconds) }));
+}
+
+/** Streams /big through `url` once; wall time and the peak RSS growth of `pid` while it runs. */
+function bigDownload(url: string, pid: number | null): Promise<{ seconds: number; bytes: number; rssGrowthMiB: number }> {
+  return new Promise((resolve, reject) => {
+    const base = pid ? rssMiB(pid) : 0;
+    let peak = base;
+    const timer = setInterval(() => pid && (peak = Math.max(peak, rssMiB(pid))), 10);
+    const t0 = performance.now();
+    const req = request(url, { headers: HEADERS, agent: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => {
+        clearInterval(timer);
+        if (pid) peak = Math.max(peak, rssMiB(pid));
+        resolve({ seconds: (performance.now() - t0) / 1000, bytes, rssGrowthMiB: peak - base });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+interface Column { name: string; closed: LoadResult; cpuUsPerReqClosed: number; fixed: LoadResult; cpuUsPerReqFixed: number; bigCold: Awaited<ReturnType<typeof bigDownload>>; bigWarm: Awaited<ReturnType<typeof bigDownload>> }
+
+async function measure(name: string, base: string, target: string, pid: number | null): Promise<Column> {
+  await closedLoop(base + target, 1); // warm-up
+  let cpu0 = pid ? cpuSeconds(pid) : 0;
+  const closed = await closedLoop(base + target, SECONDS);
+  const cpuUsPerReqClosed = pid ? ((cpuSeconds(pid) - cpu0) * 1e6) / closed.requests : NaN;
+  cpu0 = pid ? cpuSeconds(pid) : 0;
+  const fixed = await fixedRate(base + target, 1000, SECONDS);
+  const cpuUsPerReqFixed = pid ? ((cpuSeconds(pid) - cpu0) * 1e6) / fixed.requests : NaN;
+  const bigTarget = target.replace(/metadata$/, 'big');
+  const bigCold = await bigDownload(base + bigTarget, pid);
+  const bigWarm = await bigDownload(base + bigTarget, pid);
+  return { name, closed, cpuUsPerReqClosed, fixed, cpuUsPerReqFixed, bigCold, bigWarm };
+}
+
+function table(cols: Column[]): string {
+  const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+  const rows: Array<[string, (c: Column) => string]> = [
+    ['2 KiB GET, 32 connections: requests/s', (c) => f(c.closed.rps)],
+    ['  p50 / p99 latency (ms)', (c) => `${f(c.closed.p50Ms, 2)} / ${f(c.closed.p99Ms, 2)}`],
+    ['  proxy CPU per request (µs)', (c) => f(c.cpuUsPerReqClosed, 1)],
+    ['  errors (non-2xx)', (c) => String(c.closed.errors)],
+    ['2 KiB GET, fixed 1,000 req/s: p50 / p99 (ms)', (c) => `${f(c.fixed.p50Ms, 3)} / ${f(c.fixed.p99Ms, 3)}`],
+    ['  proxy CPU per request (µs)', (c) => f(c.cpuUsPerReqFixed, 1)],
+    ['100 MiB streamed response: wall time (s), cold / warm', (c) => `${f(c.bigCold.seconds, 2)} / ${f(c.bigWarm.seconds, 2)}`],
+    ['  proxy RSS growth (MiB), cold / warm', (c) => `${f(c.bigCold.rssGrowthMiB, 1)} / ${f(c.bigWarm.rssGrowthMiB, 1)}`],
+  ];
+  const width = Math.max(...rows.map((r) => r[0].length)) + 2;
+  const colWidth = 22;
+  let out = ''.padEnd(width) + cols.map((c) => c.name.padStart(colWidth)).join('') + '\n';
+  for (const [label, get] of rows) out += label.padEnd(width) + cols.map((c) => get(c).padStart(colWidth)).join('') + '\n';
+  return out;
+}
+
+async function main(): Promise<void> {
+  const provider = await startServer(LOAD_CORE, join(DIST, 'test/bench/provider.js'), {});
+  const root = `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/fhir`;
+  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
+  const directoryFile = join(dir, 'directory.yaml');
+  writeFileSync(
+    directoryFile,
+    readFileSync(join(ROOT, 'config', 'directory.yaml'), 'utf8').split('http://127.0.0.1:8081').join(`http://127.0.0.1:${provider.port}`),
+  );
+  process.stdout.write(`load generator: ${hasWrk ? 'wrk (closed loop) + Node open loop (fixed rate)' : 'Node (wrk not installed: apt-get install wrk)'}; ${SECONDS}s per run; proxies on core ${PROXY_CORE}, provider and load on core ${LOAD_CORE}\n`);
+
+  const columns: Column[] = [];
+  columns.push(await measure('(a) direct', `http://127.0.0.1:${provider.port}`, '/A20047/STU3/1/gpconnect/fhir/metadata', null));
+  const bare = await startServer(PROXY_CORE, join(DIST, 'test/bench/bare-proxy.js'), {});
+  columns.push(await measure('(b) bare Node proxy', `http://127.0.0.1:${bare.port}/`, `${root}/metadata`, bare.child.pid!));
+  bare.child.kill();
+  const gatewayEnv = { PORT: '0', ADMIN_PORT: '0', DIRECTORY_FILE: directoryFile, DATA_DIR: join(dir, 'data'), INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json') };
+  const gw = await startServer(PROXY_CORE, join(DIST, 'src/main.js'), gatewayEnv);
+  columns.push(await measure('(c) gateway', `http://127.0.0.1:${gw.port}/`, `${root}/metadata`, gw.child.pid!));
+  gw.child.kill();
+
+  process.stdout.write('\n' + table(columns));
+  const [, b, c] = columns;
+  process.stdout.write(
+    `\ngateway / bare: requests/s ${(c.closed.rps / b.closed.rps).toFixed(2)}x (target >= 0.9), CPU per request ${(c.cpuUsPerReqClosed / b.cpuUsPerReqClosed).toFixed(2)}x (target <= 1.1)\n` +
+      `gateway p99 added over direct at 1,000 req/s: ${(c.fixed.p99Ms - columns[0].fixed.p99Ms).toFixed(3)} ms (target <= 1)\n` +
+      `gateway RSS growth streaming 100 MiB (warm): ${c.bigWarm.rssGrowthMiB.toFixed(1)} MiB (target <= 10)\n`,
+  );
+}
+
+main()
+  .catch((err) => {
+    process.stderr.write(`bench failed: ${err.stack ?? err}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    for (const child of started) if (child.exitCode === null) child.kill();
+  });
