@@ -74,9 +74,9 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
   }
   function proxiedDone(tx: Transaction): void {
     inFlight--;
-    metrics.inFlight.dec();
     record(tx);
   }
+  metrics.countInFlight(() => inFlight);
 
   const engine = new ProxyEngine(
     {
@@ -100,7 +100,6 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
   });
   function onRequest(req: Parameters<typeof handle>[0], res: Parameters<typeof handle>[1]): void {
     inFlight++;
-    metrics.inFlight.inc();
     handle(req, res);
   }
 

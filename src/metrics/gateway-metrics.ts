@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotCounter, HotHistogram, type HistogramChild } from './hot-metrics';
 
 /** What metrics need to know of a finished transaction (kept free of HTTP and Transaction imports). */
 export interface TransactionFacts {
@@ -16,6 +17,7 @@ export interface TransactionFacts {
 /** 1 ms to 60 s, as service management asks (issue 4). */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+const OUTCOMES = ['in_flight', 'forwarded', 'denied', 'upstream_error', 'upstream_timeout', 'client_aborted', 'interrupted'];
 
 /**
  * Every metric the gateway exports, in one registry. Labels stay bounded: an
@@ -26,28 +28,33 @@ const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 export class GatewayMetrics {
   readonly registry = new Registry();
   private knownInteractions: ReadonlySet<string> = new Set();
-  private readonly requestChildren = new Map<string, Counter.Internal>();
-  private readonly durationChildren = new Map<string, Histogram.Internal<string>>();
-
-  private readonly requests = new Counter({
-    name: 'spine_gateway_requests_total',
-    help: 'Consumer requests by interaction, status class and outcome.',
-    labelNames: ['interaction', 'status_class', 'outcome'],
-    registers: [this.registry],
-  });
-  private readonly duration = new Histogram({
-    name: 'spine_gateway_request_duration_seconds',
-    help: 'Time from a request arriving to its transaction ending.',
-    labelNames: ['interaction'],
-    buckets: DURATION_BUCKETS,
-    registers: [this.registry],
-  });
-  private readonly upstreamTtfb = new Histogram({
-    name: 'spine_gateway_upstream_ttfb_seconds',
-    help: "Time from a request arriving to the provider's response headers.",
-    buckets: DURATION_BUCKETS,
-    registers: [this.registry],
-  });
+  private readonly requests = new HotCounter(
+    'spine_gateway_requests_total',
+    'Consumer requests by interaction, status class and outcome.',
+    ['interaction', 'status_class', 'outcome'],
+    this.registry,
+  );
+  private readonly duration = new HotHistogram(
+    'spine_gateway_request_duration_seconds',
+    'Time from a request arriving to its transaction ending.',
+    ['interaction'],
+    DURATION_BUCKETS,
+    this.registry,
+  );
+  private readonly upstreamTtfb = new HotHistogram(
+    'spine_gateway_upstream_ttfb_seconds',
+    "Time from a request arriving to the provider's response headers.",
+    [],
+    DURATION_BUCKETS,
+    this.registry,
+  );
+  private readonly requestBytes = new HotCounter('spine_gateway_request_body_bytes_total', 'Request body bytes relayed to providers.', [], this.registry);
+  private readonly responseBytes = new HotCounter(
+    'spine_gateway_response_body_bytes_total',
+    'Response body bytes relayed to consumers (and refusal bodies).',
+    [],
+    this.registry,
+  );
   private readonly refusals = new Counter({
     name: 'spine_gateway_refusals_total',
     help: 'Requests the gateway answered itself, by stable refusal code.',
@@ -60,20 +67,12 @@ export class GatewayMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
-  private readonly requestBytes = new Counter({
-    name: 'spine_gateway_request_body_bytes_total',
-    help: 'Request body bytes relayed to providers.',
-    registers: [this.registry],
-  });
-  private readonly responseBytes = new Counter({
-    name: 'spine_gateway_response_body_bytes_total',
-    help: 'Response body bytes relayed to consumers (and refusal bodies).',
-    registers: [this.registry],
-  });
-  readonly inFlight = new Gauge({
+  private inFlightNow: () => number = () => 0;
+  private readonly inFlight: Gauge = new Gauge({
     name: 'spine_gateway_in_flight_requests',
     help: 'Consumer requests being handled now.',
     registers: [this.registry],
+    collect: (): void => this.inFlight.set(this.inFlightNow()),
   });
   readonly directoryEntries = new Gauge({
     name: 'spine_gateway_directory_entries',
@@ -93,10 +92,21 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  /** Per interaction label: its duration child and its request counters by status class and outcome. */
+  private readonly rows = new Map<string, { duration: HistogramChild; requests: Array<{ value: number } | undefined> }>();
+  private readonly ttfbAll = this.upstreamTtfb.child('');
+  private readonly requestBytesAll = this.requestBytes.child('');
+  private readonly responseBytesAll = this.responseBytes.child('');
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'spine_gateway_' });
     this.directoryReloads.inc({ result: 'failure' }, 0);
     this.directoryReloads.inc({ result: 'success' }, 0);
+  }
+
+  /** The in-flight count is read when scraped, not updated per request. */
+  countInFlight(read: () => number): void {
+    this.inFlightNow = read;
   }
 
   /** Interaction IDs that may be labels: GP Connect's catalogue and the directory's. */
@@ -110,24 +120,24 @@ export class GatewayMetrics {
 
   observe(tx: TransactionFacts): void {
     const interaction = this.interactionLabel(tx.interactionId);
-    const statusClass = STATUS_CLASSES[Math.floor(tx.status / 100)] ?? '0xx';
-    const key = `${interaction}|${statusClass}|${tx.outcome}`;
-    let counter = this.requestChildren.get(key);
-    if (counter === undefined) {
-      counter = this.requests.labels(interaction, statusClass, tx.outcome);
-      this.requestChildren.set(key, counter);
+    let row = this.rows.get(interaction);
+    if (row === undefined) {
+      row = { duration: this.duration.child(interaction, interaction), requests: [] };
+      this.rows.set(interaction, row);
     }
-    counter.inc();
-    let histogram = this.durationChildren.get(interaction);
-    if (histogram === undefined) {
-      histogram = this.duration.labels(interaction);
-      this.durationChildren.set(interaction, histogram);
+    const statusClass = Math.min(5, Math.max(0, Math.floor(tx.status / 100)));
+    const slot = statusClass * OUTCOMES.length + OUTCOMES.indexOf(tx.outcome);
+    let requests = row.requests[slot];
+    if (requests === undefined) {
+      const sc = STATUS_CLASSES[statusClass];
+      requests = row.requests[slot] = this.requests.child(`${interaction}|${sc}|${tx.outcome}`, interaction, sc, tx.outcome);
     }
-    histogram.observe(tx.durationMs / 1000);
-    if (tx.upstreamTtfbMs >= 0) this.upstreamTtfb.observe(tx.upstreamTtfbMs / 1000);
+    requests.value++;
+    this.duration.observe(row.duration, tx.durationMs / 1000);
+    if (tx.upstreamTtfbMs >= 0) this.upstreamTtfb.observe(this.ttfbAll, tx.upstreamTtfbMs / 1000);
     if (tx.outcome === 'denied') this.refusals.inc({ code: tx.errorCode });
     if (tx.failureReason !== '' && tx.outcome !== 'denied') this.upstreamFailures.inc({ reason: tx.failureReason });
-    if (tx.requestBytes > 0) this.requestBytes.inc(tx.requestBytes);
-    if (tx.responseBytes > 0) this.responseBytes.inc(tx.responseBytes);
+    this.requestBytesAll.value += tx.requestBytes;
+    this.responseBytesAll.value += tx.responseBytes;
   }
 }

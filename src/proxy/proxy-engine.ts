@@ -33,7 +33,19 @@ class UpstreamTimeout extends Error {
   readonly code = 'ETIMEDOUT';
 }
 
-function noop(): void {}
+/**
+ * Relays the provider's response body to the consumer, counting bytes on the way: what
+ * pipe() does for this one pair (write, pause on a full buffer, resume on drain, end),
+ * without the listeners pipe() adds for cases that cannot happen here.
+ */
+function relayResponse(incoming: IncomingMessage, res: ServerResponse, tx: Transaction): void {
+  incoming.on('data', (chunk: Buffer) => {
+    tx.responseBytes += chunk.length;
+    if (!res.write(chunk)) incoming.pause();
+  });
+  res.on('drain', () => incoming.resume());
+  incoming.on('end', () => res.end());
+}
 
 /**
  * Streams a consumer's request to the provider and the provider's response back, both
@@ -115,9 +127,7 @@ export class ProxyEngine {
         engine.refuseNow(req, res, tx, head, refuse.upstreamError(req.url!.slice(1)), 'upstream_error');
         return;
       }
-      incoming.on('data', (chunk: Buffer) => {
-        tx.responseBytes += chunk.length;
-      });
+      relayResponse(incoming, res, tx);
       incoming.on('close', () => {
         // Provider broke the connection mid-response: break the consumer's too, never a clean short reply.
         if (!incoming.complete && tx.outcome === 'in_flight') {
@@ -127,7 +137,6 @@ export class ProxyEngine {
           end(failure.outcome, status, timedOut ? 'UPSTREAM_TIMEOUT' : 'ERROR_COMMUNICATING_TO_ENDPOINT');
         }
       });
-      incoming.pipe(res);
     });
 
     upstream.on('error', (err: NodeJS.ErrnoException) => {
@@ -162,7 +171,6 @@ export class ProxyEngine {
         }
       });
     }
-    req.on('error', noop);
 
     // 'close' follows 'finish' on a response that completed, and comes alone when the consumer went away.
     res.on('close', () => {
@@ -177,7 +185,9 @@ export class ProxyEngine {
       }
     });
 
-    req.pipe(upstream);
+    // A request without a body needs no pipe (and its half-dozen listeners): end it now.
+    if (head.hasBody) req.pipe(upstream);
+    else upstream.end();
   }
 
   /** A refusal after routing (the request could not be built or its reply could not be relayed). */

@@ -34,6 +34,8 @@ function isDangerousEscape(hi: number, lo: number): boolean {
 
 function isDotSegment(segment: string): boolean {
   if (segment.length === 0 || segment.length > 6) return false;
+  const first = segment.charCodeAt(0);
+  if (first !== 0x2e && first !== Ch.Percent) return false; // "." or "%2e" must lead
   const decoded = segment.replace(/%2e/gi, '.');
   return decoded === '.' || decoded === '..';
 }
