@@ -2,7 +2,7 @@ import pino, { type Logger } from 'pino';
 import { hostname } from 'node:os';
 import type { Transaction } from '../transaction';
 
-/** Destination a line is appended to (pino's own SonicBoom stream, so lines keep their order). */
+/** The destination pino writes to (a LineWriter): transaction lines join the same stream, in order. */
 interface LineSink {
   write(line: string): unknown;
 }
@@ -17,7 +17,7 @@ const round3 = (n: number) => Math.round(n * 1000) / 1000;
  * to pino's destination: every field is a number or a value the gateway validated
  * (ASIDs, GUID, codes, method), except the interaction and endpoint, which are JSON-escaped.
  * pino's generic serialiser cost 6-9 µs a line here, a tenth of a bare proxy's whole
- * request (see README, Speed); this costs well under one.
+ * request (README, Speed); this costs under one.
  */
 export function createTransactionLog(root: Logger): (tx: Transaction) => void {
   const sink = (root as unknown as Record<symbol, LineSink>)[pino.symbols.streamSym];

@@ -49,8 +49,9 @@ function relayResponse(incoming: IncomingMessage, res: ServerResponse, tx: Trans
 
 /**
  * Streams a consumer's request to the provider and the provider's response back, both
- * ways byte for byte: no body parser, no buffering, backpressure through pipe(), bytes
- * counted by watching the streams. Connects only to the route's registered endpoint.
+ * ways byte for byte: no body parser, no buffering, backpressure respected both ways
+ * (pipe() up, relayResponse() down), bytes counted by watching the streams. Connects
+ * only to the route's registered endpoint.
  * Keep-alive agents are built once and bounded per provider host.
  */
 export class ProxyEngine {

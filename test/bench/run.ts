@@ -1,6 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -62,6 +63,31 @@ function startServer(core: string, script: string, env: Record<string, string>):
 }
 
 /** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createNetServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** The gateway on free ports; resolves once its proxy port accepts connections (its logs are drained, not parsed). */
+async function startGateway(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const child = pinned(PROXY_CORE, [process.execPath, join(DIST, 'src/main.js')], { ...env, PORT: String(port), ADMIN_PORT: String(await freePort()) });
+  child.stdout!.resume();
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (up) return { child, port };
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('gateway did not start');
+}
+
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
@@ -131,21 +157,46 @@ function bigDownload(url: string, pid: number | null): Promise<{ seconds: number
 type Big = Awaited<ReturnType<typeof bigDownload>>;
 interface Column { name: string; closed: LoadResult; cpuUsPerReqClosed: number; fixed: LoadResult; cpuUsPerReqFixed: number; bigCold: Big; bigWarm: Big; bigWarmMaxGrowth: number }
 
-async function measure(name: string, base: string, target: string, pid: number | null): Promise<Column> {
-  await closedLoop(base + target, 1); // warm-up
-  let cpu0 = pid ? cpuSeconds(pid) : 0;
-  const closed = await closedLoop(base + target, SECONDS);
-  const cpuUsPerReqClosed = pid ? ((cpuSeconds(pid) - cpu0) * 1e6) / closed.requests : NaN;
-  cpu0 = pid ? cpuSeconds(pid) : 0;
-  const fixed = await fixedRate(base + target, 1000, SECONDS);
-  const cpuUsPerReqFixed = pid ? ((cpuSeconds(pid) - cpu0) * 1e6) / fixed.requests : NaN;
-  const bigTarget = target.replace(/metadata$/, 'big');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+interface Target { name: string; base: string; target: string; pid: number | null }
+
+/** One closed-loop run against a target: wrk's figures and the proxy's CPU per request. */
+async function closedRun(t: Target): Promise<{ load: LoadResult; cpuUs: number }> {
+  const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
+  const load = await closedLoop(t.base + t.target, SECONDS);
+  return { load, cpuUs: t.pid ? ((cpuSeconds(t.pid) - cpu0) * 1e6) / load.requests : NaN };
+}
+
+/**
+ * The closed-loop runs alternate between the targets, ROUNDS times, all processes up
+ * at once (only one under load at a time): the machine's drift between runs (±10% seen
+ * here) then falls on every target alike, and the medians are compared.
+ */
+async function closedLoopRounds(targets: Target[]): Promise<Map<Target, { closed: LoadResult; cpuUs: number }>> {
+  for (const t of targets) await closedLoop(t.base + t.target, 1); // warm-up
+  const runs = new Map<Target, Array<{ load: LoadResult; cpuUs: number }>>(targets.map((t) => [t, []]));
+  for (let round = 0; round < ROUNDS; round++) for (const t of targets) runs.get(t)!.push(await closedRun(t));
+  const out = new Map<Target, { closed: LoadResult; cpuUs: number }>();
+  for (const [t, rs] of runs) {
+    const byRps = [...rs].sort((a, b) => a.load.rps - b.load.rps)[Math.floor(rs.length / 2)];
+    out.set(t, { closed: { ...byRps.load, rps: median(rs.map((r) => r.load.rps)) }, cpuUs: median(rs.map((r) => r.cpuUs)) });
+  }
+  return out;
+}
+
+async function measure(t: Target, closed: { closed: LoadResult; cpuUs: number }): Promise<Column> {
+  const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
+  const fixed = await fixedRate(t.base + t.target, 1000, SECONDS);
+  const cpuUsPerReqFixed = t.pid ? ((cpuSeconds(t.pid) - cpu0) * 1e6) / fixed.requests : NaN;
+  const bigTarget = t.target.replace(/metadata$/, 'big');
   // The first large transfer grows the heap once; then the median of three warm ones, and their worst.
-  const bigCold = await bigDownload(base + bigTarget, pid);
+  const bigCold = await bigDownload(t.base + bigTarget, t.pid);
   const warm: Big[] = [];
-  for (let i = 0; i < 3; i++) warm.push(await bigDownload(base + bigTarget, pid));
+  for (let i = 0; i < 3; i++) warm.push(await bigDownload(t.base + bigTarget, t.pid));
   warm.sort((x, y) => x.rssGrowthMiB - y.rssGrowthMiB);
-  return { name, closed, cpuUsPerReqClosed, fixed, cpuUsPerReqFixed, bigCold, bigWarm: warm[1], bigWarmMaxGrowth: warm[2].rssGrowthMiB };
+  return { name: t.name, closed: closed.closed, cpuUsPerReqClosed: closed.cpuUs, fixed, cpuUsPerReqFixed, bigCold, bigWarm: warm[1], bigWarmMaxGrowth: warm[2].rssGrowthMiB };
 }
 
 function table(cols: Column[]): string {
@@ -176,22 +227,30 @@ async function main(): Promise<void> {
     directoryFile,
     readFileSync(join(ROOT, 'config', 'directory.yaml'), 'utf8').split('http://127.0.0.1:8081').join(`http://127.0.0.1:${provider.port}`),
   );
-  process.stdout.write(`load generator: ${hasWrk ? 'wrk (closed loop) + Node open loop (fixed rate)' : 'Node (wrk not installed: apt-get install wrk)'}; ${SECONDS}s per run; proxies on core ${PROXY_CORE}, provider and load on core ${LOAD_CORE}\n`);
+  process.stdout.write(
+    `load generator: ${hasWrk ? 'wrk (closed loop) + Node open loop (fixed rate)' : 'Node (wrk not installed: apt-get install wrk)'}; ` +
+      `${SECONDS}s per run, closed loop: median of ${ROUNDS} interleaved rounds; proxies on core ${PROXY_CORE}, provider and load on core ${LOAD_CORE}\n`,
+  );
 
-  const columns: Column[] = [];
-  columns.push(await measure('(a) direct', `http://127.0.0.1:${provider.port}`, '/A20047/STU3/1/gpconnect/fhir/metadata', null));
   const bare = await startServer(PROXY_CORE, join(DIST, 'test/bench/bare-proxy.js'), {});
-  columns.push(await measure('(b) bare Node proxy', `http://127.0.0.1:${bare.port}/`, `${root}/metadata`, bare.child.pid!));
-  bare.child.kill();
-  const gatewayEnv = { PORT: '0', ADMIN_PORT: '0', DIRECTORY_FILE: directoryFile, DATA_DIR: join(dir, 'data'), INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json') };
-  const gw = await startServer(PROXY_CORE, join(DIST, 'src/main.js'), gatewayEnv);
-  columns.push(await measure('(c) gateway', `http://127.0.0.1:${gw.port}/`, `${root}/metadata`, gw.child.pid!));
-  gw.child.kill();
-
+  const gatewayEnv = { DIRECTORY_FILE: directoryFile, DATA_DIR: join(dir, 'data'), INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json') };
+  const gw = await startGateway(gatewayEnv);
+  // The same gateway without its per-transaction log line, to show what that line costs.
+  const quiet = await startGateway({ ...gatewayEnv, LOG_LEVEL: 'warn' });
+  const targets: Target[] = [
+    { name: '(a) direct', base: `http://127.0.0.1:${provider.port}`, target: '/A20047/STU3/1/gpconnect/fhir/metadata', pid: null },
+    { name: '(b) bare Node proxy', base: `http://127.0.0.1:${bare.port}/`, target: `${root}/metadata`, pid: bare.child.pid! },
+    { name: '(c) gateway', base: `http://127.0.0.1:${gw.port}/`, target: `${root}/metadata`, pid: gw.child.pid! },
+    { name: '(c) logs at warn', base: `http://127.0.0.1:${quiet.port}/`, target: `${root}/metadata`, pid: quiet.child.pid! },
+  ];
+  const closed = await closedLoopRounds(targets);
+  const columns: Column[] = [];
+  for (const t of targets) columns.push(await measure(t, closed.get(t)!));
   process.stdout.write('\n' + table(columns));
-  const [, b, c] = columns;
+  const [, b, c, quietColumn] = columns;
   process.stdout.write(
     `\ngateway / bare: requests/s ${(c.closed.rps / b.closed.rps).toFixed(2)}x (target >= 0.9), CPU per request ${(c.cpuUsPerReqClosed / b.cpuUsPerReqClosed).toFixed(2)}x (target <= 1.1)\n` +
+      `gateway with logs at warn / bare: requests/s ${(quietColumn.closed.rps / b.closed.rps).toFixed(2)}x, CPU per request ${(quietColumn.cpuUsPerReqClosed / b.cpuUsPerReqClosed).toFixed(2)}x\n` +
       `gateway p99 added over direct at 1,000 req/s: ${(c.fixed.p99Ms - columns[0].fixed.p99Ms).toFixed(3)} ms (target <= 1)\n` +
       `gateway RSS growth streaming 100 MiB, warm median (max of 3): ${c.bigWarm.rssGrowthMiB.toFixed(1)} (${c.bigWarmMaxGrowth.toFixed(1)}) MiB (target <= 10); cold, first large transfer: ${c.bigCold.rssGrowthMiB.toFixed(1)} MiB\n`,
   );
