@@ -1,0 +1,49 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** A place in the spool: a segment and a byte offset in it. */
+export interface SpoolPosition {
+  segment: number;
+  offset: number;
+}
+
+const FILE = 'checkpoint.json';
+
+/**
+ * The shipper's checkpoint: everything before it is acknowledged by ClickHouse.
+ * Written to a temporary file, fsync'd, renamed over the old one, and the folder fsync'd,
+ * so a crash leaves either the old checkpoint or the new one, never half of one.
+ */
+export function writeCheckpoint(dir: string, position: SpoolPosition): void {
+  const tmp = join(dir, `${FILE}.tmp`);
+  writeFileSync(tmp, JSON.stringify(position));
+  const fd = openSync(tmp, 'r+');
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, join(dir, FILE));
+  const dirFd = openSync(dir, 'r');
+  fsyncSync(dirFd);
+  closeSync(dirFd);
+}
+
+/**
+ * The checkpoint, moved onto a segment that exists: a checkpoint may point at a segment
+ * already deleted (a crash between deleting it and writing the next checkpoint), and
+ * start-up must not loop on it (vector PR #25570). With none, reading starts at the oldest segment.
+ */
+export function readCheckpoint(dir: string, segments: readonly number[]): SpoolPosition {
+  let saved: SpoolPosition | null = null;
+  try {
+    const parsed = JSON.parse(readFileSync(join(dir, FILE), 'utf8')) as SpoolPosition;
+    if (Number.isSafeInteger(parsed.segment) && Number.isSafeInteger(parsed.offset)) saved = parsed;
+  } catch {
+    saved = null;
+  }
+  const oldest = segments[0] ?? 1;
+  if (saved === null || saved.segment < oldest) return { segment: oldest, offset: 0 };
+  if (!segments.includes(saved.segment)) {
+    const next = segments.find((s) => s > saved!.segment);
+    return { segment: next ?? saved.segment, offset: 0 };
+  }
+  return saved;
+}

@@ -1,0 +1,37 @@
+import { crc32 } from 'node:zlib';
+
+/**
+ * One spool record on disk: [payload length, u32 LE][CRC-32 of the payload, u32 LE][payload].
+ * The checksum lets recovery tell a torn or corrupt tail from good records after a crash.
+ */
+export const HEADER_BYTES = 8;
+/** Larger than any audit record; a length above it can only be corruption. */
+export const MAX_RECORD_BYTES = 1024 * 1024;
+
+export function encodeRecord(payload: Buffer): Buffer {
+  if (payload.length === 0 || payload.length > MAX_RECORD_BYTES) throw new RangeError(`spool record of ${payload.length} bytes`);
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+  frame.writeUInt32LE(payload.length, 0);
+  frame.writeUInt32LE(crc32(payload), 4);
+  payload.copy(frame, HEADER_BYTES);
+  return frame;
+}
+
+export type DecodeResult =
+  | { kind: 'record'; payload: Buffer; next: number }
+  /** Not enough bytes for a whole record: the end of the data, or a torn write. */
+  | { kind: 'incomplete' }
+  /** Bytes that are not a record: an impossible length or a checksum mismatch. */
+  | { kind: 'corrupt' };
+
+/** Decodes the record starting at `offset` of `data`. */
+export function decodeRecord(data: Buffer, offset: number): DecodeResult {
+  if (data.length - offset < HEADER_BYTES) return { kind: 'incomplete' };
+  const length = data.readUInt32LE(offset);
+  if (length === 0 || length > MAX_RECORD_BYTES) return { kind: 'corrupt' };
+  const end = offset + HEADER_BYTES + length;
+  if (end > data.length) return { kind: 'incomplete' };
+  const payload = data.subarray(offset + HEADER_BYTES, end);
+  if (crc32(payload) !== data.readUInt32LE(offset + 4)) return { kind: 'corrupt' };
+  return { kind: 'record', payload, next: end };
+}

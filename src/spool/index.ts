@@ -1,0 +1,5 @@
+export { SpoolWriter, SpoolFullError, type SpoolWriterOptions, type DurableEnd } from './spool-writer';
+export { recoverSpool, scanSegment, type RecoveryReport } from './recovery';
+export { readBatch, type SpoolBatch } from './spool-reader';
+export { readCheckpoint, writeCheckpoint, type SpoolPosition } from './checkpoint';
+export { listSegments, segmentPath } from './segments';

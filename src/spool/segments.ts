@@ -1,0 +1,26 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Segment files are named by a 20-digit sequence number, so that their names sort in
+ * the order they were written: 00000000000000000001.seg, 00000000000000000002.seg, ...
+ */
+const SEGMENT_NAME = /^(\d{20})\.seg$/;
+
+export function segmentName(sequence: number): string {
+  return `${String(sequence).padStart(20, '0')}.seg`;
+}
+
+export function segmentPath(dir: string, sequence: number): string {
+  return join(dir, segmentName(sequence));
+}
+
+/** The sequence numbers of the segments in `dir`, oldest first. */
+export function listSegments(dir: string): number[] {
+  const sequences: number[] = [];
+  for (const name of readdirSync(dir)) {
+    const m = SEGMENT_NAME.exec(name);
+    if (m) sequences.push(Number(m[1]));
+  }
+  return sequences.sort((a, b) => a - b);
+}

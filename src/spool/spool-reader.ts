@@ -1,0 +1,72 @@
+import { open } from 'node:fs/promises';
+import { decodeRecord, HEADER_BYTES, MAX_RECORD_BYTES } from './framing';
+import { listSegments, segmentPath } from './segments';
+import type { SpoolPosition } from './checkpoint';
+import type { DurableEnd } from './spool-writer';
+
+export interface SpoolBatch {
+  payloads: Buffer[];
+  /** Where the next batch starts; the checkpoint to write once this batch is acknowledged. */
+  next: SpoolPosition;
+  /** Bad bytes skipped at the end of an older segment while reading this batch (counted by the caller). */
+  skippedBadBytes: number;
+}
+
+/**
+ * Reads up to `maxRecords` records from `from`, never past `durable` (the writer's
+ * fsync'd end: nothing half-written is ever read). Moves on to the next segment at the
+ * end of one; a bad tail in an older segment is skipped and reported.
+ */
+export async function readBatch(dir: string, from: SpoolPosition, durable: DurableEnd, maxRecords: number, maxBytes = 8 * 1024 * 1024): Promise<SpoolBatch> {
+  const payloads: Buffer[] = [];
+  let position = { ...from };
+  let skippedBadBytes = 0;
+  while (payloads.length < maxRecords) {
+    const isTail = position.segment === durable.segment;
+    if (position.segment > durable.segment) break;
+    const handle = await open(segmentPath(dir, position.segment), 'r').catch(() => null);
+    if (handle === null) {
+      // Deleted or never written: go to the next segment that exists.
+      const next = listSegments(dir).find((s) => s > position.segment);
+      if (next === undefined || next > durable.segment) break;
+      position = { segment: next, offset: 0 };
+      continue;
+    }
+    let data: Buffer;
+    let size: number;
+    try {
+      size = isTail ? durable.offset : (await handle.stat()).size;
+      // Enough for maxBytes of records plus one whole record past it.
+      const length = Math.max(0, Math.min(size - position.offset, maxBytes + HEADER_BYTES + MAX_RECORD_BYTES));
+      data = Buffer.alloc(length);
+      if (length > 0) await handle.read(data, 0, length, position.offset);
+    } finally {
+      await handle.close();
+    }
+    const windowReachesEnd = position.offset + data.length === size;
+    let offset = 0;
+    let segmentDone = windowReachesEnd;
+    while (payloads.length < maxRecords && offset < maxBytes) {
+      const r = decodeRecord(data, offset);
+      if (r.kind === 'record') {
+        payloads.push(Buffer.from(r.payload));
+        offset = r.next;
+        continue;
+      }
+      if (r.kind === 'incomplete' && !windowReachesEnd) segmentDone = false; // the window ended, not the segment
+      else if (!isTail && offset < data.length) {
+        // A bad tail in an older segment (nothing in it after a bad record can be trusted): skip it.
+        skippedBadBytes += size - (position.offset + offset);
+        offset = size - position.offset;
+      }
+      break;
+    }
+    position = { segment: position.segment, offset: position.offset + offset };
+    if (payloads.length >= maxRecords || offset >= maxBytes || isTail || !segmentDone || position.offset < size) break;
+    // The end of an older segment: continue with the next one.
+    const next = listSegments(dir).find((s) => s > position.segment);
+    if (next === undefined) break;
+    position = { segment: next, offset: 0 };
+  }
+  return { payloads, next: position, skippedBadBytes };
+}
