@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAdminApp } from './admin';
+import { buildAuditPipeline } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex } from './directory';
 import { createClientErrorHandler, createProxyHandler, createRefusalWriter, ownResponseHeaders } from './gateway';
@@ -34,10 +35,11 @@ function allInteractions(catalogue: ReadonlySet<string>, index: DirectoryIndex):
 
 /**
  * The composition root: builds every part once and wires the flow
- * consumer → gateway (validate, route) → proxy → provider, with the transaction handed
- * to logs and metrics when it ends. Throws ConfigError/DirectoryError on a bad start.
+ * consumer → gateway (validate, route, audit begin) → proxy → provider, with the
+ * transaction handed to audit, logs and metrics when it ends.
+ * Throws ConfigError/DirectoryError on a bad start.
  */
-export function buildGateway(settings: Settings, log: Logger = createLogger(settings.LOG_LEVEL)): Gateway {
+export async function buildGateway(settings: Settings, log: Logger = createLogger(settings.LOG_LEVEL)): Promise<Gateway> {
   const metrics = new GatewayMetrics();
   const catalogue = loadInteractionCatalogue(settings.INTERACTIONS_FILE);
   const directory = new DirectoryStore(settings.DIRECTORY_FILE, catalogue, {
@@ -61,6 +63,9 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
   });
   directory.loadInitial();
 
+  const audit = settings.AUDIT_ENABLED ? await buildAuditPipeline(settings, log, metrics) : null;
+  if (audit === null) log.warn('AUDIT_ENABLED=false: no audit records are kept (benchmarks and local trials only)');
+
   const tls = settings.TLS_CERT_FILE !== undefined;
   const ownHeaders = ownResponseHeaders(tls);
   const writeRefusal = createRefusalWriter(ownHeaders, settings.ALLOWED_METHODS);
@@ -69,6 +74,7 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
   const logTransaction = createTransactionLog(log);
 
   function record(tx: Transaction): void {
+    audit?.sink.finish(tx);
     metrics.observe(tx);
     logTransaction(tx);
   }
@@ -97,6 +103,8 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
     engine,
     writeRefusal,
     done: proxiedDone,
+    audit: audit?.sink ?? null,
+    auditFailOpen: settings.AUDIT_FAILURE_MODE === 'open',
   });
   function onRequest(req: Parameters<typeof handle>[0], res: Parameters<typeof handle>[1]): void {
     inFlight++;
@@ -121,9 +129,15 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
   proxyServer.on('checkContinue', onRequest);
   proxyServer.on('clientError', createClientErrorHandler(ownHeaders, settings.MAX_HEADER_BYTES, record));
 
-  const adminApp = createAdminApp(metrics.registry, [
-    { name: 'directory', check: () => ({ ok: directory.current !== null }) },
-  ]);
+  const adminApp = createAdminApp(
+    metrics.registry,
+    [
+      { name: 'directory', check: () => ({ ok: directory.current !== null }) },
+      { name: 'audit', check: () => ({ ok: audit === null || audit.sink.writable }) },
+    ],
+    audit?.store ?? null,
+    log,
+  );
   const adminServer = createHttpServer(adminApp);
 
   function listenOn(server: Server, port: number): Promise<number> {
@@ -145,6 +159,7 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
       const proxyPort = await listenOn(proxyServer, settings.PORT);
       const adminPort = await listenOn(adminServer, settings.ADMIN_PORT);
       if (settings.DIRECTORY_WATCH) directory.watch();
+      audit?.start();
       if (!tls) log.warn('PORT speaks plain HTTP: fine for local trials, never for live traffic (set TLS_CERT_FILE and TLS_KEY_FILE)');
       log.info({ host: settings.HOST, proxyPort, adminPort, tls }, 'gateway listening');
       log.flush();
@@ -164,6 +179,7 @@ export function buildGateway(settings: Settings, log: Logger = createLogger(sett
       proxyServer.closeAllConnections();
       adminServer.closeAllConnections();
       engine.close();
+      await audit?.stop();
       log.info('gateway stopped');
       if (logFlusher) clearInterval(logFlusher);
       log.flush();

@@ -5,7 +5,7 @@ import { loadSettings } from './config';
 async function main(): Promise<void> {
   let gateway;
   try {
-    gateway = buildGateway(loadSettings());
+    gateway = await buildGateway(loadSettings());
     await gateway.listen();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

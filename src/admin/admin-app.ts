@@ -1,6 +1,9 @@
 import express, { type Express, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { Registry } from 'prom-client';
+import type { AuditStore } from '../clickhouse';
+import type { Logger } from '../log';
+import { auditSearchRoute } from './audit-search-route';
 
 /** A readiness check returns a result instead of throwing (clickhouse-js ping's habit). */
 export interface ReadinessCheck {
@@ -8,8 +11,8 @@ export interface ReadinessCheck {
   check(): { ok: boolean; detail?: string };
 }
 
-/** The operations port: health, readiness and metrics (audit search arrives with issue 3). */
-export function createAdminApp(registry: Registry, readiness: readonly ReadinessCheck[]): Express {
+/** The operations port: health, readiness, metrics and (when audit is on) audit search. */
+export function createAdminApp(registry: Registry, readiness: readonly ReadinessCheck[], store: AuditStore | null, log: Logger): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -28,6 +31,8 @@ export function createAdminApp(registry: Registry, readiness: readonly Readiness
   app.get('/metrics', async (_req: Request, res: Response) => {
     res.type(registry.contentType).send(await registry.metrics());
   });
+
+  if (store !== null) app.get('/audit/transactions', auditSearchRoute(store, log));
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: 'not found' });

@@ -35,6 +35,24 @@ export const settingsSchema = z
     CLICKHOUSE_URL: z.url({ protocol: /^https?$/ }).optional(),
     /** closed: refuse traffic (503) when audit cannot be made durable; open: keep proxying. */
     AUDIT_FAILURE_MODE: z.enum(['closed', 'open']).default('closed'),
+    /** Write audit records (spool, then ClickHouse). Off only for benchmarks and local trials. Default true. */
+    AUDIT_ENABLED: flag.default(true),
+    /** The audit spool's strict size cap, bytes. Default 1 GiB. */
+    AUDIT_SPOOL_MAX_BYTES: positiveInt.min(65_536).default(1_073_741_824),
+    /** Spool segment size, bytes. Default 16 MiB. */
+    AUDIT_SEGMENT_BYTES: positiveInt.min(4096).max(268_435_456).default(16_777_216),
+    /** Deadline for making an audit record durable; past it: 503 (closed) or a counted drop (open). Default 2000. */
+    AUDIT_WRITE_TIMEOUT_MS: positiveInt.max(60_000).default(2_000),
+    /** Records per ClickHouse insert, at most. Default 5000. */
+    AUDIT_BATCH_MAX_RECORDS: positiveInt.max(1_000_000).default(5_000),
+    /** A partial batch waits at most this long for more records. Default 500. */
+    AUDIT_BATCH_MAX_AGE_MS: positiveInt.max(60_000).default(500),
+    /** Keep audit rows this many days (ClickHouse TTL). Default 3000 (about 8 years). */
+    AUDIT_RETENTION_DAYS: positiveInt.max(36_500).default(3_000),
+    /** Create and migrate the ClickHouse schema at start; false where DBAs own the DDL. Default true. */
+    AUDIT_SCHEMA_MANAGEMENT: flag.default(true),
+    /** Deadline for one request to a ClickHouse server. Default 10000. */
+    CLICKHOUSE_TIMEOUT_MS: positiveInt.max(600_000).default(10_000),
     /** Provider inactivity timeout before 504. Default 30000. */
     UPSTREAM_TIMEOUT_MS: positiveInt.max(3_600_000).default(30_000),
     /** Keep-alive sockets per provider host:port, at most. Default 64. */

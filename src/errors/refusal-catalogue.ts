@@ -16,6 +16,7 @@ export const refusalCatalogue = {
   REQUEST_HEADERS_TOO_LARGE: { status: 431, issue: 'too-costly', ssp: false },
   ERROR_COMMUNICATING_TO_ENDPOINT: { status: 502, issue: 'transient', ssp: true },
   UPSTREAM_TIMEOUT: { status: 504, issue: 'timeout', ssp: false },
+  AUDIT_UNAVAILABLE: { status: 503, issue: 'transient', ssp: false },
 } as const;
 
 export type RefusalCode = keyof typeof refusalCatalogue;

@@ -104,6 +104,13 @@ export const refuse = {
       'The provider could not be reached or broke the connection before answering: retry later, and tell the provider if it persists.',
     );
   },
+  auditUnavailable(): Refusal {
+    return new Refusal(
+      'AUDIT_UNAVAILABLE',
+      'AUDIT_UNAVAILABLE',
+      'The gateway cannot record this transaction durably right now, and does not forward unaudited traffic: retry shortly.',
+    );
+  },
   upstreamTimeout(timeoutMs: number): Refusal {
     return new Refusal(
       'UPSTREAM_TIMEOUT',

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { decodeJwtClaims, type AuditSink } from '../audit';
 import type { DirectoryStore } from '../directory';
 import { Refusal, refuse } from '../errors';
 import type { ProxyEngine, RefusalWriter, TransactionDone } from '../proxy';
-import { resolveRoute } from '../route';
+import { resolveRoute, type Route } from '../route';
 import { Transaction } from '../transaction';
 import { checkSspHeaders, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
 import { rawRefusalResponse } from './refusal-writer';
@@ -15,6 +16,10 @@ export interface ProxyHandlerDeps {
   engine: ProxyEngine;
   writeRefusal: RefusalWriter;
   done: TransactionDone;
+  /** Null when audit is off (AUDIT_ENABLED=false). */
+  audit: AuditSink | null;
+  /** AUDIT_FAILURE_MODE=open: forward even when the in-flight record could not be made durable. */
+  auditFailOpen: boolean;
 }
 
 /**
@@ -56,8 +61,24 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     tx.targetHost = route.endpoint.hostHeader;
 
     if (head.contentLength > deps.maxBodyBytes) return deny(req, res, tx, head, refuse.bodyTooLarge(deps.maxBodyBytes));
-    deps.engine.forward(req, res, tx, route, head);
+    const audit = deps.audit;
+    if (audit === null) return deps.engine.forward(req, res, tx, route, head);
+    tx.claims = decodeJwtClaims(head.authorization);
+    // No request reaches a provider unless its record is durable on local disk.
+    audit.begin(tx).then(
+      () => forwardUnlessGone(req, res, tx, route, head),
+      () => (deps.auditFailOpen ? forwardUnlessGone(req, res, tx, route, head) : deny(req, res, tx, head, refuse.auditUnavailable())),
+    );
   };
+
+  /** The consumer may have gone while the record was being made durable: then nothing is forwarded. */
+  function forwardUnlessGone(req: IncomingMessage, res: ServerResponse, tx: Transaction, route: Route, head: RequestHead): void {
+    if (res.destroyed || req.socket.destroyed) {
+      if (tx.finish('client_aborted', 499, 'CLIENT_ABORTED')) deps.done(tx);
+      return;
+    }
+    deps.engine.forward(req, res, tx, route, head);
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { HotCounter, HotHistogram, type HistogramChild } from './hot-metrics';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotCounter, HotHistogram, ReadCounter, type HistogramChild } from './hot-metrics';
 
 /** What metrics need to know of a finished transaction (kept free of HTTP and Transaction imports). */
 export interface TransactionFacts {
@@ -12,6 +12,24 @@ export interface TransactionFacts {
   readonly upstreamTtfbMs: number;
   readonly requestBytes: number;
   readonly responseBytes: number;
+}
+
+/** The audit pipeline's state, read when scraped (kept free of spool and shipper imports). */
+export interface AuditStats {
+  /** Records durable in the spool since start (including `interrupted` ones written at recovery). */
+  written(): number;
+  /** Records never written: spool full, or the disk stalled. */
+  dropped(): number;
+  /** Records not durable within AUDIT_WRITE_TIMEOUT_MS (they may land later). */
+  timedOut(): number;
+  shipped(): number;
+  deadLettered(): number;
+  /** Records in the spool not yet shipped or dead-lettered. */
+  pending(): number;
+  spoolBytes(): number;
+  oldestUnshippedAgeSeconds(): number;
+  clickhouseUp(): boolean;
+  writable(): boolean;
 }
 
 /** 1 ms to 60 s, as service management asks (issue 4). */
@@ -102,6 +120,58 @@ export class GatewayMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'spine_gateway_' });
     this.directoryReloads.inc({ result: 'failure' }, 0);
     this.directoryReloads.inc({ result: 'success' }, 0);
+    this.insertFailures.inc({ kind: 'transient' }, 0);
+    this.insertFailures.inc({ kind: 'permanent' }, 0);
+  }
+
+  private readonly insertDuration = new Histogram({
+    name: 'spine_gateway_audit_insert_duration_seconds',
+    help: 'Time for one batch insert into ClickHouse to be acknowledged.',
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly insertBatch = new Histogram({
+    name: 'spine_gateway_audit_insert_batch_records',
+    help: 'Spool records per acknowledged insert.',
+    buckets: [1, 10, 100, 500, 1000, 5000, 10000, 50000],
+    registers: [this.registry],
+  });
+  private readonly insertFailures = new Counter({
+    name: 'spine_gateway_audit_insert_failures_total',
+    help: 'Failed inserts into ClickHouse, by kind (transient: retried; permanent: dead-lettered).',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly spoolCorruptBytes = new Counter({
+    name: 'spine_gateway_audit_spool_corrupt_bytes_total',
+    help: 'Bytes of torn or corrupt spool tails found at start-up or while shipping, skipped.',
+    registers: [this.registry],
+  });
+
+  /** Exposes the audit pipeline's counters and gauges, read from `stats` when scraped. */
+  watchAudit(stats: AuditStats): void {
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({ name, help, registers: [this.registry], collect(this: Gauge) { this.set(read()); } });
+    const counter = (name: string, help: string, read: () => number) => new ReadCounter(name, help, read, this.registry);
+    counter('spine_gateway_audit_records_written_total', 'Audit records made durable in the spool since start.', stats.written);
+    counter('spine_gateway_audit_records_dropped_total', 'Audit records never written (spool full or disk stalled).', stats.dropped);
+    counter('spine_gateway_audit_records_timed_out_total', 'Audit records not durable within AUDIT_WRITE_TIMEOUT_MS.', stats.timedOut);
+    counter('spine_gateway_audit_records_shipped_total', 'Audit records acknowledged by ClickHouse since start.', stats.shipped);
+    counter('spine_gateway_audit_records_dead_lettered_total', 'Audit records sent to dead-letter files since start.', stats.deadLettered);
+    gauge('spine_gateway_audit_records_pending', 'Audit records in the spool, not yet shipped.', stats.pending);
+    gauge('spine_gateway_audit_spool_bytes', 'Bytes of spool segments on disk.', stats.spoolBytes);
+    gauge('spine_gateway_audit_oldest_unshipped_age_seconds', 'Age of the oldest audit record not yet shipped (0: none).', stats.oldestUnshippedAgeSeconds);
+    gauge('spine_gateway_clickhouse_up', 'Whether the last exchange with ClickHouse succeeded (1) or not (0).', () => (stats.clickhouseUp() ? 1 : 0));
+    gauge('spine_gateway_audit_writable', 'Whether audit records can be made durable now.', () => (stats.writable() ? 1 : 0));
+  }
+
+  auditInserted(records: number, seconds: number): void {
+    this.insertDuration.observe(seconds);
+    this.insertBatch.observe(records);
+  }
+
+  auditInsertFailed(kind: 'transient' | 'permanent'): void {
+    this.insertFailures.inc({ kind });
   }
 
   /** The in-flight count is read when scraped, not updated per request. */

@@ -95,3 +95,20 @@ export class HotHistogram extends HotMetric<HistogramChild> {
     return { name: this.name, help: this.help, type: 'histogram', values, aggregator: 'sum' };
   }
 }
+
+/** A counter whose value is kept elsewhere (a pipeline's own tally) and read when scraped. */
+export class ReadCounter {
+  readonly type = 'counter';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly read: () => number,
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as never);
+  }
+  get(): MetricObject {
+    return { name: this.name, help: this.help, type: 'counter', values: [{ labels: {}, value: this.read() }], aggregator: 'sum' };
+  }
+  reset(): void {}
+}

@@ -1,1 +1,1 @@
-export { GatewayMetrics, type TransactionFacts } from './gateway-metrics';
+export { GatewayMetrics, type TransactionFacts, type AuditStats } from './gateway-metrics';

@@ -1,5 +1,7 @@
-export { SpoolWriter, SpoolFullError, type SpoolWriterOptions, type DurableEnd } from './spool-writer';
+export { SpoolWriter, SpoolFullError, SpoolTimeoutError, type SpoolWriterOptions, type DurableEnd } from './spool-writer';
 export { recoverSpool, scanSegment, type RecoveryReport } from './recovery';
 export { readBatch, type SpoolBatch } from './spool-reader';
 export { readCheckpoint, writeCheckpoint, type SpoolPosition } from './checkpoint';
 export { listSegments, segmentPath } from './segments';
+export { AuditSpool, type AuditSpoolOptions, type AuditSpoolRecovery } from './audit-spool';
+export { encodeRecord, decodeRecord } from './framing';

@@ -1,4 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { encodeRecord } from './framing';
 import { segmentPath } from './segments';
 
@@ -11,12 +12,27 @@ export class SpoolFullError extends Error {
   }
 }
 
+/** The disk did not make a record durable within the deadline (a hung or very slow disk). */
+export class SpoolTimeoutError extends Error {
+  readonly code = 'GW_ERR_SPOOL_TIMEOUT';
+  /** `pending`: the record is in a write still under way and may land later; otherwise it was never written. */
+  constructor(
+    readonly deadlineMs: number,
+    readonly pending: boolean,
+  ) {
+    super(`audit spool write did not complete within ${deadlineMs} ms`);
+    this.name = 'SpoolTimeoutError';
+  }
+}
+
 export interface SpoolWriterOptions {
   dir: string;
   /** A segment is closed and a new one started past this size. */
   segmentBytes: number;
   /** All segments on disk together stay at or under this (strict). */
   maxBytes: number;
+  /** A write + fdatasync taking longer fails its appends with SpoolTimeoutError (0: no deadline). */
+  deadlineMs?: number;
 }
 
 /** Where the durable data ends: what a reader may read up to. */
@@ -36,6 +52,12 @@ export interface DurableEnd {
 export class SpoolWriter {
   private queue: Buffer[] = [];
   private waiters: Array<(err?: Error) => void> = [];
+  /** The appends of the write under way, until it completes or the watchdog fails them. */
+  private inFlight: Array<(err?: Error) => void> = [];
+  private flushStartedAt = 0;
+  /** A write overran the deadline and has not completed yet: appends fail at once meanwhile. */
+  private stalled = false;
+  private readonly watchdog: NodeJS.Timeout | null;
   private flushing = false;
   private closed = false;
   private durable: DurableEnd;
@@ -51,7 +73,27 @@ export class SpoolWriter {
     private totalBytes: number,
   ) {
     this.durable = { segment, offset: segmentSize };
+    const deadline = options.deadlineMs ?? 0;
+    this.watchdog = deadline > 0 ? setInterval(() => this.checkDeadline(deadline), Math.max(10, deadline / 4)) : null;
+    this.watchdog?.unref();
   }
+
+  /** One timer for all appends: fails the write under way when it overruns the deadline. */
+  private checkDeadline(deadline: number): void {
+    if (!this.flushing || this.inFlight.length === 0 || performance.now() - this.flushStartedAt < deadline) return;
+    this.stalled = true;
+    const failed = this.inFlight;
+    this.inFlight = [];
+    for (const w of failed) w(new SpoolTimeoutError(deadline, true));
+  }
+
+  /** Whether an append now can succeed (not full, not stalled, not closed). */
+  get writable(): boolean {
+    return !this.closed && !this.stalled && this.totalBytes < this.options.maxBytes;
+  }
+
+  /** Records made durable since open. */
+  recordsWritten = 0;
 
   /** Opens segment `segment` (created if missing) to append at `size`, its recovered good end. */
   static async open(options: SpoolWriterOptions, segment: number, size: number, totalBytes: number): Promise<SpoolWriter> {
@@ -70,6 +112,7 @@ export class SpoolWriter {
   /** Resolves when the record is durable; rejects with SpoolFullError at once when over the cap. */
   append(payload: Buffer): Promise<void> {
     if (this.closed) return Promise.reject(new Error('spool is closed'));
+    if (this.stalled) return Promise.reject(new SpoolTimeoutError(this.options.deadlineMs ?? 0, false));
     const frame = encodeRecord(payload);
     if (this.totalBytes + frame.length > this.options.maxBytes) return Promise.reject(new SpoolFullError(this.options.maxBytes));
     this.totalBytes += frame.length;
@@ -89,9 +132,10 @@ export class SpoolWriter {
     this.flushing = true;
     while (this.queue.length > 0) {
       const frames = this.queue;
-      const waiters = this.waiters;
+      this.inFlight = this.waiters;
       this.queue = [];
       this.waiters = [];
+      this.flushStartedAt = performance.now();
       const bytes = frames.reduce((n, f) => n + f.length, 0);
       try {
         if (this.segmentSize > 0 && this.segmentSize + bytes > this.options.segmentBytes) await this.rotate();
@@ -100,12 +144,16 @@ export class SpoolWriter {
         this.fsyncs++;
         this.segmentSize += bytes;
         this.durable = { segment: this.segment, offset: this.segmentSize };
-        for (const w of waiters) w();
+        this.recordsWritten += frames.length;
+        this.stalled = false;
+        for (const w of this.inFlight) w();
       } catch (err) {
         this.totalBytes -= bytes;
         await this.handle.truncate(this.segmentSize).catch(() => {});
-        for (const w of waiters) w(err as Error);
+        this.stalled = false;
+        for (const w of this.inFlight) w(err as Error);
       }
+      this.inFlight = [];
     }
     this.flushing = false;
   }
@@ -131,6 +179,7 @@ export class SpoolWriter {
   /** Waits for queued records, then closes the segment. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.watchdog) clearInterval(this.watchdog);
     while (this.flushing) await new Promise((r) => setTimeout(r, 1));
     await this.handle.close();
   }

@@ -1,1 +1,1 @@
-export { Transaction, type Outcome } from './transaction';
+export { Transaction, NO_CLAIMS, type Outcome, type TransactionClaims } from './transaction';

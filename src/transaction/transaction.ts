@@ -13,6 +13,25 @@ export type Outcome =
   | 'client_aborted'
   | 'interrupted';
 
+/** Audit facts from the consumer's JWT (decoded by audit; the token itself is never kept). */
+export interface TransactionClaims {
+  readonly requestingOrganization: string;
+  readonly practitionerId: string;
+  readonly practitionerRole: string;
+  readonly device: string;
+  readonly reasonForRequest: string;
+  readonly requestedScope: string;
+}
+
+export const NO_CLAIMS: TransactionClaims = Object.freeze({
+  requestingOrganization: '',
+  practitionerId: '',
+  practitionerRole: '',
+  device: '',
+  reasonForRequest: '',
+  requestedScope: '',
+});
+
 /**
  * One consumer request as the gateway saw it: metadata only, every field set in the
  * constructor so all transactions share one object shape (fastify's Context habit).
@@ -50,6 +69,8 @@ export class Transaction {
   responseBytes = 0;
   /** Milliseconds from arrival until the provider's response headers arrived; -1 if they never did. */
   upstreamTtfbMs = -1;
+
+  claims: TransactionClaims = NO_CLAIMS;
 
   constructor(
     readonly method: string,

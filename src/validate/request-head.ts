@@ -23,6 +23,8 @@ export class RequestHead {
   hasTransferEncoding = false;
   /** Expect: 100-continue was sent: the provider's 100 must be relayed. */
   expectsContinue = false;
+  /** The Authorization value, for audit's claim decoding only; never stored or logged. */
+  authorization: string | null = null;
   /** Value(s) of Connection, whose tokens name extra hop-by-hop headers (RFC 9110 7.6.1). */
   connection: string | null = null;
 }
@@ -53,6 +55,9 @@ export function readRequestHead(rawHeaders: readonly string[]): RequestHead {
         break;
       case 11:
         if (name.toLowerCase() === 'ssp-traceid') setOnce(head, 'traceId', 'Ssp-TraceID', value);
+        break;
+      case 13:
+        if (name.toLowerCase() === 'authorization') head.authorization = value;
         break;
       case 14:
         if (name.toLowerCase() === 'content-length') head.contentLength = Number(value);

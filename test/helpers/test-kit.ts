@@ -91,7 +91,11 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-/** An in-process gateway on ephemeral ports with its own directory file and log file. */
+/**
+ * An in-process gateway on ephemeral ports with its own directory file and log file.
+ * Audit is off unless `env` turns it on: the embedded engine allows one open data
+ * directory per process, and several of these gateways run at once in some tests.
+ */
 export async function startGateway(directory: string, env: Record<string, string> = {}): Promise<RunningGateway> {
   const dir = tempDir();
   const directoryFile = join(dir, 'directory.yaml');
@@ -103,9 +107,10 @@ export async function startGateway(directory: string, env: Record<string, string
     DIRECTORY_FILE: directoryFile,
     INTERACTIONS_FILE: join(REPO, 'config', 'gpconnect-interactions.json'),
     DATA_DIR: join(dir, 'data'),
+    AUDIT_ENABLED: 'false',
     ...env,
   });
-  const gateway = buildGateway(settings, createLogger(settings.LOG_LEVEL, logFile));
+  const gateway = await buildGateway(settings, createLogger(settings.LOG_LEVEL, logFile));
   const { proxyPort, adminPort } = await gateway.listen();
   return {
     gateway,

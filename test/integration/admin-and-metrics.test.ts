@@ -20,7 +20,7 @@ describe('admin port', () => {
   test('/healthz and /readyz', async () => {
     await request(admin).get('/healthz').expect(200, { status: 'ok' });
     const ready = await request(admin).get('/readyz').expect(200);
-    expect(ready.body.checks).toEqual([{ name: 'directory', ok: true }]);
+    expect(ready.body.checks).toEqual([{ name: 'directory', ok: true }, { name: 'audit', ok: true }]);
     // helmet on our own responses
     expect(ready.headers['x-content-type-options']).toBe('nosniff');
   });

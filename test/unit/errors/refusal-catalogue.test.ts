@@ -15,6 +15,7 @@ const samples: Refusal[] = [
   refuse.headersTooLarge(16384),
   refuse.upstreamError('https://gp.example/A1/STU3/1/gpconnect/fhir/Patient?identifier=secret'),
   refuse.upstreamTimeout(30000),
+  refuse.auditUnavailable(),
 ];
 
 /** The README's refusal table: status, stable code and display per row. */

@@ -1,0 +1,15 @@
+import type { Transaction } from '../transaction';
+
+/** Where the gateway hands its transactions for audit. The spool implements it. */
+export interface AuditSink {
+  /**
+   * The in-flight record, before the request is forwarded. Resolves once it is durable;
+   * rejects with a typed error (full, timed out, I/O) when it cannot be, and then
+   * AUDIT_FAILURE_MODE decides whether the request goes on.
+   */
+  begin(tx: Transaction): Promise<void>;
+  /** The final record (also the only record of a refusal). Written, not awaited. */
+  finish(tx: Transaction): void;
+  /** Whether a record can be made durable now (readiness). */
+  readonly writable: boolean;
+}

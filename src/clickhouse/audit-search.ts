@@ -1,0 +1,65 @@
+/** Filters of GET /audit/transactions, already validated by the admin API. */
+export interface SearchFilters {
+  trace_id?: string;
+  consumer_asid?: string;
+  provider_asid?: string;
+  interaction_id?: string;
+  outcome?: string;
+  status?: number;
+  /** ISO 8601, inclusive. */
+  from?: string;
+  /** ISO 8601, exclusive. */
+  to?: string;
+  limit: number;
+  /** Keyset position: rows strictly older than this (received_at, event_id). */
+  after?: { receivedAt: string; eventId: string };
+}
+
+export const SEARCH_COLUMNS = [
+  'event_id', 'trace_id', 'received_at', 'completed_at', 'duration_ms', 'consumer_asid', 'consumer_ods', 'provider_asid',
+  'provider_ods', 'interaction_id', 'method', 'target_host', 'endpoint', 'status', 'outcome', 'error_code', 'failure_reason',
+  'request_bytes', 'response_bytes', 'upstream_ttfb_ms', 'client_ip', 'jwt_requesting_organization', 'jwt_practitioner_id',
+  'jwt_practitioner_role', 'jwt_device', 'jwt_reason_for_request', 'jwt_requested_scope', 'gateway_instance', 'environment',
+];
+
+/**
+ * The search as SQL with every value bound as a parameter (never spliced in), newest
+ * first, through FINAL so each transaction is one row. Times leave as ISO 8601 UTC.
+ */
+export function buildSearch(table: string, f: SearchFilters): { query: string; params: Record<string, unknown> } {
+  const where: string[] = [];
+  const params: Record<string, unknown> = { limit: f.limit };
+  const eq = (column: string, type: string, value: unknown) => {
+    where.push(`${column} = {${column}:${type}}`);
+    params[column] = value;
+  };
+  if (f.trace_id !== undefined) eq('trace_id', 'String', f.trace_id);
+  if (f.consumer_asid !== undefined) eq('consumer_asid', 'String', f.consumer_asid);
+  if (f.provider_asid !== undefined) eq('provider_asid', 'String', f.provider_asid);
+  if (f.interaction_id !== undefined) eq('interaction_id', 'String', f.interaction_id);
+  if (f.outcome !== undefined) eq('outcome', 'String', f.outcome);
+  if (f.status !== undefined) eq('status', 'UInt16', f.status);
+  if (f.from !== undefined) {
+    where.push("received_at >= parseDateTime64BestEffort({from:String}, 3, 'UTC')");
+    params.from = f.from;
+  }
+  if (f.to !== undefined) {
+    where.push("received_at < parseDateTime64BestEffort({to:String}, 3, 'UTC')");
+    params.to = f.to;
+  }
+  if (f.after !== undefined) {
+    where.push(
+      "(received_at < parseDateTime64BestEffort({after_at:String}, 3, 'UTC') OR (received_at = parseDateTime64BestEffort({after_at:String}, 3, 'UTC') AND event_id < toUUID({after_id:String})))",
+    );
+    params.after_at = f.after.receivedAt;
+    params.after_id = f.after.eventId;
+  }
+  const columns = SEARCH_COLUMNS.map((c) =>
+    c === 'received_at' || c === 'completed_at' ? `formatDateTime(${c}, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC') AS ${c}` : c,
+  ).join(', ');
+  const query =
+    `SELECT ${columns} FROM ${table} FINAL` +
+    (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
+    ' ORDER BY received_at DESC, event_id DESC LIMIT {limit:UInt32}';
+  return { query, params };
+}

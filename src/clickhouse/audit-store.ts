@@ -1,0 +1,125 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+import { buildSearch, type SearchFilters } from './audit-search';
+import { migrations, retentionStatement } from './migrations';
+import { classifyStoreError } from './store-error';
+
+export interface AuditStoreOptions {
+  /** CLICKHOUSE_URL, or undefined for the embedded engine under `dataDir`. */
+  url: string | undefined;
+  dataDir: string;
+  /** Apply migrations and retention at start (AUDIT_SCHEMA_MANAGEMENT). */
+  manageSchema: boolean;
+  retentionDays: number;
+  /** Per-request deadline for the server (ms). */
+  timeoutMs: number;
+}
+
+/** The audit record as stored: one column per key (snake_case, as ClickHouse's). */
+export type AuditRow = Record<string, string | number>;
+
+const INSERT_SETTINGS = { date_time_input_format: 'best_effort' } as const;
+
+/**
+ * The only door to ClickHouse: the embedded chDB engine under DATA_DIR by default, a
+ * server when CLICKHOUSE_URL is set, through the same @clickhouse/client API. Every
+ * failure leaves here as an AuditStoreError that says whether it is worth retrying.
+ */
+export class AuditStore {
+  readonly database: string;
+  readonly kind: 'embedded' | 'server';
+  private readonly client: ClickHouseClient;
+
+  constructor(private readonly options: AuditStoreOptions) {
+    if (options.url === undefined) {
+      const path = join(options.dataDir, 'clickhouse');
+      mkdirSync(path, { recursive: true });
+      this.kind = 'embedded';
+      this.database = 'spine_audit';
+      this.client = createClient({ connection: createChdbConnection({ path }) } as never);
+    } else {
+      const url = new URL(options.url);
+      this.kind = 'server';
+      this.database = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'spine_audit';
+      this.client = createClient({
+        url: `${url.protocol}//${url.host}`,
+        username: decodeURIComponent(url.username) || 'default',
+        password: decodeURIComponent(url.password),
+        request_timeout: options.timeoutMs,
+      });
+    }
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(this.database)) throw new Error(`CLICKHOUSE_URL: database name "${this.database}" is not a plain identifier`);
+  }
+
+  get table(): string {
+    return `${this.database}.transactions`;
+  }
+
+  private sql(statement: string): string {
+    return statement.split('{db}').join(this.database);
+  }
+
+  /** Creates the database and applies pending migrations and the retention TTL (when schema management is on). */
+  async prepare(): Promise<number[]> {
+    if (!this.options.manageSchema) return [];
+    try {
+      await this.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${this.database}` });
+      await this.client.command({
+        query: this.sql('CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, description String, applied_at DateTime) ENGINE = MergeTree ORDER BY version'),
+      });
+      const done = await this.queryRows<{ version: number }>(this.sql('SELECT version FROM {db}.schema_migrations'), {});
+      const applied = new Set(done.map((r) => Number(r.version)));
+      const now: number[] = [];
+      for (const m of migrations) {
+        if (applied.has(m.version)) continue;
+        for (const statement of m.statements) await this.client.command({ query: this.sql(statement) });
+        await this.client.insert({ table: `${this.database}.schema_migrations`, values: [{ version: m.version, description: m.description, applied_at: Math.floor(Date.now() / 1000) }], format: 'JSONEachRow' });
+        now.push(m.version);
+      }
+      await this.client.command({ query: this.sql(retentionStatement(this.options.retentionDays)) });
+      return now;
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
+  }
+
+  async insert(rows: AuditRow[]): Promise<void> {
+    try {
+      await this.client.insert({ table: this.table, values: rows, format: 'JSONEachRow', clickhouse_settings: INSERT_SETTINGS });
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
+  }
+
+  /** A parameterised query (values bound server-side, never spliced into SQL). */
+  async queryRows<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
+    try {
+      const result = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
+      return (await result.json()) as T[];
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
+  }
+
+  /** Audit search (GET /audit/transactions): one row per transaction, newest first. */
+  search(filters: SearchFilters): Promise<AuditRow[]> {
+    const { query, params } = buildSearch(this.table, filters);
+    return this.queryRows<AuditRow>(query, params);
+  }
+
+  /** Whether the store answers now (for the reachability gauge); never throws. */
+  async ping(): Promise<boolean> {
+    try {
+      const r = await this.client.ping();
+      return r.success;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}

@@ -1,0 +1,4 @@
+export { AuditStore, type AuditStoreOptions, type AuditRow } from './audit-store';
+export { AuditStoreError, classifyStoreError } from './store-error';
+export { migrations } from './migrations';
+export { type SearchFilters } from './audit-search';

@@ -1,0 +1,68 @@
+/**
+ * Versioned schema migrations for the audit store, applied in order, each once, recorded
+ * in `schema_migrations`. Current ClickHouse (tested on 26.7 through chDB; needs 23.3 or
+ * newer for the DDL used here). `{db}` is the database name.
+ *
+ * Design for the security team's queries: one row per transaction (a ReplacingMergeTree
+ * keeps the highest `version`: 1 = in flight, 2 = final; replayed batches collapse too,
+ * and queries read with FINAL); partitioned by month; ORDER BY serves a consumer ASID
+ * plus a time range; skip indexes serve trace-ID and provider-ASID look-ups;
+ * LowCardinality for the small vocabularies; delta codecs for times and sizes.
+ */
+export interface Migration {
+  version: number;
+  description: string;
+  statements: string[];
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    description: 'transactions table',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.transactions
+      (
+        event_id UUID,
+        version UInt8,
+        trace_id String,
+        received_at DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+        completed_at DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+        duration_ms Float64 CODEC(Gorilla, ZSTD(1)),
+        consumer_asid LowCardinality(String),
+        consumer_ods LowCardinality(String),
+        provider_asid LowCardinality(String),
+        provider_ods LowCardinality(String),
+        interaction_id LowCardinality(String),
+        method LowCardinality(String),
+        target_host LowCardinality(String),
+        endpoint LowCardinality(String),
+        status UInt16,
+        outcome LowCardinality(String),
+        error_code LowCardinality(String),
+        failure_reason LowCardinality(String),
+        request_bytes UInt64 CODEC(T64, ZSTD(1)),
+        response_bytes UInt64 CODEC(T64, ZSTD(1)),
+        upstream_ttfb_ms Float64 CODEC(Gorilla, ZSTD(1)),
+        client_ip String,
+        jwt_requesting_organization LowCardinality(String),
+        jwt_practitioner_id String,
+        jwt_practitioner_role String,
+        jwt_device LowCardinality(String),
+        jwt_reason_for_request LowCardinality(String),
+        jwt_requested_scope LowCardinality(String),
+        gateway_instance LowCardinality(String),
+        environment LowCardinality(String),
+        INDEX trace_id_idx trace_id TYPE bloom_filter(0.01) GRANULARITY 4,
+        INDEX provider_asid_idx provider_asid TYPE set(1000) GRANULARITY 4
+      )
+      ENGINE = ReplacingMergeTree(version)
+      PARTITION BY toYYYYMM(received_at)
+      ORDER BY (consumer_asid, received_at, event_id)`,
+    ],
+  },
+];
+
+/** Retention is a setting, not a migration: applied (idempotently) at every start. */
+export function retentionStatement(retentionDays: number): string {
+  return `ALTER TABLE {db}.transactions MODIFY TTL toDateTime(received_at) + INTERVAL ${Math.floor(retentionDays)} DAY`;
+}

@@ -1,0 +1,1 @@
+export { Shipper, type ShipperOptions, type ShipperEvents } from './shipper';

@@ -1,0 +1,193 @@
+import { mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { AuditRow, AuditStore, AuditStoreError } from '../clickhouse';
+import { classifyStoreError } from '../clickhouse';
+import { encodeRecord, listSegments, readBatch, readCheckpoint, segmentPath, writeCheckpoint, type SpoolPosition, type SpoolWriter } from '../spool';
+
+export interface ShipperOptions {
+  spoolDir: string;
+  deadLetterDir: string;
+  batchMaxRecords: number;
+  /** A batch smaller than batchMaxRecords waits at most this long for more. */
+  batchMaxAgeMs: number;
+  minBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+export interface ShipperEvents {
+  /** Schema prepared (migrations applied) or confirmed: the store answers. */
+  ready(appliedMigrations: number[]): void;
+  shipped(records: number, rows: number, seconds: number): void;
+  failed(error: AuditStoreError, retryInMs: number): void;
+  deadLettered(records: number, file: string, error: AuditStoreError): void;
+  skippedBadBytes(bytes: number): void;
+}
+
+/** Within a batch, only the highest version of each transaction needs to travel. */
+function collapse(payloads: Buffer[]): { rows: AuditRow[]; records: AuditRow[] } {
+  const records = payloads.map((p) => JSON.parse(p.toString('utf8')) as AuditRow);
+  const latest = new Map<string, AuditRow>();
+  for (const r of records) {
+    const seen = latest.get(String(r.event_id));
+    if (seen === undefined || Number(r.version) >= Number(seen.version)) latest.set(String(r.event_id), r);
+  }
+  return { rows: [...latest.values()], records };
+}
+
+/**
+ * Reads the spool in batches (bounded by count and age), inserts them through the
+ * audit store, and moves the checkpoint only once ClickHouse has acknowledged a batch.
+ * Transient failures are retried forever with capped, jittered backoff (the backlog
+ * waits on disk meanwhile); a permanent failure sends the batch to a replayable
+ * dead-letter file and moves on, never skipping past records silently.
+ * A segment is deleted once shipped and once every transaction begun in it has its
+ * final record shipped too (start-up recovery needs the begin record of an interrupted one).
+ */
+export class Shipper {
+  private position: SpoolPosition;
+  private stopped = false;
+  private running: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  /** Begun transactions whose final record has not been shipped yet: event id → segment. */
+  private readonly openBegins = new Map<string, number>();
+  private readonly openPerSegment = new Map<number, number>();
+  /** received_at (epoch ms) of the oldest record not yet shipped; 0 when none. */
+  oldestUnshippedAt = 0;
+  shippedRecords = 0;
+  deadLetteredRecords = 0;
+
+  constructor(
+    private readonly options: ShipperOptions,
+    private readonly writer: SpoolWriter,
+    private readonly store: AuditStore,
+    private readonly events: ShipperEvents,
+  ) {
+    mkdirSync(options.deadLetterDir, { recursive: true });
+    this.position = readCheckpoint(options.spoolDir, listSegments(options.spoolDir));
+  }
+
+  start(): void {
+    this.deleteShippedSegments();
+    this.running = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.running;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+    });
+  }
+
+  /** Prepares the store (schema, migrations) before the first insert, retrying while it is unreachable. */
+  private async prepareStore(): Promise<boolean> {
+    let backoff = this.options.minBackoffMs;
+    while (!this.stopped) {
+      try {
+        this.events.ready(await this.store.prepare());
+        return true;
+      } catch (err) {
+        const error = classifyStoreError(err);
+        const wait = Math.min(this.options.maxBackoffMs, backoff) * (0.5 + Math.random() / 2);
+        this.events.failed(error, wait);
+        backoff = Math.min(this.options.maxBackoffMs, backoff * 2);
+        await this.sleep(wait);
+      }
+    }
+    return false;
+  }
+
+  private async loop(): Promise<void> {
+    if (!(await this.prepareStore())) return;
+    let backoff = this.options.minBackoffMs;
+    while (!this.stopped) {
+      const batch = await readBatch(this.options.spoolDir, this.position, this.writer.durableEnd, this.options.batchMaxRecords);
+      if (batch.skippedBadBytes > 0) this.events.skippedBadBytes(batch.skippedBadBytes);
+      if (batch.payloads.length === 0) {
+        this.oldestUnshippedAt = 0;
+        this.position = batch.next;
+        await this.sleep(this.options.batchMaxAgeMs);
+        continue;
+      }
+      const { rows, records } = collapse(batch.payloads);
+      this.oldestUnshippedAt = Date.parse(String(records[0].received_at)) || Date.now();
+      const started = performance.now();
+      let deadLettered = false;
+      try {
+        await this.store.insert(rows);
+      } catch (err) {
+        const error = classifyStoreError(err);
+        if (error.transient) {
+          const wait = Math.min(this.options.maxBackoffMs, backoff) * (0.5 + Math.random() / 2);
+          this.events.failed(error, wait);
+          backoff = Math.min(this.options.maxBackoffMs, backoff * 2);
+          await this.sleep(wait);
+          continue;
+        }
+        const file = this.deadLetter(batch.payloads);
+        deadLettered = true;
+        this.deadLetteredRecords += records.length;
+        this.events.deadLettered(records.length, file, error);
+      }
+      backoff = this.options.minBackoffMs;
+      this.track(records, this.position.segment);
+      this.position = batch.next;
+      writeCheckpoint(this.options.spoolDir, this.position);
+      if (!deadLettered) {
+        this.shippedRecords += records.length;
+        this.events.shipped(records.length, rows.length, (performance.now() - started) / 1000);
+      }
+      this.deleteShippedSegments();
+      if (batch.payloads.length < this.options.batchMaxRecords) await this.sleep(this.options.batchMaxAgeMs);
+    }
+  }
+
+  /** Remembers which segments still hold the begin record of an unfinished transaction. */
+  private track(records: AuditRow[], segment: number): void {
+    for (const r of records) {
+      const id = String(r.event_id);
+      if (Number(r.version) === 1) {
+        this.openBegins.set(id, segment);
+        this.openPerSegment.set(segment, (this.openPerSegment.get(segment) ?? 0) + 1);
+      } else {
+        const from = this.openBegins.get(id);
+        if (from !== undefined) {
+          this.openBegins.delete(id);
+          this.openPerSegment.set(from, this.openPerSegment.get(from)! - 1);
+        }
+      }
+    }
+  }
+
+  private deleteShippedSegments(): void {
+    for (const segment of listSegments(this.options.spoolDir)) {
+      if (segment >= this.position.segment) break;
+      if ((this.openPerSegment.get(segment) ?? 0) > 0) continue;
+      const path = segmentPath(this.options.spoolDir, segment);
+      const bytes = statSync(path).size;
+      unlinkSync(path);
+      this.openPerSegment.delete(segment);
+      this.writer.released(bytes);
+    }
+  }
+
+  /** Writes a batch, framed as the spool's own records, to a dead-letter file for replay. */
+  private deadLetter(payloads: Buffer[]): string {
+    const file = join(this.options.deadLetterDir, `${Date.now()}-${this.position.segment}-${this.position.offset}.seg`);
+    writeFileSync(file, Buffer.concat(payloads.map((p) => encodeRecord(p))));
+    return file;
+  }
+}
