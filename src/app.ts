@@ -3,7 +3,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAdminApp } from './admin';
-import { buildAuditPipeline } from './app-audit';
+import { buildAuditPipeline, type AuditPipeline } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex } from './directory';
 import { createClientErrorHandler, createProxyHandler, createRefusalWriter, ownResponseHeaders } from './gateway';
@@ -17,6 +17,8 @@ export interface Gateway {
   readonly log: Logger;
   readonly metrics: GatewayMetrics;
   readonly directory: DirectoryStore;
+  /** The audit pipeline, or null when AUDIT_ENABLED=false. */
+  readonly audit: AuditPipeline | null;
   /** Binds both ports; resolves with the ports actually bound (0 in settings picks a free one). */
   listen(): Promise<{ proxyPort: number; adminPort: number }>;
   /** Stops accepting, lets in-flight transactions finish for up to SHUTDOWN_GRACE_MS, then closes everything. */
@@ -155,6 +157,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     log,
     metrics,
     directory,
+    audit,
     async listen() {
       const proxyPort = await listenOn(proxyServer, settings.PORT);
       const adminPort = await listenOn(adminServer, settings.ADMIN_PORT);

@@ -24,7 +24,7 @@ export const SEARCH_COLUMNS = [
 
 /**
  * The search as SQL with every value bound as a parameter (never spliced in), newest
- * first, through FINAL so each transaction is one row. Times leave as ISO 8601 UTC.
+ * first, through FINAL so each transaction is one row.
  */
 export function buildSearch(table: string, f: SearchFilters): { query: string; params: Record<string, unknown> } {
   const where: string[] = [];
@@ -54,12 +54,19 @@ export function buildSearch(table: string, f: SearchFilters): { query: string; p
     params.after_at = f.after.receivedAt;
     params.after_id = f.after.eventId;
   }
-  const columns = SEARCH_COLUMNS.map((c) =>
-    c === 'received_at' || c === 'completed_at' ? `formatDateTime(${c}, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC') AS ${c}` : c,
-  ).join(', ');
+  // Raw columns: an alias named like a column would shadow it in WHERE (ClickHouse resolves aliases there).
   const query =
-    `SELECT ${columns} FROM ${table} FINAL` +
+    `SELECT ${SEARCH_COLUMNS.join(', ')} FROM ${table} FINAL` +
     (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
     ' ORDER BY received_at DESC, event_id DESC LIMIT {limit:UInt32}';
   return { query, params };
+}
+
+/** ClickHouse's DateTime64 text ("2026-11-21 07:29:13.237") as ISO 8601 UTC ("2026-11-21T07:29:13.237Z"). */
+export function isoTimes<T extends Record<string, unknown>>(row: T): T {
+  for (const key of ['received_at', 'completed_at']) {
+    const v = row[key];
+    if (typeof v === 'string' && v.length >= 19 && v[10] === ' ') (row as Record<string, unknown>)[key] = `${v.replace(' ', 'T')}Z`;
+  }
+  return row;
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
-import { buildSearch, type SearchFilters } from './audit-search';
+import { buildSearch, isoTimes, type SearchFilters } from './audit-search';
 import { migrations, retentionStatement } from './migrations';
 import { classifyStoreError } from './store-error';
 
@@ -104,9 +104,9 @@ export class AuditStore {
   }
 
   /** Audit search (GET /audit/transactions): one row per transaction, newest first. */
-  search(filters: SearchFilters): Promise<AuditRow[]> {
+  async search(filters: SearchFilters): Promise<AuditRow[]> {
     const { query, params } = buildSearch(this.table, filters);
-    return this.queryRows<AuditRow>(query, params);
+    return (await this.queryRows<AuditRow>(query, params)).map(isoTimes);
   }
 
   /** Whether the store answers now (for the reachability gauge); never throws. */
