@@ -36,15 +36,20 @@ class UpstreamTimeout extends Error {
 /**
  * Relays the provider's response body to the consumer, counting bytes on the way: what
  * pipe() does for this one pair (write, pause on a full buffer, resume on drain, end),
- * without the listeners pipe() adds for cases that cannot happen here.
+ * without the listeners pipe() adds for cases that cannot happen here. `beforeEnd` runs
+ * when the provider's response is complete, before the consumer's is ended, so the
+ * transaction's final record is written before the consumer can hold the whole reply.
  */
-function relayResponse(incoming: IncomingMessage, res: ServerResponse, tx: Transaction): void {
+function relayResponse(incoming: IncomingMessage, res: ServerResponse, tx: Transaction, beforeEnd: () => void): void {
   incoming.on('data', (chunk: Buffer) => {
     tx.responseBytes += chunk.length;
     if (!res.write(chunk)) incoming.pause();
   });
   res.on('drain', () => incoming.resume());
-  incoming.on('end', () => res.end());
+  incoming.on('end', () => {
+    beforeEnd();
+    res.end();
+  });
 }
 
 /**
@@ -128,7 +133,7 @@ export class ProxyEngine {
         engine.refuseNow(req, res, tx, head, refuse.upstreamError(req.url!.slice(1)), 'upstream_error');
         return;
       }
-      relayResponse(incoming, res, tx);
+      relayResponse(incoming, res, tx, () => end('forwarded', status));
       incoming.on('close', () => {
         // Provider broke the connection mid-response: break the consumer's too, never a clean short reply.
         if (!incoming.complete && tx.outcome === 'in_flight') {
@@ -176,7 +181,6 @@ export class ProxyEngine {
     // 'close' follows 'finish' on a response that completed, and comes alone when the consumer went away.
     res.on('close', () => {
       if (res.writableFinished) {
-        if (proxyRes !== null) end('forwarded', res.statusCode);
         // The reply went out while the consumer was still uploading: stop relaying the rest.
         if (!req.complete) upstream.destroy();
       } else if (tx.outcome === 'in_flight') {
