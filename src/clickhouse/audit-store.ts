@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { buildSearch, isoTimes, type SearchFilters } from './audit-search';
 import { migrations, retentionStatement } from './migrations';
@@ -38,7 +38,7 @@ export class AuditStore {
       mkdirSync(path, { recursive: true });
       this.kind = 'embedded';
       this.database = 'spine_audit';
-      this.client = createClient({ connection: createChdbConnection({ path }) } as never);
+      this.client = createClient({ connection: createChdbConnection({ path }), log: { level: ClickHouseLogLevel.OFF } } as never);
     } else {
       const url = new URL(options.url);
       this.kind = 'server';
@@ -48,6 +48,8 @@ export class AuditStore {
         username: decodeURIComponent(url.username) || 'default',
         password: decodeURIComponent(url.password),
         request_timeout: options.timeoutMs,
+        // The gateway logs store failures itself, once, with a code and a retry time.
+        log: { level: ClickHouseLogLevel.OFF },
       });
     }
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(this.database)) throw new Error(`CLICKHOUSE_URL: database name "${this.database}" is not a plain identifier`);

@@ -79,6 +79,8 @@ export class SpoolWriter {
   fsyncs = 0;
   /** Records written into segments since open. */
   recordsWritten = 0;
+  /** Size of the last record offered (written or refused): what "room for one more" means. */
+  private lastFrameBytes = 0;
 
   private constructor(
     private readonly options: SpoolWriterOptions,
@@ -107,9 +109,9 @@ export class SpoolWriter {
     return this.durable;
   }
 
-  /** Whether an append now can succeed (not full, not stalled, not closed). */
+  /** Whether an append now can succeed: not closed, not stalled, and room for a record like the last one. */
   get writable(): boolean {
-    return !this.closed && !this.stalled && this.totalBytes < this.options.maxBytes;
+    return !this.closed && !this.stalled && this.totalBytes + this.lastFrameBytes <= this.options.maxBytes;
   }
 
   /**
@@ -120,6 +122,7 @@ export class SpoolWriter {
     if (this.closed) return Promise.reject(new Error('spool is closed'));
     if (this.stalled) return Promise.reject(new SpoolTimeoutError(this.options.deadlineMs ?? 0, false));
     const frame = encodeRecord(payload);
+    this.lastFrameBytes = frame.length;
     if (this.totalBytes + frame.length > this.options.maxBytes) return Promise.reject(new SpoolFullError(this.options.maxBytes));
     try {
       if (this.segmentSize > 0 && this.segmentSize + frame.length > this.options.segmentBytes) this.rotate();

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import {
@@ -243,7 +244,6 @@ describe('HTTP semantics', () => {
     const head =
       `POST /${ROOT}/metadata HTTP/1.1\r\nHost: gw\r\n${Object.entries(sspHeaders()).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n` +
       `Content-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`;
-    const { connect } = await import('node:net');
     const text = await new Promise<string>((resolve, reject) => {
       let got = '';
       let sent = false;

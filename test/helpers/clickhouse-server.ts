@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { REPO, send } from './test-kit';
+
+/**
+ * Debian's clickhouse-server (18.16, installed by .ci/run) on loopback, unprivileged,
+ * with its own data folder, started and stopped by PID, as the network path's real peer.
+ */
+export interface ClickHouseServer {
+  readonly httpPort: number;
+  readonly url: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Runs SQL over HTTP and returns the response text (throws on an HTTP error). */
+  sql(query: string): Promise<string>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function clickhouseServer(dir: string): Promise<ClickHouseServer> {
+  for (const sub of ['tmp', 'uf', 'fs']) mkdirSync(join(dir, sub), { recursive: true });
+  const [httpPort, tcpPort, interserverPort] = [await freePort(), await freePort(), await freePort()];
+  let child: ChildProcess | null = null;
+  const server: ClickHouseServer = {
+    httpPort,
+    url: `http://default@127.0.0.1:${httpPort}/spine_audit`,
+    async start() {
+      child = spawn(
+        'clickhouse-server',
+        [
+          '--config-file=/etc/clickhouse-server/config.xml', '--',
+          `--path=${dir}/`, `--tmp_path=${dir}/tmp/`, `--user_files_path=${dir}/uf/`, `--format_schema_path=${dir}/fs/`,
+          `--logger.log=${dir}/log`, `--logger.errorlog=${dir}/err`,
+          `--http_port=${httpPort}`, `--tcp_port=${tcpPort}`, `--interserver_http_port=${interserverPort}`, '--listen_host=127.0.0.1',
+        ],
+        { stdio: 'ignore', detached: true },
+      );
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        try {
+          if ((await send(`http://127.0.0.1:${httpPort}/ping`)).status === 200) return;
+        } catch {
+          /* not up yet */
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`clickhouse-server did not start: ${readFileSync(join(dir, 'err'), 'utf8').slice(-500)}`);
+    },
+    async stop() {
+      const c = child;
+      if (c === null || c.exitCode !== null) return;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGTERM');
+      const killer = setTimeout(() => c.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+      child = null;
+    },
+    async sql(query: string) {
+      const r = await send(`http://127.0.0.1:${httpPort}/`, { method: 'POST', body: query });
+      if (r.status !== 200) throw new Error(`clickhouse: ${r.body.toString().slice(0, 300)}`);
+      return r.body.toString();
+    },
+  };
+  return server;
+}
+
+/** The schema the old server accepts (schema management off: the test plays the DBA). */
+export async function createOldServerSchema(server: ClickHouseServer): Promise<void> {
+  await server.sql('CREATE DATABASE IF NOT EXISTS spine_audit');
+  await server.sql(readFileSync(join(REPO, 'test', 'fixtures', 'clickhouse', 'transactions-18.16.sql'), 'utf8'));
+}
