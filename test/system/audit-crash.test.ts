@@ -1,4 +1,6 @@
+import { appendFileSync, readdirSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { directoryYaml, send, sspHeaders, startProvider, tempDir, type TestProvider } from '../helpers/test-kit';
 import { runGateway, type ChildGateway } from '../helpers/child-gateway';
@@ -113,3 +115,24 @@ test('every transaction survives SIGKILL at random moments, exactly once', async
     await gw.exited;
   }
 }, 120_000);
+
+test('a torn spool tail at start-up is cut, logged and counted, and never stops the gateway', async () => {
+  const dataDir = tempDir('gw-torn-');
+  const yaml = directoryYaml({ metadata: provider.root });
+  const first = await runGateway(yaml, { DATA_DIR: dataDir });
+  expect((await send(first.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
+  first.kill('SIGKILL');
+  await first.exited;
+  const segment = join(dataDir, 'spool', readdirSync(join(dataDir, 'spool')).filter((f) => f.endsWith('.seg')).sort().pop()!);
+  appendFileSync(segment, Buffer.from([0x30, 0x01, 0x00, 0x00, 0xde, 0xad])); // half a record header: a torn write
+  const gw = await runGateway(yaml, { DATA_DIR: dataDir });
+  try {
+    expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
+    const metrics = (await send(`http://127.0.0.1:${gw.adminPort}/metrics`)).body.toString();
+    expect(metrics).toMatch(/^spine_gateway_audit_spool_corrupt_bytes_total 6$/m);
+    expect(gw.stdout()).toMatch(/"bad_bytes":6.*audit spool: torn or corrupt tail skipped/);
+  } finally {
+    gw.kill('SIGTERM');
+    await gw.exited;
+  }
+}, 60_000);

@@ -1,6 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { directoryYaml, okHandler, send, sspHeaders, startProvider, tempDir, type TestProvider } from '../helpers/test-kit';
+import { REPO, directoryYaml, eventually, okHandler, send, sspHeaders, startProvider, tempDir, type TestProvider } from '../helpers/test-kit';
 import { runGateway, type ChildGateway } from '../helpers/child-gateway';
 import { clickhouseServer, createOldServerSchema, type ClickHouseServer } from '../helpers/clickhouse-server';
 
@@ -153,5 +156,34 @@ test('full spool, open mode: keeps serving and counts every record it could not 
     gw.kill('SIGTERM');
     await gw.exited;
     await ch.start();
+  }
+}, 120_000);
+
+test('a permanent failure dead-letters the batch (never skipped silently); the replay command brings it back once fixed', async () => {
+  await ch.sql('DROP TABLE IF EXISTS spine_audit.transactions');
+  const gw = await auditedGateway();
+  try {
+    const sent = [];
+    for (let i = 0; i < 20; i++) sent.push(await get(gw));
+    expect(sent.every((r) => r.status === 200)).toBe(true);
+    const deadline = Date.now() + 20_000;
+    while ((await metric(gw, 'spine_gateway_audit_records_dead_lettered_total')) < 40 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await metric(gw, 'spine_gateway_audit_records_dead_lettered_total')).toBe(40);
+    expect(await metric(gw, 'spine_gateway_audit_insert_failures_total{kind="permanent"}')).toBeGreaterThan(0);
+    await eventually(() => /"code":"60".*audit batch dead-lettered/.test(gw.stdout()), 3000, 'the dead-letter log line');
+    const deadLetters = join(gw.dir, 'data', 'dead-letter');
+    expect(readdirSync(deadLetters).length).toBeGreaterThan(0);
+    // The DBA fixes the cause, the operator replays.
+    await createOldServerSchema(ch);
+    const out = execFileSync(process.execPath, [join(REPO, 'dist', 'src', 'cli', 'replay-dead-letters.js')], {
+      env: { PATH: process.env.PATH, DATA_DIR: join(gw.dir, 'data'), CLICKHOUSE_URL: ch.url, AUDIT_SCHEMA_MANAGEMENT: 'false' },
+    }).toString();
+    expect(out).toMatch(/^replayed .*\.seg: \d+ records$/m);
+    expect(readdirSync(deadLetters)).toEqual([]);
+    const counts = await serverCounts();
+    expect(sent.filter((r) => counts.get(r.id) !== 1)).toEqual([]);
+  } finally {
+    gw.kill('SIGTERM');
+    await gw.exited;
   }
 }, 120_000);

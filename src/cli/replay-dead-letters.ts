@@ -1,0 +1,67 @@
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuditStore, type AuditRow } from '../clickhouse';
+import { loadSettings } from '../config';
+import { decodeRecord } from '../spool';
+
+/**
+ * npm run audit:replay-dead-letters: inserts every dead-letter file under
+ * DATA_DIR/dead-letter into the audit store (same settings as the gateway), oldest
+ * first, and deletes each file once ClickHouse has acknowledged it. Safe to run twice:
+ * records carry their event id and the table keeps one row per transaction.
+ * With the embedded engine, stop the gateway first (one process may open DATA_DIR/clickhouse).
+ */
+async function main(): Promise<number> {
+  const settings = loadSettings();
+  const dir = join(settings.DATA_DIR, 'dead-letter');
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.seg')).sort();
+  } catch {
+    files = [];
+  }
+  if (files.length === 0) {
+    process.stdout.write(`no dead-letter files in ${dir}\n`);
+    return 0;
+  }
+  const store = new AuditStore({
+    url: settings.CLICKHOUSE_URL,
+    dataDir: settings.DATA_DIR,
+    manageSchema: settings.AUDIT_SCHEMA_MANAGEMENT,
+    retentionDays: settings.AUDIT_RETENTION_DAYS,
+    timeoutMs: settings.CLICKHOUSE_TIMEOUT_MS,
+  });
+  let failed = 0;
+  try {
+    await store.prepare();
+    for (const file of files) {
+      const data = readFileSync(join(dir, file));
+      const rows: AuditRow[] = [];
+      for (let offset = 0; ; ) {
+        const r = decodeRecord(data, offset);
+        if (r.kind !== 'record') break;
+        rows.push(JSON.parse(r.payload.toString('utf8')) as AuditRow);
+        offset = r.next;
+      }
+      try {
+        await store.insert(rows);
+        unlinkSync(join(dir, file));
+        process.stdout.write(`replayed ${file}: ${rows.length} records\n`);
+      } catch (err) {
+        failed++;
+        process.stdout.write(`failed ${file}: ${(err as Error).message} (kept; fix the cause and run again)\n`);
+      }
+    }
+  } finally {
+    await store.close();
+  }
+  return failed === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`replay-dead-letters: ${(err as Error).message}\n`);
+    process.exit(1);
+  },
+);
