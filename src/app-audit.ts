@@ -41,6 +41,7 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
     segmentBytes: settings.AUDIT_SEGMENT_BYTES,
     maxBytes: settings.AUDIT_SPOOL_MAX_BYTES,
     deadlineMs: settings.AUDIT_WRITE_TIMEOUT_MS,
+    commitDelayMs: settings.AUDIT_GROUP_COMMIT_MS,
     context: { instance: hostname(), environment: settings.ENVIRONMENT },
   });
   for (const bad of recovery.badTails) {
@@ -75,7 +76,7 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
         clickhouseUp = true;
         log.info({ store: store.kind, database: store.database, migrations_applied: applied }, 'audit store ready');
       },
-      shipped(records, _rows, seconds) {
+      shipped(records, seconds) {
         clickhouseUp = true;
         metrics.auditInserted(records, seconds);
       },

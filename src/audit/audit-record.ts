@@ -9,51 +9,68 @@ export interface RecordContext {
   readonly environment: string;
 }
 
-const iso = (epochMs: number) => new Date(epochMs).toISOString();
+let cachedMinute = -1;
+let cachedPrefix = '';
+/** Epoch milliseconds as ISO 8601 UTC ("2026-11-21T07:29:13.237Z"), the minute's prefix cached. */
+export function isoMillis(epochMs: number): string {
+  const ms = Math.floor(epochMs);
+  const minute = Math.floor(ms / 60_000);
+  if (minute !== cachedMinute) {
+    cachedMinute = minute;
+    cachedPrefix = new Date(minute * 60_000).toISOString().slice(0, 17);
+  }
+  const rest = ms - minute * 60_000;
+  const sec = Math.floor(rest / 1000);
+  const milli = rest % 1000;
+  return `${cachedPrefix}${sec < 10 ? '0' : ''}${sec}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
+
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
+const text = JSON.stringify;
 
 /**
- * The audit record of a transaction: metadata only, one key per ClickHouse column.
- * Never a body, a query string, the target URL (its path carries patient ids; the
- * registered endpoint stands in for it), a header value beyond the Ssp-* ones, or the token.
+ * The audit record of a transaction as one JSON line (one key per ClickHouse column):
+ * metadata only. Never a body, a query string, the target URL (its path carries patient
+ * ids; the registered endpoint stands in for it), a header value beyond the Ssp-* ones,
+ * or the token.
+ *
+ * Built by hand, like the log line, and always starting `{"event_id":"<uuid>","version":N,`
+ * so the shipper can read a record's identity at fixed offsets and send the line to
+ * ClickHouse as it is (no parse, no re-serialisation). Free text is JSON-escaped.
  */
-export function auditRecord(tx: Transaction, version: RecordVersion, context: RecordContext): Record<string, string | number> {
+export function encodeAuditRecord(tx: Transaction, version: RecordVersion, context: RecordContext): string {
   const final = version === 2;
-  return {
-    event_id: tx.eventId,
-    version,
-    trace_id: tx.traceId,
-    received_at: iso(tx.receivedAt),
-    completed_at: iso(final ? tx.completedAt : tx.receivedAt),
-    duration_ms: final ? round3(tx.durationMs) : 0,
-    consumer_asid: tx.consumerAsid,
-    consumer_ods: tx.consumerOds,
-    provider_asid: tx.providerAsid,
-    provider_ods: tx.providerOds,
-    interaction_id: tx.interactionId,
-    method: tx.method,
-    target_host: tx.targetHost,
-    endpoint: tx.endpoint,
-    status: final ? tx.status : 0,
-    outcome: final ? tx.outcome : 'in_flight',
-    error_code: tx.errorCode,
-    failure_reason: tx.failureReason,
-    request_bytes: tx.requestBytes,
-    response_bytes: tx.responseBytes,
-    upstream_ttfb_ms: round3(tx.upstreamTtfbMs),
-    client_ip: tx.clientIp,
-    jwt_requesting_organization: tx.claims.requestingOrganization,
-    jwt_practitioner_id: tx.claims.practitionerId,
-    jwt_practitioner_role: tx.claims.practitionerRole,
-    jwt_device: tx.claims.device,
-    jwt_reason_for_request: tx.claims.reasonForRequest,
-    jwt_requested_scope: tx.claims.requestedScope,
-    gateway_instance: context.instance,
-    environment: context.environment,
-  };
+  const c = tx.claims;
+  return (
+    `{"event_id":"${tx.eventId}","version":${version},"trace_id":"${tx.traceId}"` +
+    `,"received_at":"${isoMillis(tx.receivedAt)}","completed_at":"${isoMillis(final ? tx.completedAt : tx.receivedAt)}"` +
+    `,"duration_ms":${final ? round3(tx.durationMs) : 0}` +
+    `,"consumer_asid":"${tx.consumerAsid}","consumer_ods":"${tx.consumerOds}","provider_asid":"${tx.providerAsid}","provider_ods":"${tx.providerOds}"` +
+    `,"interaction_id":${text(tx.interactionId)},"method":"${tx.method}","target_host":${text(tx.targetHost)},"endpoint":${text(tx.endpoint)}` +
+    `,"status":${final ? tx.status : 0},"outcome":"${final ? tx.outcome : 'in_flight'}","error_code":"${tx.errorCode}","failure_reason":"${tx.failureReason}"` +
+    `,"request_bytes":${tx.requestBytes},"response_bytes":${tx.responseBytes},"upstream_ttfb_ms":${round3(tx.upstreamTtfbMs)}` +
+    `,"client_ip":${text(tx.clientIp)}` +
+    `,"jwt_requesting_organization":${text(c.requestingOrganization)},"jwt_practitioner_id":${text(c.practitionerId)}` +
+    `,"jwt_practitioner_role":${text(c.practitionerRole)},"jwt_device":${text(c.device)}` +
+    `,"jwt_reason_for_request":${text(c.reasonForRequest)},"jwt_requested_scope":${text(c.requestedScope)}` +
+    `,"gateway_instance":${text(context.instance)},"environment":"${context.environment}"}`
+  );
+}
+
+const ID_START = '{"event_id":"'.length;
+const VERSION_AT = ID_START + 36 + '","version":'.length;
+
+/** A record's event id and version, read at their fixed offsets (JSON.parse for any other layout). */
+export function recordIdentity(line: Buffer): { id: string; version: number } {
+  if (line[VERSION_AT - 1] === 0x3a && line.toString('latin1', 0, ID_START) === '{"event_id":"') {
+    return { id: line.toString('latin1', ID_START, ID_START + 36), version: line[VERSION_AT] - 0x30 };
+  }
+  const parsed = JSON.parse(line.toString('utf8')) as { event_id: string; version: number };
+  return { id: String(parsed.event_id), version: Number(parsed.version) };
 }
 
 /** The final record for a transaction whose begin record survived a crash and whose end did not. */
-export function interruptedRecord(begin: Record<string, string | number>, recoveredAt: number): Record<string, string | number> {
-  return { ...begin, version: 2, outcome: 'interrupted', error_code: 'GATEWAY_STOPPED', completed_at: iso(recoveredAt), status: 0 };
+export function interruptedRecord(begin: Buffer, recoveredAt: number): string {
+  const record = JSON.parse(begin.toString('utf8')) as Record<string, unknown>; // keeps key order: event_id, version first
+  return JSON.stringify({ ...record, version: 2, outcome: 'interrupted', error_code: 'GATEWAY_STOPPED', completed_at: isoMillis(recoveredAt), status: 0 });
 }

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { AuditStore, type AuditRow } from '../clickhouse';
+import { AuditStore } from '../clickhouse';
 import { loadSettings } from '../config';
 import { decodeRecord } from '../spool';
 
@@ -36,17 +36,17 @@ async function main(): Promise<number> {
     await store.prepare();
     for (const file of files) {
       const data = readFileSync(join(dir, file));
-      const rows: AuditRow[] = [];
+      const lines: string[] = [];
       for (let offset = 0; ; ) {
         const r = decodeRecord(data, offset);
         if (r.kind !== 'record') break;
-        rows.push(JSON.parse(r.payload.toString('utf8')) as AuditRow);
+        lines.push(r.payload.toString('utf8'));
         offset = r.next;
       }
       try {
-        await store.insert(rows);
+        await store.insertLines(lines.join('\n'));
         unlinkSync(join(dir, file));
-        process.stdout.write(`replayed ${file}: ${rows.length} records\n`);
+        process.stdout.write(`replayed ${file}: ${lines.length} records\n`);
       } catch (err) {
         failed++;
         process.stdout.write(`failed ${file}: ${(err as Error).message} (kept; fix the cause and run again)\n`);

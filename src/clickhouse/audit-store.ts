@@ -87,9 +87,14 @@ export class AuditStore {
     }
   }
 
-  async insert(rows: AuditRow[]): Promise<void> {
+  /**
+   * Inserts audit records given as JSON lines, sent as they are (the data of an
+   * `INSERT ... FORMAT JSONEachRow` statement): no parse and no re-serialisation of what
+   * the spool already holds as JSON. The lines are the gateway's own records, one per line.
+   */
+  async insertLines(lines: string): Promise<void> {
     try {
-      await this.client.insert({ table: this.table, values: rows, format: 'JSONEachRow', clickhouse_settings: INSERT_SETTINGS });
+      await this.client.command({ query: `INSERT INTO ${this.table} FORMAT JSONEachRow\n${lines}`, clickhouse_settings: INSERT_SETTINGS });
     } catch (err) {
       throw classifyStoreError(err);
     }

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { auditRecord, interruptedRecord, type AuditSink, type RecordContext } from '../audit';
+import { encodeAuditRecord, interruptedRecord, recordIdentity, type AuditSink, type RecordContext } from '../audit';
 import type { Transaction } from '../transaction';
 import { recoverSpool, scanSegment, type RecoveryReport } from './recovery';
 import { SpoolTimeoutError, SpoolWriter } from './spool-writer';
@@ -9,6 +9,8 @@ export interface AuditSpoolOptions {
   segmentBytes: number;
   maxBytes: number;
   deadlineMs: number;
+  /** Group-commit window (AUDIT_GROUP_COMMIT_MS). */
+  commitDelayMs: number;
   context: RecordContext;
 }
 
@@ -40,22 +42,22 @@ export class AuditSpool implements AuditSink {
   static async open(options: AuditSpoolOptions): Promise<{ spool: AuditSpool; recovery: AuditSpoolRecovery }> {
     mkdirSync(options.dir, { recursive: true });
     const report = recoverSpool(options.dir);
-    const open = new Map<string, Record<string, string | number>>();
+    const open = new Map<string, Buffer>();
     for (const segment of report.segments) {
       for (const { payload } of scanSegment(options.dir, segment).records) {
-        const record = JSON.parse(payload.toString('utf8')) as Record<string, string | number>;
-        if (record.version === 1) open.set(String(record.event_id), record);
-        else open.delete(String(record.event_id));
+        const { id, version } = recordIdentity(payload);
+        if (version === 1) open.set(id, Buffer.from(payload));
+        else open.delete(id);
       }
     }
     const writer = await SpoolWriter.open(
-      { dir: options.dir, segmentBytes: options.segmentBytes, maxBytes: options.maxBytes, deadlineMs: options.deadlineMs },
+      { dir: options.dir, segmentBytes: options.segmentBytes, maxBytes: options.maxBytes, deadlineMs: options.deadlineMs, commitDelayMs: options.commitDelayMs },
       report.tail.segment,
       report.tail.size,
       report.totalBytes,
     );
     const now = Date.now();
-    await Promise.all([...open.values()].map((begin) => writer.append(Buffer.from(JSON.stringify(interruptedRecord(begin, now))))));
+    await Promise.all([...open.values()].map((begin) => writer.append(Buffer.from(interruptedRecord(begin, now)))));
     return { spool: new AuditSpool(writer, options.context), recovery: { ...report, interrupted: open.size } };
   }
 
@@ -64,19 +66,24 @@ export class AuditSpool implements AuditSink {
   }
 
   begin(tx: Transaction): Promise<void> {
-    return this.write(tx, 1);
-  }
-
-  finish(tx: Transaction): void {
-    this.write(tx, 2).catch(() => {}); // counted in write()
-  }
-
-  private write(tx: Transaction, version: 1 | 2): Promise<void> {
-    return this.writer.append(Buffer.from(JSON.stringify(auditRecord(tx, version, this.context)))).catch((err: Error) => {
-      if (err instanceof SpoolTimeoutError && err.pending) this.timedOut++;
-      else this.dropped++;
+    return this.writer.append(Buffer.from(encodeAuditRecord(tx, 1, this.context))).catch((err: Error) => {
+      this.count(err);
       throw err;
     });
+  }
+
+  /** Into the file before the reply completes (a process kill cannot lose it); durable with the next group. */
+  finish(tx: Transaction): void {
+    try {
+      this.writer.appendNow(Buffer.from(encodeAuditRecord(tx, 2, this.context)));
+    } catch (err) {
+      this.count(err as Error);
+    }
+  }
+
+  private count(err: Error): void {
+    if (err instanceof SpoolTimeoutError && err.pending) this.timedOut++;
+    else this.dropped++;
   }
 
   close(): Promise<void> {

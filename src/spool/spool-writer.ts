@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fsync, ftruncateSync, openSync, writeSync, writevSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { encodeRecord } from './framing';
 import { segmentPath } from './segments';
@@ -33,6 +33,11 @@ export interface SpoolWriterOptions {
   maxBytes: number;
   /** An fdatasync taking longer fails its appends with SpoolTimeoutError (0: no deadline). */
   deadlineMs?: number;
+  /**
+   * Group-commit window (ms): awaited records gather this long, then one write and one
+   * fdatasync serve them all (PostgreSQL's commit_delay). 0: commit as soon as possible.
+   */
+  commitDelayMs?: number;
 }
 
 /** Where the durable data ends: what a reader may read up to. */
@@ -48,13 +53,15 @@ function after(a: DurableEnd, b: DurableEnd): boolean {
 }
 
 /**
- * Appends records to the current segment.
- *
- * Each record is written into the file at once (one write(2) into the page cache), so a
- * record survives the process being killed from the moment append() returns, and the
- * order of records on disk is the order of the calls. Durability against power loss
- * comes from fdatasync with group commit: while one fdatasync is under way, new records
- * wait; the next one covers them all. append() resolves once its record is durable.
+ * Appends records to the current segment, in two ways:
+ * - append(): the record waits in memory for the group-commit window, then one write
+ *   and one fdatasync serve every record gathered; it resolves once durable. For records
+ *   that something waits on (the in-flight record gates forwarding: until it resolves,
+ *   nothing has happened that a crash could leave unrecorded).
+ * - appendNow(): the record goes into the file at once (one write into the page cache,
+ *   so a process kill cannot lose it from the moment the call returns) and is made
+ *   durable by the next group's fdatasync; nothing waits on it. For final records,
+ *   written as a reply completes.
  * fdatasync runs on libuv's pool, so the event loop never waits on the disk for it.
  *
  * One watchdog timer enforces the deadline: an fdatasync that overruns it fails its
@@ -63,16 +70,22 @@ function after(a: DurableEnd, b: DurableEnd): boolean {
  */
 export class SpoolWriter {
   private fd: number;
-  /** Appends written since the last fdatasync began, waiting for the next one. */
+  /** Awaited records gathered for the next group (not yet in the file), and their waiters. */
+  private gathered: Buffer[] = [];
+  private gatheredBytes = 0;
   private waiting: Waiter[] = [];
+  /** Records written by appendNow() since the last fdatasync began. */
+  private unsynced = false;
+  private commitTimer: NodeJS.Timeout | null = null;
   /** Appends covered by the fdatasync under way. */
   private inFlight: Waiter[] = [];
   private syncing = false;
   private syncStartedAt = 0;
   private stalled = false;
   private closed = false;
-  /** File descriptors of finished segments, closed once the fdatasync under way (on one of them) returns. */
-  private retired: number[] = [];
+  /** fdatasync calls under way per file descriptor: a finished segment's fd is closed when its count reaches 0. */
+  private readonly syncsOn = new Map<number, number>();
+  private readonly retired = new Set<number>();
   private durable: DurableEnd;
   private readonly watchdog: NodeJS.Timeout | null;
   /** fdatasync calls made: with group commit, far fewer than records. */
@@ -114,35 +127,69 @@ export class SpoolWriter {
     return !this.closed && !this.stalled && this.totalBytes + this.lastFrameBytes <= this.options.maxBytes;
   }
 
-  /**
-   * Writes the record now; resolves when it is durable. Rejects at once, writing nothing,
-   * with SpoolFullError over the cap or SpoolTimeoutError while the disk is stalled.
-   */
-  append(payload: Buffer): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('spool is closed'));
-    if (this.stalled) return Promise.reject(new SpoolTimeoutError(this.options.deadlineMs ?? 0, false));
-    const frame = encodeRecord(payload);
+  /** Refuses at once (nothing written) when closed, stalled or over the cap; else reserves the room. */
+  private admit(frame: Buffer): Error | null {
+    if (this.closed) return new Error('spool is closed');
+    if (this.stalled) return new SpoolTimeoutError(this.options.deadlineMs ?? 0, false);
     this.lastFrameBytes = frame.length;
-    if (this.totalBytes + frame.length > this.options.maxBytes) return Promise.reject(new SpoolFullError(this.options.maxBytes));
+    if (this.totalBytes + frame.length > this.options.maxBytes) return new SpoolFullError(this.options.maxBytes);
+    this.totalBytes += frame.length;
+    return null;
+  }
+
+  /** Gathers the record for the next group commit; resolves once it is durable. */
+  append(payload: Buffer): Promise<void> {
+    const frame = encodeRecord(payload);
+    const refused = this.admit(frame);
+    if (refused) return Promise.reject(refused);
+    this.gathered.push(frame);
+    this.gatheredBytes += frame.length;
+    return new Promise((resolve, reject) => {
+      this.waiting.push((err) => (err ? reject(err) : resolve()));
+      this.scheduleCommit();
+    });
+  }
+
+  /** Writes the record into the file now; it becomes durable with the next group. Throws if refused. */
+  appendNow(payload: Buffer): void {
+    const frame = encodeRecord(payload);
+    const refused = this.admit(frame);
+    if (refused) throw refused;
+    this.writeFrames([frame], frame.length);
+    this.unsynced = true;
+    this.scheduleCommit();
+  }
+
+  private writeFrames(frames: Buffer[], bytes: number): void {
+    if (this.segmentSize > 0 && this.segmentSize + bytes > this.options.segmentBytes) this.rotate();
     try {
-      if (this.segmentSize > 0 && this.segmentSize + frame.length > this.options.segmentBytes) this.rotate();
-      for (let done = 0; done < frame.length; ) done += writeSync(this.fd, frame, done);
+      let done = frames.length === 1 ? writeSync(this.fd, frames[0]) : writevSync(this.fd, frames);
+      if (done < bytes) {
+        const rest = Buffer.concat(frames).subarray(done);
+        for (let i = 0; i < rest.length; ) i += writeSync(this.fd, rest, i);
+        done = bytes;
+      }
     } catch (err) {
       // ENOSPC, EIO: cut any partial frame off, so no torn record sits before later ones.
+      this.totalBytes -= bytes;
       try {
         ftruncateSync(this.fd, this.segmentSize);
       } catch {
         /* the next recovery cuts it */
       }
-      return Promise.reject(err as Error);
+      throw err;
     }
-    this.segmentSize += frame.length;
-    this.totalBytes += frame.length;
-    this.recordsWritten++;
-    return new Promise((resolve, reject) => {
-      this.waiting.push((err) => (err ? reject(err) : resolve()));
-      if (!this.syncing) this.sync();
-    });
+    this.segmentSize += bytes;
+    this.recordsWritten += frames.length;
+  }
+
+  private scheduleCommit(): void {
+    if (this.commitTimer !== null || this.syncing) return;
+    const delay = this.options.commitDelayMs ?? 0;
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = null;
+      this.sync();
+    }, delay);
   }
 
   /** The shipper deleted segments worth `bytes`: room for new records. */
@@ -150,47 +197,81 @@ export class SpoolWriter {
     this.totalBytes -= bytes;
   }
 
+  /** Writes the gathered records (one write) and makes everything so far durable (one fdatasync). */
   private sync(): void {
-    this.syncing = true;
-    this.inFlight = this.waiting;
+    const waiters = this.waiting;
     this.waiting = [];
+    if (this.gathered.length > 0) {
+      const frames = this.gathered;
+      const bytes = this.gatheredBytes;
+      this.gathered = [];
+      this.gatheredBytes = 0;
+      try {
+        this.writeFrames(frames, bytes);
+      } catch (err) {
+        for (const w of waiters) w(err as Error);
+        return;
+      }
+    } else if (!this.unsynced) {
+      for (const w of waiters) w();
+      return;
+    }
+    this.unsynced = false;
+    this.syncing = true;
+    this.inFlight = waiters;
     const end: DurableEnd = { segment: this.segment, offset: this.segmentSize };
     this.syncStartedAt = performance.now();
-    fdatasync(this.fd, (err) => {
+    this.syncFile(this.fd, (err) => {
       this.syncing = false;
-      this.fsyncs++;
-      for (const fd of this.retired.splice(0)) closeSync(fd);
-      const waiters = this.inFlight;
+      const settled = this.inFlight;
       this.inFlight = [];
-      if (err) {
-        for (const w of waiters) w(err);
-      } else {
-        this.stalled = false;
-        if (after(end, this.durable)) this.durable = end;
-        for (const w of waiters) w();
-      }
-      if (this.waiting.length > 0 && !this.closed) this.sync();
+      this.settle(settled, end, err);
+      if ((this.waiting.length > 0 || this.unsynced) && !this.closed) this.scheduleCommit();
     });
   }
 
-  /** A finished segment is made durable at once (rare: once per segment), then a new one starts. */
+  /** fdatasync on the pool; a retired segment's fd is closed after its last sync returns. */
+  private syncFile(fd: number, done: (err: NodeJS.ErrnoException | null) => void): void {
+    this.syncsOn.set(fd, (this.syncsOn.get(fd) ?? 0) + 1);
+    fdatasync(fd, (err) => {
+      this.fsyncs++;
+      const left = this.syncsOn.get(fd)! - 1;
+      if (left === 0) {
+        this.syncsOn.delete(fd);
+        if (this.retired.delete(fd)) closeSync(fd);
+      } else {
+        this.syncsOn.set(fd, left);
+      }
+      done(err);
+    });
+  }
+
+  private settle(waiters: Waiter[], end: DurableEnd, err: NodeJS.ErrnoException | null): void {
+    if (err) {
+      for (const w of waiters) w(err);
+      return;
+    }
+    this.stalled = false;
+    if (after(end, this.durable)) this.durable = end;
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Starts a new segment. The finished one is synced on the pool like any group (its
+   * waiting appends resolve when that sync returns), so rotation never blocks the event loop.
+   */
   private rotate(): void {
-    fdatasyncSync(this.fd);
-    this.durable = { segment: this.segment, offset: this.segmentSize };
-    for (const w of this.waiting.splice(0)) w();
-    for (const w of this.inFlight.splice(0)) w();
-    if (this.syncing) this.retired.push(this.fd);
-    else closeSync(this.fd);
+    const oldFd = this.fd;
+    const end: DurableEnd = { segment: this.segment, offset: this.segmentSize };
+    this.retired.add(oldFd);
+    this.unsynced = false;
+    this.syncFile(oldFd, (err) => this.settle([], end, err));
     this.segment++;
     this.segmentSize = 0;
     this.fd = openSync(segmentPath(this.options.dir, this.segment), 'a');
     // Make the new file's directory entry durable too.
     const dir = openSync(this.options.dir, 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    fsync(dir, () => closeSync(dir));
   }
 
   /** One timer for all appends: fails the fdatasync under way when it overruns the deadline. */
@@ -200,14 +281,17 @@ export class SpoolWriter {
     for (const w of this.inFlight.splice(0)) w(new SpoolTimeoutError(deadline, true));
   }
 
-  /** Waits for the last fdatasync, then closes the segment. */
+  /** Commits what is gathered, waits for the last fdatasync, then closes the segment. */
   async close(): Promise<void> {
     if (this.closed) return;
     while (this.syncing) await new Promise((r) => setTimeout(r, 1));
-    if (this.waiting.length > 0) {
+    if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+    this.commitTimer = null;
+    if (this.waiting.length > 0 || this.unsynced) {
       this.sync();
       while (this.syncing) await new Promise((r) => setTimeout(r, 1));
     }
+    while (this.syncsOn.size > 0) await new Promise((r) => setTimeout(r, 1));
     this.closed = true;
     if (this.watchdog) clearInterval(this.watchdog);
     closeSync(this.fd);

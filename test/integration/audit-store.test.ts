@@ -14,6 +14,7 @@ function row(overrides: Partial<AuditRow> = {}): AuditRow {
   const now = new Date().toISOString();
   return { event_id: randomUUID(), version: 2, trace_id: randomUUID(), received_at: now, completed_at: now, duration_ms: 1, consumer_asid: '200000000359', outcome: 'forwarded', status: 200, ...overrides };
 }
+const lines = (rows: AuditRow[]) => rows.map((r) => JSON.stringify(r)).join('\n');
 
 test('migrations apply once', async () => {
   expect(await store.prepare()).toEqual([]);
@@ -21,8 +22,8 @@ test('migrations apply once', async () => {
 
 test('a batch inserted twice (a crash between insert and checkpoint) reads back once', async () => {
   const batch = [row(), row(), row()];
-  await store.insert(batch);
-  await store.insert(batch);
+  await store.insertLines(lines(batch));
+  await store.insertLines(lines(batch));
   for (const r of batch) {
     const found = await store.search({ trace_id: String(r.trace_id), limit: 10 });
     expect(found).toHaveLength(1);
@@ -31,15 +32,15 @@ test('a batch inserted twice (a crash between insert and checkpoint) reads back 
 
 test('the final record replaces the in-flight one, in whichever order they arrive', async () => {
   const begin = row({ version: 1, outcome: 'in_flight', status: 0 });
-  await store.insert([{ ...begin, version: 2, outcome: 'forwarded', status: 200 }]);
-  await store.insert([begin]);
+  await store.insertLines(lines([{ ...begin, version: 2, outcome: 'forwarded', status: 200 }]));
+  await store.insertLines(lines([begin]));
   const found = await store.search({ trace_id: String(begin.trace_id), limit: 10 });
   expect(found).toHaveLength(1);
   expect(found[0]).toMatchObject({ outcome: 'forwarded', status: 200 });
 });
 
 test('a row that cannot fit the table is a permanent error, with its ClickHouse code', async () => {
-  const error = await store.insert([row({ status: 'not-a-number' })]).catch((e: unknown) => e);
+  const error = await store.insertLines(lines([row({ status: 'not-a-number' })])).catch((e: unknown) => e);
   expect(error).toBeInstanceOf(AuditStoreError);
   expect((error as AuditStoreError).transient).toBe(false);
 });
