@@ -21,6 +21,11 @@ export interface AuditStoreOptions {
 export type AuditRow = Record<string, string | number>;
 
 const INSERT_SETTINGS = { date_time_input_format: 'best_effort' } as const;
+/**
+ * The embedded engine shares the gateway's cores: its insert threads run at the lowest
+ * OS priority (nice 19) and one at a time, so the proxy's event loop comes first.
+ */
+const EMBEDDED_INSERT_SETTINGS = { ...INSERT_SETTINGS, os_thread_priority: 19, max_threads: 1, max_insert_threads: 1 } as const;
 
 /**
  * The only door to ClickHouse: the embedded chDB engine under DATA_DIR by default, a
@@ -94,7 +99,10 @@ export class AuditStore {
    */
   async insertLines(lines: string): Promise<void> {
     try {
-      await this.client.command({ query: `INSERT INTO ${this.table} FORMAT JSONEachRow\n${lines}`, clickhouse_settings: INSERT_SETTINGS });
+      await this.client.command({
+        query: `INSERT INTO ${this.table} FORMAT JSONEachRow\n${lines}`,
+        clickhouse_settings: this.kind === 'embedded' ? EMBEDDED_INSERT_SETTINGS : INSERT_SETTINGS,
+      });
     } catch (err) {
       throw classifyStoreError(err);
     }
