@@ -25,7 +25,7 @@ const INSERT_SETTINGS = { date_time_input_format: 'best_effort' } as const;
  * The embedded engine shares the gateway's cores: its insert threads run at the lowest
  * OS priority (nice 19) and one at a time, so the proxy's event loop comes first.
  */
-const EMBEDDED_INSERT_SETTINGS = { ...INSERT_SETTINGS, os_thread_priority: 19, max_threads: 1, max_insert_threads: 1 } as const;
+const EMBEDDED_INSERT_SETTINGS = { ...INSERT_SETTINGS, os_thread_priority: 19 } as const;
 
 /**
  * The only door to ClickHouse: the embedded chDB engine under DATA_DIR by default, a

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { recordIdentity } from '../audit';
 import type { AuditStore, AuditStoreError } from '../clickhouse';
 import { classifyStoreError } from '../clickhouse';
-import { encodeRecord, listSegments, readBatch, readCheckpoint, segmentPath, writeCheckpoint, type SpoolPosition, type SpoolWriter } from '../spool';
+import { encodeRecord, listSegments, readBatch, readCheckpoint, segmentPath, writeCheckpoint, type SpoolBatch, type SpoolPosition, type SpoolWriter } from '../spool';
 
 export interface ShipperOptions {
   spoolDir: string;
@@ -23,6 +23,15 @@ export interface ShipperEvents {
   failed(error: AuditStoreError, retryInMs: number): void;
   deadLettered(records: number, file: string, error: AuditStoreError): void;
   skippedBadBytes(bytes: number): void;
+}
+
+/** Bytes of spool read for one batch, at most (about 16,000 records). */
+const BATCH_MAX_BYTES = 16 * 1024 * 1024;
+
+interface Prepared {
+  batch: SpoolBatch;
+  lines: string;
+  records: Identified[];
 }
 
 interface Identified {
@@ -123,11 +132,26 @@ export class Shipper {
     return false;
   }
 
+  /** Reads the batch at `from` and gets it ready to send. */
+  private async prepare(from: SpoolPosition): Promise<Prepared> {
+    const batch = await readBatch(this.options.spoolDir, from, this.writer.durableEnd, this.options.batchMaxRecords, BATCH_MAX_BYTES);
+    return { batch, ...collapse(batch.payloads) };
+  }
+
+  private caughtUp(position: SpoolPosition): boolean {
+    const end = this.writer.durableEnd;
+    return position.segment === end.segment && position.offset === end.offset;
+  }
+
   private async loop(): Promise<void> {
     if (!(await this.prepareStore())) return;
     let backoff = this.options.minBackoffMs;
+    /** The following batch, read while ClickHouse inserts the current one (only with a backlog). */
+    let next: Promise<Prepared> | null = null;
     while (!this.stopped) {
-      const batch = await readBatch(this.options.spoolDir, this.position, this.writer.durableEnd, this.options.batchMaxRecords);
+      const prepared = next !== null ? await next : await this.prepare(this.position);
+      next = null;
+      const { batch, lines, records } = prepared;
       if (batch.skippedBadBytes > 0) this.events.skippedBadBytes(batch.skippedBadBytes);
       if (batch.payloads.length === 0) {
         this.oldestUnshippedAt = 0;
@@ -135,13 +159,15 @@ export class Shipper {
         await this.sleep(this.options.batchMaxAgeMs);
         continue;
       }
-      const { lines, records } = collapse(batch.payloads);
       this.oldestUnshippedAt = receivedAt(batch.payloads[0]);
       const started = performance.now();
       let deadLettered = false;
+      const insert = this.store.insertLines(lines);
+      if (!this.caughtUp(batch.next)) next = this.prepare(batch.next);
       try {
-        await this.store.insertLines(lines);
+        await insert;
       } catch (err) {
+        next = null; // read again from the same place after the retry or the dead letter
         const error = classifyStoreError(err);
         if (error.transient) {
           const wait = Math.min(this.options.maxBackoffMs, backoff) * (0.5 + Math.random() / 2);
@@ -164,7 +190,8 @@ export class Shipper {
         this.events.shipped(records.length, (performance.now() - started) / 1000);
       }
       this.deleteShippedSegments();
-      if (batch.payloads.length < this.options.batchMaxRecords) await this.sleep(this.options.batchMaxAgeMs);
+      // Caught up with what is durable: wait for more (a batch at most batchMaxAgeMs old); with a backlog, go on at once.
+      if (next === null && this.caughtUp(this.position)) await this.sleep(this.options.batchMaxAgeMs);
     }
   }
 

@@ -10,7 +10,12 @@ import { Transaction } from '../../src/transaction';
  * by default), written into a spool, then a gateway started on it: how long until the
  * shipper has drained it into the embedded engine, and so how many records/s it sustains.
  */
-export async function measureDrain(dataDir: string, env: Record<string, string>, records = 300_000, core = '0'): Promise<{ records: number; seconds: number; perSecond: number }> {
+export async function measureDrain(
+  dataDir: string,
+  env: Record<string, string>,
+  records = 300_000,
+  core = '0',
+): Promise<{ records: number; seconds: number; startupSeconds: number; perSecond: number }> {
   const { spool } = await AuditSpool.open({
     dir: join(dataDir, 'spool'),
     segmentBytes: 16 * 1024 * 1024,
@@ -33,6 +38,7 @@ export async function measureDrain(dataDir: string, env: Record<string, string>,
     stdio: 'ignore',
   });
   const started = performance.now();
+  let firstShippedAt = 0;
   const pending = () =>
     new Promise<number>((resolve) => {
       const req = request({ host: '127.0.0.1', port: adminPort, path: '/metrics' }, (res) => {
@@ -41,6 +47,7 @@ export async function measureDrain(dataDir: string, env: Record<string, string>,
         res.on('end', () => {
           const m = /^spine_gateway_audit_records_pending (\d+)/m.exec(text);
           const shipped = /^spine_gateway_audit_records_shipped_total (\d+)/m.exec(text);
+          if (shipped && Number(shipped[1]) > 0 && firstShippedAt === 0) firstShippedAt = performance.now();
           resolve(m && shipped && Number(shipped[1]) > 0 ? Number(m[1]) : -1);
         });
       });
@@ -51,10 +58,13 @@ export async function measureDrain(dataDir: string, env: Record<string, string>,
     const deadline = started + 600_000;
     while (performance.now() < deadline) {
       if ((await pending()) === 0) break;
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 20));
     }
-    const seconds = (performance.now() - started) / 1000;
-    return { records, seconds, perSecond: records / seconds };
+    const done = performance.now();
+    const seconds = (done - started) / 1000;
+    // Start-up (recovery scans the whole spool) is part of the drain time, not of the shipping rate.
+    const startupSeconds = (firstShippedAt - started) / 1000;
+    return { records, seconds, startupSeconds, perSecond: records / ((done - firstShippedAt) / 1000) };
   } finally {
     child.kill('SIGTERM');
   }

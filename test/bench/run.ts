@@ -260,10 +260,11 @@ async function main(): Promise<void> {
       `RSS growth streaming 100 MiB, audit off, warm median (max of 3): ${d.bigWarm.rssGrowthMiB.toFixed(1)} (${d.bigWarmMaxGrowth.toFixed(1)}) MiB (target <= 10); cold: ${d.bigCold.rssGrowthMiB.toFixed(1)} MiB\n`,
   );
   for (const child of started) if (child.exitCode === null) child.kill();
-  const drain = await measureDrain(join(dir, 'drain'), { DIRECTORY_FILE: directoryFile, INTERACTIONS_FILE: gatewayEnv.INTERACTIONS_FILE }, Number(process.env.BENCH_BACKLOG ?? 300_000), PROXY_CORE);
+  // The gateway on both cores here: the embedded engine's insert and merge threads run beside the event loop.
+  const drain = await measureDrain(join(dir, 'drain'), { DIRECTORY_FILE: directoryFile, INTERACTIONS_FILE: gatewayEnv.INTERACTIONS_FILE }, Number(process.env.BENCH_BACKLOG ?? 300_000), '0-1');
   process.stdout.write(
     `audit backlog of ${drain.records} records (a 10-minute outage at 500 req/s): drained into the embedded engine in ${drain.seconds.toFixed(1)} s ` +
-      `(target < 60 s): the shipper sustains ${Math.round(drain.perSecond)} records/s (target >= 50,000)\n`,
+      `(target < 60 s; ${drain.startupSeconds.toFixed(1)} s of it start-up and recovery); the shipper sustains ${Math.round(drain.perSecond)} records/s (target >= 50,000)\n`,
   );
 }
 
