@@ -49,6 +49,7 @@ export function encodeAuditRecord(tx: Transaction, version: RecordVersion, conte
     `,"interaction_id":${text(tx.interactionId)},"method":"${tx.method}","target_host":${text(tx.targetHost)},"endpoint":${text(tx.endpoint)}` +
     `,"status":${final ? tx.status : 0},"outcome":"${final ? tx.outcome : 'in_flight'}","error_code":"${tx.errorCode}","failure_reason":"${tx.failureReason}"` +
     `,"request_bytes":${tx.requestBytes},"response_bytes":${tx.responseBytes},"upstream_ttfb_ms":${round3(tx.upstreamTtfbMs)}` +
+    `,"upstream_connect_ms":${round3(tx.upstreamConnectMs)}` +
     `,"client_ip":${text(tx.clientIp)}` +
     `,"jwt_requesting_organization":${text(c.requestingOrganization)},"jwt_practitioner_id":${text(c.practitionerId)}` +
     `,"jwt_practitioner_role":${text(c.practitionerRole)},"jwt_device":${text(c.device)}` +

@@ -18,7 +18,7 @@ export interface SearchFilters {
 export const SEARCH_COLUMNS = [
   'event_id', 'trace_id', 'received_at', 'completed_at', 'duration_ms', 'consumer_asid', 'consumer_ods', 'provider_asid',
   'provider_ods', 'interaction_id', 'method', 'target_host', 'endpoint', 'status', 'outcome', 'error_code', 'failure_reason',
-  'request_bytes', 'response_bytes', 'upstream_ttfb_ms', 'client_ip', 'jwt_requesting_organization', 'jwt_practitioner_id',
+  'request_bytes', 'response_bytes', 'upstream_ttfb_ms', 'upstream_connect_ms', 'client_ip', 'jwt_requesting_organization', 'jwt_practitioner_id',
   'jwt_practitioner_role', 'jwt_device', 'jwt_reason_for_request', 'jwt_requested_scope', 'gateway_instance', 'environment',
 ];
 

@@ -60,6 +60,13 @@ export const migrations: Migration[] = [
       ORDER BY (consumer_asid, received_at, event_id)`,
     ],
   },
+  {
+    version: 2,
+    description: 'provider connect time',
+    statements: [
+      "ALTER TABLE {db}.transactions ADD COLUMN IF NOT EXISTS upstream_connect_ms Float64 DEFAULT -1 CODEC(Gorilla, ZSTD(1)) AFTER upstream_ttfb_ms",
+    ],
+  },
 ];
 
 /** Retention is a setting, not a migration: applied (idempotently) at every start. */

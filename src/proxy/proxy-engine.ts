@@ -119,6 +119,11 @@ export class ProxyEngine {
 
     if (head.expectsContinue) upstream.on('continue', () => res.writeContinue());
 
+    upstream.once('socket', (socket) => {
+      if (!socket.connecting) tx.upstreamConnectMs = 0; // a pooled keep-alive socket
+      else socket.once(tls ? 'secureConnect' : 'connect', () => (tx.upstreamConnectMs = tx.elapsedMs()));
+    });
+
     upstream.on('response', (incoming: IncomingMessage) => {
       proxyRes = incoming;
       tx.upstreamTtfbMs = tx.elapsedMs();

@@ -69,6 +69,8 @@ export class Transaction {
   responseBytes = 0;
   /** Milliseconds from arrival until the provider's response headers arrived; -1 if they never did. */
   upstreamTtfbMs = -1;
+  /** Milliseconds from arrival until a new provider connection was up; 0 on a reused keep-alive socket; -1 if none. */
+  upstreamConnectMs = -1;
 
   claims: TransactionClaims = NO_CLAIMS;
 

@@ -67,6 +67,8 @@ test('forwarded: one record with the transaction\'s facts and the JWT\'s audit c
   });
   expect(Number(row.duration_ms)).toBeGreaterThan(0);
   expect(Number(row.upstream_ttfb_ms)).toBeGreaterThan(0);
+  expect(Number(row.upstream_connect_ms)).toBeGreaterThanOrEqual(0); // 0: a pooled connection
+  expect(Number(row.upstream_connect_ms)).toBeLessThanOrEqual(Number(row.upstream_ttfb_ms));
   expect(Date.parse(String(row.completed_at))).toBeGreaterThanOrEqual(Date.parse(String(row.received_at)));
   expect(JSON.stringify(row)).not.toContain(token.split('.')[1]);
 });

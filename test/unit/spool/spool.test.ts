@@ -1,7 +1,10 @@
-import { appendFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, closeSync, openSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
 import { decodeRecord, encodeRecord } from '../../../src/spool/framing';
 import { SpoolFullError, SpoolWriter, listSegments, readBatch, readCheckpoint, recoverSpool, segmentPath, writeCheckpoint } from '../../../src/spool';
-import { tempDir } from '../../helpers/test-kit';
+import { eventually, tempDir } from '../../helpers/test-kit';
 
 const rec = (i: number) => Buffer.from(JSON.stringify({ event_id: `e${i}`, pad: 'x'.repeat(i % 50) }));
 const ids = (payloads: Buffer[]) => payloads.map((p) => JSON.parse(p.toString()).event_id);
@@ -140,5 +143,33 @@ describe('reader and checkpoint', () => {
     expect(readCheckpoint(tempDir('spool-'), [2, 3])).toEqual({ segment: 2, offset: 0 });
     truncateSync(`${dir}/checkpoint.json`, 3); // a broken file counts as none
     expect(readCheckpoint(dir, [4])).toEqual({ segment: 4, offset: 0 });
+  });
+});
+
+describe('a disk that stops answering', () => {
+  test('turns into typed timeouts, never a hung append, and recovers when the disk answers again', async () => {
+    const dir = tempDir('spool-hang-');
+    const writer = await SpoolWriter.open({ dir, segmentBytes: 1 << 20, maxBytes: 1 << 30, deadlineMs: 100 }, 1, 0, 0);
+    // Every libuv pool thread blocks in open() on a FIFO nobody writes to: the fdatasync
+    // queues behind them exactly as behind a hung disk. No mock: real I/O that does not return.
+    const poolSize = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const fifos = Array.from({ length: poolSize }, (_, i) => join(dir, `fifo${i}`));
+    for (const f of fifos) execFileSync('mkfifo', [f]);
+    const readers = fifos.map((f) => fsp.open(f, 'r'));
+    const started = Date.now();
+    await expect(writer.append(rec(1))).rejects.toMatchObject({ code: 'GW_ERR_SPOOL_TIMEOUT', pending: true });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(writer.writable).toBe(false);
+    // While stalled, appends fail at once instead of queueing behind the stuck disk.
+    await expect(writer.append(rec(2))).rejects.toMatchObject({ code: 'GW_ERR_SPOOL_TIMEOUT', pending: false });
+    // The disk answers again.
+    const writers = fifos.map((f) => openSync(f, 'w'));
+    for (const handle of await Promise.all(readers)) await handle.close();
+    for (const fd of writers) closeSync(fd);
+    await eventually(() => writer.writable, 3000, 'the writer to recover');
+    await expect(writer.append(rec(3))).resolves.toBeUndefined();
+    const { payloads } = await readAll(dir, writer);
+    expect(ids(payloads)).toEqual(['e1', 'e3']); // the timed-out record landed after all; the refused one never did
+    await writer.close();
   });
 });
