@@ -138,11 +138,6 @@ export class Shipper {
     return { batch, ...collapse(batch.payloads) };
   }
 
-  private caughtUp(position: SpoolPosition): boolean {
-    const end = this.writer.durableEnd;
-    return position.segment === end.segment && position.offset === end.offset;
-  }
-
   private async loop(): Promise<void> {
     if (!(await this.prepareStore())) return;
     let backoff = this.options.minBackoffMs;
@@ -163,7 +158,7 @@ export class Shipper {
       const started = performance.now();
       let deadLettered = false;
       const insert = this.store.insertLines(lines);
-      if (!this.caughtUp(batch.next)) next = this.prepare(batch.next);
+      if (!batch.reachedEnd) next = this.prepare(batch.next);
       try {
         await insert;
       } catch (err) {
@@ -190,8 +185,9 @@ export class Shipper {
         this.events.shipped(records.length, (performance.now() - started) / 1000);
       }
       this.deleteShippedSegments();
-      // Caught up with what is durable: wait for more (a batch at most batchMaxAgeMs old); with a backlog, go on at once.
-      if (next === null && this.caughtUp(this.position)) await this.sleep(this.options.batchMaxAgeMs);
+      // A partial batch (the reader reached the end of what is durable): let the next one gather for
+      // batchMaxAgeMs. After a full batch there is a backlog: go on at once (the next batch is already read).
+      if (batch.reachedEnd) await this.sleep(this.options.batchMaxAgeMs);
     }
   }
 

@@ -10,6 +10,8 @@ export interface SpoolBatch {
   next: SpoolPosition;
   /** Bad bytes skipped at the end of an older segment while reading this batch (counted by the caller). */
   skippedBadBytes: number;
+  /** The batch ended because the durable data did, not because it was full: nothing more to read now. */
+  reachedEnd: boolean;
 }
 
 /**
@@ -21,6 +23,7 @@ export async function readBatch(dir: string, from: SpoolPosition, durable: Durab
   const payloads: Buffer[] = [];
   let position = { ...from };
   let skippedBadBytes = 0;
+  let full = false;
   while (payloads.length < maxRecords) {
     const isTail = position.segment === durable.segment;
     if (position.segment > durable.segment) break;
@@ -62,11 +65,12 @@ export async function readBatch(dir: string, from: SpoolPosition, durable: Durab
       break;
     }
     position = { segment: position.segment, offset: position.offset + offset };
+    if (offset >= maxBytes || !segmentDone) full = true;
     if (payloads.length >= maxRecords || offset >= maxBytes || isTail || !segmentDone || position.offset < size) break;
     // The end of an older segment: continue with the next one.
     const next = listSegments(dir).find((s) => s > position.segment);
     if (next === undefined) break;
     position = { segment: next, offset: 0 };
   }
-  return { payloads, next: position, skippedBadBytes };
+  return { payloads, next: position, skippedBadBytes, reachedEnd: !full && payloads.length < maxRecords };
 }
