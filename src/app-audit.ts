@@ -52,13 +52,7 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
   const backlog = await countBacklog(spoolDir, spool);
   const writtenAtStart = spool.writer.recordsWritten;
 
-  const store = new AuditStore({
-    url: settings.CLICKHOUSE_URL,
-    dataDir: settings.DATA_DIR,
-    manageSchema: settings.AUDIT_SCHEMA_MANAGEMENT,
-    retentionDays: settings.AUDIT_RETENTION_DAYS,
-    timeoutMs: settings.CLICKHOUSE_TIMEOUT_MS,
-  });
+  const store = AuditStore.fromSettings(settings);
   let clickhouseUp = false;
   const shipper = new Shipper(
     {

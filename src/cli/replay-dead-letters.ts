@@ -24,13 +24,7 @@ async function main(): Promise<number> {
     process.stdout.write(`no dead-letter files in ${dir}\n`);
     return 0;
   }
-  const store = new AuditStore({
-    url: settings.CLICKHOUSE_URL,
-    dataDir: settings.DATA_DIR,
-    manageSchema: settings.AUDIT_SCHEMA_MANAGEMENT,
-    retentionDays: settings.AUDIT_RETENTION_DAYS,
-    timeoutMs: settings.CLICKHOUSE_TIMEOUT_MS,
-  });
+  const store = AuditStore.fromSettings(settings);
   let failed = 0;
   try {
     await store.prepare();

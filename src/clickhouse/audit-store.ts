@@ -4,6 +4,7 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { createChdbConnection } from 'chdb/connection';
 import { buildSearch, isoTimes, type SearchFilters } from './audit-search';
 import { migrations, retentionStatement } from './migrations';
+import type { Settings } from '../config';
 import { classifyStoreError } from './store-error';
 
 export interface AuditStoreOptions {
@@ -58,6 +59,17 @@ export class AuditStore {
       });
     }
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(this.database)) throw new Error(`CLICKHOUSE_URL: database name "${this.database}" is not a plain identifier`);
+  }
+
+  /** The store the settings describe (CLICKHOUSE_URL or the embedded engine under DATA_DIR). */
+  static fromSettings(settings: Settings): AuditStore {
+    return new AuditStore({
+      url: settings.CLICKHOUSE_URL,
+      dataDir: settings.DATA_DIR,
+      manageSchema: settings.AUDIT_SCHEMA_MANAGEMENT,
+      retentionDays: settings.AUDIT_RETENTION_DAYS,
+      timeoutMs: settings.CLICKHOUSE_TIMEOUT_MS,
+    });
   }
 
   get table(): string {
