@@ -44,6 +44,8 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     tx.consumerAsid = head.from ?? '';
     tx.providerAsid = head.to ?? '';
     tx.interactionId = head.interactionId ?? '';
+    // Refused requests are audited with who asked, too: that is what an investigation looks for.
+    if (deps.audit !== null) tx.claims = decodeJwtClaims(head.authorization);
     if (!allowed.has(tx.method)) return deny(req, res, tx, head, refuse.methodNotAllowed(deps.allowedMethods));
     if (headerProblem !== null) return deny(req, res, tx, head, headerProblem);
 
@@ -63,7 +65,6 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     if (head.contentLength > deps.maxBodyBytes) return deny(req, res, tx, head, refuse.bodyTooLarge(deps.maxBodyBytes));
     const audit = deps.audit;
     if (audit === null) return deps.engine.forward(req, res, tx, route, head);
-    tx.claims = decodeJwtClaims(head.authorization);
     // No request reaches a provider unless its record is durable on local disk.
     audit.begin(tx).then(
       () => forwardUnlessGone(req, res, tx, route, head),

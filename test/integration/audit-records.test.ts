@@ -73,11 +73,12 @@ test('forwarded: one record with the transaction\'s facts and the JWT\'s audit c
   expect(JSON.stringify(row)).not.toContain(token.split('.')[1]);
 });
 
-test('refused: one record with the stable refusal code, never the target URL', async () => {
+test('refused: one record with the stable refusal code and who asked, never the target URL', async () => {
   const id = trace();
-  await send(gw.url(`${provider.root}/Patient/9000000009?identifier=x`), { headers: sspHeaders({ 'Ssp-TraceID': id, 'Ssp-From': '111111111111' }) });
+  const token = exampleJwt(FIXTURES);
+  await send(gw.url(`${provider.root}/Patient/9000000009?identifier=x`), { headers: sspHeaders({ 'Ssp-TraceID': id, 'Ssp-From': '111111111111', Authorization: `Bearer ${token}` }) });
   const [row] = await searchUntil(gw.adminPort, byTrace(id), (rows) => rows.length === 1);
-  expect(row).toMatchObject({ outcome: 'denied', status: 403, error_code: 'ASID_CHECK_FAILED_MESSAGESENDER', consumer_asid: '111111111111' });
+  expect(row).toMatchObject({ outcome: 'denied', status: 403, error_code: 'ASID_CHECK_FAILED_MESSAGESENDER', consumer_asid: '111111111111', jwt_practitioner_id: '111222333444', jwt_requesting_organization: 'A1001' });
   expect(JSON.stringify(row)).not.toContain('9000000009');
 });
 
