@@ -19,7 +19,7 @@ export interface ChildGateway {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export const MAIN = join(REPO, 'dist', 'src', 'main.js');
+const MAIN = join(REPO, 'dist', 'src', 'main.js');
 
 /** Runs the gateway with `env` and resolves once it says it is listening (or rejects with its stderr). */
 export function runGateway(directoryYamlText: string, env: Record<string, string> = {}): Promise<ChildGateway> {
@@ -89,8 +89,4 @@ export async function measureRssGrowth<T>(gw: ChildGateway, work: () => Promise<
   } finally {
     clearInterval(timer);
   }
-}
-
-export function readLog(gw: ChildGateway): string {
-  return gw.stdout();
 }
