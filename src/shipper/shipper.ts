@@ -40,6 +40,25 @@ interface Identified {
   line: Buffer;
 }
 
+/** Capped exponential backoff with jitter (half to all of the current step). */
+class Backoff {
+  private step: number;
+  constructor(
+    private readonly min: number,
+    private readonly max: number,
+  ) {
+    this.step = min;
+  }
+  next(): number {
+    const wait = Math.min(this.max, this.step) * (0.5 + Math.random() / 2);
+    this.step = Math.min(this.max, this.step * 2);
+    return wait;
+  }
+  reset(): void {
+    this.step = this.min;
+  }
+}
+
 /** Within a batch, only the highest version of each transaction needs to travel. */
 function collapse(payloads: Buffer[]): { lines: string; records: Identified[] } {
   const records = payloads.map((line) => ({ ...recordIdentity(line), line }));
@@ -116,20 +135,27 @@ export class Shipper {
 
   /** Prepares the store (schema, migrations) before the first insert, retrying while it is unreachable. */
   private async prepareStore(): Promise<boolean> {
-    let backoff = this.options.minBackoffMs;
+    const backoff = this.backoff();
     while (!this.stopped) {
       try {
         this.events.ready(await this.store.prepare());
         return true;
       } catch (err) {
-        const error = classifyStoreError(err);
-        const wait = Math.min(this.options.maxBackoffMs, backoff) * (0.5 + Math.random() / 2);
-        this.events.failed(error, wait);
-        backoff = Math.min(this.options.maxBackoffMs, backoff * 2);
-        await this.sleep(wait);
+        await this.retryLater(classifyStoreError(err), backoff);
       }
     }
     return false;
+  }
+
+  private backoff(): Backoff {
+    return new Backoff(this.options.minBackoffMs, this.options.maxBackoffMs);
+  }
+
+  /** Reports a transient failure and waits the next backoff step. */
+  private async retryLater(error: AuditStoreError, backoff: Backoff): Promise<void> {
+    const wait = backoff.next();
+    this.events.failed(error, wait);
+    await this.sleep(wait);
   }
 
   /** Reads the batch at `from` and gets it ready to send. */
@@ -140,11 +166,19 @@ export class Shipper {
 
   private async loop(): Promise<void> {
     if (!(await this.prepareStore())) return;
-    let backoff = this.options.minBackoffMs;
+    const backoff = this.backoff();
     /** The following batch, read while ClickHouse inserts the current one (only with a backlog). */
     let next: Promise<Prepared> | null = null;
     while (!this.stopped) {
-      const prepared = next !== null ? await next : await this.prepare(this.position);
+      let prepared: Prepared;
+      try {
+        prepared = next !== null ? await next : await this.prepare(this.position);
+      } catch (err) {
+        // Reading the spool failed (I/O): retry from the checkpointed position, never stop shipping.
+        next = null;
+        await this.retryLater(classifyStoreError(err), backoff);
+        continue;
+      }
       next = null;
       const { batch, lines, records } = prepared;
       if (batch.skippedBadBytes > 0) this.events.skippedBadBytes(batch.skippedBadBytes);
@@ -162,13 +196,12 @@ export class Shipper {
       try {
         await insert;
       } catch (err) {
-        next = null; // read again from the same place after the retry or the dead letter
+        // Read again from the same place after the retry or the dead letter (a discarded read may fail unobserved).
+        next?.catch(() => {});
+        next = null;
         const error = classifyStoreError(err);
         if (error.transient) {
-          const wait = Math.min(this.options.maxBackoffMs, backoff) * (0.5 + Math.random() / 2);
-          this.events.failed(error, wait);
-          backoff = Math.min(this.options.maxBackoffMs, backoff * 2);
-          await this.sleep(wait);
+          await this.retryLater(error, backoff);
           continue;
         }
         const file = this.deadLetter(batch.payloads);
@@ -176,7 +209,7 @@ export class Shipper {
         this.deadLetteredRecords += records.length;
         this.events.deadLettered(records.length, file, error);
       }
-      backoff = this.options.minBackoffMs;
+      backoff.reset();
       this.track(records, this.position.segment);
       this.position = batch.next;
       writeCheckpoint(this.options.spoolDir, this.position);
