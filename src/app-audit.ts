@@ -6,7 +6,7 @@ import type { Settings } from './config';
 import type { Logger } from './log';
 import type { AuditStats, GatewayMetrics } from './metrics';
 import { Shipper } from './shipper';
-import { AuditSpool, readBatch, readCheckpoint, listSegments } from './spool';
+import { AuditSpool } from './spool';
 
 export interface AuditPipeline {
   readonly sink: AuditSink;
@@ -15,18 +15,6 @@ export interface AuditPipeline {
   start(): void;
   /** Stops the shipper after its current batch, then closes the spool and the store. */
   stop(): Promise<void>;
-}
-
-/** Records in the spool from the checkpoint on (the backlog left by the last run). */
-async function countBacklog(dir: string, spool: AuditSpool): Promise<number> {
-  let position = readCheckpoint(dir, listSegments(dir));
-  let count = 0;
-  for (;;) {
-    const batch = await readBatch(dir, position, spool.writer.durableEnd, 10_000);
-    if (batch.payloads.length === 0) return count;
-    count += batch.payloads.length;
-    position = batch.next;
-  }
 }
 
 /**
@@ -49,7 +37,7 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
     metrics.spoolCorruptBytes.inc(bad.badBytes);
   }
   if (recovery.interrupted > 0) log.warn({ interrupted: recovery.interrupted }, 'audit spool: transactions in flight at the last stop recorded as interrupted');
-  const backlog = await countBacklog(spoolDir, spool);
+  const backlog = recovery.backlog;
   const writtenAtStart = spool.writer.recordsWritten;
 
   const store = AuditStore.fromSettings(settings);

@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { encodeAuditRecord, interruptedRecord, recordIdentity, type AuditSink, type RecordContext } from '../audit';
 import type { Transaction } from '../transaction';
-import { recoverSpool, scanSegment, type RecoveryReport } from './recovery';
+import { readCheckpoint } from './checkpoint';
+import { recoverSpool, type RecoveryReport } from './recovery';
+import { listSegments } from './segments';
 import { SpoolTimeoutError, SpoolWriter } from './spool-writer';
 
 export interface AuditSpoolOptions {
@@ -17,6 +19,8 @@ export interface AuditSpoolOptions {
 export interface AuditSpoolRecovery extends RecoveryReport {
   /** Transactions in flight when the gateway stopped: now recorded as `interrupted`. */
   interrupted: number;
+  /** Records not yet shipped (after the checkpoint), the `interrupted` ones included. */
+  backlog: number;
 }
 
 /**
@@ -41,15 +45,16 @@ export class AuditSpool implements AuditSink {
    */
   static async open(options: AuditSpoolOptions): Promise<{ spool: AuditSpool; recovery: AuditSpoolRecovery }> {
     mkdirSync(options.dir, { recursive: true });
-    const report = recoverSpool(options.dir);
+    const checkpoint = readCheckpoint(options.dir, listSegments(options.dir));
     const open = new Map<string, Buffer>();
-    for (const segment of report.segments) {
-      for (const { payload } of scanSegment(options.dir, segment).records) {
-        const { id, version } = recordIdentity(payload);
-        if (version === 1) open.set(id, Buffer.from(payload));
-        else open.delete(id);
-      }
-    }
+    let unshipped = 0;
+    // One pass over the spool: recovery's own scan pairs the records and counts the backlog.
+    const report = recoverSpool(options.dir, (segment, payload, end) => {
+      const { id, version } = recordIdentity(payload);
+      if (version === 1) open.set(id, Buffer.from(payload));
+      else open.delete(id);
+      if (segment > checkpoint.segment || (segment === checkpoint.segment && end > checkpoint.offset)) unshipped++;
+    });
     const writer = await SpoolWriter.open(
       { dir: options.dir, segmentBytes: options.segmentBytes, maxBytes: options.maxBytes, deadlineMs: options.deadlineMs, commitDelayMs: options.commitDelayMs },
       report.tail.segment,
@@ -58,7 +63,7 @@ export class AuditSpool implements AuditSink {
     );
     const now = Date.now();
     await Promise.all([...open.values()].map((begin) => writer.append(Buffer.from(interruptedRecord(begin, now)))));
-    return { spool: new AuditSpool(writer, options.context), recovery: { ...report, interrupted: open.size } };
+    return { spool: new AuditSpool(writer, options.context), recovery: { ...report, interrupted: open.size, backlog: unshipped + open.size } };
   }
 
   get writable(): boolean {

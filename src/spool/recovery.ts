@@ -44,8 +44,9 @@ export interface RecoveryReport {
  * Start-up recovery: checks every segment, cuts a torn or corrupt tail off the last one
  * (where appends continue), and reports bad tails in older ones (their good records
  * are still shipped; the reader stops at the bad bytes and moves to the next segment).
+ * `visit` sees every good record, in order, during this one pass over the spool.
  */
-export function recoverSpool(dir: string): RecoveryReport {
+export function recoverSpool(dir: string, visit?: (segment: number, payload: Buffer, end: number) => void): RecoveryReport {
   const segments = listSegments(dir);
   const badTails: RecoveryReport['badTails'] = [];
   let totalBytes = 0;
@@ -53,6 +54,7 @@ export function recoverSpool(dir: string): RecoveryReport {
   let lastScan: ScannedSegment | null = null;
   for (const segment of segments) {
     lastScan = scanSegment(dir, segment);
+    if (visit) for (const r of lastScan.records) visit(segment, r.payload, r.end);
     if (lastScan.badBytes > 0) badTails.push({ segment, badBytes: lastScan.badBytes });
     totalBytes += statSync(segmentPath(dir, segment)).size;
   }
