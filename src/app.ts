@@ -75,14 +75,15 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   let logFlusher: NodeJS.Timeout | null = null;
   const logTransaction = createTransactionLog(log);
 
-  function record(tx: Transaction): void {
-    audit?.sink.finish(tx);
+  function record(tx: Transaction, then?: () => void): void {
+    if (audit === null) then?.();
+    else audit.sink.finish(tx, then);
     metrics.observe(tx);
     logTransaction(tx);
   }
-  function proxiedDone(tx: Transaction): void {
+  function proxiedDone(tx: Transaction, then?: () => void): void {
     inFlight--;
-    record(tx);
+    record(tx, then);
   }
   metrics.countInFlight(() => inFlight);
 

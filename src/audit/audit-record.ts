@@ -36,25 +36,39 @@ const text = JSON.stringify;
  *
  * Built by hand, like the log line, and always starting `{"event_id":"<uuid>","version":N,`
  * so the shipper can read a record's identity at fixed offsets and send the line to
- * ClickHouse as it is (no parse, no re-serialisation). Free text is JSON-escaped.
+ * ClickHouse as it is (no parse, no re-serialisation). Free text is JSON-escaped. The
+ * request facts are encoded once per transaction and kept on it for the final record.
  */
 export function encodeAuditRecord(tx: Transaction, version: RecordVersion, context: RecordContext): string {
-  const final = version === 2;
+  if (tx.auditRequestFacts === '') tx.auditRequestFacts = requestFacts(tx, context);
+  if (version === 1) {
+    return (
+      `{"event_id":"${tx.eventId}","version":1${tx.auditRequestFacts}` +
+      `,"completed_at":"${isoMillis(tx.receivedAt)}","duration_ms":0,"status":0,"outcome":"in_flight","error_code":"","failure_reason":""` +
+      `,"request_bytes":0,"response_bytes":0,"upstream_ttfb_ms":-1,"upstream_connect_ms":-1}`
+    );
+  }
+  return (
+    `{"event_id":"${tx.eventId}","version":2${tx.auditRequestFacts}` +
+    `,"completed_at":"${isoMillis(tx.completedAt)}","duration_ms":${round3(tx.durationMs)}` +
+    `,"status":${tx.status},"outcome":"${tx.outcome}","error_code":"${tx.errorCode}","failure_reason":"${tx.failureReason}"` +
+    `,"request_bytes":${tx.requestBytes},"response_bytes":${tx.responseBytes},"upstream_ttfb_ms":${round3(tx.upstreamTtfbMs)}` +
+    `,"upstream_connect_ms":${round3(tx.upstreamConnectMs)}}`
+  );
+}
+
+/** What the request was and who made it: known before forwarding, the same in both records. */
+function requestFacts(tx: Transaction, context: RecordContext): string {
   const c = tx.claims;
   return (
-    `{"event_id":"${tx.eventId}","version":${version},"trace_id":"${tx.traceId}"` +
-    `,"received_at":"${isoMillis(tx.receivedAt)}","completed_at":"${isoMillis(final ? tx.completedAt : tx.receivedAt)}"` +
-    `,"duration_ms":${final ? round3(tx.durationMs) : 0}` +
+    `,"trace_id":"${tx.traceId}","received_at":"${isoMillis(tx.receivedAt)}"` +
     `,"consumer_asid":"${tx.consumerAsid}","consumer_ods":"${tx.consumerOds}","provider_asid":"${tx.providerAsid}","provider_ods":"${tx.providerOds}"` +
     `,"interaction_id":${text(tx.interactionId)},"method":"${tx.method}","target_host":${text(tx.targetHost)},"endpoint":${text(tx.endpoint)}` +
-    `,"status":${final ? tx.status : 0},"outcome":"${final ? tx.outcome : 'in_flight'}","error_code":"${tx.errorCode}","failure_reason":"${tx.failureReason}"` +
-    `,"request_bytes":${tx.requestBytes},"response_bytes":${tx.responseBytes},"upstream_ttfb_ms":${round3(tx.upstreamTtfbMs)}` +
-    `,"upstream_connect_ms":${round3(tx.upstreamConnectMs)}` +
     `,"client_ip":${text(tx.clientIp)}` +
     `,"jwt_requesting_organization":${text(c.requestingOrganization)},"jwt_practitioner_id":${text(c.practitionerId)}` +
     `,"jwt_practitioner_role":${text(c.practitionerRole)},"jwt_device":${text(c.device)}` +
     `,"jwt_reason_for_request":${text(c.reasonForRequest)},"jwt_requested_scope":${text(c.requestedScope)}` +
-    `,"gateway_instance":${text(context.instance)},"environment":"${context.environment}"}`
+    `,"gateway_instance":${text(context.instance)},"environment":"${context.environment}"`
   );
 }
 

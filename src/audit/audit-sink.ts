@@ -8,8 +8,12 @@ export interface AuditSink {
    * AUDIT_FAILURE_MODE decides whether the request goes on.
    */
   begin(tx: Transaction): Promise<void>;
-  /** The final record (also the only record of a refusal). Written, not awaited. */
-  finish(tx: Transaction): void;
+  /**
+   * The final record (also the only record of a refusal). Not awaited for durability:
+   * `then` runs once it is in the file (within this turn of the event loop), or once it
+   * could not be; the proxy ends the consumer's reply there.
+   */
+  finish(tx: Transaction, then?: () => void): void;
   /** Whether a record can be made durable now (readiness). */
   readonly writable: boolean;
 }

@@ -27,6 +27,8 @@ export interface AuditStats {
   /** Records in the spool not yet shipped or dead-lettered. */
   pending(): number;
   spoolBytes(): number;
+  /** fdatasync calls the spool has made (group commits: far fewer than records). */
+  fsyncs(): number;
   oldestUnshippedAgeSeconds(): number;
   clickhouseUp(): boolean;
   writable(): boolean;
@@ -158,6 +160,7 @@ export class GatewayMetrics {
     counter('spine_gateway_audit_records_timed_out_total', 'Audit records not durable within AUDIT_WRITE_TIMEOUT_MS.', stats.timedOut);
     counter('spine_gateway_audit_records_shipped_total', 'Audit records acknowledged by ClickHouse since start.', stats.shipped);
     counter('spine_gateway_audit_records_dead_lettered_total', 'Audit records sent to dead-letter files since start.', stats.deadLettered);
+    counter('spine_gateway_audit_spool_fsyncs_total', 'fdatasync calls by the audit spool (one per group commit, and per finished segment).', stats.fsyncs);
     gauge('spine_gateway_audit_records_pending', 'Audit records in the spool, not yet shipped.', stats.pending);
     gauge('spine_gateway_audit_spool_bytes', 'Bytes of spool segments on disk.', stats.spoolBytes);
     gauge('spine_gateway_audit_oldest_unshipped_age_seconds', 'Age of the oldest audit record not yet shipped (0: none).', stats.oldestUnshippedAgeSeconds);

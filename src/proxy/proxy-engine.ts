@@ -26,7 +26,11 @@ export interface ProxyEngineOptions {
 export type RefusalWriter = (res: ServerResponse, refusal: Refusal, accept: string | undefined, closeConnection: boolean) => number;
 
 /** Called once per transaction when it ends, however it ends. */
-export type TransactionDone = (tx: Transaction) => void;
+/**
+ * Hands a finished transaction on (audit, metrics, log). `then`, when given, runs once
+ * its final record is in the audit file: the proxy ends a completed reply there.
+ */
+export type TransactionDone = (tx: Transaction, then?: () => void) => void;
 
 /** Marks the error the inactivity timer raises, so it is told apart from the provider's own failures. */
 class UpstreamTimeout extends Error {
@@ -36,20 +40,17 @@ class UpstreamTimeout extends Error {
 /**
  * Relays the provider's response body to the consumer, counting bytes on the way: what
  * pipe() does for this one pair (write, pause on a full buffer, resume on drain, end),
- * without the listeners pipe() adds for cases that cannot happen here. `beforeEnd` runs
- * when the provider's response is complete, before the consumer's is ended, so the
- * transaction's final record is written before the consumer can hold the whole reply.
+ * without the listeners pipe() adds for cases that cannot happen here. `complete` runs
+ * when the provider's response is complete and is given the consumer's res.end() to
+ * call once the transaction's final record is written.
  */
-function relayResponse(incoming: IncomingMessage, res: ServerResponse, tx: Transaction, beforeEnd: () => void): void {
+function relayResponse(incoming: IncomingMessage, res: ServerResponse, tx: Transaction, complete: (endReply: () => void) => void): void {
   incoming.on('data', (chunk: Buffer) => {
     tx.responseBytes += chunk.length;
     if (!res.write(chunk)) incoming.pause();
   });
   res.on('drain', () => incoming.resume());
-  incoming.on('end', () => {
-    beforeEnd();
-    res.end();
-  });
+  incoming.on('end', () => complete(() => res.end()));
 }
 
 /**
@@ -108,8 +109,9 @@ export class ProxyEngine {
     let timedOut = false;
     let proxyRes: IncomingMessage | null = null;
 
-    function end(outcome: Transaction['outcome'], status: number, code = ''): void {
-      if (tx.finish(outcome, status, code)) engine.done(tx);
+    function end(outcome: Transaction['outcome'], status: number, code = '', then?: () => void): void {
+      if (tx.finish(outcome, status, code)) engine.done(tx, then);
+      else then?.();
     }
 
     upstream.setTimeout(this.options.timeoutMs, () => {
@@ -138,7 +140,7 @@ export class ProxyEngine {
         engine.refuseNow(req, res, tx, head, refuse.upstreamError(req.url!.slice(1)), 'upstream_error');
         return;
       }
-      relayResponse(incoming, res, tx, () => end('forwarded', status));
+      relayResponse(incoming, res, tx, (endReply) => end('forwarded', status, '', endReply));
       incoming.on('close', () => {
         // Provider broke the connection mid-response: break the consumer's too, never a clean short reply.
         if (!incoming.complete && tx.outcome === 'in_flight') {

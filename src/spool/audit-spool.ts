@@ -62,7 +62,7 @@ export class AuditSpool implements AuditSink {
       report.totalBytes,
     );
     const now = Date.now();
-    await Promise.all([...open.values()].map((begin) => writer.append(Buffer.from(interruptedRecord(begin, now)))));
+    await Promise.all([...open.values()].map((begin) => writer.append(interruptedRecord(begin, now))));
     return { spool: new AuditSpool(writer, options.context), recovery: { ...report, interrupted: open.size, backlog: unshipped + open.size } };
   }
 
@@ -71,19 +71,21 @@ export class AuditSpool implements AuditSink {
   }
 
   begin(tx: Transaction): Promise<void> {
-    return this.writer.append(Buffer.from(encodeAuditRecord(tx, 1, this.context))).catch((err: Error) => {
+    return this.writer.append(encodeAuditRecord(tx, 1, this.context)).catch((err: Error) => {
       this.count(err);
       throw err;
     });
   }
 
-  /** Into the file before the reply completes (a process kill cannot lose it); durable with the next group. */
-  finish(tx: Transaction): void {
-    try {
-      this.writer.appendNow(Buffer.from(encodeAuditRecord(tx, 2, this.context)));
-    } catch (err) {
-      this.count(err as Error);
-    }
+  /**
+   * Into the file before `then` runs (the proxy ends the reply there, so a process kill
+   * cannot lose the record of a completed reply); durable with the next group.
+   */
+  finish(tx: Transaction, then?: () => void): void {
+    this.writer.appendWritten(encodeAuditRecord(tx, 2, this.context), (err) => {
+      if (err) this.count(err);
+      then?.();
+    });
   }
 
   private count(err: Error): void {

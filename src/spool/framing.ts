@@ -17,6 +17,24 @@ export function encodeRecord(payload: Buffer): Buffer {
   return frame;
 }
 
+/** The most bytes a record could take once framed: what to reserve before frameInto(). */
+export function maxFrameBytes(record: string | Buffer): number {
+  return HEADER_BYTES + (typeof record === 'string' ? record.length * 3 : record.length);
+}
+
+/**
+ * Frames `record` straight into `target` at `offset` (at least maxFrameBytes(record) free
+ * there): no intermediate buffer. Returns the frame's length.
+ */
+export function frameInto(target: Buffer, offset: number, record: string | Buffer): number {
+  const start = offset + HEADER_BYTES;
+  const length = typeof record === 'string' ? target.write(record, start, 'utf8') : record.copy(target, start);
+  if (length === 0 || length > MAX_RECORD_BYTES) throw new RangeError(`spool record of ${length} bytes`);
+  target.writeUInt32LE(length, offset);
+  target.writeUInt32LE(crc32(target.subarray(start, start + length)), offset + 4);
+  return HEADER_BYTES + length;
+}
+
 export type DecodeResult =
   | { kind: 'record'; payload: Buffer; next: number }
   /** Not enough bytes for a whole record: the end of the data, or a torn write. */

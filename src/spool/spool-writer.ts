@@ -1,6 +1,6 @@
-import { closeSync, fdatasync, fsync, ftruncateSync, openSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, fdatasync, fsync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { encodeRecord } from './framing';
+import { frameInto, maxFrameBytes } from './framing';
 import { segmentPath } from './segments';
 
 /** The spool is at its size cap: AUDIT_FAILURE_MODE decides what happens to the request. */
@@ -47,21 +47,28 @@ export interface DurableEnd {
 }
 
 type Waiter = (err?: Error) => void;
+/** Told when a record handed to appendWritten() is in the file (no error) or could not be (the error). */
+export type Written = (err?: Error) => void;
 
 function after(a: DurableEnd, b: DurableEnd): boolean {
   return a.segment > b.segment || (a.segment === b.segment && a.offset > b.offset);
 }
 
+/** Records are framed into one reusable buffer and leave it in a single write. */
+const ARENA_BYTES = 256 * 1024;
+
 /**
- * Appends records to the current segment, in two ways:
- * - append(): the record waits in memory for the group-commit window, then one write
- *   and one fdatasync serve every record gathered; it resolves once durable. For records
- *   that something waits on (the in-flight record gates forwarding: until it resolves,
- *   nothing has happened that a crash could leave unrecorded).
- * - appendNow(): the record goes into the file at once (one write into the page cache,
- *   so a process kill cannot lose it from the moment the call returns) and is made
- *   durable by the next group's fdatasync; nothing waits on it. For final records,
- *   written as a reply completes.
+ * Appends records to the current segment. Every record is framed straight into one
+ * reusable buffer (the arena), and the arena goes into the file in one write: no buffer
+ * per record, one system call for many. Two kinds of append:
+ * - append(): resolves once the record is durable. The arena is written and fdatasync'd
+ *   at the end of the group-commit window, one fdatasync for every record gathered. For
+ *   records that something waits on (the in-flight record gates forwarding: until it
+ *   resolves, nothing has happened that a crash could leave unrecorded).
+ * - appendWritten(): `written` is called once the record is in the file (in the page
+ *   cache: a process kill can no longer lose it), at the latest at the end of this turn
+ *   of the event loop, so every reply completing in one turn shares one write. It becomes
+ *   durable with the next group. For final records: the reply is ended in `written`.
  * fdatasync runs on libuv's pool, so the event loop never waits on the disk for it.
  *
  * One watchdog timer enforces the deadline: an fdatasync that overruns it fails its
@@ -70,17 +77,23 @@ function after(a: DurableEnd, b: DurableEnd): boolean {
  */
 export class SpoolWriter {
   private fd: number;
-  /** Awaited records gathered for the next group (not yet in the file), and their waiters. */
-  private gathered: Buffer[] = [];
-  private gatheredBytes = 0;
-  private waiting: Waiter[] = [];
-  /** Records written by appendNow() since the last fdatasync began. */
+  private arena = Buffer.allocUnsafe(ARENA_BYTES);
+  private arenaBytes = 0;
+  private arenaRecords = 0;
+  /** Waiters of awaited records still in the arena. */
+  private arenaWaiters: Waiter[] = [];
+  /** Callbacks of appendWritten() records still in the arena. */
+  private arenaWritten: Written[] = [];
+  private flushQueued = false;
+  /** Waiters of records in the file, for the next fdatasync. */
+  private unsyncedWaiters: Waiter[] = [];
+  /** Bytes are in the file that no fdatasync has covered yet. */
   private unsynced = false;
   private commitTimer: NodeJS.Timeout | null = null;
-  /** Appends covered by the fdatasync under way. */
-  private inFlight: Waiter[] = [];
+  /** fdatasync calls under way (the group's, and a rotated segment's) with the appends each covers. */
+  private readonly underWay = new Set<{ startedAt: number; waiters: Waiter[] }>();
+  /** The group's fdatasync is under way: the next group waits for it. */
   private syncing = false;
-  private syncStartedAt = 0;
   private stalled = false;
   private closed = false;
   /** fdatasync calls under way per file descriptor: a finished segment's fd is closed when its count reaches 0. */
@@ -88,6 +101,10 @@ export class SpoolWriter {
   private readonly retired = new Set<number>();
   private durable: DurableEnd;
   private readonly watchdog: NodeJS.Timeout | null;
+  private readonly flushNow = () => {
+    this.flushQueued = false;
+    this.flush();
+  };
   /** fdatasync calls made: with group commit, far fewer than records. */
   fsyncs = 0;
   /** Records written into segments since open. */
@@ -99,7 +116,7 @@ export class SpoolWriter {
     private readonly options: SpoolWriterOptions,
     private segment: number,
     private segmentSize: number,
-    /** Bytes of every segment on disk. */
+    /** Bytes of every segment on disk, and of the records in the arena. */
     private totalBytes: number,
   ) {
     this.fd = openSync(segmentPath(options.dir, segment), 'a');
@@ -127,51 +144,83 @@ export class SpoolWriter {
     return !this.closed && !this.stalled && this.totalBytes + this.lastFrameBytes <= this.options.maxBytes;
   }
 
-  /** Refuses at once (nothing written) when closed, stalled or over the cap; else reserves the room. */
-  private admit(frame: Buffer): Error | null {
+  /**
+   * Frames the record into the arena and admits it: refused at once (nothing kept) when
+   * closed, stalled or over the cap.
+   */
+  private take(record: string | Buffer): Error | null {
     if (this.closed) return new Error('spool is closed');
     if (this.stalled) return new SpoolTimeoutError(this.options.deadlineMs ?? 0, false);
-    this.lastFrameBytes = frame.length;
-    if (this.totalBytes + frame.length > this.options.maxBytes) return new SpoolFullError(this.options.maxBytes);
-    this.totalBytes += frame.length;
+    const room = maxFrameBytes(record);
+    if (this.arenaBytes + room > this.arena.length) {
+      if (this.arenaBytes > 0) this.flush();
+      if (room > this.arena.length) this.arena = Buffer.allocUnsafe(room);
+    }
+    const bytes = frameInto(this.arena, this.arenaBytes, record);
+    this.lastFrameBytes = bytes;
+    if (this.totalBytes + bytes > this.options.maxBytes) return new SpoolFullError(this.options.maxBytes);
+    this.totalBytes += bytes;
+    this.arenaBytes += bytes;
+    this.arenaRecords++;
     return null;
   }
 
   /** Gathers the record for the next group commit; resolves once it is durable. */
-  append(payload: Buffer): Promise<void> {
-    const frame = encodeRecord(payload);
-    const refused = this.admit(frame);
+  append(record: string | Buffer): Promise<void> {
+    const refused = this.take(record);
     if (refused) return Promise.reject(refused);
-    this.gathered.push(frame);
-    this.gatheredBytes += frame.length;
     return new Promise((resolve, reject) => {
-      this.waiting.push((err) => (err ? reject(err) : resolve()));
+      this.arenaWaiters.push((err) => (err ? reject(err) : resolve()));
       this.scheduleCommit();
     });
   }
 
-  /** Writes the record into the file now; it becomes durable with the next group. Throws if refused. */
-  appendNow(payload: Buffer): void {
-    const frame = encodeRecord(payload);
-    const refused = this.admit(frame);
-    if (refused) throw refused;
-    this.writeFrames([frame], frame.length);
-    this.unsynced = true;
+  /**
+   * Puts the record into the file by the end of this turn of the event loop, then calls
+   * `written` (with the error if it was refused or the write failed); durable with the next group.
+   */
+  appendWritten(record: string | Buffer, written: Written): void {
+    const refused = this.take(record);
+    if (refused) return written(refused);
+    this.arenaWritten.push(written);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(this.flushNow);
+    }
     this.scheduleCommit();
   }
 
-  private writeFrames(frames: Buffer[], bytes: number): void {
-    if (this.segmentSize > 0 && this.segmentSize + bytes > this.options.segmentBytes) this.rotate();
+  /** Writes the arena into the current segment (one write) and tells whoever waits on that. */
+  private flush(): void {
+    const bytes = this.arenaBytes;
+    if (bytes === 0) return;
+    const waiters = this.arenaWaiters;
+    const written = this.arenaWritten;
+    const records = this.arenaRecords;
+    this.arenaWaiters = [];
+    this.arenaWritten = [];
+    this.arenaBytes = 0;
+    this.arenaRecords = 0;
+    let failure: Error | undefined;
     try {
-      let done = frames.length === 1 ? writeSync(this.fd, frames[0]) : writevSync(this.fd, frames);
-      if (done < bytes) {
-        const rest = Buffer.concat(frames).subarray(done);
-        for (let i = 0; i < rest.length; ) i += writeSync(this.fd, rest, i);
-        done = bytes;
-      }
+      this.writeOut(this.arena.subarray(0, bytes));
+      this.recordsWritten += records;
+      this.unsynced = true;
+      for (const w of waiters) this.unsyncedWaiters.push(w);
+    } catch (err) {
+      this.totalBytes -= bytes;
+      failure = err as Error;
+      for (const w of waiters) w(failure);
+    }
+    for (const w of written) w(failure);
+  }
+
+  private writeOut(data: Buffer): void {
+    if (this.segmentSize > 0 && this.segmentSize + data.length > this.options.segmentBytes) this.rotate();
+    try {
+      for (let done = 0; done < data.length; ) done += writeSync(this.fd, data, done);
     } catch (err) {
       // ENOSPC, EIO: cut any partial frame off, so no torn record sits before later ones.
-      this.totalBytes -= bytes;
       try {
         ftruncateSync(this.fd, this.segmentSize);
       } catch {
@@ -179,8 +228,7 @@ export class SpoolWriter {
       }
       throw err;
     }
-    this.segmentSize += bytes;
-    this.recordsWritten += frames.length;
+    this.segmentSize += data.length;
   }
 
   private scheduleCommit(): void {
@@ -197,36 +245,27 @@ export class SpoolWriter {
     this.totalBytes -= bytes;
   }
 
-  /** Writes the gathered records (one write) and makes everything so far durable (one fdatasync). */
+  /** Writes the arena (one write) and makes everything so far durable (one fdatasync). */
   private sync(): void {
-    const waiters = this.waiting;
-    this.waiting = [];
-    if (this.gathered.length > 0) {
-      const frames = this.gathered;
-      const bytes = this.gatheredBytes;
-      this.gathered = [];
-      this.gatheredBytes = 0;
-      try {
-        this.writeFrames(frames, bytes);
-      } catch (err) {
-        for (const w of waiters) w(err as Error);
-        return;
-      }
-    } else if (!this.unsynced) {
-      for (const w of waiters) w();
-      return;
-    }
+    this.flush();
+    if (!this.unsynced) return;
     this.unsynced = false;
     this.syncing = true;
-    this.inFlight = waiters;
-    const end: DurableEnd = { segment: this.segment, offset: this.segmentSize };
-    this.syncStartedAt = performance.now();
-    this.syncFile(this.fd, (err) => {
+    this.syncCovering(this.fd, { segment: this.segment, offset: this.segmentSize }, () => {
       this.syncing = false;
-      const settled = this.inFlight;
-      this.inFlight = [];
-      this.settle(settled, end, err);
-      if ((this.waiting.length > 0 || this.unsynced) && !this.closed) this.scheduleCommit();
+      if ((this.arenaBytes > 0 || this.unsynced) && !this.closed) this.scheduleCommit();
+    });
+  }
+
+  /** fdatasync of `fd`, settling the appends written so far once it returns (or the deadline passes). */
+  private syncCovering(fd: number, end: DurableEnd, then: () => void): void {
+    const sync = { startedAt: performance.now(), waiters: this.unsyncedWaiters };
+    this.unsyncedWaiters = [];
+    this.underWay.add(sync);
+    this.syncFile(fd, (err) => {
+      this.underWay.delete(sync);
+      this.settle(sync.waiters, end, err);
+      then();
     });
   }
 
@@ -265,7 +304,7 @@ export class SpoolWriter {
     const end: DurableEnd = { segment: this.segment, offset: this.segmentSize };
     this.retired.add(oldFd);
     this.unsynced = false;
-    this.syncFile(oldFd, (err) => this.settle([], end, err));
+    this.syncCovering(oldFd, end, () => {});
     this.segment++;
     this.segmentSize = 0;
     this.fd = openSync(segmentPath(this.options.dir, this.segment), 'a');
@@ -276,9 +315,12 @@ export class SpoolWriter {
 
   /** One timer for all appends: fails the fdatasync under way when it overruns the deadline. */
   private checkDeadline(deadline: number): void {
-    if (!this.syncing || this.inFlight.length === 0 || performance.now() - this.syncStartedAt < deadline) return;
-    this.stalled = true;
-    for (const w of this.inFlight.splice(0)) w(new SpoolTimeoutError(deadline, true));
+    const now = performance.now();
+    for (const sync of this.underWay) {
+      if (sync.waiters.length === 0 || now - sync.startedAt < deadline) continue;
+      this.stalled = true;
+      for (const w of sync.waiters.splice(0)) w(new SpoolTimeoutError(deadline, true));
+    }
   }
 
   /** Commits what is gathered, waits for the last fdatasync, then closes the segment. */
@@ -287,10 +329,8 @@ export class SpoolWriter {
     while (this.syncing) await new Promise((r) => setTimeout(r, 1));
     if (this.commitTimer !== null) clearTimeout(this.commitTimer);
     this.commitTimer = null;
-    if (this.waiting.length > 0 || this.unsynced) {
-      this.sync();
-      while (this.syncing) await new Promise((r) => setTimeout(r, 1));
-    }
+    this.sync();
+    while (this.syncing) await new Promise((r) => setTimeout(r, 1));
     while (this.syncsOn.size > 0) await new Promise((r) => setTimeout(r, 1));
     this.closed = true;
     if (this.watchdog) clearInterval(this.watchdog);

@@ -74,6 +74,12 @@ export class Transaction {
 
   claims: TransactionClaims = NO_CLAIMS;
 
+  /**
+   * The audit record's request facts, encoded once for the in-flight record and reused by
+   * the final one (they do not change once the request is forwarded); '' until then.
+   */
+  auditRequestFacts = '';
+
   constructor(
     readonly method: string,
     readonly clientIp: string,

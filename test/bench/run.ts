@@ -113,12 +113,12 @@ function ms(value: string): number {
 
 interface LoadResult { requests: number; rps: number; p50Ms: number; p99Ms: number; errors: number }
 
-async function closedLoop(url: string, seconds: number): Promise<LoadResult> {
+async function closedLoop(url: string, seconds: number, connections = 32): Promise<LoadResult> {
   if (!hasWrk) {
-    return JSON.parse(await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], { URL: url, HEADERS: JSON.stringify(HEADERS), MODE: 'closed', CONNECTIONS: '32', SECONDS: String(seconds) }));
+    return JSON.parse(await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], { URL: url, HEADERS: JSON.stringify(HEADERS), MODE: 'closed', CONNECTIONS: String(connections), SECONDS: String(seconds) }));
   }
   const headerArgs = Object.entries(HEADERS).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
-  const out = await run(LOAD_CORE, ['wrk', '-t1', '-c32', `-d${seconds}s`, '--latency', ...headerArgs, url]);
+  const out = await run(LOAD_CORE, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...headerArgs, url]);
   const requests = Number(/(\d+) requests in/.exec(out)![1]);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   return {
@@ -164,9 +164,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 interface Target { name: string; base: string; target: string; pid: number | null }
 
 /** One closed-loop run against a target: wrk's figures and the proxy's CPU per request. */
-async function closedRun(t: Target): Promise<{ load: LoadResult; cpuUs: number }> {
+async function closedRun(t: Target, connections: number): Promise<{ load: LoadResult; cpuUs: number }> {
   const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
-  const load = await closedLoop(t.base + t.target, SECONDS);
+  const load = await closedLoop(t.base + t.target, SECONDS, connections);
   return { load, cpuUs: t.pid ? ((cpuSeconds(t.pid) - cpu0) * 1e6) / load.requests : NaN };
 }
 
@@ -175,10 +175,10 @@ async function closedRun(t: Target): Promise<{ load: LoadResult; cpuUs: number }
  * at once (only one under load at a time): the machine's drift between runs (±10% seen
  * here) then falls on every target alike, and the medians are compared.
  */
-async function closedLoopRounds(targets: Target[]): Promise<Map<Target, { closed: LoadResult; cpuUs: number }>> {
-  for (const t of targets) await closedLoop(t.base + t.target, 1); // warm-up
+async function closedLoopRounds(targets: Target[], connections = 32): Promise<Map<Target, { closed: LoadResult; cpuUs: number }>> {
+  for (const t of targets) await closedLoop(t.base + t.target, 1, connections); // warm-up
   const runs = new Map<Target, Array<{ load: LoadResult; cpuUs: number }>>(targets.map((t) => [t, []]));
-  for (let round = 0; round < ROUNDS; round++) for (const t of targets) runs.get(t)!.push(await closedRun(t));
+  for (let round = 0; round < ROUNDS; round++) for (const t of targets) runs.get(t)!.push(await closedRun(t, connections));
   const out = new Map<Target, { closed: LoadResult; cpuUs: number }>();
   for (const [t, rs] of runs) {
     const byRps = [...rs].sort((a, b) => a.load.rps - b.load.rps)[Math.floor(rs.length / 2)];
@@ -266,6 +266,30 @@ async function main(): Promise<void> {
       `audit on / audit off: requests/s ${(c.closed.rps / d.closed.rps).toFixed(2)}x (target >= 0.9), p99 ${c.closed.p99Ms.toFixed(2)} vs ${d.closed.p99Ms.toFixed(2)} ms\n` +
       `p99 added over direct at 1,000 req/s: audit off ${(d.fixed.p99Ms - columns[0].fixed.p99Ms).toFixed(3)} ms (target <= 1), audit on ${(c.fixed.p99Ms - columns[0].fixed.p99Ms).toFixed(3)} ms\n` +
       `RSS growth streaming 100 MiB, audit off, warm median (max of 3): ${d.bigWarm.rssGrowthMiB.toFixed(1)} (${d.bigWarmMaxGrowth.toFixed(1)}) MiB (target <= 10); cold: ${d.bigCold.rssGrowthMiB.toFixed(1)} MiB\n`,
+  );
+  // Audit's cost at capacity: 128 connections, so that the group-commit wait (a few ms per
+  // request) does not bound a closed loop's rate and the proxy's core is the limit.
+  const CAP = 128;
+  const capOff = await startGateway({ ...gatewayEnv, AUDIT_ENABLED: 'false' });
+  // The spool alone: ClickHouse refuses connections (port 9), so only the durable spool runs
+  // here, as it would with a ClickHouse server on another host.
+  const capSpool = await startGateway({ ...gatewayEnv, DATA_DIR: join(dir, 'data-spool'), CLICKHOUSE_URL: 'http://default@127.0.0.1:9/spine_audit' });
+  const offT: Target = { name: 'audit off', base: `http://127.0.0.1:${capOff.port}/`, target: `${root}/metadata`, pid: capOff.child.pid! };
+  const spoolT: Target = { name: 'spool only', base: `http://127.0.0.1:${capSpool.port}/`, target: `${root}/metadata`, pid: capSpool.child.pid! };
+  const cap = await closedLoopRounds([offT, spoolT], CAP);
+  capSpool.child.kill();
+  const capGw = await startGateway({ ...gatewayEnv, DATA_DIR: join(dir, 'data-cap') });
+  const embeddedT: Target = { name: 'embedded', base: `http://127.0.0.1:${capGw.port}/`, target: `${root}/metadata`, pid: capGw.child.pid! };
+  const capEmbedded = (await closedLoopRounds([embeddedT], CAP)).get(embeddedT)!;
+  const capOffR = cap.get(offT)!;
+  const capSpoolR = cap.get(spoolT)!;
+  const line = (name: string, r: { closed: LoadResult; cpuUs: number }) =>
+    `  ${name.padEnd(44)}${r.closed.rps.toFixed(0).padStart(8)} req/s  ${(r.closed.rps / capOffR.closed.rps).toFixed(2)}x   p99 ${r.closed.p99Ms.toFixed(1).padStart(6)} ms   CPU ${r.cpuUs.toFixed(1)} us/req (${(r.cpuUs / capOffR.cpuUs).toFixed(2)}x)\n`;
+  process.stdout.write(
+    `\naudit cost at capacity (${CAP} connections, proxy on one core; target >= 0.9x of audit off):\n` +
+      line('audit off', capOffR) +
+      line('audit on, spool only (ClickHouse elsewhere)', capSpoolR) +
+      line('audit on, embedded engine on the same core', capEmbedded),
   );
   for (const child of started) if (child.exitCode === null) child.kill();
   // The gateway on both cores here: the embedded engine's insert and merge threads run beside the event loop.

@@ -54,6 +54,28 @@ describe('SpoolWriter', () => {
     await writer.close();
   });
 
+  test('appendWritten: records handed over in one turn reach the file together, before any callback runs', async () => {
+    const dir = tempDir('spool-');
+    const { writer } = await openSpool(dir);
+    const frames = Array.from({ length: 50 }, (_, i) => encodeRecord(rec(i)).length).reduce((a, b) => a + b, 0);
+    const sizesSeen: number[] = [];
+    await new Promise<void>((resolve) => {
+      for (let i = 0; i < 50; i++) {
+        writer.appendWritten(JSON.stringify({ event_id: `e${i}`, pad: 'x'.repeat(i % 50) }), (err) => {
+          expect(err).toBeUndefined();
+          sizesSeen.push(statSync(segmentPath(dir, 1)).size);
+          if (sizesSeen.length === 50) resolve();
+        });
+      }
+      expect(statSync(segmentPath(dir, 1)).size).toBe(0); // nothing written yet: one write at the end of the turn
+    });
+    expect(new Set(sizesSeen)).toEqual(new Set([frames]));
+    await eventually(() => writer.durableEnd.offset === frames, 2000, 'the group commit');
+    const { payloads } = await readAll(dir, writer);
+    expect(ids(payloads)).toEqual(Array.from({ length: 50 }, (_, i) => `e${i}`));
+    await writer.close();
+  });
+
   test('the size cap is strict: SpoolFullError, and room again once segments are released', async () => {
     const dir = tempDir('spool-');
     const frame = encodeRecord(rec(1)).length;
