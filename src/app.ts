@@ -42,13 +42,13 @@ function allInteractions(catalogue: ReadonlySet<string>, index: DirectoryIndex):
  * Throws ConfigError/DirectoryError on a bad start.
  */
 export async function buildGateway(settings: Settings, log: Logger = createLogger(settings.LOG_LEVEL)): Promise<Gateway> {
-  const metrics = new GatewayMetrics();
+  const metrics = new GatewayMetrics({ consumerLabel: settings.METRICS_CONSUMER_LABEL });
   const catalogue = loadInteractionCatalogue(settings.INTERACTIONS_FILE);
   const directory = new DirectoryStore(settings.DIRECTORY_FILE, catalogue, {
     loaded({ index, warnings }, trigger) {
       for (const w of warnings) log.warn(w);
       if (index.agreements === null) log.warn('directory has no agreements key: the data-sharing agreement (FoT) check is off');
-      metrics.setKnownInteractions(allInteractions(catalogue, index));
+      metrics.setKnownLabels({ interactions: allInteractions(catalogue, index), providers: new Set(index.providers.keys()), consumers: new Set(index.consumers.keys()) });
       metrics.directoryEntries.set({ kind: 'consumers' }, index.consumers.size);
       metrics.directoryEntries.set({ kind: 'providers' }, index.providers.size);
       metrics.directoryEntries.set({ kind: 'endpoints' }, index.endpointCount);
@@ -75,10 +75,12 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   let logFlusher: NodeJS.Timeout | null = null;
   const logTransaction = createTransactionLog(log);
 
+  const observeMetrics = settings.METRICS_ENABLED;
+  if (!observeMetrics) log.warn('METRICS_ENABLED=false: no per-request metrics (benchmarks only)');
   function record(tx: Transaction, then?: () => void): void {
     if (audit === null) then?.();
     else audit.sink.finish(tx, then);
-    metrics.observe(tx);
+    if (observeMetrics) metrics.observe(tx);
     logTransaction(tx);
   }
   function proxiedDone(tx: Transaction, then?: () => void): void {

@@ -71,6 +71,10 @@ export const settingsSchema = z
     MAX_REQUEST_BODY_BYTES: positiveInt.default(524_288_000),
     /** How long SIGTERM waits for in-flight transactions. Default 10000. */
     SHUTDOWN_GRACE_MS: positiveInt.max(600_000).default(10_000),
+    /** Per-request metrics; false only to measure what they cost (npm run bench). Default true. */
+    METRICS_ENABLED: flag.default(true),
+    /** consumer_asid as a label of the request counter: one series set per consumer system (README: Metrics). Default false. */
+    METRICS_CONSUMER_LABEL: flag.default(false),
     /** pino level. Default info. */
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Environment label written with every transaction (live, test, ...). */

@@ -4,12 +4,16 @@ import { HotCounter, HotHistogram, ReadCounter, type HistogramChild } from './ho
 /** What metrics need to know of a finished transaction (kept free of HTTP and Transaction imports). */
 export interface TransactionFacts {
   readonly interactionId: string;
+  readonly providerAsid: string;
+  readonly consumerAsid: string;
   readonly status: number;
   readonly outcome: string;
   readonly errorCode: string;
   readonly failureReason: string;
   readonly durationMs: number;
   readonly upstreamTtfbMs: number;
+  /** Milliseconds from arrival until the request was sent on to the provider; -1 if it never was. */
+  readonly forwardedMs: number;
   readonly requestBytes: number;
   readonly responseBytes: number;
 }
@@ -36,29 +40,53 @@ export interface AuditStats {
 
 /** 1 ms to 60 s, as service management asks (issue 4). */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** The gateway's own time is mostly well under a millisecond: finer at the bottom. */
+const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, ...DURATION_BUCKETS];
 const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 const OUTCOMES = ['in_flight', 'forwarded', 'denied', 'upstream_error', 'upstream_timeout', 'client_aborted', 'interrupted'];
 
+/** What may appear as a label value: the directory's parties and interactions (and GP Connect's catalogue). */
+export interface KnownLabels {
+  interactions: ReadonlySet<string>;
+  providers: ReadonlySet<string>;
+  consumers: ReadonlySet<string>;
+}
+
+export interface GatewayMetricsOptions {
+  /** METRICS_CONSUMER_LABEL: add consumer_asid to the request counter (one series set per consumer). */
+  consumerLabel: boolean;
+}
+
 /**
- * Every metric the gateway exports, in one registry. Labels stay bounded: an
- * interaction ID that is neither GP Connect's nor in the directory is counted as
- * "other", so a consumer cannot mint series by sending made-up headers.
- * Label children are cached, so a request costs map look-ups, not label hashing.
+ * Every metric the gateway exports, in one registry. Labels stay bounded: a value
+ * (interaction, provider or consumer ASID) the directory does not know is counted as
+ * "other" (or "none" when absent), so a consumer cannot mint series by sending made-up
+ * headers. Label children are cached per label set, so a request costs map look-ups,
+ * not label hashing.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  private knownInteractions: ReadonlySet<string> = new Set();
-  private readonly requests = new HotCounter(
-    'spine_gateway_requests_total',
-    'Consumer requests by interaction, status class and outcome.',
-    ['interaction', 'status_class', 'outcome'],
-    this.registry,
-  );
+  private known: KnownLabels = { interactions: new Set(), providers: new Set(), consumers: new Set() };
+  private readonly requests: HotCounter;
   private readonly duration = new HotHistogram(
     'spine_gateway_request_duration_seconds',
     'Time from a request arriving to its transaction ending.',
     ['interaction'],
     DURATION_BUCKETS,
+    this.registry,
+  );
+  private readonly upstreamDuration = new HotHistogram(
+    'spine_gateway_upstream_duration_seconds',
+    "Time from sending a request on to the provider until its response was complete (or failed).",
+    ['interaction'],
+    DURATION_BUCKETS,
+    this.registry,
+  );
+  private readonly overhead = new HotHistogram(
+    'spine_gateway_overhead_seconds',
+    "The gateway's own share of a forwarded request: its duration minus the provider's (validation, routing, the durable audit record).",
+    [],
+    OVERHEAD_BUCKETS,
     this.registry,
   );
   private readonly upstreamTtfb = new HotHistogram(
@@ -112,13 +140,18 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  /** Per interaction label: its duration child and its request counters by status class and outcome. */
-  private readonly rows = new Map<string, { duration: HistogramChild; requests: Array<{ value: number } | undefined> }>();
+  /** Per interaction label: its duration children. */
+  private readonly byInteraction = new Map<string, { duration: HistogramChild; upstream: HistogramChild }>();
+  /** Per interaction, provider (and consumer) labels: request counters by status class and outcome. */
+  private readonly rows = new Map<string, Array<{ value: number } | undefined>>();
   private readonly ttfbAll = this.upstreamTtfb.child('');
+  private readonly overheadAll = this.overhead.child('');
   private readonly requestBytesAll = this.requestBytes.child('');
   private readonly responseBytesAll = this.responseBytes.child('');
 
-  constructor() {
+  constructor(private readonly options: GatewayMetricsOptions = { consumerLabel: false }) {
+    const labels = ['interaction', 'provider_asid', ...(options.consumerLabel ? ['consumer_asid'] : []), 'status_class', 'outcome'];
+    this.requests = new HotCounter('spine_gateway_requests_total', `Consumer requests by ${labels.join(', ').replace(/_/g, ' ')}.`, labels, this.registry);
     collectDefaultMetrics({ register: this.registry, prefix: 'spine_gateway_' });
     this.directoryReloads.inc({ result: 'failure' }, 0);
     this.directoryReloads.inc({ result: 'success' }, 0);
@@ -182,35 +215,49 @@ export class GatewayMetrics {
     this.inFlightNow = read;
   }
 
-  /** Interaction IDs that may be labels: GP Connect's catalogue and the directory's. */
-  setKnownInteractions(ids: ReadonlySet<string>): void {
-    this.knownInteractions = ids;
-  }
-
-  private interactionLabel(id: string): string {
-    return this.knownInteractions.has(id) ? id : id === '' ? 'none' : 'other';
+  /** The label values allowed from now on (set at every directory load). */
+  setKnownLabels(known: KnownLabels): void {
+    this.known = known;
   }
 
   observe(tx: TransactionFacts): void {
-    const interaction = this.interactionLabel(tx.interactionId);
-    let row = this.rows.get(interaction);
-    if (row === undefined) {
-      row = { duration: this.duration.child(interaction, interaction), requests: [] };
-      this.rows.set(interaction, row);
+    const known = this.known;
+    const interaction = bounded(known.interactions, tx.interactionId);
+    let durations = this.byInteraction.get(interaction);
+    if (durations === undefined) {
+      durations = { duration: this.duration.child(interaction, interaction), upstream: this.upstreamDuration.child(interaction, interaction) };
+      this.byInteraction.set(interaction, durations);
     }
+    const provider = bounded(known.providers, tx.providerAsid);
+    const consumer = this.options.consumerLabel ? bounded(known.consumers, tx.consumerAsid) : '';
+    const rowKey = `${interaction}|${provider}|${consumer}`;
+    let row = this.rows.get(rowKey);
+    if (row === undefined) this.rows.set(rowKey, (row = []));
     const statusClass = Math.min(5, Math.max(0, Math.floor(tx.status / 100)));
     const slot = statusClass * OUTCOMES.length + OUTCOMES.indexOf(tx.outcome);
-    let requests = row.requests[slot];
+    let requests = row[slot];
     if (requests === undefined) {
       const sc = STATUS_CLASSES[statusClass];
-      requests = row.requests[slot] = this.requests.child(`${interaction}|${sc}|${tx.outcome}`, interaction, sc, tx.outcome);
+      const values = this.options.consumerLabel ? [interaction, provider, consumer, sc, tx.outcome] : [interaction, provider, sc, tx.outcome];
+      requests = row[slot] = this.requests.child(`${rowKey}|${sc}|${tx.outcome}`, ...values);
     }
     requests.value++;
-    this.duration.observe(row.duration, tx.durationMs / 1000);
+    const seconds = tx.durationMs / 1000;
+    this.duration.observe(durations.duration, seconds);
+    if (tx.forwardedMs >= 0) {
+      const upstream = (tx.durationMs - tx.forwardedMs) / 1000;
+      this.upstreamDuration.observe(durations.upstream, upstream);
+      this.overhead.observe(this.overheadAll, seconds - upstream);
+    }
     if (tx.upstreamTtfbMs >= 0) this.upstreamTtfb.observe(this.ttfbAll, tx.upstreamTtfbMs / 1000);
     if (tx.outcome === 'denied') this.refusals.inc({ code: tx.errorCode });
     if (tx.failureReason !== '' && tx.outcome !== 'denied') this.upstreamFailures.inc({ reason: tx.failureReason });
     this.requestBytesAll.value += tx.requestBytes;
     this.responseBytesAll.value += tx.responseBytes;
   }
+}
+
+/** A label value from a bounded set: the value itself if known, else "other" ("none" if empty). */
+function bounded(known: ReadonlySet<string>, value: string): string {
+  return known.has(value) ? value : value === '' ? 'none' : 'other';
 }

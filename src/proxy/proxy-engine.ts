@@ -81,6 +81,7 @@ export class ProxyEngine {
   }
 
   forward(req: IncomingMessage, res: ServerResponse, tx: Transaction, route: Route, head: RequestHead): void {
+    tx.forwardedMs = tx.elapsedMs();
     const { endpoint } = route;
     const headers = headersForProvider(
       req.rawHeaders,

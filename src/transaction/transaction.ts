@@ -69,6 +69,8 @@ export class Transaction {
   responseBytes = 0;
   /** Milliseconds from arrival until the provider's response headers arrived; -1 if they never did. */
   upstreamTtfbMs = -1;
+  /** Milliseconds from arrival until the request was sent on to the provider; -1 if it never was. */
+  forwardedMs = -1;
   /** Milliseconds from arrival until a new provider connection was up; 0 on a reused keep-alive socket; -1 if none. */
   upstreamConnectMs = -1;
 

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import { PROVIDER_ASID, directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
 import { readFileSync } from 'node:fs';
 
 let provider: TestProvider;
@@ -29,15 +29,15 @@ describe('admin port', () => {
     await request(admin).get('/nope').expect(404);
   });
 
-  test('/metrics counts exactly the traffic sent, by interaction, status class and outcome', async () => {
+  test('/metrics counts exactly the traffic sent, by interaction, provider, status class and outcome', async () => {
     const metadata = 'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1';
     for (let i = 0; i < 7; i++) expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
     for (let i = 0; i < 3; i++) expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-From': '111111111111' }) })).status).toBe(403);
     await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-InteractionID': 'urn:made:up-by-a-consumer' }) });
     const text = (await request(admin).get('/metrics').expect(200)).text;
-    expect(text).toContain(`spine_gateway_requests_total{interaction="${metadata}",status_class="2xx",outcome="forwarded"} 7`);
-    expect(text).toContain(`spine_gateway_requests_total{interaction="${metadata}",status_class="4xx",outcome="denied"} 3`);
-    expect(text).toContain('spine_gateway_requests_total{interaction="other",status_class="4xx",outcome="denied"} 1');
+    expect(text).toContain(`spine_gateway_requests_total{interaction="${metadata}",provider_asid="${PROVIDER_ASID}",status_class="2xx",outcome="forwarded"} 7`);
+    expect(text).toContain(`spine_gateway_requests_total{interaction="${metadata}",provider_asid="${PROVIDER_ASID}",status_class="4xx",outcome="denied"} 3`);
+    expect(text).toContain(`spine_gateway_requests_total{interaction="other",provider_asid="${PROVIDER_ASID}",status_class="4xx",outcome="denied"} 1`);
     expect(text).not.toContain('made:up');
     // 3 unknown consumers + 1 consumer not accredited for the made-up interaction
     expect(text).toContain('spine_gateway_refusals_total{code="ASID_CHECK_FAILED_MESSAGESENDER"} 4');
