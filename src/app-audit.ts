@@ -86,6 +86,7 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
     deadLettered: () => shipper.deadLetteredRecords,
     pending: () => backlog + (spool.writer.recordsWritten - writtenAtStart) - shipper.shippedRecords - shipper.deadLetteredRecords,
     spoolBytes: () => spool.writer.bytesOnDisk,
+    spoolMaxBytes: () => settings.AUDIT_SPOOL_MAX_BYTES,
     fsyncs: () => spool.writer.fsyncs,
     oldestUnshippedAgeSeconds: () => (shipper.oldestUnshippedAt === 0 ? 0 : (Date.now() - shipper.oldestUnshippedAt) / 1000),
     clickhouseUp: () => clickhouseUp,

@@ -31,6 +31,8 @@ export interface AuditStats {
   /** Records in the spool not yet shipped or dead-lettered. */
   pending(): number;
   spoolBytes(): number;
+  /** AUDIT_SPOOL_MAX_BYTES: the cap spoolBytes must stay under. */
+  spoolMaxBytes(): number;
   /** fdatasync calls the spool has made (group commits: far fewer than records). */
   fsyncs(): number;
   oldestUnshippedAgeSeconds(): number;
@@ -153,6 +155,9 @@ export class GatewayMetrics {
     const labels = ['interaction', 'provider_asid', ...(options.consumerLabel ? ['consumer_asid'] : []), 'status_class', 'outcome'];
     this.requests = new HotCounter('spine_gateway_requests_total', `Consumer requests by ${labels.join(', ').replace(/_/g, ' ')}.`, labels, this.registry);
     collectDefaultMetrics({ register: this.registry, prefix: 'spine_gateway_' });
+    // prom-client names three gauges `..._total`, which Prometheus reserves for counters
+    // (promtool check metrics says so). `nodejs_active_resources{type}` tells the same.
+    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`spine_gateway_nodejs_${name}`);
     this.directoryReloads.inc({ result: 'failure' }, 0);
     this.directoryReloads.inc({ result: 'success' }, 0);
     this.insertFailures.inc({ kind: 'transient' }, 0);
@@ -196,6 +201,7 @@ export class GatewayMetrics {
     counter('spine_gateway_audit_spool_fsyncs_total', 'fdatasync calls by the audit spool (one per group commit, and per finished segment).', stats.fsyncs);
     gauge('spine_gateway_audit_records_pending', 'Audit records in the spool, not yet shipped.', stats.pending);
     gauge('spine_gateway_audit_spool_bytes', 'Bytes of spool segments on disk.', stats.spoolBytes);
+    gauge('spine_gateway_audit_spool_max_bytes', 'The spool size cap (AUDIT_SPOOL_MAX_BYTES).', stats.spoolMaxBytes);
     gauge('spine_gateway_audit_oldest_unshipped_age_seconds', 'Age of the oldest audit record not yet shipped (0: none).', stats.oldestUnshippedAgeSeconds);
     gauge('spine_gateway_clickhouse_up', 'Whether the last exchange with ClickHouse succeeded (1) or not (0).', () => (stats.clickhouseUp() ? 1 : 0));
     gauge('spine_gateway_audit_writable', 'Whether audit records can be made durable now.', () => (stats.writable() ? 1 : 0));
