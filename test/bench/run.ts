@@ -238,17 +238,20 @@ async function main(): Promise<void> {
   const noAudit = await startGateway({ ...gatewayEnv, AUDIT_ENABLED: 'false' });
   // Without audit and without the per-transaction log line, to show what that line costs.
   const quiet = await startGateway({ ...gatewayEnv, AUDIT_ENABLED: 'false', LOG_LEVEL: 'warn' });
+  // Without per-request metrics, to show what they cost (issue 4: within 5%).
+  const noMetrics = await startGateway({ ...gatewayEnv, AUDIT_ENABLED: 'false', METRICS_ENABLED: 'false' });
   const direct: Target = { name: '(a) direct', base: `http://127.0.0.1:${provider.port}`, target: '/A20047/STU3/1/gpconnect/fhir/metadata', pid: null };
   const targets: Target[] = [
     direct,
     { name: '(b) bare Node proxy', base: `http://127.0.0.1:${bare.port}/`, target: `${root}/metadata`, pid: bare.child.pid! },
     { name: '(d) audit off', base: `http://127.0.0.1:${noAudit.port}/`, target: `${root}/metadata`, pid: noAudit.child.pid! },
     { name: '(e) + logs at warn', base: `http://127.0.0.1:${quiet.port}/`, target: `${root}/metadata`, pid: quiet.child.pid! },
+    { name: '(f) metrics off', base: `http://127.0.0.1:${noMetrics.port}/`, target: `${root}/metadata`, pid: noMetrics.child.pid! },
   ];
   const closed = await closedLoopRounds(targets);
   const byName = new Map<string, Column>();
   for (const t of targets) byName.set(t.name, await measure(t, closed.get(t)!));
-  for (const p of [bare, noAudit, quiet]) p.child.kill();
+  for (const p of [bare, noAudit, quiet, noMetrics]) p.child.kill();
   // The gateway as shipped runs alone: its shipper and the embedded engine's merges go on
   // after a load round, on the same core, and would tax whichever proxy came next.
   const gw = await startGateway(gatewayEnv);
@@ -256,13 +259,14 @@ async function main(): Promise<void> {
   const closedShipped = await closedLoopRounds([shipped]);
   byName.set(shipped.name, await measure(shipped, closedShipped.get(shipped)!));
   gw.child.kill();
-  const columns = ['(a) direct', '(b) bare Node proxy', '(c) gateway', '(d) audit off', '(e) + logs at warn'].map((n) => byName.get(n)!);
+  const columns = ['(a) direct', '(b) bare Node proxy', '(c) gateway', '(d) audit off', '(e) + logs at warn', '(f) metrics off'].map((n) => byName.get(n)!);
   process.stdout.write('\n' + table(columns));
-  const [, b, c, d, e] = columns;
+  const [, b, c, d, e, f] = columns;
   process.stdout.write(
     `\n(c) is the gateway as shipped: audit on (durable spool, embedded ClickHouse), one log line per transaction.\n` +
       `audit off / bare: requests/s ${(d.closed.rps / b.closed.rps).toFixed(2)}x (target >= 0.9), CPU per request ${(d.cpuUsPerReqClosed / b.cpuUsPerReqClosed).toFixed(2)}x (target <= 1.1)\n` +
       `audit off, logs at warn / bare: requests/s ${(e.closed.rps / b.closed.rps).toFixed(2)}x, CPU per request ${(e.cpuUsPerReqClosed / b.cpuUsPerReqClosed).toFixed(2)}x\n` +
+      `metrics on / off (audit off, both): requests/s ${(d.closed.rps / f.closed.rps).toFixed(2)}x (target >= 0.95), CPU per request ${(d.cpuUsPerReqClosed / f.cpuUsPerReqClosed).toFixed(2)}x\n` +
       `audit on / audit off: requests/s ${(c.closed.rps / d.closed.rps).toFixed(2)}x (target >= 0.9), p99 ${c.closed.p99Ms.toFixed(2)} vs ${d.closed.p99Ms.toFixed(2)} ms\n` +
       `p99 added over direct at 1,000 req/s: audit off ${(d.fixed.p99Ms - columns[0].fixed.p99Ms).toFixed(3)} ms (target <= 1), audit on ${(c.fixed.p99Ms - columns[0].fixed.p99Ms).toFixed(3)} ms\n` +
       `RSS growth streaming 100 MiB, audit off, warm median (max of 3): ${d.bigWarm.rssGrowthMiB.toFixed(1)} (${d.bigWarmMaxGrowth.toFixed(1)}) MiB (target <= 10); cold: ${d.bigCold.rssGrowthMiB.toFixed(1)} MiB\n`,
