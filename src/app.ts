@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createAdminApp } from './admin';
+import { AdminTokens, createAdminApp } from './admin';
 import { buildAuditPipeline, type AuditPipeline } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex } from './directory';
@@ -134,6 +134,8 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   proxyServer.on('checkContinue', onRequest);
   proxyServer.on('clientError', createClientErrorHandler(ownHeaders, settings.MAX_HEADER_BYTES, record));
 
+  const adminTokens = settings.ADMIN_TOKENS_FILE === undefined ? null : AdminTokens.load(settings.ADMIN_TOKENS_FILE);
+  if (adminTokens === null) log.warn('ADMIN_TOKENS_FILE is not set: /metrics and /audit/* on the admin port are open to anyone who can reach it (local trials only)');
   const adminApp = createAdminApp(
     metrics.registry,
     [
@@ -142,6 +144,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     ],
     audit?.store ?? null,
     log,
+    { tokens: adminTokens, metricsOpen: settings.ADMIN_METRICS_OPEN },
   );
   const adminServer = createHttpServer(adminApp);
 

@@ -3,6 +3,7 @@ import helmet from 'helmet';
 import type { Registry } from 'prom-client';
 import type { AuditStore } from '../clickhouse';
 import type { Logger } from '../log';
+import { requireRole, type AdminTokens } from './admin-tokens';
 import { auditSearchRoute } from './audit-search-route';
 
 /** A readiness check returns a result instead of throwing (clickhouse-js ping's habit). */
@@ -11,8 +12,18 @@ export interface ReadinessCheck {
   check(): { ok: boolean; detail?: string };
 }
 
-/** The operations port: health, readiness, metrics and (when audit is on) audit search. */
-export function createAdminApp(registry: Registry, readiness: readonly ReadinessCheck[], store: AuditStore | null, log: Logger): Express {
+export interface AdminAccess {
+  /** ADMIN_TOKENS_FILE, loaded; null: every route is open. */
+  tokens: AdminTokens | null;
+  /** ADMIN_METRICS_OPEN: /metrics needs no token. */
+  metricsOpen: boolean;
+}
+
+/**
+ * The operations port: health and readiness (always open), metrics (a `metrics` or
+ * `auditor` token) and, when audit is on, audit search (an `auditor` token).
+ */
+export function createAdminApp(registry: Registry, readiness: readonly ReadinessCheck[], store: AuditStore | null, log: Logger, access: AdminAccess): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -28,11 +39,11 @@ export function createAdminApp(registry: Registry, readiness: readonly Readiness
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
 
-  app.get('/metrics', async (_req: Request, res: Response) => {
+  app.get('/metrics', requireRole(access.metricsOpen ? null : access.tokens, ['metrics', 'auditor']), async (_req: Request, res: Response) => {
     res.type(registry.contentType).send(await registry.metrics());
   });
 
-  if (store !== null) app.get('/audit/transactions', auditSearchRoute(store, log));
+  if (store !== null) app.get('/audit/transactions', requireRole(access.tokens, ['auditor']), auditSearchRoute(store, log));
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: 'not found' });

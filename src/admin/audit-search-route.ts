@@ -39,7 +39,7 @@ function decodeCursor(cursor: string): SearchFilters['after'] | null {
 /**
  * GET /audit/transactions: validated filters (a clear 400 naming the first bad one),
  * a bounded limit, newest first, and an opaque cursor for the next page. Every search is
- * logged with its filters: investigators are audited too.
+ * logged with who asked (the admin token's name) and its filters: investigators are audited too.
  */
 export function auditSearchRoute(store: AuditStore, log: Logger) {
   return async (req: Request, res: Response): Promise<void> => {
@@ -60,7 +60,8 @@ export function auditSearchRoute(store: AuditStore, log: Logger) {
       }
       filters.after = after;
     }
-    log.info({ filters: parsed.data, client_ip: req.socket.remoteAddress }, 'audit search');
+    const caller = res.locals.caller as { name: string; role: string | null };
+    log.info({ who: caller.name, role: caller.role, filters: parsed.data, client_ip: req.socket.remoteAddress }, 'audit search');
     try {
       const rows = await store.search(filters);
       res.json({ transactions: rows, next_cursor: rows.length === filters.limit ? encodeCursor(rows[rows.length - 1]) : null });

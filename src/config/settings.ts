@@ -82,6 +82,10 @@ export const settingsSchema = z
     /** TLS on PORT (issue 5 adds mutual TLS and the rest of the TLS_* settings). */
     TLS_CERT_FILE: z.string().min(1).optional(),
     TLS_KEY_FILE: z.string().min(1).optional(),
+    /** YAML list of admin tokens { name, role: metrics | auditor, sha256 }; unset: the admin port is open (local trials). */
+    ADMIN_TOKENS_FILE: z.string().min(1).optional(),
+    /** /metrics without a token even when ADMIN_TOKENS_FILE is set (a trusted scrape network). Default false. */
+    ADMIN_METRICS_OPEN: flag.default(false),
   })
   .strict();
 
