@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { AdminTokens, createAdminApp } from './admin';
 import { buildAuditPipeline, type AuditPipeline } from './app-audit';
 import type { Settings } from './config';
-import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex } from './directory';
+import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex, type RateLimit } from './directory';
+import { RateLimiter } from './limit';
 import { createClientErrorHandler, createProxyHandler, createRefusalWriter, ownResponseHeaders } from './gateway';
 import { createLogger, createTransactionLog, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
@@ -33,6 +34,11 @@ function allInteractions(catalogue: ReadonlySet<string>, index: DirectoryIndex):
   for (const c of index.consumers.values()) for (const id of c.interactions) ids.add(id);
   for (const p of index.providers.values()) for (const id of p.endpointFor.keys()) ids.add(id);
   return ids;
+}
+
+/** A default rate limit from settings: per second, with a burst of one second's worth unless set. */
+function defaultLimit(perSecond: number | undefined, burst: number | undefined): RateLimit | null {
+  return perSecond === undefined ? null : { perSecond, burst: burst ?? Math.max(1, Math.ceil(perSecond)) };
 }
 
 /**
@@ -110,6 +116,10 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     done: proxiedDone,
     audit: audit?.sink ?? null,
     auditFailOpen: settings.AUDIT_FAILURE_MODE === 'open',
+    limiter: new RateLimiter({
+      consumer: defaultLimit(settings.RATE_LIMIT_CONSUMER_PER_SECOND, settings.RATE_LIMIT_CONSUMER_BURST),
+      provider: defaultLimit(settings.RATE_LIMIT_PROVIDER_PER_SECOND, settings.RATE_LIMIT_PROVIDER_BURST),
+    }),
   });
   function onRequest(req: Parameters<typeof handle>[0], res: Parameters<typeof handle>[1]): void {
     inFlight++;

@@ -82,6 +82,12 @@ export const settingsSchema = z
     /** TLS on PORT (issue 5 adds mutual TLS and the rest of the TLS_* settings). */
     TLS_CERT_FILE: z.string().min(1).optional(),
     TLS_KEY_FILE: z.string().min(1).optional(),
+    /** Default token bucket per consumer ASID (a directory entry's rate_limit wins); unset: unlimited. */
+    RATE_LIMIT_CONSUMER_PER_SECOND: z.coerce.number().positive().optional(),
+    RATE_LIMIT_CONSUMER_BURST: positiveInt.optional(),
+    /** Default token bucket per provider ASID (a directory entry's rate_limit wins); unset: unlimited. */
+    RATE_LIMIT_PROVIDER_PER_SECOND: z.coerce.number().positive().optional(),
+    RATE_LIMIT_PROVIDER_BURST: positiveInt.optional(),
     /** YAML list of admin tokens { name, role: metrics | auditor, sha256 }; unset: the admin port is open (local trials). */
     ADMIN_TOKENS_FILE: z.string().min(1).optional(),
     /** /metrics without a token even when ADMIN_TOKENS_FILE is set (a trusted scrape network). Default false. */

@@ -16,11 +16,21 @@ export interface Endpoint {
   readonly hostHeader: string;
 }
 
+/** A token bucket's shape: `perSecond` refill, room for `burst` requests at once. */
+export interface RateLimit {
+  readonly perSecond: number;
+  readonly burst: number;
+}
+
 export interface Consumer {
   readonly asid: string;
   readonly ods: string;
   readonly name: string;
   readonly interactions: ReadonlySet<string>;
+  /** Host names (lower case) a client certificate must carry to speak for this ASID; null: no binding. */
+  readonly certificateFqdns: ReadonlySet<string> | null;
+  /** Null: the RATE_LIMIT_CONSUMER_* defaults apply. */
+  readonly rateLimit: RateLimit | null;
 }
 
 export interface Provider {
@@ -29,6 +39,8 @@ export interface Provider {
   readonly name: string;
   /** Interaction ID → the one endpoint registered for it (SDS holds one MHS record per ASID and interaction). */
   readonly endpointFor: ReadonlyMap<string, Endpoint>;
+  /** Null: the RATE_LIMIT_PROVIDER_* defaults apply. */
+  readonly rateLimit: RateLimit | null;
 }
 
 /** Which consumer organisations may exchange with which provider organisations. */
@@ -68,7 +80,14 @@ export class DirectoryIndex {
   constructor(file: DirectoryFile, readonly loadedAt: number = Date.now()) {
     for (const c of file.consumers) {
       if (this.consumers.has(c.asid)) throw new Error(`consumer ASID ${c.asid} is listed twice`);
-      this.consumers.set(c.asid, { asid: c.asid, ods: c.ods, name: c.name ?? '', interactions: new Set(c.interactions) });
+      this.consumers.set(c.asid, {
+        asid: c.asid,
+        ods: c.ods,
+        name: c.name ?? '',
+        interactions: new Set(c.interactions),
+        certificateFqdns: c.certificate_fqdns ? new Set(c.certificate_fqdns.map((h) => h.toLowerCase())) : null,
+        rateLimit: c.rate_limit ? { perSecond: c.rate_limit.per_second, burst: c.rate_limit.burst } : null,
+      });
     }
     let endpoints = 0;
     for (const p of file.providers) {
@@ -85,7 +104,8 @@ export class DirectoryIndex {
           endpointFor.set(interaction, endpoint);
         }
       }
-      this.providers.set(p.asid, { asid: p.asid, ods: p.ods, name: p.name ?? '', endpointFor });
+      const rateLimit = p.rate_limit ? { perSecond: p.rate_limit.per_second, burst: p.rate_limit.burst } : null;
+      this.providers.set(p.asid, { asid: p.asid, ods: p.ods, name: p.name ?? '', endpointFor, rateLimit });
     }
     this.endpointCount = endpoints;
     if (file.agreements === undefined) {

@@ -17,6 +17,7 @@ export const refusalCatalogue = {
   ERROR_COMMUNICATING_TO_ENDPOINT: { status: 502, issue: 'transient', ssp: true },
   UPSTREAM_TIMEOUT: { status: 504, issue: 'timeout', ssp: false },
   AUDIT_UNAVAILABLE: { status: 503, issue: 'transient', ssp: false },
+  RATE_LIMITED: { status: 429, issue: 'throttled', ssp: false },
 } as const;
 
 export type RefusalCode = keyof typeof refusalCatalogue;

@@ -12,6 +12,8 @@ export class Refusal {
     readonly code: RefusalCode,
     readonly display: string,
     readonly diagnostics: string,
+    /** Sent as Retry-After (seconds) when set. */
+    readonly retryAfterSeconds = 0,
   ) {
     this.status = refusalCatalogue[code].status;
   }
@@ -109,6 +111,14 @@ export const refuse = {
       'AUDIT_UNAVAILABLE',
       'AUDIT_UNAVAILABLE',
       'The gateway cannot record this transaction durably right now, and does not forward unaudited traffic: retry shortly.',
+    );
+  },
+  rateLimited(party: 'consumer' | 'provider', asid: string, perSecond: number, burst: number, retryAfterSeconds: number): Refusal {
+    return new Refusal(
+      'RATE_LIMITED',
+      'RATE_LIMITED',
+      `The ${party} ASID ${asid} is over its rate limit (${perSecond} requests/s, bursts of ${burst}): retry after ${retryAfterSeconds} s.`,
+      retryAfterSeconds,
     );
   },
   upstreamTimeout(timeoutMs: number): Refusal {

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { decodeJwtClaims, type AuditSink } from '../audit';
 import type { DirectoryStore } from '../directory';
 import { Refusal, refuse } from '../errors';
+import type { RateLimiter } from '../limit';
 import type { ProxyEngine, RefusalWriter, TransactionDone } from '../proxy';
 import { resolveRoute, type Route } from '../route';
 import { Transaction } from '../transaction';
@@ -20,6 +21,7 @@ export interface ProxyHandlerDeps {
   audit: AuditSink | null;
   /** AUDIT_FAILURE_MODE=open: forward even when the in-flight record could not be made durable. */
   auditFailOpen: boolean;
+  limiter: RateLimiter;
 }
 
 /**
@@ -63,6 +65,8 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     tx.targetHost = route.endpoint.hostHeader;
 
     if (head.contentLength > deps.maxBodyBytes) return deny(req, res, tx, head, refuse.bodyTooLarge(deps.maxBodyBytes));
+    const over = deps.limiter.admit(tx.consumerAsid, route.consumer.rateLimit, tx.providerAsid, route.provider.rateLimit);
+    if (over !== null) return deny(req, res, tx, head, refuse.rateLimited(over.party, over.asid, over.limit.perSecond, over.limit.burst, over.retryAfterSeconds));
     const audit = deps.audit;
     if (audit === null) return deps.engine.forward(req, res, tx, route, head);
     // No request reaches a provider unless its record is durable on local disk.

@@ -14,6 +14,7 @@ export function createRefusalWriter(ownHeaders: readonly string[], allowedMethod
     const length = Buffer.byteLength(body);
     const headers = ['Content-Type', contentType, 'Content-Length', String(length), ...ownHeaders];
     if (refusal.code === 'METHOD_NOT_ALLOWED') headers.push('Allow', allow);
+    if (refusal.retryAfterSeconds > 0) headers.push('Retry-After', String(refusal.retryAfterSeconds));
     if (closeConnection) headers.push('Connection', 'close');
     res.writeHead(refusal.status, headers);
     res.end(body);

@@ -16,6 +16,7 @@ const samples: Refusal[] = [
   refuse.upstreamError('https://gp.example/A1/STU3/1/gpconnect/fhir/Patient?identifier=secret'),
   refuse.upstreamTimeout(30000),
   refuse.auditUnavailable(),
+  refuse.rateLimited('consumer', '200000000359', 5, 10, 1),
 ];
 
 /** The README's refusal table: status, stable code and display per row. */

@@ -1,0 +1,1 @@
+export { RateLimiter, type Throttled } from './rate-limiter';
