@@ -1,12 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { AdminTokens, createAdminApp } from './admin';
 import { buildAuditPipeline, type AuditPipeline } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex, type RateLimit } from './directory';
 import { RateLimiter } from './limit';
+import { consumerSecureContext, consumerTlsServerOptions, notePeer, upstreamTlsOptions } from './tls';
 import { createClientErrorHandler, createProxyHandler, createRefusalWriter, ownResponseHeaders } from './gateway';
 import { createLogger, createTransactionLog, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
@@ -22,6 +22,11 @@ export interface Gateway {
   readonly audit: AuditPipeline | null;
   /** Binds both ports; resolves with the ports actually bound (0 in settings picks a free one). */
   listen(): Promise<{ proxyPort: number; adminPort: number }>;
+  /**
+   * Re-reads the consumer port's certificate, key, client CA and CRL (SIGHUP): new
+   * connections use them, established ones keep theirs. A bad file keeps the old ones.
+   */
+  reloadTls(): void;
   /** Stops accepting, lets in-flight transactions finish for up to SHUTDOWN_GRACE_MS, then closes everything. */
   shutdown(): Promise<void>;
 }
@@ -103,6 +108,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       maxBodyBytes: settings.MAX_REQUEST_BODY_BYTES,
       forwardedHeader: settings.FORWARDED_HEADER,
       consumerTls: tls,
+      upstreamTls: upstreamTlsOptions(settings),
     },
     writeRefusal,
     proxiedDone,
@@ -133,12 +139,8 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     requestTimeout: 0,
     headersTimeout: 60_000,
   };
-  const proxyServer: Server = tls
-    ? createHttpsServer(
-        { ...serverOptions, cert: readFileSync(settings.TLS_CERT_FILE!), key: readFileSync(settings.TLS_KEY_FILE!), minVersion: 'TLSv1.2' },
-        onRequest,
-      )
-    : createHttpServer(serverOptions, onRequest);
+  const proxyServer: Server = tls ? createHttpsServer({ ...serverOptions, ...consumerTlsServerOptions(settings) }, onRequest) : createHttpServer(serverOptions, onRequest);
+  if (tls) proxyServer.on('secureConnection', notePeer);
   proxyServer.timeout = Math.max(120_000, settings.UPSTREAM_TIMEOUT_MS + 10_000);
   // Validate before "100 Continue", so a refused upload is never sent.
   proxyServer.on('checkContinue', onRequest);
@@ -186,6 +188,16 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       logFlusher = setInterval(() => log.flush(), LOG_FLUSH_MS);
       logFlusher.unref();
       return { proxyPort, adminPort };
+    },
+    reloadTls() {
+      if (!tls) return;
+      try {
+        (proxyServer as HttpsServer).setSecureContext(consumerSecureContext(settings));
+        log.info('TLS certificate, key, client CA and CRL reloaded');
+      } catch (err) {
+        log.error({ code: (err as { code?: string }).code }, `TLS reload failed, the previous certificates stay in force: ${(err as Error).message}`);
+      }
+      log.flush();
     },
     async shutdown() {
       directory.close();

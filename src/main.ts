@@ -14,7 +14,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const gw = gateway;
-  process.on('SIGHUP', () => gw.directory.reload('SIGHUP'));
+  process.on('SIGHUP', () => {
+    gw.directory.reload('SIGHUP');
+    gw.reloadTls();
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

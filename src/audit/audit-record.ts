@@ -68,7 +68,19 @@ function requestFacts(tx: Transaction, context: RecordContext): string {
     `,"jwt_requesting_organization":${text(c.requestingOrganization)},"jwt_practitioner_id":${text(c.practitionerId)}` +
     `,"jwt_practitioner_role":${text(c.practitionerRole)},"jwt_device":${text(c.device)}` +
     `,"jwt_reason_for_request":${text(c.reasonForRequest)},"jwt_requested_scope":${text(c.requestedScope)}` +
-    `,"gateway_instance":${text(context.instance)},"environment":"${context.environment}"`
+    `,"gateway_instance":${text(context.instance)},"environment":"${context.environment}"` +
+    tlsFacts(tx.tls)
+  );
+}
+
+const NO_TLS = ',"client_cert_subject":"","client_cert_issuer":"","client_cert_serial":"","client_cert_sha256":"","tls_protocol":"","tls_cipher":""';
+
+/** The consumer connection's TLS facts: the client certificate's identity, protocol and cipher. */
+function tlsFacts(peer: Transaction['tls']): string {
+  if (peer === null) return NO_TLS;
+  return (
+    `,"client_cert_subject":${text(peer.subject)},"client_cert_issuer":${text(peer.issuer)},"client_cert_serial":${text(peer.serial)}` +
+    `,"client_cert_sha256":${text(peer.sha256)},"tls_protocol":${text(peer.protocol)},"tls_cipher":${text(peer.cipher)}`
   );
 }
 

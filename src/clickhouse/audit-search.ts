@@ -20,6 +20,7 @@ export const SEARCH_COLUMNS = [
   'provider_ods', 'interaction_id', 'method', 'target_host', 'endpoint', 'status', 'outcome', 'error_code', 'failure_reason',
   'request_bytes', 'response_bytes', 'upstream_ttfb_ms', 'upstream_connect_ms', 'client_ip', 'jwt_requesting_organization', 'jwt_practitioner_id',
   'jwt_practitioner_role', 'jwt_device', 'jwt_reason_for_request', 'jwt_requested_scope', 'gateway_instance', 'environment',
+  'client_cert_subject', 'client_cert_issuer', 'client_cert_serial', 'client_cert_sha256', 'tls_protocol', 'tls_cipher',
 ];
 
 /**

@@ -67,6 +67,19 @@ export const migrations: Migration[] = [
       "ALTER TABLE {db}.transactions ADD COLUMN IF NOT EXISTS upstream_connect_ms Float64 DEFAULT -1 CODEC(Gorilla, ZSTD(1)) AFTER upstream_ttfb_ms",
     ],
   },
+  {
+    version: 3,
+    description: 'consumer TLS: client certificate and connection facts',
+    statements: [
+      `ALTER TABLE {db}.transactions
+        ADD COLUMN IF NOT EXISTS client_cert_subject String DEFAULT '' AFTER environment,
+        ADD COLUMN IF NOT EXISTS client_cert_issuer LowCardinality(String) DEFAULT '' AFTER client_cert_subject,
+        ADD COLUMN IF NOT EXISTS client_cert_serial String DEFAULT '' AFTER client_cert_issuer,
+        ADD COLUMN IF NOT EXISTS client_cert_sha256 String DEFAULT '' AFTER client_cert_serial,
+        ADD COLUMN IF NOT EXISTS tls_protocol LowCardinality(String) DEFAULT '' AFTER client_cert_sha256,
+        ADD COLUMN IF NOT EXISTS tls_cipher LowCardinality(String) DEFAULT '' AFTER tls_protocol`,
+    ],
+  },
 ];
 
 /** Retention is a setting, not a migration: applied (idempotently) at every start. */

@@ -74,5 +74,14 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   if ((settings.TLS_CERT_FILE === undefined) !== (settings.TLS_KEY_FILE === undefined)) {
     throw new ConfigError('config: TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   }
+  if (settings.TLS_CERT_FILE === undefined && (settings.TLS_CLIENT_CA_FILE !== undefined || settings.TLS_CRL_FILE !== undefined)) {
+    throw new ConfigError('config: TLS_CLIENT_CA_FILE and TLS_CRL_FILE need TLS on PORT (TLS_CERT_FILE and TLS_KEY_FILE)');
+  }
+  if (settings.TLS_CRL_FILE !== undefined && settings.TLS_CLIENT_CA_FILE === undefined) {
+    throw new ConfigError('config: TLS_CRL_FILE checks client certificates: set TLS_CLIENT_CA_FILE too');
+  }
+  if ((settings.UPSTREAM_CERT_FILE === undefined) !== (settings.UPSTREAM_KEY_FILE === undefined)) {
+    throw new ConfigError('config: UPSTREAM_CERT_FILE and UPSTREAM_KEY_FILE must be set together');
+  }
   return Object.freeze({ ...settings, ALLOWED_METHODS: Object.freeze([...settings.ALLOWED_METHODS]) }) as Settings;
 }

@@ -79,9 +79,20 @@ export const settingsSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Environment label written with every transaction (live, test, ...). */
     ENVIRONMENT: z.string().regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes').default('local'),
-    /** TLS on PORT (issue 5 adds mutual TLS and the rest of the TLS_* settings). */
+    /** TLS on PORT: PEM certificate and key (both or neither). */
     TLS_CERT_FILE: z.string().min(1).optional(),
     TLS_KEY_FILE: z.string().min(1).optional(),
+    /** PEM CA bundle: consumers must present a client certificate chaining to it (mutual TLS). */
+    TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
+    /** PEM CRL checked for client certificates. */
+    TLS_CRL_FILE: z.string().min(1).optional(),
+    /** OpenSSL cipher list for TLS 1.2 on PORT (TLS 1.3 keeps its own suites). Default: the Spine reference's preference (ssp-reference.md §4). */
+    TLS_CIPHERS: z.string().min(1).default('AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH'),
+    /** PEM CA bundle to verify providers (default: Node's bundled public CAs). */
+    UPSTREAM_CA_FILE: z.string().min(1).optional(),
+    /** The gateway's own client certificate and key, presented to providers. */
+    UPSTREAM_CERT_FILE: z.string().min(1).optional(),
+    UPSTREAM_KEY_FILE: z.string().min(1).optional(),
     /** Default token bucket per consumer ASID (a directory entry's rate_limit wins); unset: unlimited. */
     RATE_LIMIT_CONSUMER_PER_SECOND: z.coerce.number().positive().optional(),
     RATE_LIMIT_CONSUMER_BURST: positiveInt.optional(),

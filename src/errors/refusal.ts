@@ -57,6 +57,14 @@ export const refuse = {
       `Ssp-From ${from} is not a consumer accredited for this Ssp-InteractionID: check the ASID (the originating organisation's, not the host's) and its accredited interactions.`,
     );
   },
+  /** The real proxy's sender code, when the client certificate is not one registered for Ssp-From. */
+  certificateNotForSender(from: string): Refusal {
+    return new Refusal(
+      'ASID_CHECK_FAILED_MESSAGESENDER',
+      `ASID_CHECK_FAILED_MESSAGESENDER_${from}`,
+      `The client certificate is not one registered to speak for Ssp-From ${from}: connect with the certificate whose host name the directory lists for this ASID.`,
+    );
+  },
   receiverNotAuthorised(to: string): Refusal {
     return new Refusal(
       'PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER',

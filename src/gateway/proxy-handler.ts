@@ -4,6 +4,7 @@ import { decodeJwtClaims, type AuditSink } from '../audit';
 import type { DirectoryStore } from '../directory';
 import { Refusal, refuse } from '../errors';
 import type { RateLimiter } from '../limit';
+import { certificateSpeaksFor, peerOf } from '../tls';
 import type { ProxyEngine, RefusalWriter, TransactionDone } from '../proxy';
 import { resolveRoute, type Route } from '../route';
 import { Transaction } from '../transaction';
@@ -40,6 +41,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
   return function handleProxyRequest(req: IncomingMessage, res: ServerResponse): void {
     res.sendDate = false; // a provider's response gets no Date it did not send
     const tx = new Transaction(req.method ?? '', req.socket.remoteAddress ?? '');
+    tx.tls = peerOf(req.socket);
     const head = readRequestHead(req.rawHeaders);
     const headerProblem = checkSspHeaders(head);
     tx.traceId = head.traceId ?? '';
@@ -59,6 +61,9 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     const index = deps.directory.current!;
     const route = resolveRoute(index, tx.consumerAsid, tx.providerAsid, tx.interactionId, url.slice(1));
     if (route instanceof Refusal) return deny(req, res, tx, head, route);
+    // Spine's check 3: the certificate's host name must be one registered for the sender's ASID.
+    const fqdns = route.consumer.certificateFqdns;
+    if (fqdns !== null && !certificateSpeaksFor(tx.tls, fqdns)) return deny(req, res, tx, head, refuse.certificateNotForSender(tx.consumerAsid));
     tx.consumerOds = route.consumer.ods;
     tx.providerOds = route.provider.ods;
     tx.endpoint = route.endpoint.url;

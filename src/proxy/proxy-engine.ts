@@ -20,6 +20,11 @@ export interface ProxyEngineOptions {
   forwardedHeader: boolean;
   /** Whether the consumer leg is TLS (for Forwarded proto=). */
   consumerTls: boolean;
+  /**
+   * The provider leg's TLS: CAs to verify providers with (default: Node's public CAs) and
+   * the gateway's own client certificate and key. Host names are always verified.
+   */
+  upstreamTls: { ca?: Buffer; cert?: Buffer; key?: Buffer };
 }
 
 /** Writes a refusal as the gateway's own response; returns the body's size in bytes. */
@@ -77,7 +82,7 @@ export class ProxyEngine {
       scheduling: 'lifo' as const,
     };
     this.httpAgent = new HttpAgent(agentOptions);
-    this.httpsAgent = new HttpsAgent(agentOptions);
+    this.httpsAgent = new HttpsAgent({ ...agentOptions, ...options.upstreamTls, rejectUnauthorized: true, minVersion: 'TLSv1.2' });
   }
 
   forward(req: IncomingMessage, res: ServerResponse, tx: Transaction, route: Route, head: RequestHead): void {

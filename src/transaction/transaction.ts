@@ -1,3 +1,4 @@
+import type { TlsPeer } from '../tls';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 
@@ -75,6 +76,8 @@ export class Transaction {
   upstreamConnectMs = -1;
 
   claims: TransactionClaims = NO_CLAIMS;
+  /** What the consumer's TLS connection proved (shared by its requests); null on plain HTTP. */
+  tls: TlsPeer | null = null;
 
   /**
    * The audit record's request facts, encoded once for the in-flight record and reused by

@@ -6,7 +6,7 @@ import { tempDir } from '../helpers/test-kit';
 let store: AuditStore;
 beforeAll(async () => {
   store = new AuditStore({ url: undefined, dataDir: tempDir('store-'), manageSchema: true, retentionDays: 30, timeoutMs: 5000 });
-  expect(await store.prepare()).toEqual([1, 2]);
+  expect(await store.prepare()).toEqual([1, 2, 3]);
 });
 afterAll(() => store.close());
 

@@ -1,0 +1,1 @@
+export { certificateSpeaksFor, consumerSecureContext, consumerTlsServerOptions, notePeer, peerOf, upstreamTlsOptions, type TlsPeer } from './tls-settings';
