@@ -1,4 +1,6 @@
-import { Agent, request } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /**
  * Load generator (run pinned to its own core). Modes:
@@ -12,7 +14,14 @@ const url = new URL(process.env.URL!);
 const headers = JSON.parse(process.env.HEADERS ?? '{}') as Record<string, string>;
 const seconds = Number(process.env.SECONDS ?? 5);
 const mode = process.env.MODE ?? 'fixed';
-const agent = new Agent({ keepAlive: true, maxSockets: Number(process.env.CONNECTIONS ?? 32) });
+const maxSockets = Number(process.env.CONNECTIONS ?? 32);
+// https: TLS_CA verifies the server; TLS_CERT and TLS_KEY are presented as the client certificate.
+const tls = url.protocol === 'https:';
+const file = (name: string) => (process.env[name] ? readFileSync(process.env[name]!) : undefined);
+const agent = tls
+  ? new HttpsAgent({ keepAlive: true, maxSockets, ca: file('TLS_CA'), cert: file('TLS_CERT'), key: file('TLS_KEY') })
+  : new Agent({ keepAlive: true, maxSockets });
+const request = tls ? httpsRequest : httpRequest;
 const latencies: number[] = [];
 let errors = 0;
 

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { measureDrain } from './audit-drain';
+import { TestCa } from '../helpers/pki';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -220,6 +221,11 @@ function table(cols: Column[]): string {
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'tls') {
+    // Just the TLS comparison (BENCH_ONLY=tls npm run bench).
+    const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
+    return tlsComparison({ DATA_DIR: join(dir, 'data'), INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json') }, dir);
+  }
   const provider = await startServer(LOAD_CORE, join(DIST, 'test/bench/provider.js'), {});
   const root = `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/fhir`;
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
@@ -296,12 +302,70 @@ async function main(): Promise<void> {
       line('audit on, embedded engine on the same core', capEmbedded),
   );
   for (const child of started) if (child.exitCode === null) child.kill();
+  await tlsComparison(gatewayEnv, dir);
   // The gateway on both cores here: the embedded engine's insert and merge threads run beside the event loop.
   const drain = await measureDrain(join(dir, 'drain'), { DIRECTORY_FILE: directoryFile, INTERACTIONS_FILE: gatewayEnv.INTERACTIONS_FILE }, Number(process.env.BENCH_BACKLOG ?? 300_000), '0-1');
   process.stdout.write(
     `audit backlog of ${drain.records} records (a 10-minute outage at 500 req/s): drained into the embedded engine in ${drain.seconds.toFixed(1)} s ` +
       `(target < 60 s; ${drain.startupSeconds.toFixed(1)} s of it start-up and recovery); the shipper sustains ${Math.round(drain.perSecond)} records/s (target >= 50,000)\n`,
   );
+}
+
+/**
+ * TLS on both legs against plain HTTP, side by side: mutual TLS to the gateway (client
+ * certificate, Spine's ciphers) and TLS to a provider that requires the gateway's client
+ * certificate. Keep-alive connections, so this is the steady-state cost of encryption.
+ * The Node load generator drives both (wrk cannot present a client certificate).
+ */
+async function tlsComparison(gatewayEnv: Record<string, string>, dir: string): Promise<void> {
+  const ca = TestCa.create('Bench Spine CA');
+  const server = ca.issue('localhost', { usage: 'server', dns: ['localhost'] });
+  const client = ca.issue('pharmacy.example.nhs.uk', { dns: ['pharmacy.example.nhs.uk'] });
+  const gatewayClient = ca.issue('msg.gateway.test');
+  const plainProvider = await startServer(LOAD_CORE, join(DIST, 'test/bench/provider.js'), {});
+  const tlsProvider = await startServer(LOAD_CORE, join(DIST, 'test/bench/provider.js'), { TLS_CERT: server.cert, TLS_KEY: server.key, TLS_CA: ca.certFile });
+  const base = readFileSync(join(ROOT, 'config', 'directory.yaml'), 'utf8');
+  const plainDir = join(dir, 'directory-plain.yaml');
+  const tlsDir = join(dir, 'directory-tls.yaml');
+  writeFileSync(plainDir, base.split('http://127.0.0.1:8081').join(`http://127.0.0.1:${plainProvider.port}`));
+  writeFileSync(tlsDir, base.split('http://127.0.0.1:8081').join(`https://127.0.0.1:${tlsProvider.port}`));
+  const common = { ...gatewayEnv, AUDIT_ENABLED: 'false' };
+  const plain = await startGateway({ ...common, DIRECTORY_FILE: plainDir });
+  const tls = await startGateway({
+    ...common,
+    DIRECTORY_FILE: tlsDir,
+    TLS_CERT_FILE: server.cert,
+    TLS_KEY_FILE: server.key,
+    TLS_CLIENT_CA_FILE: ca.certFile,
+    UPSTREAM_CA_FILE: ca.certFile,
+    UPSTREAM_CERT_FILE: gatewayClient.cert,
+    UPSTREAM_KEY_FILE: gatewayClient.key,
+  });
+  const path = '/A20047/STU3/1/gpconnect/fhir/metadata';
+  const runs: Record<'plain' | 'tls', Array<{ rps: number; p99Ms: number; cpuUs: number }>> = { plain: [], tls: [] };
+  const targets = [
+    { key: 'plain' as const, pid: plain.child.pid!, url: `http://127.0.0.1:${plain.port}/http://127.0.0.1:${plainProvider.port}${path}`, env: {} as Record<string, string> },
+    { key: 'tls' as const, pid: tls.child.pid!, url: `https://127.0.0.1:${tls.port}/https://127.0.0.1:${tlsProvider.port}${path}`, env: { TLS_CA: ca.certFile, TLS_CERT: client.cert, TLS_KEY: client.key } },
+  ];
+  for (let round = 0; round <= ROUNDS; round++) {
+    for (const t of targets) {
+      const cpu0 = cpuSeconds(t.pid);
+      const seconds = round === 0 ? 1 : SECONDS; // round 0 warms up
+      const r = JSON.parse(
+        await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], { URL: t.url, HEADERS: JSON.stringify(HEADERS), MODE: 'closed', CONNECTIONS: '32', SECONDS: String(seconds), ...t.env }),
+      ) as LoadResult;
+      if (r.errors > 0) throw new Error(`${t.key}: ${r.errors} errors`);
+      if (round > 0) runs[t.key].push({ rps: r.rps, p99Ms: r.p99Ms, cpuUs: ((cpuSeconds(t.pid) - cpu0) * 1e6) / r.requests });
+    }
+  }
+  const med = (k: 'plain' | 'tls', f: 'rps' | 'p99Ms' | 'cpuUs') => median(runs[k].map((x) => x[f]));
+  process.stdout.write(
+    `\nTLS on both legs (mutual TLS in, TLS with the gateway's client certificate out; keep-alive; Node load generator, 32 connections; audit off; median of ${ROUNDS}):\n` +
+      `  plain HTTP both legs   ${med('plain', 'rps').toFixed(0).padStart(7)} req/s   p99 ${med('plain', 'p99Ms').toFixed(2)} ms   CPU ${med('plain', 'cpuUs').toFixed(1)} us/req\n` +
+      `  TLS both legs          ${med('tls', 'rps').toFixed(0).padStart(7)} req/s   p99 ${med('tls', 'p99Ms').toFixed(2)} ms   CPU ${med('tls', 'cpuUs').toFixed(1)} us/req\n` +
+      `  TLS / plain: requests/s ${(med('tls', 'rps') / med('plain', 'rps')).toFixed(2)}x (target >= 0.65), CPU per request ${(med('tls', 'cpuUs') / med('plain', 'cpuUs')).toFixed(2)}x\n`,
+  );
+  for (const p of [plain, tls, plainProvider, tlsProvider]) p.child.kill();
 }
 
 main()
