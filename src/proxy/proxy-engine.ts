@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { classifyUpstreamFailure, refuse, type Refusal } from '../errors';
 import type { Route } from '../route';
 import type { Transaction } from '../transaction';
@@ -82,7 +83,10 @@ export class ProxyEngine {
       scheduling: 'lifo' as const,
     };
     this.httpAgent = new HttpAgent(agentOptions);
-    this.httpsAgent = new HttpsAgent({ ...agentOptions, ...options.upstreamTls, rejectUnauthorized: true, minVersion: 'TLSv1.2' });
+    // One secure context built here, not ca/cert/key as agent options: https.Agent writes
+    // those PEM buffers into every request's pool key (getName), kilobytes hashed per request.
+    const secureContext = createSecureContext({ ...options.upstreamTls, minVersion: 'TLSv1.2' });
+    this.httpsAgent = new HttpsAgent({ ...agentOptions, secureContext, rejectUnauthorized: true });
   }
 
   forward(req: IncomingMessage, res: ServerResponse, tx: Transaction, route: Route, head: RequestHead): void {
