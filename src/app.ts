@@ -53,6 +53,11 @@ function defaultLimit(perSecond: number | undefined, burst: number | undefined):
  * Throws ConfigError/DirectoryError on a bad start.
  */
 export async function buildGateway(settings: Settings, log: Logger = createLogger(settings.LOG_LEVEL)): Promise<Gateway> {
+  // Files named by settings are read first: a bad one stops start-up before anything is opened.
+  const tls = settings.TLS_CERT_FILE !== undefined;
+  const consumerTls = tls ? consumerTlsServerOptions(settings) : null;
+  const upstreamTls = upstreamTlsOptions(settings);
+  const adminTokens = settings.ADMIN_TOKENS_FILE === undefined ? null : AdminTokens.load(settings.ADMIN_TOKENS_FILE);
   const metrics = new GatewayMetrics({ consumerLabel: settings.METRICS_CONSUMER_LABEL });
   const catalogue = loadInteractionCatalogue(settings.INTERACTIONS_FILE);
   const directory = new DirectoryStore(settings.DIRECTORY_FILE, catalogue, {
@@ -79,7 +84,6 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   const audit = settings.AUDIT_ENABLED ? await buildAuditPipeline(settings, log, metrics) : null;
   if (audit === null) log.warn('AUDIT_ENABLED=false: no audit records are kept (benchmarks and local trials only)');
 
-  const tls = settings.TLS_CERT_FILE !== undefined;
   const ownHeaders = ownResponseHeaders(tls);
   const writeRefusal = createRefusalWriter(ownHeaders, settings.ALLOWED_METHODS);
   let inFlight = 0;
@@ -108,7 +112,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       maxBodyBytes: settings.MAX_REQUEST_BODY_BYTES,
       forwardedHeader: settings.FORWARDED_HEADER,
       consumerTls: tls,
-      upstreamTls: upstreamTlsOptions(settings),
+      upstreamTls,
     },
     writeRefusal,
     proxiedDone,
@@ -139,14 +143,13 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     requestTimeout: 0,
     headersTimeout: 60_000,
   };
-  const proxyServer: Server = tls ? createHttpsServer({ ...serverOptions, ...consumerTlsServerOptions(settings) }, onRequest) : createHttpServer(serverOptions, onRequest);
-  if (tls) proxyServer.on('secureConnection', notePeer);
+  const proxyServer: Server = consumerTls ? createHttpsServer({ ...serverOptions, ...consumerTls }, onRequest) : createHttpServer(serverOptions, onRequest);
+  if (consumerTls) proxyServer.on('secureConnection', notePeer);
   proxyServer.timeout = Math.max(120_000, settings.UPSTREAM_TIMEOUT_MS + 10_000);
   // Validate before "100 Continue", so a refused upload is never sent.
   proxyServer.on('checkContinue', onRequest);
   proxyServer.on('clientError', createClientErrorHandler(ownHeaders, settings.MAX_HEADER_BYTES, record));
 
-  const adminTokens = settings.ADMIN_TOKENS_FILE === undefined ? null : AdminTokens.load(settings.ADMIN_TOKENS_FILE);
   if (adminTokens === null) log.warn('ADMIN_TOKENS_FILE is not set: /metrics and /audit/* on the admin port are open to anyone who can reach it (local trials only)');
   const adminApp = createAdminApp(
     metrics.registry,

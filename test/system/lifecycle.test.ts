@@ -28,6 +28,9 @@ describe('start-up', () => {
     [{ PORT: 'eighty' }, /^spine-gateway: cannot start: config: PORT: .*\(got "eighty"\)\n$/],
     [{ UPSTREAM_TIMEOUT_MS: '-5' }, /^spine-gateway: cannot start: config: UPSTREAM_TIMEOUT_MS: /],
     [{ DIRECTORY_FILE: '/nonexistent/directory.yaml' }, /^spine-gateway: cannot start: directory \/nonexistent\/directory\.yaml: cannot read: ENOENT\n$/],
+    [{ UPSTREAM_CA_FILE: '/nonexistent/ca.pem' }, /^spine-gateway: cannot start: UPSTREAM_CA_FILE: cannot read \/nonexistent\/ca\.pem \(ENOENT\)\n$/],
+    [{ ADMIN_TOKENS_FILE: '/nonexistent/tokens.yaml' }, /^spine-gateway: cannot start: ADMIN_TOKENS_FILE \/nonexistent\/tokens\.yaml: ENOENT/],
+    [{ TLS_CLIENT_CA_FILE: '/nonexistent/ca.pem' }, /^spine-gateway: cannot start: config: TLS_CLIENT_CA_FILE and TLS_CRL_FILE need TLS on PORT/],
   ])('%j stops start-up with exit 1 and one line', async (env, line) => {
     const { code, stderr } = await startError(env);
     expect(code).toBe(1);
