@@ -1,4 +1,6 @@
-import { createServer, request, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,13 +29,24 @@ export interface TestProvider {
   close(): Promise<void>;
 }
 
-export async function startProvider(handler: RequestListener, path = '/A20047/STU3/1/gpconnect/fhir'): Promise<TestProvider> {
+/**
+ * `tls`: the provider speaks TLS with this certificate and, given `ca`, requires a client
+ * certificate that chains to it (as providers behind Spine accept only the SSP).
+ */
+export async function startProvider(
+  handler: RequestListener,
+  path = '/A20047/STU3/1/gpconnect/fhir',
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer },
+): Promise<TestProvider> {
   const sockets = new Set<Socket>();
   const provider = { connections: 0, requests: [] as IncomingMessage[] } as TestProvider & { connections: number };
-  const server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     provider.requests.push(req);
     handler(req, res);
-  });
+  };
+  const server: Server = tls
+    ? createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, listener)
+    : createServer(listener);
   server.on('connection', (socket) => {
     provider.connections++;
     sockets.add(socket);
@@ -44,7 +57,7 @@ export async function startProvider(handler: RequestListener, path = '/A20047/ST
   return Object.assign(provider, {
     port,
     server,
-    root: `http://127.0.0.1:${port}${path}`,
+    root: `${tls ? 'https' : 'http'}://127.0.0.1:${port}${path}`,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -119,7 +132,7 @@ export async function startGateway(directory: string, env: Record<string, string
     dir,
     directoryFile,
     logFile,
-    url: (target) => `http://127.0.0.1:${proxyPort}/${target}`,
+    url: (target) => `${settings.TLS_CERT_FILE ? 'https' : 'http'}://127.0.0.1:${proxyPort}/${target}`,
     stop: () => gateway.shutdown(),
   };
 }
@@ -139,10 +152,12 @@ export function sspHeaders(overrides: Record<string, string | undefined> = {}): 
 }
 
 /** Sends raw bytes on a fresh connection and resolves with everything read until the peer closes (or `waitMs`). */
-export function rawExchange(port: number, bytes: string | Buffer, waitMs = 2000): Promise<string> {
+export function rawExchange(port: number, bytes: string | Buffer, waitMs = 2000, tls?: ClientTls): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    const socket = tls
+      ? tlsConnect({ host: '127.0.0.1', port, ...tls }, () => socket.write(bytes))
+      : connect(port, '127.0.0.1', () => socket.write(bytes));
     const timer = setTimeout(() => socket.destroy(), waitMs);
     socket.on('data', (c) => chunks.push(c));
     socket.on('error', reject);
@@ -161,13 +176,21 @@ export interface Reply {
   body: Buffer;
 }
 
-/** One request through node:http with a fresh connection; collects the whole reply. */
+/** What a TLS client presents and trusts: the CA to verify the server, and its own certificate and key. */
+export interface ClientTls {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** One request through node:http (node:https for an https URL, with `tls`) on a fresh connection; collects the whole reply. */
 export function send(
   url: string,
-  options: { method?: string; headers?: Record<string, string> | string[]; body?: Buffer | string } = {},
+  options: { method?: string; headers?: Record<string, string> | string[]; body?: Buffer | string; tls?: ClientTls } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
+    const request = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const req = request(url, { method: options.method ?? 'GET', headers: options.headers, agent: false, ...options.tls }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
