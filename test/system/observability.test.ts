@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { exportedNames, getText } from '../helpers/metrics-kit';
@@ -47,6 +47,22 @@ function sqlAsPluginSends(sql: string, traceId: string): string {
   expect(out).not.toContain('$');
   return out;
 }
+
+describe('the trial stack (docker-compose.yml, not run here)', () => {
+  test('every file it mounts exists in the repository, and Prometheus and Grafana get the files the tests check', () => {
+    const dir = join(REPO, 'dashboards');
+    const compose = parseYaml(readFileSync(join(dir, 'docker-compose.yml'), 'utf8')) as { services: Record<string, { volumes?: string[]; build?: string }> };
+    const mounts = Object.values(compose.services).flatMap((svc) => (svc.volumes ?? []).filter((v) => v.startsWith('.')).map((v) => v.split(':')[0]));
+    expect(mounts.length).toBeGreaterThan(8);
+    for (const source of mounts) expect(existsSync(join(dir, source))).toBe(true);
+    expect(mounts).toEqual(expect.arrayContaining(['./prometheus/alerts.yml', './prometheus/prometheus.yml', './provisioning/datasources.yml', ...DASHBOARDS.map((d) => `./${d.name}.json`)]));
+    expect(existsSync(join(dir, compose.services.gateway.build!, 'Dockerfile'))).toBe(true);
+    // The scrape config names the job the rules and dashboards select on.
+    const scrape = parseYaml(readFileSync(join(dir, 'prometheus', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string }>; rule_files: string[] };
+    expect(scrape.scrape_configs.map((c) => c.job_name)).toEqual(['spine-gateway']);
+    expect(scrape.rule_files).toEqual(['alerts.yml']);
+  });
+});
 
 describe('alert rules (promtool)', () => {
   test('promtool check rules accepts the rules file', () => {
