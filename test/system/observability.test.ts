@@ -57,6 +57,9 @@ describe('the trial stack (docker-compose.yml, not run here)', () => {
     for (const source of mounts) expect(existsSync(join(dir, source))).toBe(true);
     expect(mounts).toEqual(expect.arrayContaining(['./prometheus/alerts.yml', './prometheus/prometheus.yml', './provisioning/datasources.yml', ...DASHBOARDS.map((d) => `./${d.name}.json`)]));
     expect(existsSync(join(dir, compose.services.gateway.build!, 'Dockerfile'))).toBe(true);
+    // The gateway's named volume holds the image's DATA_DIR (spool and dead letters survive a restart).
+    const dataDir = /DATA_DIR=(\S+)/.exec(readFileSync(join(REPO, 'Dockerfile'), 'utf8'))![1];
+    expect(compose.services.gateway.volumes).toContain(`gateway-data:${dataDir}`);
     // The scrape config names the job the rules and dashboards select on.
     const scrape = parseYaml(readFileSync(join(dir, 'prometheus', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string }>; rule_files: string[] };
     expect(scrape.scrape_configs.map((c) => c.job_name)).toEqual(['spine-gateway']);
