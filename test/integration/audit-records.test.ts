@@ -127,7 +127,11 @@ test('consumer gone mid-download: one record, client_aborted', async () => {
 
 test('search: filters, newest first, bounded pages with a cursor, clear 400s', async () => {
   const ids = [trace(), trace(), trace()];
-  for (const id of ids) await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': id, 'Ssp-To': '999999999999' }) });
+  for (const id of ids) {
+    await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': id, 'Ssp-To': '999999999999' }) });
+    // received_at is in milliseconds; two refusals within one would tie (and then order by event id).
+    await new Promise((r) => setTimeout(r, 3));
+  }
   const all = await searchUntil(gw.adminPort, 'provider_asid=999999999999&limit=1000', (rows) => rows.length === 3);
   expect(all.map((r) => r.trace_id)).toEqual([...ids].reverse());
   const page1 = JSON.parse((await send(`http://127.0.0.1:${gw.adminPort}/audit/transactions?provider_asid=999999999999&limit=2`)).body.toString());
