@@ -79,10 +79,9 @@ export class SpoolWriter {
   private fd: number;
   private arena = Buffer.allocUnsafe(ARENA_BYTES);
   private arenaBytes = 0;
-  private arenaRecords = 0;
-  /** Waiters of awaited records still in the arena. */
+  /** Waiters of awaited records still in the arena (one per append()). */
   private arenaWaiters: Waiter[] = [];
-  /** Callbacks of appendWritten() records still in the arena. */
+  /** Callbacks of appendWritten() records still in the arena (one per record). */
   private arenaWritten: Written[] = [];
   private flushQueued = false;
   /** Waiters of records in the file, for the next fdatasync. */
@@ -161,7 +160,6 @@ export class SpoolWriter {
     if (this.totalBytes + bytes > this.options.maxBytes) return new SpoolFullError(this.options.maxBytes);
     this.totalBytes += bytes;
     this.arenaBytes += bytes;
-    this.arenaRecords++;
     return null;
   }
 
@@ -196,15 +194,13 @@ export class SpoolWriter {
     if (bytes === 0) return;
     const waiters = this.arenaWaiters;
     const written = this.arenaWritten;
-    const records = this.arenaRecords;
     this.arenaWaiters = [];
     this.arenaWritten = [];
     this.arenaBytes = 0;
-    this.arenaRecords = 0;
     let failure: Error | undefined;
     try {
       this.writeOut(this.arena.subarray(0, bytes));
-      this.recordsWritten += records;
+      this.recordsWritten += waiters.length + written.length;
       this.unsynced = true;
       for (const w of waiters) this.unsyncedWaiters.push(w);
     } catch (err) {
