@@ -1,9 +1,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { measureDrain } from './audit-drain';
 import { TestCa } from '../helpers/pki';
+import { freePort } from '../helpers/test-kit';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -64,15 +65,6 @@ function startServer(core: string, script: string, env: Record<string, string>):
   });
 }
 
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createNetServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** The gateway on free ports; resolves once its proxy port accepts connections (its logs are drained, not parsed). */
 async function startGateway(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
@@ -90,6 +82,7 @@ async function startGateway(env: Record<string, string>): Promise<{ child: Child
   throw new Error('gateway did not start');
 }
 
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;

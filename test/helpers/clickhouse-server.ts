@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { REPO, send } from './test-kit';
+import { REPO, freePort, send } from './test-kit';
 
 /**
  * Debian's clickhouse-server (18.16, installed by .ci/run) on loopback, unprivileged,
@@ -15,15 +14,6 @@ export interface ClickHouseServer {
   stop(): Promise<void>;
   /** Runs SQL over HTTP and returns the response text (throws on an HTTP error). */
   sql(query: string): Promise<string>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function clickhouseServer(dir: string): Promise<ClickHouseServer> {

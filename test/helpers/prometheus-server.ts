@@ -1,9 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { getText } from './metrics-kit';
-import { REPO, tempDir } from './test-kit';
+import { REPO, freePort, tempDir } from './test-kit';
 
 export const ALERTS_FILE = join(REPO, 'dashboards', 'prometheus', 'alerts.yml');
 
@@ -12,15 +11,6 @@ export function promtool(args: string[], input?: string): { status: number; outp
   const run = spawnSync('promtool', args, { input, encoding: 'utf8', cwd: join(REPO, 'dashboards', 'prometheus') });
   if (run.error) throw new Error(`promtool could not run (apt-get install prometheus): ${run.error.message}`);
   return { status: run.status ?? -1, output: `${run.stdout}${run.stderr}` };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 export interface PrometheusServer {

@@ -1,7 +1,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +86,19 @@ ${roots.structured ? `      - url: ${roots.structured}\n        interactions: [$
     consumers: ["FA565"]
     providers: "*"
 ${extra}`;
+}
+
+/**
+ * A TCP port free on 127.0.0.1 at this moment: for a child process that must be told its
+ * port up front, or as a port where nothing listens (connections to it are refused).
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createNetServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 export function tempDir(prefix = 'gw-test-'): string {

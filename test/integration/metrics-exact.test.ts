@@ -1,6 +1,5 @@
 import { request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
-import { CONSUMER_ASID, METADATA, PROVIDER_ASID, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import { CONSUMER_ASID, METADATA, PROVIDER_ASID, freePort, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
 import { getText, parseExposition } from '../helpers/metrics-kit';
 
 /**
@@ -37,11 +36,7 @@ beforeAll(async () => {
     req.resume();
     req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/fhir+json' }).end('x'.repeat(100)));
   });
-  // A port with nothing listening: connections to it are refused.
-  const probe = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => probe.once('listening', r));
-  closedPort = (probe.address() as AddressInfo).port;
-  await new Promise((r) => probe.close(r));
+  closedPort = await freePort(); // nothing listens there: connections are refused
 });
 afterAll(() => provider.close());
 
