@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
-import { directoryYaml, okHandler, sspHeaders, startGateway, startProvider, tempDir, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import { directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, tempDir, type RunningGateway, type TestProvider } from '../helpers/test-kit';
 
 /** TLS on the consumer port with a certificate made here (mutual TLS and the rest: issue 5). */
 let provider: TestProvider;
@@ -24,29 +23,20 @@ afterAll(async () => {
   await provider.close();
 });
 
-function get(path: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: gw.proxyPort, path, headers, ca: cert, servername: 'localhost', agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** A request to the gateway over TLS, trusting its self-signed certificate. */
+const get = (target: string, headers: Record<string, string>) => send(gw.url(target), { headers, tls: { ca: cert } });
 
 test('forwards over TLS, with Forwarded proto=https, and no HSTS added to the provider\'s response', async () => {
-  const r = await get(`/${provider.root}/metadata`, sspHeaders());
+  const r = await get(`${provider.root}/metadata`, sspHeaders());
   expect(r.status).toBe(200);
-  expect(r.body).toBe('over tls');
+  expect(r.body.toString()).toBe('over tls');
   expect(r.headers['strict-transport-security']).toBeUndefined();
   const seen = provider.requests[provider.requests.length - 1];
   expect(seen.headers.forwarded).toBe('for=127.0.0.1;proto=https');
 });
 
 test('the gateway\'s own refusals over TLS carry HSTS', async () => {
-  const r = await get(`/${provider.root}/metadata`, sspHeaders({ 'Ssp-From': '111111111111' }));
+  const r = await get(`${provider.root}/metadata`, sspHeaders({ 'Ssp-From': '111111111111' }));
   expect(r.status).toBe(403);
   expect(r.headers['strict-transport-security']).toMatch(/max-age=31536000/);
 });

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync } from 'node:fs';
-import { request, createServer as createHttpsServer, type Server } from 'node:https';
+import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { CONSUMER_ASID, METADATA, PROVIDER_ASID, readBody, sspHeaders, startGateway, type RunningGateway } from '../helpers/test-kit';
+import { CONSUMER_ASID, METADATA, PROVIDER_ASID, readBody, send, sspHeaders, startGateway, type RunningGateway } from '../helpers/test-kit';
 import { searchUntil } from '../helpers/audit-kit';
 import { TestCa, type Issued } from '../helpers/pki';
 
@@ -93,33 +93,9 @@ let revokedCert: Issued;
 let providerRoot: string;
 let untrustedRoot: string;
 
-interface Answer { status: number; headers: Record<string, unknown>; body: Buffer }
-
 /** One request to the gateway over TLS, presenting `client` (or no certificate). */
-function tlsSend(target: string, client: Issued | null, options: { headers?: Record<string, string> | string[]; method?: string; body?: Buffer } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: gw.proxyPort,
-        path: `/${target}`,
-        method: options.method ?? 'GET',
-        headers: options.headers ?? sspHeaders(),
-        ca: spine.pem,
-        cert: client?.certPem,
-        key: client?.keyPem,
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
+function tlsSend(target: string, client: Issued | null, options: Parameters<typeof send>[1] = {}) {
+  return send(gw.url(target), { headers: sspHeaders(), ...options, tls: { ca: spine.pem, cert: client?.certPem, key: client?.keyPem } });
 }
 
 describe('consumer leg: mutual TLS', () => {
