@@ -222,6 +222,24 @@ export function send(
   });
 }
 
+/** Starts a download and walks away (destroys the request) once more than `bytes` have arrived: a consumer gone mid-download. */
+export function abandonAfter(url: string, headers: Record<string, string>, bytes: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = httpRequest(url, { headers, agent: false }, (res) => {
+      let received = 0;
+      res.on('data', (c: Buffer) => {
+        received += c.length;
+        if (received > bytes) {
+          req.destroy();
+          resolve();
+        }
+      });
+    });
+    req.on('error', () => {});
+    req.end();
+  });
+}
+
 /** Reads a whole request body. */
 export function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -1,7 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { FIXTURES, directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import { FIXTURES, abandonAfter, directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
 import { allFileBytes, exampleJwt, searchUntil } from '../helpers/audit-kit';
 
 /**
@@ -106,20 +105,7 @@ test('provider unreachable: one record, upstream_error, 502', async () => {
 test('consumer gone mid-download: one record, client_aborted', async () => {
   mode = 'slow';
   const id = trace();
-  await new Promise<void>((resolve) => {
-    const req = request(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': id }), agent: false }, (res) => {
-      let n = 0;
-      res.on('data', (c) => {
-        n += c.length;
-        if (n > 50_000) {
-          req.destroy();
-          resolve();
-        }
-      });
-    });
-    req.on('error', () => {});
-    req.end();
-  });
+  await abandonAfter(gw.url(`${provider.root}/metadata`), sspHeaders({ 'Ssp-TraceID': id }), 50_000);
   const [row] = await searchUntil(gw.adminPort, byTrace(id), (rows) => rows.length === 1 && rows[0].outcome !== 'in_flight');
   expect(row).toMatchObject({ outcome: 'client_aborted', status: 200 });
   expect(Number(row.response_bytes)).toBeGreaterThan(50_000);

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import {
-  directoryYaml, eventually, okHandler, send, sspHeaders, startGateway, startProvider,
+  abandonAfter, directoryYaml, eventually, okHandler, send, sspHeaders, startGateway, startProvider,
   type RunningGateway, type TestProvider,
 } from '../helpers/test-kit';
 
@@ -151,20 +151,7 @@ describe('consumer goes away', () => {
 
   test('mid-download: the provider request is aborted', async () => {
     mode = 'slow-download';
-    await new Promise<void>((resolve) => {
-      const req = request(gw.url(`${provider.root}/metadata`), { headers: sspHeaders(), agent: false }, (res) => {
-        let bytes = 0;
-        res.on('data', (c) => {
-          bytes += c.length;
-          if (bytes > 100_000) {
-            req.destroy();
-            resolve();
-          }
-        });
-      });
-      req.on('error', () => {});
-      req.end();
-    });
+    await abandonAfter(gw.url(`${provider.root}/metadata`), sspHeaders(), 100_000);
     await expect(Promise.race([providerSawClose, new Promise((_, rej) => setTimeout(() => rej(new Error('provider never saw the abort')), 3000))])).resolves.toBeUndefined();
     await stillServesHere();
   });
