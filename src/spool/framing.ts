@@ -8,15 +8,6 @@ export const HEADER_BYTES = 8;
 /** Larger than any audit record; a length above it can only be corruption. */
 export const MAX_RECORD_BYTES = 1024 * 1024;
 
-export function encodeRecord(payload: Buffer): Buffer {
-  if (payload.length === 0 || payload.length > MAX_RECORD_BYTES) throw new RangeError(`spool record of ${payload.length} bytes`);
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-  frame.writeUInt32LE(payload.length, 0);
-  frame.writeUInt32LE(crc32(payload), 4);
-  payload.copy(frame, HEADER_BYTES);
-  return frame;
-}
-
 /** The most bytes a record could take once framed: what to reserve before frameInto(). */
 export function maxFrameBytes(record: string | Buffer): number {
   return HEADER_BYTES + (typeof record === 'string' ? record.length * 3 : record.length);
@@ -33,6 +24,13 @@ export function frameInto(target: Buffer, offset: number, record: string | Buffe
   target.writeUInt32LE(length, offset);
   target.writeUInt32LE(crc32(target.subarray(start, start + length)), offset + 4);
   return HEADER_BYTES + length;
+}
+
+/** One record framed in a buffer of its own (dead-letter files, tests). */
+export function encodeRecord(payload: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(maxFrameBytes(payload));
+  frameInto(frame, 0, payload);
+  return frame;
 }
 
 export type DecodeResult =
