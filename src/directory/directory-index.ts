@@ -86,7 +86,7 @@ export class DirectoryIndex {
         name: c.name ?? '',
         interactions: new Set(c.interactions),
         certificateFqdns: c.certificate_fqdns ? new Set(c.certificate_fqdns.map((h) => h.toLowerCase())) : null,
-        rateLimit: c.rate_limit ? { perSecond: c.rate_limit.per_second, burst: c.rate_limit.burst } : null,
+        rateLimit: rateLimitOf(c.rate_limit),
       });
     }
     let endpoints = 0;
@@ -104,8 +104,7 @@ export class DirectoryIndex {
           endpointFor.set(interaction, endpoint);
         }
       }
-      const rateLimit = p.rate_limit ? { perSecond: p.rate_limit.per_second, burst: p.rate_limit.burst } : null;
-      this.providers.set(p.asid, { asid: p.asid, ods: p.ods, name: p.name ?? '', endpointFor, rateLimit });
+      this.providers.set(p.asid, { asid: p.asid, ods: p.ods, name: p.name ?? '', endpointFor, rateLimit: rateLimitOf(p.rate_limit) });
     }
     this.endpointCount = endpoints;
     if (file.agreements === undefined) {
@@ -115,6 +114,11 @@ export class DirectoryIndex {
       for (const a of file.agreements) this.agreements.add(a.consumers, a.providers);
     }
   }
+}
+
+/** A directory entry's `rate_limit`, or null when it has none. */
+function rateLimitOf(entry: { per_second: number; burst: number } | undefined): RateLimit | null {
+  return entry === undefined ? null : { perSecond: entry.per_second, burst: entry.burst };
 }
 
 function compileEndpoint(registered: string): Endpoint {
