@@ -28,8 +28,8 @@ export function plainTransport(): Transport {
     proto: 'http',
     gatewayEnv: {},
     startProvider: (handler, path) => startProvider(handler, path),
-    send: (url, options) => send(url, options),
-    raw: (port, bytes, waitMs) => rawExchange(port, bytes, waitMs),
+    send,
+    raw: rawExchange,
     connect: (port, onConnect) => netConnect(port, '127.0.0.1', onConnect),
     request: (url, options, onResponse) => httpRequest(url, options, onResponse),
   };
