@@ -49,14 +49,22 @@ class UpstreamTimeout extends Error {
  * without the listeners pipe() adds for cases that cannot happen here. `complete` runs
  * when the provider's response is complete and is given the consumer's res.end() to
  * call once the transaction's final record is written.
+ *
+ * The latest chunk is held back until the next one arrives, and the last one goes out
+ * with res.end(): with a Content-Length reply the last body byte completes it for the
+ * consumer, so that byte must wait for the final record too (else a kill between the
+ * two leaves a reply the consumer holds recorded as `interrupted`). One chunk, at most,
+ * waits here.
  */
 function relayResponse(incoming: IncomingMessage, res: ServerResponse, tx: Transaction, complete: (endReply: () => void) => void): void {
+  let held: Buffer | null = null;
   incoming.on('data', (chunk: Buffer) => {
     tx.responseBytes += chunk.length;
-    if (!res.write(chunk)) incoming.pause();
+    if (held !== null && !res.write(held)) incoming.pause();
+    held = chunk;
   });
   res.on('drain', () => incoming.resume());
-  incoming.on('end', () => complete(() => res.end()));
+  incoming.on('end', () => complete(() => (held === null ? res.end() : res.end(held))));
 }
 
 /**
