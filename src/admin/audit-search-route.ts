@@ -3,8 +3,8 @@ import { z } from 'zod';
 import type { AuditStore, SearchFilters } from '../clickhouse';
 import type { Logger } from '../log';
 import { ASID_PATTERN, INTERACTION_PATTERN } from '../validate';
+import { OUTCOMES } from '../transaction';
 
-const OUTCOMES = ['in_flight', 'forwarded', 'denied', 'upstream_error', 'upstream_timeout', 'client_aborted', 'interrupted'] as const;
 const MAX_LIMIT = 1000;
 
 const filtersSchema = z

@@ -23,6 +23,8 @@ export const settingsSchema = z
     HOST: z.string().min(1).default('127.0.0.1'),
     /** Operations port: metrics, health, audit API. Default 9090. */
     ADMIN_PORT: port.default(9090),
+    /** Bind address of the admin port. Default: HOST, but loopback when HOST is not and no ADMIN_TOKENS_FILE is set. */
+    ADMIN_HOST: z.string().min(1).optional(),
     /** Routing and authorisation directory. Default config/directory.yaml. */
     DIRECTORY_FILE: z.string().min(1).default('config/directory.yaml'),
     /** Reload the directory when its file changes (SIGHUP always reloads). Default true. */
@@ -67,6 +69,19 @@ export const settingsSchema = z
     FORWARDED_HEADER: flag.default(true),
     /** Largest request header block accepted, bytes (over it: 431). Default 16384. */
     MAX_HEADER_BYTES: positiveInt.min(1024).max(1_048_576).default(16_384),
+    /** Most header lines in a request (over it: 431 TOO_MANY_HEADERS). Default 100 (Apache's LimitRequestFields). */
+    MAX_HEADER_LINES: positiveInt.min(16).max(1_000).default(100),
+    /** The request's header block must arrive within this (else 408 REQUEST_TIMEOUT). Default 60000. */
+    HEADERS_TIMEOUT_MS: positiveInt.max(600_000).default(60_000),
+    /**
+     * The consumer's own silence: an upload that sends nothing, or a download it does not
+     * read, for this long ends the transaction as `client_timeout` (never `upstream_timeout`). Default 30000.
+     */
+    CLIENT_IDLE_TIMEOUT_MS: positiveInt.max(3_600_000).default(30_000),
+    /** Connections the proxy port holds at once; over it new ones are closed at once. Default: sized from the descriptor limit. */
+    MAX_CONNECTIONS: positiveInt.optional(),
+    /** A consumer connection (TLS especially: certificates and CRLs change) is closed once idle after this age; 0: no limit. Default 3600000. */
+    MAX_CONNECTION_AGE_MS: z.coerce.number().int().min(0).max(86_400_000).default(3_600_000),
     /** Largest request body accepted, bytes (over it: 413). Default 500 MiB: GP Connect document migration reaches ~250 MB. */
     MAX_REQUEST_BODY_BYTES: positiveInt.default(524_288_000),
     /** How long SIGTERM waits for in-flight transactions. Default 10000. */

@@ -18,6 +18,12 @@ export const refusalCatalogue = {
   UPSTREAM_TIMEOUT: { status: 504, issue: 'timeout', ssp: false },
   AUDIT_UNAVAILABLE: { status: 503, issue: 'transient', ssp: false },
   RATE_LIMITED: { status: 429, issue: 'throttled', ssp: false },
+  CONNECTION_OPTION_NOT_ALLOWED: { status: 400, issue: 'invalid', ssp: false },
+  UPGRADE_NOT_SUPPORTED: { status: 400, issue: 'not-supported', ssp: false },
+  AMBIGUOUS_PATH: { status: 400, issue: 'invalid', ssp: false },
+  TOO_MANY_HEADERS: { status: 431, issue: 'too-costly', ssp: false },
+  REQUEST_TIMEOUT: { status: 408, issue: 'timeout', ssp: false },
+  CLIENT_TIMEOUT: { status: 408, issue: 'timeout', ssp: false },
 } as const;
 
 export type RefusalCode = keyof typeof refusalCatalogue;

@@ -129,6 +129,50 @@ export const refuse = {
       retryAfterSeconds,
     );
   },
+  /** A Connection header that names a field the gateway itself must act on (request smuggling). */
+  connectionOption(named: string): Refusal {
+    return new Refusal(
+      'CONNECTION_OPTION_NOT_ALLOWED',
+      'CONNECTION_OPTION_NOT_ALLOWED',
+      `The Connection header names ${named}, which is not a hop-by-hop option: send Connection with keep-alive, close or your own extension fields only.`,
+    );
+  },
+  upgradeNotSupported(): Refusal {
+    return new Refusal(
+      'UPGRADE_NOT_SUPPORTED',
+      'UPGRADE_NOT_SUPPORTED',
+      'GP Connect has no protocol upgrades (WebSocket, h2c): send the request without an Upgrade header.',
+    );
+  },
+  /** A path below the endpoint that a provider might resolve to another endpoint (`why` names the form, never the path). */
+  ambiguousPath(why: string): Refusal {
+    return new Refusal(
+      'AMBIGUOUS_PATH',
+      'AMBIGUOUS_PATH',
+      `The path below the registered endpoint holds ${why}, which a provider could resolve to another endpoint: send the plain FHIR path.`,
+    );
+  },
+  tooManyHeaders(limit: number): Refusal {
+    return new Refusal(
+      'TOO_MANY_HEADERS',
+      'TOO_MANY_HEADERS',
+      `The request has more header lines than the gateway accepts (${limit}): send fewer.`,
+    );
+  },
+  requestTimeout(timeoutMs: number): Refusal {
+    return new Refusal(
+      'REQUEST_TIMEOUT',
+      'REQUEST_TIMEOUT',
+      `The request headers did not arrive within ${timeoutMs} ms: send the whole header block at once.`,
+    );
+  },
+  clientTimeout(timeoutMs: number): Refusal {
+    return new Refusal(
+      'CLIENT_TIMEOUT',
+      'CLIENT_TIMEOUT',
+      `The request body stalled for ${timeoutMs} ms: the consumer stopped sending, so the provider was not kept waiting.`,
+    );
+  },
   upstreamTimeout(timeoutMs: number): Refusal {
     return new Refusal(
       'UPSTREAM_TIMEOUT',

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { HotCounter, HotHistogram, ReadCounter, type HistogramChild } from './hot-metrics';
+import { OUTCOMES } from '../transaction';
 
 /** What metrics need to know of a finished transaction (kept free of HTTP and Transaction imports). */
 export interface TransactionFacts {
@@ -45,7 +46,6 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 /** The gateway's own time is mostly well under a millisecond: finer at the bottom. */
 const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, ...DURATION_BUCKETS];
 const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
-const OUTCOMES = ['in_flight', 'forwarded', 'denied', 'upstream_error', 'upstream_timeout', 'client_aborted', 'interrupted'];
 
 /** What may appear as a label value: the directory's parties and interactions (and GP Connect's catalogue). */
 export interface KnownLabels {
@@ -240,7 +240,7 @@ export class GatewayMetrics {
     let row = this.rows.get(rowKey);
     if (row === undefined) this.rows.set(rowKey, (row = []));
     const statusClass = Math.min(5, Math.max(0, Math.floor(tx.status / 100)));
-    const slot = statusClass * OUTCOMES.length + OUTCOMES.indexOf(tx.outcome);
+    const slot = statusClass * OUTCOMES.length + (OUTCOMES as readonly string[]).indexOf(tx.outcome);
     let requests = row[slot];
     if (requests === undefined) {
       const sc = STATUS_CLASSES[statusClass];

@@ -3,16 +3,23 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 
 /**
- * How a transaction ended. `interrupted` is for records recovered after a crash (audit, issue 3).
+ * How a transaction ended, defined once: the audit search, metrics labels and README
+ * take their lists from here. `client_timeout` is the consumer's silence (a stalled
+ * upload, or a download it stopped reading), kept apart from the provider's
+ * (`upstream_timeout`) so that one party's stall never pages the other's alert.
+ * `interrupted` is for records recovered after a crash.
  */
-export type Outcome =
-  | 'in_flight'
-  | 'forwarded'
-  | 'denied'
-  | 'upstream_error'
-  | 'upstream_timeout'
-  | 'client_aborted'
-  | 'interrupted';
+export const OUTCOMES = [
+  'in_flight',
+  'forwarded',
+  'denied',
+  'upstream_error',
+  'upstream_timeout',
+  'client_aborted',
+  'client_timeout',
+  'interrupted',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
 
 /** Audit facts from the consumer's JWT (decoded by audit; the token itself is never kept). */
 export interface TransactionClaims {

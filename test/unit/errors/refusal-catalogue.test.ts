@@ -17,6 +17,12 @@ const samples: Refusal[] = [
   refuse.upstreamTimeout(30000),
   refuse.auditUnavailable(),
   refuse.rateLimited('consumer', '200000000359', 5, 10, 1),
+  refuse.connectionOption('Content-Length'),
+  refuse.upgradeNotSupported(),
+  refuse.ambiguousPath('a dot-segment'),
+  refuse.tooManyHeaders(100),
+  refuse.requestTimeout(60000),
+  refuse.clientTimeout(30000),
 ];
 
 /** The README's refusal table: status, stable code and display per row. */
