@@ -66,10 +66,13 @@ function startServer(core: string, script: string, env: Record<string, string>):
 }
 
 
-/** The gateway on free ports; resolves once its proxy port accepts connections (its logs are drained, not parsed). */
-async function startGateway(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+/**
+ * The gateway on free ports; resolves once its proxy port accepts connections (its logs are drained, not parsed).
+ * `dist` picks another build (an A/B against an older checkout's dist/).
+ */
+async function startGateway(env: Record<string, string>, dist = DIST): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
-  const child = pinned(PROXY_CORE, [process.execPath, join(DIST, 'src/main.js')], { ...env, PORT: String(port), ADMIN_PORT: String(await freePort()) });
+  const child = pinned(PROXY_CORE, [process.execPath, join(dist, 'src/main.js')], { ...env, PORT: String(port), ADMIN_PORT: String(await freePort()) });
   child.stdout!.resume();
   for (let i = 0; i < 200; i++) {
     const up = await new Promise<boolean>((resolve) => {
@@ -213,7 +216,50 @@ function table(cols: Column[]): string {
   return out;
 }
 
+/**
+ * BENCH_ONLY=ab BENCH_BASELINE=<another checkout, built>: this build against that one,
+ * audit off and audit on (spool only), closed-loop rounds interleaved so the machine's
+ * drift falls on both alike. The check that a change costs nothing measurable.
+ */
+async function abComparison(baseline: string): Promise<void> {
+  const provider = await startServer(LOAD_CORE, join(DIST, 'test/bench/provider.js'), {});
+  const root = `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/fhir`;
+  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-ab-'));
+  const directoryFile = join(dir, 'directory.yaml');
+  writeFileSync(directoryFile, readFileSync(join(ROOT, 'config', 'directory.yaml'), 'utf8').split('http://127.0.0.1:8081').join(`http://127.0.0.1:${provider.port}`));
+  const env = { DIRECTORY_FILE: directoryFile, INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json') };
+  const builds = [
+    { name: 'baseline', dist: join(baseline, 'dist') },
+    { name: 'this build', dist: DIST },
+  ];
+  for (const [mode, extra, connections] of [
+    ['audit off', { AUDIT_ENABLED: 'false' }, 32],
+    ['audit on, spool only', { CLICKHOUSE_URL: 'http://default@127.0.0.1:9/spine_audit' }, 128],
+  ] as const) {
+    const targets: Target[] = [];
+    const procs = [];
+    for (const b of builds) {
+      const gw = await startGateway({ ...env, ...extra, DATA_DIR: join(dir, `${b.name}-${mode}`.replace(/\W+/g, '-')) }, b.dist);
+      procs.push(gw);
+      targets.push({ name: `${b.name}, ${mode}`, base: `http://127.0.0.1:${gw.port}/`, target: `${root}/metadata`, pid: gw.child.pid! });
+    }
+    const results = await closedLoopRounds(targets, connections);
+    const [a, b] = targets.map((t) => results.get(t)!);
+    for (const t of targets) {
+      const r = results.get(t)!;
+      process.stdout.write(`  ${t.name.padEnd(34)}${r.closed.rps.toFixed(0).padStart(8)} req/s   p99 ${r.closed.p99Ms.toFixed(2).padStart(6)} ms   CPU ${r.cpuUs.toFixed(1)} us/req   errors ${r.closed.errors}\n`);
+    }
+    process.stdout.write(`  ${mode}: this build / baseline: requests/s ${(b.closed.rps / a.closed.rps).toFixed(3)}x, CPU per request ${(b.cpuUs / a.cpuUs).toFixed(3)}x (${connections} connections, median of ${ROUNDS})\n`);
+    for (const p of procs) p.child.kill();
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'ab') {
+    const baseline = process.env.BENCH_BASELINE;
+    if (!baseline) throw new Error('BENCH_ONLY=ab needs BENCH_BASELINE: a checkout of the baseline commit with npm run build done in it');
+    return abComparison(baseline);
+  }
   if (process.env.BENCH_ONLY === 'tls') {
     // Just the TLS comparison (BENCH_ONLY=tls npm run bench).
     const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
