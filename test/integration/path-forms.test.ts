@@ -139,6 +139,30 @@ describe('ambiguous path forms are refused with AMBIGUOUS_PATH before any provid
     expect(provider.connections).toBe(0);
   });
 
+  test('a POST with a body and HEAD are refused the same way, and the refused body goes nowhere', async () => {
+    const body = `{"resourceType":"Parameters","id":"${CANARY}"}`;
+    const post = head(`${ROOT}/..;/structured/fhir/Patient/$gpc.getstructuredrecord`, STRUCTURED)
+      .toString('latin1')
+      .replace('GET ', 'POST ')
+      .replace('Connection: close\r\n', `Content-Type: application/fhir+json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n`);
+    const raw = await rawExchange(gw.proxyPort, post + body);
+    expect(outcomeOf(raw)).toMatchObject({ status: 400, display: 'AMBIGUOUS_PATH' });
+    const headRaw = await rawExchange(gw.proxyPort, head(`${ROOT}/%2e%2e;/structured/fhir/metadata`).toString('latin1').replace('GET ', 'HEAD '));
+    expect(headRaw.slice(0, 12)).toBe('HTTP/1.1 400');
+    expect(headRaw.endsWith('\r\n\r\n')).toBe(true); // no body on a HEAD
+    expect(provider.connections).toBe(0);
+  });
+
+  test('keep-alive: a refused ambiguous path, then a good request on the same connection, reaches the provider once with the good path', async () => {
+    const keep = (t: string) => head(t).toString('latin1').replace('Connection: close\r\n', '');
+    const raw = await rawExchange(gw.proxyPort, keep(`${ROOT}/..;/structured/fhir/metadata`) + head(`${ROOT}/metadata`).toString('latin1'), 3000);
+    const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+    expect(statuses).toEqual(['400', '200']);
+    expect(provider.requests.map((r) => r.url)).toEqual(['/A20047/STU3/1/gpconnect/fhir/metadata']);
+    provider.requests.length = 0;
+    provider.connections = 0; // later cases count from zero again
+  });
+
   test('control characters in the query are refused too (encoded; the query is otherwise free)', async () => {
     for (const q of ['x=%0d%0aInjected:1', 'x=%00', 'x=a%7F', 'x=%09']) {
       const raw = await rawExchange(gw.proxyPort, head(`${ROOT}/Patient?${q}`));
