@@ -82,15 +82,11 @@ export function auditSearchRoute(store: AuditStore, log: Logger) {
       const rows = await store.search(filters);
       res.json({ transactions: rows, next_cursor: rows.length === filters.limit ? encodeCursor(rows[rows.length - 1]) : null });
     } catch (err) {
-      const e = err as { code?: string; transient?: boolean; message?: string };
-      if (e.transient === false) {
-        // The store refused a query built from validated filters: our fault, not the caller's. Its
-        // message may quote a filter value, so only the code is logged at error level.
-        log.error({ code: e.code }, 'audit search failed: the audit store refused the query');
-        res.status(500).json({ error: 'audit search failed', message: `the audit store refused the search (code ${e.code ?? 'unknown'}); tell the operators` });
-        return;
-      }
-      log.error({ code: e.code }, `audit search failed, the store did not answer: ${e.message ?? String(err)}`);
+      const e = err as { code?: string; message?: string };
+      // ClickHouse's own errors (a numeric code) may quote a filter value, the caller's text:
+      // only their code is logged. Connection failures (ECONNREFUSED, timeouts) say where.
+      if (/^\d{1,5}$/.test(e.code ?? '')) log.error({ code: e.code }, 'audit search failed: the audit store refused the query');
+      else log.error({ code: e.code }, `audit search failed, the store did not answer: ${e.message ?? String(err)}`);
       res.status(503).json({ error: 'audit store unavailable', message: 'the audit store did not answer; try again shortly' });
     }
   };
