@@ -24,6 +24,7 @@ const SEMICOLON = 0x3b;
 const BACKSLASH = 0x5c;
 const DOT = 0x2e;
 const SPACE = 0x20;
+const PLUS = 0x2b;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -64,14 +65,16 @@ function decodeBytes(path: string, start: number, end: number): Buffer {
 
 /**
  * True when `name` (a decoded segment without its ;parameters) reads as "." or ".." on
- * some server: only dots, once trailing spaces are trimmed (Windows also drops trailing
- * dots, so "..." is ".." there).
+ * some server: only dots, once spaces (and "+", which form-decoders read as a space) are
+ * trimmed from both ends. Windows also drops trailing dots, so "..." is ".." there.
  */
 function isDotName(name: string): boolean {
+  let start = 0;
   let end = name.length;
-  while (end > 0 && name.charCodeAt(end - 1) === SPACE) end--;
-  if (end === 0) return false;
-  for (let i = 0; i < end; i++) if (name.charCodeAt(i) !== DOT) return false;
+  while (end > start && (name.charCodeAt(end - 1) === SPACE || name.charCodeAt(end - 1) === PLUS)) end--;
+  while (start < end && (name.charCodeAt(start) === SPACE || name.charCodeAt(start) === PLUS)) start++;
+  if (start === end) return false;
+  for (let i = start; i < end; i++) if (name.charCodeAt(i) !== DOT) return false;
   return true;
 }
 
@@ -126,8 +129,8 @@ function segmentProblem(path: string, start: number, end: number): string | null
     name = '';
   } else {
     const first = path.charCodeAt(start);
-    // Only a name that starts with "." or an escape can decode to dots.
-    name = first === DOT || (escapes && first === PERCENT) ? decodeBytes(path, start, nameEnd).toString('latin1') : '';
+    // Only a name that starts with ".", "+" or an escape can decode to dots.
+    name = first === DOT || first === PLUS || (escapes && first === PERCENT) ? decodeBytes(path, start, nameEnd).toString('latin1') : '';
   }
   if (name !== '' && isDotName(name)) return PATH_FORMS.dotSegment;
   if (semicolon !== -1) return PATH_FORMS.parameters;

@@ -14,7 +14,7 @@ describe('pathFormProblem', () => {
     `${ROOT}/Patient/2/DocumentReference?_include=DocumentReference:subject:Patient`,
     `${ROOT}/Binary/07a6483f-732b-461e-86b6-edb665c45510`,
     `${ROOT}/Patient/a-b.c..d`,
-    `${ROOT}/a/...b/.c/d../%2e%2ex/x%2e`,
+    `${ROOT}/a/...b/.c/d../%2e%2ex/x%2e/a+b/+/%20`,
     `${ROOT}/%41%42`, // encoded unreserved letters: the same path on every server
     `${ROOT}/caf%C3%A9`, // valid UTF-8 that normalises to nothing structural
     `${ROOT}?x=..;/%2e%2e%2f%c0%ae`, // the query is not a path
@@ -36,6 +36,12 @@ describe('pathFormProblem', () => {
     ['/x/..', PATH_FORMS.dotSegment],
     ['/..%20/x', PATH_FORMS.dotSegment],
     ['/.../x', PATH_FORMS.dotSegment],
+    ['/..+/x', PATH_FORMS.dotSegment], // a form-decoder's space
+    ['/+../x', PATH_FORMS.dotSegment],
+    ['/%20../x', PATH_FORMS.dotSegment],
+    ['/..%ef%bc%9b/x', PATH_FORMS.dotSegment], // ..; with a fullwidth semicolon
+    ['/a%ef%bc%85b', PATH_FORMS.compatibility], // fullwidth %
+    ['/..%c0%bb/x', PATH_FORMS.badUtf8], // overlong ;
     ['/%ef%bc%8e%ef%bc%8e/x', PATH_FORMS.dotSegment],
     ['/%EF%BC%8E%EF%BC%8E%EF%BC%9B/x', PATH_FORMS.dotSegment], // fullwidth ..; 
     ['/%ef%b9%92/x', PATH_FORMS.dotSegment], // small full stop
