@@ -21,7 +21,11 @@ COPY --from=build /app/dist/src ./dist/src
 COPY config ./config
 RUN mkdir -p /var/lib/spine-gateway && chown node:node /var/lib/spine-gateway
 USER node
+# The admin port (9090) serves audit search: without ADMIN_TOKENS_FILE it listens on
+# 127.0.0.1 only (HOST=0.0.0.0 notwithstanding), so it is published to nothing until
+# tokens are mounted and ADMIN_TOKENS_FILE points at them (README, Container).
 EXPOSE 8080 9090
+# Probes the admin port where it listens: 127.0.0.1 unless ADMIN_HOST names one address.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD node -e "require('http').get('http://127.0.0.1:'+(process.env.ADMIN_PORT||9090)+'/healthz',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
+  CMD node -e "const h=process.env.ADMIN_HOST;require('http').get({host:!h||h==='0.0.0.0'||h==='::'?'127.0.0.1':h,port:process.env.ADMIN_PORT||9090,path:'/healthz',timeout:2000},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1)).on('timeout',()=>process.exit(1))"
 CMD ["node", "dist/src/main.js"]

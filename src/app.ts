@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { AdminTokens, createAdminApp } from './admin';
+import { AdminTokens, adminBindAddress, createAdminApp } from './admin';
 import { buildAuditPipeline, type AuditPipeline } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex, type RateLimit } from './directory';
@@ -58,6 +58,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   const consumerTls = tls ? consumerTlsServerOptions(settings) : null;
   const upstreamTls = upstreamTlsOptions(settings);
   const adminTokens = settings.ADMIN_TOKENS_FILE === undefined ? null : AdminTokens.load(settings.ADMIN_TOKENS_FILE);
+  const adminBind = adminBindAddress(settings); // a non-loopback ADMIN_HOST without tokens stops here
   const metrics = new GatewayMetrics({ consumerLabel: settings.METRICS_CONSUMER_LABEL });
   const catalogue = loadInteractionCatalogue(settings.INTERACTIONS_FILE);
   const directory = new DirectoryStore(settings.DIRECTORY_FILE, catalogue, {
@@ -150,7 +151,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   proxyServer.on('checkContinue', onRequest);
   proxyServer.on('clientError', createClientErrorHandler(ownHeaders, settings.MAX_HEADER_BYTES, record));
 
-  if (adminTokens === null) log.warn('ADMIN_TOKENS_FILE is not set: /metrics and /audit/* on the admin port are open to anyone who can reach it (local trials only)');
+  if (adminTokens === null) log.warn(adminBind.warning ?? 'ADMIN_TOKENS_FILE is not set: /metrics and /audit/* on the admin port are open to anyone who can reach it (local trials only)');
   const adminApp = createAdminApp(
     metrics.registry,
     [
@@ -163,10 +164,10 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   );
   const adminServer = createHttpServer(adminApp);
 
-  function listenOn(server: Server, port: number): Promise<number> {
+  function listenOn(server: Server, port: number, host = settings.HOST): Promise<number> {
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, settings.HOST, () => {
+      server.listen(port, host, () => {
         server.off('error', reject);
         resolve((server.address() as AddressInfo).port);
       });
@@ -181,11 +182,11 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     audit,
     async listen() {
       const proxyPort = await listenOn(proxyServer, settings.PORT);
-      const adminPort = await listenOn(adminServer, settings.ADMIN_PORT);
+      const adminPort = await listenOn(adminServer, settings.ADMIN_PORT, adminBind.host);
       if (settings.DIRECTORY_WATCH) directory.watch();
       audit?.start();
       if (!tls) log.warn('PORT speaks plain HTTP: fine for local trials, never for live traffic (set TLS_CERT_FILE and TLS_KEY_FILE)');
-      log.info({ host: settings.HOST, proxyPort, adminPort, tls }, 'gateway listening');
+      log.info({ host: settings.HOST, adminHost: adminBind.host, proxyPort, adminPort, tls }, 'gateway listening');
       log.flush();
       // Log writes are batched (src/log/logger.ts): flush what is buffered at least this often.
       logFlusher = setInterval(() => log.flush(), LOG_FLUSH_MS);

@@ -1,4 +1,4 @@
-import express, { type Express, type Request, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { Registry } from 'prom-client';
 import type { AuditStore } from '../clickhouse';
@@ -43,6 +43,11 @@ export function createAdminApp(registry: Registry, readiness: readonly Readiness
     res.type(registry.contentType).send(await registry.metrics());
   });
 
+  // Audit rows name patients' practitioners and organisations: no cache may keep any /audit answer, errors included.
+  app.use('/audit', (_req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
   if (store !== null) app.get('/audit/transactions', requireRole(access.tokens, ['auditor']), auditSearchRoute(store, log));
 
   app.use((_req: Request, res: Response) => {

@@ -71,7 +71,8 @@ export function requireRole(tokens: AdminTokens | null, roles: readonly AdminRol
       return next();
     }
     const header = req.headers.authorization ?? '';
-    const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header);
+    // The scheme is case-insensitive (RFC 9110 11.1) and followed by 1*SP; the token is not.
+    const match = /^bearer +([\x21-\x7e]{1,512})$/i.exec(header);
     const caller = match ? tokens.identify(match[1]) : null;
     if (caller === null) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="spine-gateway-admin"');

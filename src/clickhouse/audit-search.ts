@@ -1,10 +1,12 @@
 /** Filters of GET /audit/transactions, already validated by the admin API. */
 export interface SearchFilters {
+  /** Lower case: compared with lower(trace_id), as the record keeps the case the consumer sent. */
   trace_id?: string;
   consumer_asid?: string;
   provider_asid?: string;
   interaction_id?: string;
   outcome?: string;
+  error_code?: string;
   status?: number;
   /** ISO 8601, inclusive. */
   from?: string;
@@ -34,11 +36,15 @@ export function buildSearch(table: string, f: SearchFilters): { query: string; p
     where.push(`${column} = {${column}:${type}}`);
     params[column] = value;
   };
-  if (f.trace_id !== undefined) eq('trace_id', 'String', f.trace_id);
+  if (f.trace_id !== undefined) {
+    where.push('lower(trace_id) = {trace_id:String}');
+    params.trace_id = f.trace_id.toLowerCase();
+  }
   if (f.consumer_asid !== undefined) eq('consumer_asid', 'String', f.consumer_asid);
   if (f.provider_asid !== undefined) eq('provider_asid', 'String', f.provider_asid);
   if (f.interaction_id !== undefined) eq('interaction_id', 'String', f.interaction_id);
   if (f.outcome !== undefined) eq('outcome', 'String', f.outcome);
+  if (f.error_code !== undefined) eq('error_code', 'String', f.error_code);
   if (f.status !== undefined) eq('status', 'UInt16', f.status);
   if (f.from !== undefined) {
     where.push("received_at >= parseDateTime64BestEffort({from:String}, 3, 'UTC')");

@@ -1,7 +1,8 @@
 /**
  * Syntax rules for the provider URL a consumer writes after the gateway's "/".
  * Checked before routing, so that nothing a later parser might read differently
- * (userinfo, dot-segments, escapes that decode to separators, backslashes) gets through.
+ * (userinfo, fragments, empty segments, unencoded characters) gets through; the path's
+ * escapes, dot-segments and backslashes are checked next, by path form (path-form.ts).
  * The host itself is not interpreted here: routing compares it, as written, with
  * the registered endpoint, so IP literals and other spellings simply do not match.
  */
@@ -22,50 +23,31 @@ for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-
 const AUTHORITY = new Uint8Array(128);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.:[]') AUTHORITY[c.charCodeAt(0)] = 1;
 
-function isHex(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+/** %00-%1F and %7F, either case. */
+function isEncodedControl(hi: number, lo: number): boolean {
+  if (hi === 0x30 || hi === 0x31) return (lo >= 0x30 && lo <= 0x39) || ((lo | 0x20) >= 0x61 && (lo | 0x20) <= 0x66);
+  return hi === 0x37 && (lo | 0x20) === 0x66;
 }
 
-/** Escapes whose decoded byte would change how a path is split or read: / \ NUL %. */
-function isDangerousEscape(hi: number, lo: number): boolean {
-  const byte = (parseInt(String.fromCharCode(hi), 16) << 4) | parseInt(String.fromCharCode(lo), 16);
-  return byte === 0x2f || byte === 0x5c || byte === 0x00 || byte === 0x25;
-}
-
-function isDotSegment(segment: string): boolean {
-  if (segment.length === 0 || segment.length > 6) return false;
-  const first = segment.charCodeAt(0);
-  if (first !== 0x2e && first !== Ch.Percent) return false; // "." or "%2e" must lead
-  const decoded = segment.replace(/%2e/gi, '.');
-  return decoded === '.' || decoded === '..';
-}
-
+/**
+ * The path's grammar: no fragment, no empty segment, and only RFC 3986 characters. What a
+ * provider might resolve differently (escapes and what they decode to, dot-segments in
+ * any spelling, backslashes, control characters) is path form's (path-form.ts), which
+ * runs next and answers AMBIGUOUS_PATH: those characters are let through here.
+ */
 function pathProblem(target: string, start: number, end: number): string | null {
-  let segmentStart = start + 1;
   for (let i = start; i < end; i++) {
     const c = target.charCodeAt(i);
     if (c === Ch.Slash) {
-      if (i > start) {
-        const segment = target.slice(segmentStart, i);
-        if (segment.length === 0) return 'the path has an empty segment (//)';
-        if (isDotSegment(segment)) return 'the path has a dot-segment (. or ..)';
-      }
-      segmentStart = i + 1;
-    } else if (c === Ch.Percent) {
-      const hi = target.charCodeAt(i + 1);
-      const lo = target.charCodeAt(i + 2);
-      if (i + 2 >= end || !isHex(hi) || !isHex(lo)) return 'the path has a % that is not a valid percent-escape';
-      if (isDangerousEscape(hi, lo)) return 'the path has an escaped /, \\, NUL or % (%2F, %5C, %00, %25)';
-      i += 2;
-    } else if (c === Ch.Backslash) {
-      return 'the path has a backslash';
+      if (i > start && target.charCodeAt(i - 1) === Ch.Slash) return 'the path has an empty segment (//)';
     } else if (c === Ch.Hash) {
       return 'the URL has a fragment (#), which is never sent to a server';
+    } else if (c === Ch.Percent || c === Ch.Backslash || c < 0x20 || c === 0x7f) {
+      continue; // path form's
     } else if (c >= 128 || PCHAR[c] !== 1) {
       return 'the path has a character that must be percent-encoded';
     }
   }
-  if (isDotSegment(target.slice(segmentStart, end))) return 'the path has a dot-segment (. or ..)';
   return null;
 }
 
@@ -75,6 +57,10 @@ function queryProblem(target: string, start: number): string | null {
     if (c === Ch.Hash) return 'the URL has a fragment (#), which is never sent to a server';
     if (c === Ch.Backslash) return 'the query has a backslash';
     if (c <= 0x20 || c >= 0x7f) return 'the query has a character that must be percent-encoded';
+    // Escapes in the query are the provider's business, except a control character (CR LF, NUL, TAB ...).
+    if (c === Ch.Percent && i + 2 < target.length && isEncodedControl(target.charCodeAt(i + 1), target.charCodeAt(i + 2))) {
+      return 'the query has a percent-encoded control character (%00-%1F or %7F)';
+    }
   }
   return null;
 }

@@ -1,0 +1,161 @@
+/**
+ * Path forms a provider may resolve differently from the gateway (issue 9, item 5).
+ *
+ * Routing compares the consumer's URL, as written, with the registered endpoint. That is
+ * only safe if the provider reads the path the same way. Servlet containers and
+ * frameworks do not: Tomcat and Spring strip `;parameters` from each segment before they
+ * resolve dot-segments (`fhir/..;/structured` is `structured`), some decode %2F or %5C
+ * into separators, some decode overlong UTF-8 (%c0%ae is "."), Windows servers trim
+ * trailing dots and spaces, and NFKC-normalising stacks read a fullwidth dot as ".".
+ * So the gateway refuses every such form instead of guessing how the provider reads it.
+ *
+ * Runs after the target syntax check (target-syntax.ts, which owns the scheme, the
+ * authority, fragments, empty segments and characters that must be encoded) and before
+ * routing, over the whole path: a legitimate GP Connect path never holds any of these
+ * forms, so there is nothing to gain by exempting the part above the endpoint. The query
+ * is not a path and is not checked here (target syntax refuses control characters there).
+ *
+ * Every answer names the form, never the path: it ends up in an OperationOutcome.
+ */
+
+const PERCENT = 0x25;
+const SLASH = 0x2f;
+const SEMICOLON = 0x3b;
+const BACKSLASH = 0x5c;
+const DOT = 0x2e;
+const SPACE = 0x20;
+const PLUS = 0x2b;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export const PATH_FORMS = {
+  dotSegment: 'a dot-segment (. or .. in some spelling: encoded, overlong, fullwidth, with ;parameters or trailing dots or spaces)',
+  encodedSeparator: 'an encoded /, \\ or ; (%2F, %5C or %3B)',
+  doubleEncoded: 'a double-encoded character (%25)',
+  backslash: 'a backslash',
+  control: 'a control character (%00-%1F or %7F)',
+  badEscape: 'a % that is not a valid percent-escape (two hex digits)',
+  badUtf8: 'overlong or invalid UTF-8 in its percent-escapes',
+  compatibility: 'a compatibility character that normalises to a separator (fullwidth or similar / \\ ; % ? #)',
+  parameters: 'a ; (path parameters, which Tomcat and Spring strip from the segment)',
+} as const;
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
+  return -1;
+}
+
+/** The bytes `segment` percent-decodes to (escapes already checked valid). */
+function decodeBytes(path: string, start: number, end: number): Buffer {
+  const bytes = Buffer.allocUnsafe(end - start);
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = path.charCodeAt(i);
+    if (c === PERCENT) {
+      bytes[n++] = (hexValue(path.charCodeAt(i + 1)) << 4) | hexValue(path.charCodeAt(i + 2));
+      i += 2;
+    } else {
+      bytes[n++] = c;
+    }
+  }
+  return bytes.subarray(0, n);
+}
+
+/**
+ * True when `name` (a decoded segment without its ;parameters) reads as "." or ".." on
+ * some server: only dots, once spaces (and "+", which form-decoders read as a space) are
+ * trimmed from both ends. Windows also drops trailing dots, so "..." is ".." there.
+ */
+function isDotName(name: string): boolean {
+  let start = 0;
+  let end = name.length;
+  while (end > start && (name.charCodeAt(end - 1) === SPACE || name.charCodeAt(end - 1) === PLUS)) end--;
+  while (start < end && (name.charCodeAt(start) === SPACE || name.charCodeAt(start) === PLUS)) start++;
+  if (start === end) return false;
+  for (let i = start; i < end; i++) if (name.charCodeAt(i) !== DOT) return false;
+  return true;
+}
+
+/** Characters whose compatibility form (NFKC) would change how a path is split or decoded. */
+const STRUCTURAL_AFTER_NFKC = /[/\\;%?#\x00-\x1f\x7f]/;
+
+/**
+ * One segment, path[start, end): returns the form it holds, or null. The common case
+ * (letters, digits, -, $, ., no escapes) costs one scan and no allocation.
+ */
+function segmentProblem(path: string, start: number, end: number): string | null {
+  let escapes = false;
+  let high = false;
+  let semicolon = -1;
+  for (let i = start; i < end; i++) {
+    const c = path.charCodeAt(i);
+    if (c === PERCENT) {
+      const hi = i + 2 < end ? hexValue(path.charCodeAt(i + 1)) : -1;
+      const lo = hi === -1 ? -1 : hexValue(path.charCodeAt(i + 2));
+      if (lo === -1) return PATH_FORMS.badEscape;
+      const byte = (hi << 4) | lo;
+      if (byte < 0x20 || byte === 0x7f) return PATH_FORMS.control;
+      if (byte === SLASH || byte === BACKSLASH || byte === SEMICOLON) return PATH_FORMS.encodedSeparator;
+      if (byte === PERCENT) return PATH_FORMS.doubleEncoded;
+      if (byte >= 0x80) high = true;
+      escapes = true;
+      i += 2;
+    } else if (c < 0x20 || c === 0x7f) {
+      return PATH_FORMS.control; // Node's parser refuses these first; kept for any other front end
+    } else if (c === BACKSLASH) {
+      return PATH_FORMS.backslash;
+    } else if (c === SEMICOLON) {
+      if (semicolon === -1) semicolon = i;
+    } else if (c >= 0x80) {
+      high = true; // never from Node's parser (it refuses raw non-ASCII), but decoded as UTF-8 below if it comes
+    }
+  }
+  const nameEnd = semicolon === -1 ? end : semicolon;
+  let name: string;
+  if (high) {
+    let decoded: string;
+    try {
+      decoded = utf8.decode(decodeBytes(path, start, end)); // fatal: overlongs, surrogates, stray bytes throw
+    } catch {
+      return PATH_FORMS.badUtf8;
+    }
+    const normalised = decoded.normalize('NFKC');
+    const cut = normalised.indexOf(';');
+    // A fullwidth dot, one dot leader or small full stop is "." after NFKC.
+    if (isDotName(cut === -1 ? normalised : normalised.slice(0, cut))) return PATH_FORMS.dotSegment;
+    if (normalised !== decoded && STRUCTURAL_AFTER_NFKC.test(normalised) && !STRUCTURAL_AFTER_NFKC.test(decoded)) return PATH_FORMS.compatibility;
+    name = '';
+  } else {
+    const first = path.charCodeAt(start);
+    // Only a name that starts with ".", "+" or an escape can decode to dots.
+    name = first === DOT || first === PLUS || (escapes && first === PERCENT) ? decodeBytes(path, start, nameEnd).toString('latin1') : '';
+  }
+  if (name !== '' && isDotName(name)) return PATH_FORMS.dotSegment;
+  if (semicolon !== -1) return PATH_FORMS.parameters;
+  return null;
+}
+
+/**
+ * Returns the ambiguous form the path of `target` holds (the request-target without its
+ * leading "/", already past target syntax: "http(s)://authority/path?query"), or null.
+ */
+export function pathFormProblem(target: string): string | null {
+  const authority = target.indexOf('//') + 2;
+  let i = authority;
+  while (i < target.length && target.charCodeAt(i) !== SLASH && target.charCodeAt(i) !== 0x3f) i++;
+  const q = target.indexOf('?', i);
+  const end = q === -1 ? target.length : q;
+  let segmentStart = i + 1;
+  for (let j = i + 1; j <= end; j++) {
+    if (j === end || target.charCodeAt(j) === SLASH) {
+      if (j > segmentStart) {
+        const problem = segmentProblem(target, segmentStart, j);
+        if (problem !== null) return problem;
+      }
+      segmentStart = j + 1;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONSUMER_ASID, PROVIDER_ASID, directoryYaml, okHandler, rawExchange, send, sspHeaders, startGateway, startProvider, tempDir, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import { getText } from '../helpers/metrics-kit';
+
+/**
+ * Issue 9 item 8: the audit search API with a real embedded ClickHouse (chDB) behind it.
+ * Malformed cursors, trace-ID case, caching, the Bearer scheme's case, and finding the
+ * record of a refusal whose trace ID was not a GUID.
+ */
+const sha = (token: string) => createHash('sha256').update(token).digest('hex');
+const AUDITOR_TOKEN = 'carol-6c1f0a9e3b';
+const METRICS_TOKEN = 'scrape-0d4e2b7c91';
+
+let provider: TestProvider;
+let gw: RunningGateway;
+let admin: string;
+const auth = { Authorization: `Bearer ${AUDITOR_TOKEN}` };
+
+beforeAll(async () => {
+  provider = await startProvider(okHandler());
+  const tokens = join(tempDir('tokens-'), 'admin-tokens.yaml');
+  writeFileSync(tokens, `- { name: carol, role: auditor, sha256: ${sha(AUDITOR_TOKEN)} }\n- { name: prom, role: metrics, sha256: ${sha(METRICS_TOKEN)} }\n`);
+  gw = await startGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', ADMIN_TOKENS_FILE: tokens, AUDIT_BATCH_MAX_AGE_MS: '50' });
+  admin = `http://127.0.0.1:${gw.adminPort}`;
+  // Wait until the store answers searches (it is prepared in the background).
+  for (const until = Date.now() + 20_000; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+    if ((await getText(`${admin}/audit/transactions?limit=1`, auth)).status === 200) break;
+  }
+});
+afterAll(async () => {
+  await gw.stop();
+  await provider.close();
+});
+
+async function searchUntil(query: string, predicate: (rows: Array<Record<string, unknown>>) => boolean): Promise<Array<Record<string, unknown>>> {
+  let rows: Array<Record<string, unknown>> = [];
+  let last = '';
+  for (const until = Date.now() + 15_000; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+    const r = await getText(`${admin}/audit/transactions?${query}`, auth);
+    last = `${r.status} ${r.text.slice(0, 300)}`;
+    if (r.status === 200) {
+      rows = JSON.parse(r.text).transactions;
+      if (predicate(rows)) return rows;
+    }
+  }
+  throw new Error(`search "${query}" never matched: last answer ${last}`);
+}
+
+function logLines(): Array<Record<string, unknown>> {
+  gw.gateway.log.flush();
+  return readFileSync(gw.logFile, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+}
+
+describe('a malformed cursor', () => {
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const UUID = '5f0c8a4e-0b1d-4c7e-9a55-0d3c1e2f4a6b';
+  test.each([
+    ['a time ClickHouse cannot parse', b64(['not-a-time-CANARY', UUID])],
+    ['an impossible date', b64(['2026-13-45T99:99:99.000Z', UUID])],
+    ['numbers instead of strings', b64([1, 2])],
+    ['an object', b64({ at: 'x' })],
+    ['three elements', b64(['2026-11-21T09:00:00.000Z', UUID, 'CANARY'])],
+    ['an upper-case event id', b64(['2026-11-21T09:00:00.000Z', UUID.toUpperCase()])],
+    ['not JSON', Buffer.from('CANARY-not-json').toString('base64url')],
+    ['not base64url', 'CANARY!!'],
+  ])('%s: 400 naming the cursor and what is valid, never 503, never an error line with its text', async (_name, cursor) => {
+    const before = logLines().length;
+    const r = await getText(`${admin}/audit/transactions?cursor=${encodeURIComponent(cursor)}`, auth);
+    expect(r.status).toBe(400);
+    const body = JSON.parse(r.text);
+    expect(body).toMatchObject({ error: 'invalid filter', filter: 'cursor' });
+    expect(body.message).toMatch(/next_cursor/);
+    const after = logLines().slice(before);
+    expect(after.filter((l) => (l.level as number) >= 50)).toEqual([]);
+    expect(JSON.stringify(after)).not.toContain('CANARY');
+  });
+
+  test('a real next_cursor still pages', async () => {
+    for (let i = 0; i < 3; i++) expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
+    const first = await searchUntil(`consumer_asid=${CONSUMER_ASID}&limit=2`, (rows) => rows.length === 2);
+    const page = JSON.parse((await getText(`${admin}/audit/transactions?consumer_asid=${CONSUMER_ASID}&limit=2`, auth)).text);
+    expect(page.next_cursor).toEqual(expect.any(String));
+    const next = await getText(`${admin}/audit/transactions?consumer_asid=${CONSUMER_ASID}&limit=2&cursor=${page.next_cursor}`, auth);
+    expect(next.status).toBe(200);
+    const ids = JSON.parse(next.text).transactions.map((r: Record<string, unknown>) => r.event_id);
+    expect(ids.length).toBeGreaterThan(0);
+    for (const r of first) expect(ids).not.toContain(r.event_id);
+  });
+});
+
+describe('trace ID search ignores case', () => {
+  test('an upper-case Ssp-TraceID is found by its lower-case form, and the reverse', async () => {
+    const upper = 'A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D';
+    const lower = '0a9b8c7d-6e5f-4a3b-9c1d-2e3f4a5b6c7d';
+    expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': upper }) })).status).toBe(200);
+    expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': lower }) })).status).toBe(200);
+    const a = await searchUntil(`trace_id=${upper.toLowerCase()}`, (rows) => rows.length === 1);
+    expect(String(a[0].trace_id).toLowerCase()).toBe(upper.toLowerCase());
+    const b = await searchUntil(`trace_id=${lower.toUpperCase()}`, (rows) => rows.length === 1);
+    expect(b[0].trace_id).toBe(lower);
+    const c = await searchUntil(`trace_id=${upper}`, (rows) => rows.length === 1); // as sent still works
+    expect(c[0].event_id).toBe(a[0].event_id);
+  });
+});
+
+describe('Cache-Control: no-store on every /audit/* response', () => {
+  test.each([
+    ['200', `/audit/transactions?limit=1`, auth, 200],
+    ['400 (bad filter)', `/audit/transactions?limit=0`, auth, 400],
+    ['400 (unknown parameter)', `/audit/transactions?nope=1`, auth, 400],
+    ['400 (bad cursor)', `/audit/transactions?cursor=zz`, auth, 400],
+    ['401 (no token)', `/audit/transactions`, {}, 401],
+    ['401 (unknown token)', `/audit/transactions`, { Authorization: 'Bearer nope' }, 401],
+    ['403 (metrics token)', `/audit/transactions`, { Authorization: `Bearer ${METRICS_TOKEN}` }, 403],
+    ['404 (unknown audit path)', `/audit/other`, auth, 404],
+  ])('%s', async (_name, path, headers, status) => {
+    const r = await send(`${admin}${path}`, { headers });
+    expect(r.status).toBe(status);
+    expect(r.headers['cache-control']).toBe('no-store');
+  });
+});
+
+describe('the Bearer scheme is case-insensitive (RFC 9110 11.1)', () => {
+  test.each(['Bearer', 'bearer', 'BEARER', 'bEaReR'])('%s <token>', async (scheme) => {
+    const r = await getText(`${admin}/audit/transactions?limit=1`, { Authorization: `${scheme} ${AUDITOR_TOKEN}` });
+    expect(r.status).toBe(200);
+  });
+  test('the token itself stays case-sensitive', async () => {
+    expect((await getText(`${admin}/audit/transactions?limit=1`, { Authorization: `Bearer ${AUDITOR_TOKEN.toUpperCase()}` })).status).toBe(401);
+    expect((await getText(`${admin}/audit/transactions?limit=1`, { Authorization: `Basic ${AUDITOR_TOKEN}` })).status).toBe(401);
+  });
+});
+
+describe('refusals an investigator must be able to find', () => {
+  test('a request whose Ssp-TraceID is not a GUID: found by consumer ASID, time and error_code', async () => {
+    const from = new Date(Date.now() - 1000).toISOString();
+    const r = await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': 'not-a-guid-CANARY' }) });
+    expect(r.status).toBe(400);
+    const rows = await searchUntil(
+      `consumer_asid=${CONSUMER_ASID}&provider_asid=${PROVIDER_ASID}&from=${encodeURIComponent(from)}&error_code=MISSING_OR_INVALID_HEADER`,
+      (rs) => rs.length === 1,
+    );
+    expect(rows[0]).toMatchObject({ error_code: 'MISSING_OR_INVALID_HEADER', status: 400, outcome: 'denied', consumer_asid: CONSUMER_ASID, provider_asid: PROVIDER_ASID, trace_id: '' });
+    expect(JSON.stringify(rows)).not.toContain('CANARY'); // a malformed header may hold anything: never stored
+  });
+
+  test('an ambiguous path: found by error_code AMBIGUOUS_PATH', async () => {
+    const from = new Date(Date.now() - 1000).toISOString();
+    const raw = await rawExchange(
+      gw.proxyPort,
+      `GET /${provider.root}/..;/structured/fhir/metadata HTTP/1.1\r\nHost: g\r\n${Object.entries(sspHeaders()).map(([k, v]) => `${k}: ${v}\r\n`).join('')}Connection: close\r\n\r\n`,
+    );
+    expect(raw.slice(9, 12)).toBe('400');
+    const rows = await searchUntil(`error_code=AMBIGUOUS_PATH&from=${encodeURIComponent(from)}`, (rs) => rs.length === 1);
+    expect(rows[0]).toMatchObject({ error_code: 'AMBIGUOUS_PATH', consumer_asid: CONSUMER_ASID, endpoint: '' });
+  });
+
+  test('error_code is validated like the other filters', async () => {
+    const r = await getText(`${admin}/audit/transactions?error_code=x'%20OR%201=1`, auth);
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.text)).toMatchObject({ filter: 'error_code' });
+  });
+});

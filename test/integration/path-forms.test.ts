@@ -1,0 +1,281 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  CONSUMER_ASID, FIXTURES, METADATA, PROVIDER_ASID, STRUCTURED, TRACE_ID,
+  directoryYaml, okHandler, rawExchange, startGateway, startProvider,
+  type RunningGateway, type TestProvider,
+} from '../helpers/test-kit';
+
+/**
+ * Issue 9 item 5: path forms a provider may resolve differently from the gateway.
+ * The consumer is accredited for metadata only, at /A20047/STU3/1/gpconnect/fhir; a
+ * Tomcat or Spring provider would read `fhir/..;/structured/fhir/metadata` as the
+ * structured endpoint next door. Every form is refused with 400 AMBIGUOUS_PATH as an
+ * OperationOutcome, audited (the transaction line carries the code), before any TCP
+ * connection reaches the provider. Requests go over a raw socket, so no client
+ * library normalises them on the way.
+ */
+let provider: TestProvider;
+let gw: RunningGateway;
+let ROOT: string;
+
+beforeAll(async () => {
+  provider = await startProvider(okHandler());
+  ROOT = provider.root;
+  gw = await startGateway(directoryYaml({ metadata: ROOT, structured: `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/structured/fhir` }));
+});
+afterAll(async () => {
+  await gw.stop();
+  await provider.close();
+});
+
+const CANARY = 'Canary9000000009';
+
+function head(target: string | Buffer, interaction = METADATA): Buffer {
+  return Buffer.concat([
+    Buffer.from('GET /', 'latin1'),
+    typeof target === 'string' ? Buffer.from(target, 'latin1') : target,
+    Buffer.from(
+      ` HTTP/1.1\r\nHost: gateway.local\r\nSsp-TraceID: ${TRACE_ID}\r\nSsp-From: ${CONSUMER_ASID}\r\nSsp-To: ${PROVIDER_ASID}\r\n` +
+        `Ssp-InteractionID: ${interaction}\r\nConnection: close\r\n\r\n`,
+      'latin1',
+    ),
+  ]);
+}
+
+function outcomeOf(raw: string): { status: number; display: string; diagnostics: string; type: string } {
+  const status = Number(raw.slice(9, 12));
+  const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+  const type = /\r\ncontent-type: ([^\r]*)/i.exec(raw)?.[1] ?? '';
+  try {
+    const issue = JSON.parse(body).issue[0];
+    return { status, display: issue.details.coding[0].display, diagnostics: issue.diagnostics, type };
+  } catch {
+    return { status, display: `<no OperationOutcome: ${body.slice(0, 80)}>`, diagnostics: '', type };
+  }
+}
+
+async function transactionLines(): Promise<Array<Record<string, unknown>>> {
+  gw.gateway.log.flush();
+  await new Promise((r) => setTimeout(r, 30));
+  return readFileSync(gw.logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"msg":"transaction"'))
+    .map((l) => JSON.parse(l));
+}
+
+/** [name, the path below the metadata endpoint (after {root}), the form `why` must name] */
+const ambiguous: Array<[string, string, RegExp]> = [
+  // A segment that is . or .. in any encoding or case, with or without ;parameters
+  ['..; (the issue\'s example)', `/..;/structured/fhir/${CANARY}`, /dot-segment/],
+  ['..;x=y', `/..;x=y/structured/fhir/${CANARY}`, /dot-segment/],
+  ['.;', `/.;/${CANARY}`, /dot-segment/],
+  ['.;jsessionid=1', `/.;jsessionid=1/${CANARY}`, /dot-segment/],
+  ['%2e%2e;', `/%2e%2e;/structured/fhir/${CANARY}`, /dot-segment/],
+  ['%2E%2E;x', `/%2E%2E;x/structured/fhir/${CANARY}`, /dot-segment/],
+  ['.%2e;', `/.%2e;/structured/fhir/${CANARY}`, /dot-segment/],
+  ['plain ..', `/../structured/fhir/${CANARY}`, /dot-segment/],
+  ['plain .', `/./${CANARY}`, /dot-segment/],
+  ['trailing ..', `/${CANARY}/..`, /dot-segment/],
+  ['%2e%2e', `/%2e%2e/structured/fhir/${CANARY}`, /dot-segment/],
+  ['%2E.', `/%2E./structured/fhir/${CANARY}`, /dot-segment/],
+  ['... (Windows trims trailing dots)', `/.../structured/fhir/${CANARY}`, /dot-segment/],
+  ['..%20 (Windows trims trailing spaces)', `/..%20/structured/fhir/${CANARY}`, /dot-segment/],
+  ['fullwidth dots %ef%bc%8e', `/%ef%bc%8e%ef%bc%8e/structured/fhir/${CANARY}`, /dot-segment/],
+  ['one dot leaders %e2%80%a4', `/%e2%80%a4%e2%80%a4/structured/fhir/${CANARY}`, /dot-segment/],
+  // Overlong UTF-8, and UTF-8 that is not UTF-8
+  ['%c0%ae%c0%ae', `/%c0%ae%c0%ae/structured/fhir/${CANARY}`, /overlong or invalid UTF-8/],
+  ['%C0%AE%C0%AE;', `/%C0%AE%C0%AE;/structured/fhir/${CANARY}`, /overlong or invalid UTF-8/],
+  ['%e0%80%ae', `/%e0%80%ae%e0%80%ae/structured/fhir/${CANARY}`, /overlong or invalid UTF-8/],
+  ['%f0%80%80%ae', `/%f0%80%80%ae%f0%80%80%ae/structured/fhir/${CANARY}`, /overlong or invalid UTF-8/],
+  ['%c0%af (overlong /)', `/..%c0%af..%c0%afstructured/${CANARY}`, /overlong or invalid UTF-8/],
+  ['%c1%9c (overlong \\)', `/..%c1%9c..%c1%9cstructured/${CANARY}`, /overlong or invalid UTF-8/],
+  ['overlong UTF-8 inside a segment', `/Patient/a%c0%aeb${CANARY}`, /overlong or invalid UTF-8/],
+  ['a lone continuation byte %80', `/${CANARY}%80`, /overlong or invalid UTF-8/],
+  ['%ff', `/${CANARY}%ff`, /overlong or invalid UTF-8/],
+  ['a surrogate %ed%a0%80', `/${CANARY}%ed%a0%80`, /overlong or invalid UTF-8/],
+  ['a truncated sequence %e2%80', `/${CANARY}%e2%80`, /overlong or invalid UTF-8/],
+  // Encoded / \ ; that would change the segment structure; a raw backslash
+  ['..%3b', `/..%3b/structured/fhir/${CANARY}`, /encoded \/, \\ or ;/],
+  ['..%3B', `/..%3B/structured/fhir/${CANARY}`, /encoded \/, \\ or ;/],
+  ['..%2f', `/..%2f..%2fstructured%2f${CANARY}`, /encoded \/, \\ or ;/],
+  ['%2F in an id', `/Patient%2F${CANARY}`, /encoded \/, \\ or ;/],
+  ['..%5c', `/..%5c..%5cstructured/${CANARY}`, /encoded \/, \\ or ;/],
+  ['%5C', `/Patient%5C${CANARY}`, /encoded \/, \\ or ;/],
+  ['fullwidth solidus %ef%bc%8f', `/Patient%ef%bc%8f${CANARY}`, /compatibility/],
+  ['raw backslash', `/..\\..\\structured\\${CANARY}`, /backslash/],
+  ['a ; in an ordinary segment (path parameters)', `/${CANARY};jsessionid=x`, /path parameter/],
+  ['%252e%252e (double encoding)', `/%252e%252e/structured/fhir/${CANARY}`, /double-encoded/],
+  // Control characters, encoded (raw ones are the parser's: see below)
+  ['..%09', `/..%09/structured/fhir/${CANARY}`, /control character/],
+  ['%00', `/${CANARY}%00.json`, /control character/],
+  ['%0d%0a', `/${CANARY}%0d%0aX-Injected:%20y`, /control character/],
+  ['%1F', `/${CANARY}%1F`, /control character/],
+  ['%7f', `/${CANARY}%7f`, /control character/],
+  // Invalid percent-encoding
+  ['%zz', `/meta%zzdata${CANARY}`, /percent-escape/],
+  ['a % at the end', `/${CANARY}%`, /percent-escape/],
+  ['%2 then the end', `/${CANARY}%2`, /percent-escape/],
+  ['%u002e (IIS)', `/%u002e%u002e/structured/${CANARY}`, /percent-escape/],
+];
+
+describe('ambiguous path forms are refused with AMBIGUOUS_PATH before any provider connection', () => {
+  test.each(ambiguous)('%s', async (_name, below, why) => {
+    const before = provider.connections;
+    const raw = await rawExchange(gw.proxyPort, head(`${ROOT}${below}`));
+    const reply = outcomeOf(raw);
+    expect(reply).toMatchObject({ status: 400, display: 'AMBIGUOUS_PATH', type: 'application/fhir+json; charset=utf-8' });
+    expect(reply.diagnostics).toMatch(why);
+    expect(raw).not.toContain(CANARY); // the refusal names the form, never the path
+    expect(provider.connections).toBe(before);
+    expect(provider.connections).toBe(0);
+    const lines = await transactionLines();
+    expect(lines[lines.length - 1]).toMatchObject({ status: 400, outcome: 'denied', error_code: 'AMBIGUOUS_PATH', trace_id: TRACE_ID });
+  });
+
+  test('the check covers the whole path, above the endpoint too', async () => {
+    const raw = await rawExchange(gw.proxyPort, head(`http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/structured/..;/fhir/metadata`));
+    expect(outcomeOf(raw)).toMatchObject({ status: 400, display: 'AMBIGUOUS_PATH' });
+    expect(provider.connections).toBe(0);
+  });
+
+  test('a POST with a body and HEAD are refused the same way, and the refused body goes nowhere', async () => {
+    const body = `{"resourceType":"Parameters","id":"${CANARY}"}`;
+    const post = head(`${ROOT}/..;/structured/fhir/Patient/$gpc.getstructuredrecord`, STRUCTURED)
+      .toString('latin1')
+      .replace('GET ', 'POST ')
+      .replace('Connection: close\r\n', `Content-Type: application/fhir+json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n`);
+    const raw = await rawExchange(gw.proxyPort, post + body);
+    expect(outcomeOf(raw)).toMatchObject({ status: 400, display: 'AMBIGUOUS_PATH' });
+    const headRaw = await rawExchange(gw.proxyPort, head(`${ROOT}/%2e%2e;/structured/fhir/metadata`).toString('latin1').replace('GET ', 'HEAD '));
+    expect(headRaw.slice(0, 12)).toBe('HTTP/1.1 400');
+    expect(headRaw.endsWith('\r\n\r\n')).toBe(true); // no body on a HEAD
+    expect(provider.connections).toBe(0);
+  });
+
+  test('keep-alive: a refused ambiguous path, then a good request on the same connection, reaches the provider once with the good path', async () => {
+    const keep = (t: string) => head(t).toString('latin1').replace('Connection: close\r\n', '');
+    const raw = await rawExchange(gw.proxyPort, keep(`${ROOT}/..;/structured/fhir/metadata`) + head(`${ROOT}/metadata`).toString('latin1'), 3000);
+    const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+    expect(statuses).toEqual(['400', '200']);
+    expect(provider.requests.map((r) => r.url)).toEqual(['/A20047/STU3/1/gpconnect/fhir/metadata']);
+    provider.requests.length = 0;
+    provider.connections = 0; // later cases count from zero again
+  });
+
+  test('control characters in the query are refused too (encoded; the query is otherwise free)', async () => {
+    for (const q of ['x=%0d%0aInjected:1', 'x=%00', 'x=a%7F', 'x=%09']) {
+      const raw = await rawExchange(gw.proxyPort, head(`${ROOT}/Patient?${q}`));
+      expect(outcomeOf(raw)).toMatchObject({ status: 400, display: 'MISSING_OR_INVALID_HEADER' });
+      expect(outcomeOf(raw).diagnostics).toMatch(/control character/);
+    }
+    expect(provider.connections).toBe(0);
+  });
+});
+
+/** Raw bytes Node's HTTP parser refuses itself: still an OperationOutcome refusal, audited, and no provider connection. */
+const parserRefused: Array<[string, Buffer]> = [
+  ['raw NUL', Buffer.from([0x2e, 0x2e, 0x00])],
+  ['raw SOH', Buffer.from([0x2e, 0x2e, 0x01])],
+  ['raw TAB after ..', Buffer.from([0x2e, 0x2e, 0x09])],
+  ['raw DEL', Buffer.from([0x2e, 0x2e, 0x7f])],
+  ['raw overlong C0 AE', Buffer.from([0xc0, 0xae, 0xc0, 0xae])],
+  ['raw fullwidth dot (UTF-8 bytes)', Buffer.from('．．', 'utf8')],
+  ['raw space', Buffer.from(' ..', 'latin1')],
+];
+
+describe('raw control and non-ASCII bytes in the path', () => {
+  test.each(parserRefused)('%s: an OperationOutcome refusal, zero provider connections', async (_name, bytes) => {
+    const target = Buffer.concat([Buffer.from(`${ROOT}/`, 'latin1'), bytes, Buffer.from('/structured/fhir/metadata', 'latin1')]);
+    const raw = await rawExchange(gw.proxyPort, head(target));
+    const reply = outcomeOf(raw);
+    expect(reply.status).toBe(400);
+    expect(reply.type).toBe('application/fhir+json; charset=utf-8');
+    expect(['AMBIGUOUS_PATH', 'MALFORMED_HTTP_REQUEST', 'MISSING_OR_INVALID_HEADER']).toContain(reply.display);
+    expect(provider.connections).toBe(0);
+    const lines = await transactionLines();
+    expect(lines[lines.length - 1]).toMatchObject({ status: 400, outcome: 'denied' });
+  });
+});
+
+/**
+ * Every GP Connect interaction's path (test/fixtures/gpconnect/interactions.json), with
+ * sample values, goes through end to end and reaches the provider byte for byte.
+ */
+interface Interaction {
+  id: string;
+  method: string;
+  path: string;
+}
+
+function expand(template: string): string[] {
+  const filled = template
+    .replace('{id}', '9000000009')
+    .replace(/\{date\}/g, '2026-11-21')
+    .replace('{&...}', '&searchFilter=https://fhir.nhs.uk/Id/ods-organization-code|A20047')
+    .replace('{params}', '_include=DocumentReference:subject:Patient&created=ge2026-01-01&description=referral');
+  if (!filled.includes('{system}|{value}')) return [filled];
+  // The identifier's | as sent raw, and percent-encoded, as clients variously send it.
+  return [
+    filled.replace('{system}|{value}', 'https://fhir.nhs.uk/Id/nhs-number|9000000009'),
+    filled.replace('{system}|{value}', 'https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9000000009'),
+    filled.replace('{system}|{value}', 'https://fhir.nhs.uk/Id/nhs-number%7c9000000009'),
+  ];
+}
+
+describe('legitimate GP Connect paths still pass end to end', () => {
+  let all: TestProvider;
+  let open: RunningGateway;
+  const interactions = JSON.parse(readFileSync(join(FIXTURES, 'interactions.json'), 'utf8')) as Interaction[];
+  const ids = [...new Set(interactions.map((i) => i.id))];
+
+  beforeAll(async () => {
+    all = await startProvider(okHandler());
+    const dir = `consumers:
+  - asid: "${CONSUMER_ASID}"
+    ods: "FA565"
+    interactions: [${ids.join(', ')}]
+providers:
+  - asid: "${PROVIDER_ASID}"
+    ods: "A20047"
+    endpoints:
+      - url: ${all.root}
+        interactions: [${ids.join(', ')}]
+`;
+    open = await startGateway(dir);
+  });
+  afterAll(async () => {
+    await open.stop();
+    await all.close();
+  });
+
+  const cases = interactions.flatMap((i) => expand(i.path).map((p) => [`${i.method} ${p}`, i, p] as [string, Interaction, string]));
+  cases.push(
+    ['GET /Patient/{id} with a FHIR id holding dots and dashes', { id: ids[1], method: 'GET', path: '' }, '/Patient/a-b.c..d'],
+    ['GET /metadata?_format=application/fhir+json;charset=utf-8 (a ; in the query)', { id: METADATA, method: 'GET', path: '' }, '/metadata?_format=application/fhir%2Bjson;charset=utf-8'],
+    ['GET a query with %2e%2e/ and ..;/ as values (the query is not a path)', { id: METADATA, method: 'GET', path: '' }, '/metadata?x=..;/y&z=%2e%2e%2f'],
+  );
+
+  test.each(cases)('%s', async (_name, interaction, path) => {
+    const before = all.requests.length;
+    const body = interaction.method === 'GET' ? '' : '{"resourceType":"Parameters"}';
+    const bytes =
+      `${interaction.method} /${all.root}${path} HTTP/1.1\r\nHost: gateway.local\r\nSsp-TraceID: ${TRACE_ID}\r\nSsp-From: ${CONSUMER_ASID}\r\n` +
+      `Ssp-To: ${PROVIDER_ASID}\r\nSsp-InteractionID: ${interaction.id}\r\nContent-Type: application/fhir+json\r\n` +
+      `${body ? `Content-Length: ${body.length}\r\n` : ''}Connection: close\r\n\r\n${body}`;
+    const raw = await rawExchange(open.proxyPort, bytes);
+    expect(raw.slice(0, 12)).toBe('HTTP/1.1 200');
+    expect(all.requests.length).toBe(before + 1);
+    expect(all.requests[all.requests.length - 1].url).toBe(`/A20047/STU3/1/gpconnect/fhir${path}`);
+  });
+
+  test('the structured record operation, $gpc.getstructuredrecord, is forwarded as written', async () => {
+    const raw = await rawExchange(
+      open.proxyPort,
+      `POST /${all.root}/Patient/$gpc.getstructuredrecord HTTP/1.1\r\nHost: g\r\nSsp-TraceID: ${TRACE_ID}\r\nSsp-From: ${CONSUMER_ASID}\r\n` +
+        `Ssp-To: ${PROVIDER_ASID}\r\nSsp-InteractionID: ${STRUCTURED}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
+    );
+    expect(raw.slice(0, 12)).toBe('HTTP/1.1 200');
+    expect(all.requests[all.requests.length - 1].url).toBe('/A20047/STU3/1/gpconnect/fhir/Patient/$gpc.getstructuredrecord');
+  });
+});

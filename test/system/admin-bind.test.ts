@@ -1,0 +1,116 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runGateway, type ChildGateway } from '../helpers/child-gateway';
+import { getText } from '../helpers/metrics-kit';
+import { REPO, directoryYaml, tempDir } from '../helpers/test-kit';
+
+/**
+ * Issue 9 item 8: the container image (HOST=0.0.0.0) must not expose an open audit API.
+ * The built gateway runs as a child process; where a port is bound is read from the
+ * kernel (/proc/net/tcp, listening sockets), not only from the gateway's own log line.
+ */
+const DIRECTORY = directoryYaml({ metadata: 'http://127.0.0.1:1/A20047/STU3/1/gpconnect/fhir' });
+const BASE = { AUDIT_ENABLED: 'false', LOG_LEVEL: 'info' };
+
+/** The IPv4 address a listening TCP socket on `port` is bound to, from /proc/net/tcp ("127.0.0.1", "0.0.0.0"), or null. */
+function boundAddress(port: number): string | null {
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4 || f[3] !== '0A') continue; // 0A: LISTEN
+    const [hexAddr, hexPort] = f[1].split(':');
+    if (parseInt(hexPort, 16) !== port) continue;
+    const n = parseInt(hexAddr, 16); // little-endian on x86 and arm64
+    return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join('.');
+  }
+  return null;
+}
+
+function lines(gw: ChildGateway): Array<Record<string, unknown>> {
+  return gw.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+}
+
+function tokensFile(): string {
+  const file = join(tempDir('tokens-'), 'admin-tokens.yaml');
+  writeFileSync(file, `- { name: dana, role: auditor, sha256: ${createHash('sha256').update('dana-token-1').digest('hex')} }\n`);
+  return file;
+}
+
+async function stop(gw: ChildGateway): Promise<void> {
+  gw.kill('SIGTERM');
+  await gw.exited;
+}
+
+test('HOST=0.0.0.0 without ADMIN_TOKENS_FILE: the admin port binds 127.0.0.1 only, with one warning saying why and how to open it', async () => {
+  const gw = await runGateway(DIRECTORY, { ...BASE, HOST: '0.0.0.0' });
+  try {
+    expect(boundAddress(gw.proxyPort)).toBe('0.0.0.0');
+    expect(boundAddress(gw.adminPort)).toBe('127.0.0.1');
+    const listening = lines(gw).find((l) => l.msg === 'gateway listening')!;
+    expect(listening).toMatchObject({ host: '0.0.0.0', adminHost: '127.0.0.1' });
+    const warnings = lines(gw).filter((l) => l.level === 40 && String(l.msg).includes('ADMIN_TOKENS_FILE'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].msg).toMatch(/127\.0\.0\.1/);
+    expect(warnings[0].msg).toMatch(/set ADMIN_TOKENS_FILE/);
+    expect((await getText(`http://127.0.0.1:${gw.adminPort}/healthz`)).status).toBe(200);
+  } finally {
+    await stop(gw);
+  }
+});
+
+test("the Dockerfile's HEALTHCHECK command still reaches /healthz on the loopback-only admin port", async () => {
+  const dockerfile = readFileSync(join(REPO, 'Dockerfile'), 'utf8');
+  const script = /CMD node -e "((?:[^"\\]|\\.)*)"/.exec(dockerfile.slice(dockerfile.indexOf('HEALTHCHECK')))![1];
+  const gw = await runGateway(DIRECTORY, { ...BASE, HOST: '0.0.0.0' });
+  try {
+    const run = (env: Record<string, string>) => {
+      try {
+        execFileSync(process.execPath, ['-e', script], { env: { PATH: process.env.PATH, ...env }, timeout: 5000 });
+        return 0;
+      } catch (err) {
+        return (err as { status: number }).status;
+      }
+    };
+    expect(run({ ADMIN_PORT: String(gw.adminPort) })).toBe(0);
+    expect(run({ ADMIN_PORT: String(gw.adminPort), ADMIN_HOST: '0.0.0.0' })).toBe(0);
+    expect(run({ ADMIN_PORT: String(gw.adminPort), ADMIN_HOST: '127.0.0.1' })).toBe(0);
+    expect(run({ ADMIN_PORT: '1' })).toBe(1); // nothing listens on port 1: unhealthy
+  } finally {
+    await stop(gw);
+  }
+});
+
+test('HOST=0.0.0.0 with ADMIN_TOKENS_FILE: the admin port binds HOST', async () => {
+  const gw = await runGateway(DIRECTORY, { ...BASE, HOST: '0.0.0.0', ADMIN_TOKENS_FILE: tokensFile() });
+  try {
+    expect(boundAddress(gw.adminPort)).toBe('0.0.0.0');
+    expect(lines(gw).filter((l) => l.level === 40 && String(l.msg).includes('ADMIN_TOKENS_FILE'))).toHaveLength(0);
+  } finally {
+    await stop(gw);
+  }
+});
+
+test('an explicit loopback ADMIN_HOST is honoured without tokens', async () => {
+  const gw = await runGateway(DIRECTORY, { ...BASE, HOST: '0.0.0.0', ADMIN_HOST: '127.0.0.1' });
+  try {
+    expect(boundAddress(gw.adminPort)).toBe('127.0.0.1');
+    expect(lines(gw).find((l) => l.msg === 'gateway listening')).toMatchObject({ adminHost: '127.0.0.1' });
+  } finally {
+    await stop(gw);
+  }
+});
+
+test.each(['0.0.0.0', '::', '10.1.2.3'])('ADMIN_HOST=%s without ADMIN_TOKENS_FILE: exit 1 with one line', async (adminHost) => {
+  const err = await runGateway(DIRECTORY, { ...BASE, HOST: '127.0.0.1', ADMIN_HOST: adminHost }).then(
+    async (gw) => {
+      await stop(gw);
+      throw new Error('the gateway started');
+    },
+    (e: { code: number; stderr: string }) => e,
+  );
+  expect(err.code).toBe(1);
+  const stderr = err.stderr.trim().split('\n');
+  expect(stderr).toHaveLength(1);
+  expect(stderr[0]).toMatch(/^spine-gateway: cannot start: .*ADMIN_HOST.*ADMIN_TOKENS_FILE/);
+});

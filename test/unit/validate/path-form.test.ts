@@ -1,0 +1,81 @@
+import { PATH_FORMS, pathFormProblem, targetSyntaxProblem } from '../../../src/validate';
+
+const ROOT = 'https://gp.example.nhs.uk/A20047/STU3/1/gpconnect/fhir';
+
+describe('pathFormProblem', () => {
+  test.each([
+    `${ROOT}/metadata`,
+    `${ROOT}/Patient/9000000009`,
+    `${ROOT}/Patient/$gpc.getstructuredrecord`,
+    `${ROOT}/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009`,
+    `${ROOT}/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number%7C9000000009`,
+    `${ROOT}/Slot?start=ge2026-11-21&end=le2026-11-28&status=free&_include=Slot:schedule`,
+    `${ROOT}/Appointment/148`,
+    `${ROOT}/Patient/2/DocumentReference?_include=DocumentReference:subject:Patient`,
+    `${ROOT}/Binary/07a6483f-732b-461e-86b6-edb665c45510`,
+    `${ROOT}/Patient/a-b.c..d`,
+    `${ROOT}/a/...b/.c/d../%2e%2ex/x%2e/a+b/+/%20`,
+    `${ROOT}/%41%42`, // encoded unreserved letters: the same path on every server
+    `${ROOT}/caf%C3%A9`, // valid UTF-8 that normalises to nothing structural
+    `${ROOT}?x=..;/%2e%2e%2f%c0%ae`, // the query is not a path
+    'https://gp.example.nhs.uk',
+    'https://gp.example.nhs.uk?x=1',
+  ])('accepts %s', (target) => {
+    expect(targetSyntaxProblem(target)).toBeNull();
+    expect(pathFormProblem(target)).toBeNull();
+  });
+
+  test.each([
+    ['/..;/structured', PATH_FORMS.dotSegment],
+    ['/..;x=y/structured', PATH_FORMS.dotSegment],
+    ['/.;/x', PATH_FORMS.dotSegment],
+    ['/%2e%2e;/x', PATH_FORMS.dotSegment],
+    ['/%2E%2e/x', PATH_FORMS.dotSegment],
+    ['/../x', PATH_FORMS.dotSegment],
+    ['/.', PATH_FORMS.dotSegment],
+    ['/x/..', PATH_FORMS.dotSegment],
+    ['/..%20/x', PATH_FORMS.dotSegment],
+    ['/.../x', PATH_FORMS.dotSegment],
+    ['/..+/x', PATH_FORMS.dotSegment], // a form-decoder's space
+    ['/+../x', PATH_FORMS.dotSegment],
+    ['/%20../x', PATH_FORMS.dotSegment],
+    ['/..%ef%bc%9b/x', PATH_FORMS.dotSegment], // ..; with a fullwidth semicolon
+    ['/a%ef%bc%85b', PATH_FORMS.compatibility], // fullwidth %
+    ['/..%c0%bb/x', PATH_FORMS.badUtf8], // overlong ;
+    ['/%ef%bc%8e%ef%bc%8e/x', PATH_FORMS.dotSegment],
+    ['/%EF%BC%8E%EF%BC%8E%EF%BC%9B/x', PATH_FORMS.dotSegment], // fullwidth ..; 
+    ['/%ef%b9%92/x', PATH_FORMS.dotSegment], // small full stop
+    ['/..%c2%a0/x', PATH_FORMS.dotSegment], // no-break space is a space after NFKC
+    ['/%c0%ae%c0%ae/x', PATH_FORMS.badUtf8],
+    ['/%e0%80%ae/x', PATH_FORMS.badUtf8],
+    ['/%f0%80%80%ae/x', PATH_FORMS.badUtf8],
+    ['/%c0%af', PATH_FORMS.badUtf8],
+    ['/%ed%a0%80', PATH_FORMS.badUtf8],
+    ['/%f4%90%80%80', PATH_FORMS.badUtf8], // beyond U+10FFFF
+    ['/..%3b/x', PATH_FORMS.encodedSeparator],
+    ['/a%2Fb', PATH_FORMS.encodedSeparator],
+    ['/a%5cb', PATH_FORMS.encodedSeparator],
+    ['/a%ef%bc%8fb', PATH_FORMS.compatibility],
+    ['/a%ef%bc%bcb', PATH_FORMS.compatibility],
+    ['/a%ef%bc%9fb', PATH_FORMS.compatibility], // fullwidth ?
+    ['/a\\b', PATH_FORMS.backslash],
+    ['/a;b', PATH_FORMS.parameters],
+    ['/%252e%252e', PATH_FORMS.doubleEncoded],
+    ['/..%09', PATH_FORMS.control],
+    ['/a%00', PATH_FORMS.control],
+    ['/a%7F', PATH_FORMS.control],
+    ['/a\tb', PATH_FORMS.control],
+    ['/a%', PATH_FORMS.badEscape],
+    ['/a%4', PATH_FORMS.badEscape],
+    ['/a%4g', PATH_FORMS.badEscape],
+    ['/%u002e', PATH_FORMS.badEscape],
+  ])('refuses %s', (below, form) => {
+    expect(targetSyntaxProblem(`${ROOT}${below}`)).toBeNull(); // target syntax leaves these to path form
+    expect(pathFormProblem(`${ROOT}${below}`)).toBe(form);
+    expect(pathFormProblem(`${ROOT}${below}?q=1`)).toBe(form);
+  });
+
+  test('a form never names the path it was found in', () => {
+    for (const form of Object.values(PATH_FORMS)) expect(form).not.toMatch(/gpconnect|Patient/);
+  });
+});
