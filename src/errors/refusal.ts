@@ -149,7 +149,7 @@ export const refuse = {
     return new Refusal(
       'AMBIGUOUS_PATH',
       'AMBIGUOUS_PATH',
-      `The path below the registered endpoint holds ${why}, which a provider could resolve to another endpoint: send the plain FHIR path.`,
+      `The request path holds ${why}, which a provider could resolve to another endpoint: send the plain FHIR path.`,
     );
   },
   tooManyHeaders(limit: number): Refusal {
