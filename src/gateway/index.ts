@@ -1,3 +1,4 @@
-export { createProxyHandler, createClientErrorHandler, type ProxyHandlerDeps } from './proxy-handler';
+export { createProxyHandler, type ProxyHandlerDeps } from './proxy-handler';
+export { createClientErrorHandler } from './client-error-handler';
 export { createRefusalWriter } from './refusal-writer';
 export { ownResponseHeaders } from './own-headers';

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { decodeJwtClaims, type AuditSink } from '../audit';
 import type { DirectoryStore } from '../directory';
 import { Refusal, refuse } from '../errors';
@@ -9,7 +8,6 @@ import type { ProxyEngine, RefusalWriter, TransactionDone } from '../proxy';
 import { resolveRoute, type Route } from '../route';
 import { Transaction } from '../transaction';
 import { checkSspHeaders, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
-import { rawRefusalResponse } from './refusal-writer';
 
 export interface ProxyHandlerDeps {
   allowedMethods: readonly string[];
@@ -89,29 +87,4 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     }
     deps.engine.forward(req, res, tx, route, head);
   }
-}
-
-/**
- * Requests Node's strict parser rejects (CR/LF/NUL in a header, Content-Length with
- * Transfer-Encoding, an oversized header block, garbage) never reach the handler:
- * answer them with an OperationOutcome on the socket, close it, and record the refusal.
- */
-export function createClientErrorHandler(
-  ownHeaders: readonly string[],
-  maxHeaderBytes: number,
-  done: TransactionDone,
-): (err: NodeJS.ErrnoException, socket: Socket) => void {
-  return function handleClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const refusal = err.code === 'HPE_HEADER_OVERFLOW' ? refuse.headersTooLarge(maxHeaderBytes) : refuse.malformedHttp();
-    const tx = new Transaction('', socket.remoteAddress ?? '');
-    tx.failureReason = /^[A-Z_]{1,40}$/.test(err.code ?? '') ? err.code! : 'UNKNOWN';
-    const response = rawRefusalResponse(refusal, ownHeaders);
-    tx.responseBytes = response.length;
-    socket.end(response);
-    if (tx.finish('denied', refusal.status, refusal.code)) done(tx);
-  };
 }
