@@ -1,30 +1,104 @@
 import type { Socket } from 'node:net';
-import { refuse } from '../errors';
+import { refuse, type Refusal } from '../errors';
 import type { TransactionDone } from '../proxy';
 import { Transaction } from '../transaction';
+import { closeAfter, responseInProgress, stopReading, transactionOf } from './connection-state';
 import { rawRefusalResponse } from './refusal-writer';
 
+export interface ClientErrorDeps {
+  ownHeaders: readonly string[];
+  maxHeaderBytes: number;
+  headersTimeoutMs: number;
+  /** Hands on a transaction this handler made (audit, metrics, log). */
+  record: TransactionDone;
+  /** Hands on a transaction the request handler made (it also counts it out of in-flight). */
+  done: TransactionDone;
+}
+
+const SEEN = Symbol('spine-gateway.clientError');
+
+/** The refusal for a parser error, by Node's error code. */
+function refusalFor(code: string, deps: ClientErrorDeps): Refusal {
+  if (code === 'HPE_HEADER_OVERFLOW') return refuse.headersTooLarge(deps.maxHeaderBytes);
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return refuse.requestTimeout(deps.headersTimeoutMs);
+  return refuse.malformedHttp();
+}
+
 /**
- * Requests Node's strict parser rejects (CR/LF/NUL in a header, Content-Length with
- * Transfer-Encoding, an oversized header block, garbage) never reach the handler:
- * answer them with an OperationOutcome on the socket, close it, and record the refusal.
+ * Node's 'clientError': the parser rejected bytes on a consumer connection (CR/LF/NUL in
+ * a header, Content-Length with Transfer-Encoding, an oversized header block, a bad chunk,
+ * garbage), or the header block did not arrive within HEADERS_TIMEOUT_MS. Every such
+ * refusal gets an OperationOutcome where one can be written, and exactly one record:
+ *
+ * - no response holds the connection: the refusal is written on the socket, which is closed;
+ * - the error is in the body of the request being handled: that request's own transaction
+ *   ends as the refusal (the refusal is written if its response has not started, else the
+ *   connection is broken), so no second `client_aborted` record follows;
+ * - a response is in progress for an earlier request: nothing is written into it (the
+ *   consumer would read the refusal as part of that body); it finishes, then the
+ *   connection closes, and the bad request is recorded as refused with no bytes sent.
+ *
+ * A connection that sent nothing at all before the header timeout is closed without a
+ * record: there was no request.
  */
-export function createClientErrorHandler(
-  ownHeaders: readonly string[],
-  maxHeaderBytes: number,
-  done: TransactionDone,
-): (err: NodeJS.ErrnoException, socket: Socket) => void {
+export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return function handleClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    const code = err.code ?? '';
+    const current = responseInProgress(socket);
+    const marked = socket as Socket & { [SEEN]?: true };
+    if (marked[SEEN] === true) {
+      // The parser stays failed: later bytes raise this again. Keep a finishing response going.
+      if (current !== null && !current.req.complete) socket.destroy();
+      else if (current !== null) stopReading(socket);
+      else socket.destroy();
+      return;
+    }
+    marked[SEEN] = true;
+    if (code === 'ECONNRESET' || !socket.writable || (code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.bytesRead === 0 && current === null)) {
       socket.destroy();
       return;
     }
-    const refusal = err.code === 'HPE_HEADER_OVERFLOW' ? refuse.headersTooLarge(maxHeaderBytes) : refuse.malformedHttp();
+    // TLS faults (a refused renegotiation, a bad record) leave no channel to answer on.
+    if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) {
+      socket.destroy();
+      return;
+    }
+    const refusal = refusalFor(code, deps);
+    const reason = /^[A-Z_]{1,40}$/.test(code) ? code : 'UNKNOWN';
+
+    if (current !== null && !current.req.complete) {
+      // The error is in the body of the request this response answers.
+      const tx = transactionOf(current);
+      if (!current.headersSent) {
+        const response = rawRefusalResponse(refusal, deps.ownHeaders);
+        if (tx !== null && tx.finish('denied', refusal.status, refusal.code)) {
+          tx.failureReason = reason;
+          tx.responseBytes = response.length;
+          deps.done(tx);
+        }
+        socket.end(response);
+      } else {
+        if (tx !== null && tx.finish('denied', current.statusCode, refusal.code)) {
+          tx.failureReason = reason;
+          deps.done(tx);
+        }
+        socket.destroy();
+      }
+      return;
+    }
+
     const tx = new Transaction('', socket.remoteAddress ?? '');
-    tx.failureReason = /^[A-Z_]{1,40}$/.test(err.code ?? '') ? err.code! : 'UNKNOWN';
-    const response = rawRefusalResponse(refusal, ownHeaders);
+    tx.failureReason = reason;
+    if (current !== null) {
+      // A response for an earlier request holds the connection: let it finish, then close.
+      stopReading(socket);
+      closeAfter(current);
+      if (tx.finish('denied', refusal.status, refusal.code)) deps.record(tx);
+      return;
+    }
+    const response = rawRefusalResponse(refusal, deps.ownHeaders);
     tx.responseBytes = response.length;
     socket.end(response);
-    if (tx.finish('denied', refusal.status, refusal.code)) done(tx);
+    if (tx.finish('denied', refusal.status, refusal.code)) deps.record(tx);
   };
 }

@@ -7,7 +7,8 @@ import { certificateSpeaksFor, peerOf } from '../tls';
 import type { ProxyEngine, RefusalWriter, TransactionDone } from '../proxy';
 import { resolveRoute, type Route } from '../route';
 import { Transaction } from '../transaction';
-import { checkSspHeaders, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
+import { checkSspHeaders, forbiddenConnectionOption, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
+import { setTransaction } from './connection-state';
 
 export interface ProxyHandlerDeps {
   allowedMethods: readonly string[];
@@ -21,6 +22,42 @@ export interface ProxyHandlerDeps {
   /** AUDIT_FAILURE_MODE=open: forward even when the in-flight record could not be made durable. */
   auditFailOpen: boolean;
   limiter: RateLimiter;
+  /** MAX_HEADER_LINES: more field lines than this are refused with 431. */
+  maxHeaderLines: number;
+}
+
+/**
+ * A Transaction for `req` with what its head says about who asked: refused requests are
+ * audited with who asked too, since that is what an investigation looks for.
+ */
+export function openTransaction(req: IncomingMessage, head: RequestHead, decodeClaims: boolean): Transaction {
+  const tx = new Transaction(req.method ?? '', req.socket.remoteAddress ?? '');
+  tx.tls = peerOf(req.socket);
+  tx.traceId = head.traceId ?? '';
+  tx.consumerAsid = head.from ?? '';
+  tx.providerAsid = head.to ?? '';
+  tx.interactionId = head.interactionId ?? '';
+  if (decodeClaims) tx.claims = decodeJwtClaims(head.authorization);
+  return tx;
+}
+
+/**
+ * Refusals about the connection's own framing, checked before anything else: a request
+ * that is refused here is answered with `Connection: close`, since what follows it on the
+ * connection may not be what the consumer meant as its next request.
+ */
+export function framingRefusal(req: IncomingMessage, head: RequestHead, maxHeaderLines: number): Refusal | null {
+  // Node hands over at most maxHeadersCount lines (set one above the limit): more is too many.
+  if (req.rawHeaders.length > maxHeaderLines * 2) return refuse.tooManyHeaders(maxHeaderLines);
+  if (head.upgrade) return refuse.upgradeNotSupported();
+  if (head.connection !== null) {
+    const named = forbiddenConnectionOption(head.connection);
+    if (named !== null) return refuse.connectionOption(named);
+  }
+  if (req.httpVersionMinor === 1 ? head.hosts !== 1 : head.hosts > 1) return refuse.invalidHeader('Host', 'the host name the consumer connected to');
+  // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+  if (req.httpVersionMinor === 0 && head.hasTransferEncoding) return refuse.malformedHttp();
+  return null;
 }
 
 /**
@@ -31,23 +68,19 @@ export interface ProxyHandlerDeps {
 export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const allowed = new Set(deps.allowedMethods);
 
-  function deny(req: IncomingMessage, res: ServerResponse, tx: Transaction, head: RequestHead, refusal: Refusal): void {
-    tx.responseBytes = deps.writeRefusal(res, refusal, head.accept, head.hasBody && !req.complete);
+  function deny(req: IncomingMessage, res: ServerResponse, tx: Transaction, head: RequestHead, refusal: Refusal, close = head.hasBody && !req.complete): void {
+    tx.responseBytes = deps.writeRefusal(res, refusal, head.accept, close);
     if (tx.finish('denied', refusal.status, refusal.code)) deps.done(tx);
   }
 
   return function handleProxyRequest(req: IncomingMessage, res: ServerResponse): void {
     res.sendDate = false; // a provider's response gets no Date it did not send
-    const tx = new Transaction(req.method ?? '', req.socket.remoteAddress ?? '');
-    tx.tls = peerOf(req.socket);
     const head = readRequestHead(req.rawHeaders);
     const headerProblem = checkSspHeaders(head);
-    tx.traceId = head.traceId ?? '';
-    tx.consumerAsid = head.from ?? '';
-    tx.providerAsid = head.to ?? '';
-    tx.interactionId = head.interactionId ?? '';
-    // Refused requests are audited with who asked, too: that is what an investigation looks for.
-    if (deps.audit !== null) tx.claims = decodeJwtClaims(head.authorization);
+    const tx = openTransaction(req, head, deps.audit !== null);
+    setTransaction(res, tx);
+    const framing = framingRefusal(req, head, deps.maxHeaderLines);
+    if (framing !== null) return deny(req, res, tx, head, framing, true);
     if (!allowed.has(tx.method)) return deny(req, res, tx, head, refuse.methodNotAllowed(deps.allowedMethods));
     if (headerProblem !== null) return deny(req, res, tx, head, headerProblem);
 
