@@ -1,12 +1,13 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { AdminTokens, createAdminApp } from './admin';
 import { buildAuditPipeline, type AuditPipeline } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex, type RateLimit } from './directory';
 import { RateLimiter } from './limit';
-import { consumerSecureContext, consumerTlsServerOptions, notePeer, refuseRenegotiation, upstreamTlsOptions } from './tls';
+import { consumerSecureContext, consumerTlsServerOptions, notePeer, peerStillPasses, refuseRenegotiation, trustSnapshot, upstreamTlsOptions } from './tls';
 import {
   ConsumerConnections, createClientErrorHandler, createProxyHandler, createRefusalWriter, createUpgradeRefuser,
   defaultMaxConnections, openFilesLimit, ownResponseHeaders, waitForTurn, DESCRIPTOR_RESERVE,
@@ -228,11 +229,19 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     reloadTls() {
       if (!tls) return;
       try {
-        (proxyServer as HttpsServer).setSecureContext(consumerSecureContext(settings));
-        // Connections already open were admitted under the old CA bundle and CRL: each is
-        // closed once idle, and handshakes again (a revoked certificate no longer passes).
-        const retired = consumerConnections.retire(Date.now(), 'tls_reload');
-        log.info({ connectionsClosed: retired }, 'TLS certificate, key, client CA and CRL reloaded; open consumer connections close once idle');
+        const context = consumerSecureContext(settings);
+        (proxyServer as HttpsServer).setSecureContext(context);
+        // Connections already open were admitted under the old CA bundle and CRL: those whose
+        // certificate no longer passes (revoked, expired, CA gone) close once idle.
+        let keep = (_socket: unknown): boolean => false; // files it cannot read: every connection handshakes again
+        try {
+          const trust = trustSnapshot(context.ca, context.crl);
+          keep = (socket) => peerStillPasses(socket as TLSSocket, trust);
+        } catch (err) {
+          log.warn(`TLS reload: cannot re-check open connections (${(err as Error).message}); all of them close once idle`);
+        }
+        const retired = consumerConnections.retire(Date.now(), 'tls_reload', keep);
+        log.info({ connectionsClosed: retired }, 'TLS certificate, key, client CA and CRL reloaded');
       } catch (err) {
         log.error({ code: (err as { code?: string }).code }, `TLS reload failed, the previous certificates stay in force: ${(err as Error).message}`);
       }

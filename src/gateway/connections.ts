@@ -39,8 +39,8 @@ export type RetireReason = 'max_age' | 'tls_reload';
 /**
  * The proxy port's open consumer connections (the socket the HTTP layer reads: the
  * TLSSocket on a TLS port), for what must act on connections already open: closing
- * those older than MAX_CONNECTION_AGE_MS, and all of them after a TLS reload, so that
- * every consumer handshakes again against the new certificates, CA bundle and CRL.
+ * those older than MAX_CONNECTION_AGE_MS, and after a TLS reload those whose client
+ * certificate no longer passes the new CA bundle and CRL.
  * A connection is closed once idle: an idle one at once, a busy one after its current
  * response (which says `Connection: close` if it has not started).
  */
@@ -59,11 +59,14 @@ export class ConsumerConnections {
     socket.once('close', () => this.openedAt.delete(socket));
   }
 
-  /** Closes, once idle, every connection opened at or before `cutoff` (epoch ms); returns how many. */
-  retire(cutoff: number, reason: RetireReason): number {
+  /**
+   * Closes, once idle, every connection opened at or before `cutoff` (epoch ms) unless
+   * `keep` says otherwise; returns how many.
+   */
+  retire(cutoff: number, reason: RetireReason, keep?: (socket: Socket) => boolean): number {
     let count = 0;
     for (const [socket, opened] of this.openedAt) {
-      if (opened > cutoff) continue;
+      if (opened > cutoff || (keep !== undefined && keep(socket))) continue;
       this.openedAt.delete(socket); // acted on once
       count++;
       const res = responseInProgress(socket);
