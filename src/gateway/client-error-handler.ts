@@ -47,9 +47,9 @@ export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.Er
     const current = responseInProgress(socket);
     const marked = socket as Socket & { [SEEN]?: true };
     if (marked[SEEN] === true) {
-      // The parser stays failed: later bytes raise this again. Keep a finishing response going.
-      if (current !== null && !current.req.complete) socket.destroy();
-      else if (current !== null) stopReading(socket);
+      // The parser stays failed: later bytes raise this again. A response that is still
+      // allowed to finish keeps going; otherwise the connection is done.
+      if (current !== null && (current.req.complete || current.writableEnded)) stopReading(socket);
       else socket.destroy();
       return;
     }
@@ -69,7 +69,15 @@ export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.Er
     if (current !== null && !current.req.complete) {
       // The error is in the body of the request this response answers.
       const tx = transactionOf(current);
-      if (!current.headersSent) {
+      if (current.writableEnded) {
+        // Already answered (a refusal sent while the body was still coming): let it flush, then close.
+        stopReading(socket);
+        closeAfter(current);
+        if (tx !== null && tx.finish('denied', current.statusCode, refusal.code)) {
+          tx.failureReason = reason;
+          deps.done(tx);
+        }
+      } else if (!current.headersSent) {
         const response = rawRefusalResponse(refusal, deps.ownHeaders);
         if (tx !== null && tx.finish('denied', refusal.status, refusal.code)) {
           tx.failureReason = reason;

@@ -1,8 +1,10 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { refuse } from '../errors';
 import type { TransactionDone } from '../proxy';
 import { readRequestHead, checkSspHeaders } from '../validate';
+import { responseInProgress } from './connection-state';
 import { openTransaction } from './proxy-handler';
 import { rawRefusalResponse } from './refusal-writer';
 
@@ -27,11 +29,17 @@ export function createUpgradeRefuser(
     checkSspHeaders(head); // only well-formed Ssp-* values reach the record
     const tx = openTransaction(req, head, decodeClaims);
     const refusal = req.method === 'CONNECT' ? refuse.methodNotAllowed(allowedMethods) : refuse.upgradeNotSupported();
+    socket.on('error', () => {});
+    if (responseInProgress(socket as Socket) !== null || !socket.writable) {
+      // Pipelined behind a response still being written: nothing may be written into it,
+      // and Node has already detached its parser and listeners, so the connection is broken.
+      socket.destroy();
+      if (tx.finish('denied', refusal.status, refusal.code)) record(tx);
+      return;
+    }
     const response = rawRefusalResponse(refusal, ownHeaders, head.accept, allow);
     tx.responseBytes = response.length;
-    socket.on('error', () => {});
-    if (socket.writable) socket.end(response);
-    else socket.destroy();
+    socket.end(response);
     // Whatever the consumer still sends (a WebSocket frame, a tunnel's bytes) is read and
     // dropped until it closes; a consumer that never does is cut after a second. Closing
     // with unread bytes at once would reset the connection and could lose the refusal.

@@ -313,6 +313,38 @@ describe('10. Never write into a response in progress', () => {
   );
 });
 
+describe('10. (continued) upgrades and refusals mid-stream', () => {
+  test('an Upgrade pipelined behind a streaming response is not answered inside it', async () => {
+    const req = get('/slow-chunked');
+    const conn = new RawConnection(gw.proxyPort);
+    await conn.whenOpen;
+    conn.write(`${req.text}\r\n`);
+    await conn.until((t) => t.includes('chunk1'), 2000);
+    const up = get('/metadata', 'Connection: Upgrade\r\nUpgrade: websocket\r\n');
+    conn.write(`${up.text}\r\n`);
+    await conn.closes(3000);
+    expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200 OK\r\n']);
+    expect(conn.text()).not.toContain('UPGRADE_NOT_SUPPORTED');
+    const records = await recordsFor(gw.logFile, byTrace(up.traceId));
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ error_code: 'UPGRADE_NOT_SUPPORTED', response_bytes: 0 });
+  });
+
+  test('a refusal sent while a chunked body is still coming is delivered whole when the body then turns bad', async () => {
+    const { traceId } = sspLines();
+    const conn = new RawConnection(gw.proxyPort);
+    await conn.whenOpen;
+    // Ssp-From is missing: refused at once, with Connection: close, while the body is still open.
+    conn.write(`POST /${ROOT}/metadata HTTP/1.1\r\nHost: gw\r\nSsp-TraceID: ${traceId}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`);
+    await conn.until((t) => t.includes('"resourceType"') && t.endsWith('}'), 2000);
+    conn.write('ZZZ-not-a-chunk-size\r\n');
+    await conn.closes(3000);
+    expect(statusLines(conn.text())).toEqual(['HTTP/1.1 400 Bad Request\r\n']);
+    expect(displayOf(conn.text())).toBe('MISSING_OR_INVALID_HEADER');
+    expect(await recordsFor(gw.logFile, byTrace(traceId))).toHaveLength(1);
+  });
+});
+
 describe('11. Framing and connection reuse on the consumer side', () => {
   test('HTTP/1.0 with Transfer-Encoding: chunked is refused and the connection is not reused', async () => {
     const seen = provider.requests.length;
