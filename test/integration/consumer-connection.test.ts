@@ -90,6 +90,8 @@ describe('1. Connection options that would desynchronise framing are refused', (
     ['Host', 'GET', 'Connection: Host\r\n', ''],
     ['Authorization', 'GET', 'Connection: Authorization\r\nAuthorization: Bearer x.y.\r\n', ''],
     ['Expect', 'POST', 'Connection: Expect\r\n' + cl, body],
+    ['Expect with Expect: 100-continue', 'POST', 'Connection: Expect\r\nExpect: 100-continue\r\n' + cl, body],
+    ['Content-Length with Expect: 100-continue', 'POST', 'Connection: Content-Length\r\nExpect: 100-continue\r\n' + cl, body],
     ['Upgrade (no Upgrade header)', 'GET', 'Connection: Upgrade\r\n', ''],
     ['Ssp-TraceID', 'GET', 'Connection: Ssp-TraceID\r\n', ''],
     ['ssp-from', 'GET', 'Connection: ssp-from\r\n', ''],
