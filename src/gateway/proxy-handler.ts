@@ -108,12 +108,14 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     // No request reaches a provider unless its record is durable on local disk.
     audit.begin(tx).then(
       () => forwardUnlessGone(req, res, tx, route, head),
-      () => (deps.auditFailOpen ? forwardUnlessGone(req, res, tx, route, head) : deny(req, res, tx, head, refuse.auditUnavailable())),
+      () => (deps.auditFailOpen ? forwardUnlessGone(req, res, tx, route, head) : tx.outcome === 'in_flight' && deny(req, res, tx, head, refuse.auditUnavailable())),
     );
   };
 
-  /** The consumer may have gone while the record was being made durable: then nothing is forwarded. */
+  /** The consumer may have gone, or been refused, while the record was being made durable: then nothing is forwarded. */
   function forwardUnlessGone(req: IncomingMessage, res: ServerResponse, tx: Transaction, route: Route, head: RequestHead): void {
+    // Meanwhile the parser may have refused the request's body (clientError ended the transaction).
+    if (tx.outcome !== 'in_flight') return;
     if (res.destroyed || req.socket.destroyed) {
       if (tx.finish('client_aborted', 499, 'CLIENT_ABORTED')) deps.done(tx);
       return;
