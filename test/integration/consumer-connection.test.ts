@@ -378,6 +378,18 @@ describe('11. Framing and connection reuse on the consumer side', () => {
     expect(provider.connections - before).toBeLessThanOrEqual(1);
   });
 
+  test('pipelined requests with a refusal among them: every answer in its place', async () => {
+    let text = '';
+    for (let i = 0; i < 6; i++) {
+      const extra = i === 5 ? 'Connection: close\r\n' : '';
+      text += i === 2 ? `GET /${ROOT}/delay?i=2 HTTP/1.1\r\nHost: gw\r\nSsp-From: 1\r\n${extra}\r\n` : `${get(`/delay?i=${i}`, extra).text}\r\n`;
+    }
+    const raw = await rawExchange(gw.proxyPort, text, 5000);
+    expect(statusLines(raw).map((l) => l.slice(9, 12))).toEqual(['200', '200', '400', '200', '200', '200']);
+    const order = [...raw.matchAll(/delay\?i=(\d+)/g)].map((m) => Number(m[1]));
+    expect(order).toEqual([0, 1, 3, 4, 5]);
+  });
+
   test('an HTTP/1.1 request without Host: OperationOutcome and one record', async () => {
     const { traceId, lines } = sspLines();
     const raw = await rawExchange(gw.proxyPort, `GET /${ROOT}/metadata HTTP/1.1\r\n${lines}Connection: close\r\n\r\n`);
