@@ -81,10 +81,10 @@ export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.Er
         const response = rawRefusalResponse(refusal, deps.ownHeaders);
         if (tx !== null && tx.finish('denied', refusal.status, refusal.code)) {
           tx.failureReason = reason;
-          tx.responseBytes = response.length;
+          tx.responseBytes = response.bodyLength;
           deps.done(tx);
         }
-        socket.end(response);
+        socket.end(response.bytes);
       } else {
         if (tx !== null && tx.finish('denied', current.statusCode, refusal.code)) {
           tx.failureReason = reason;
@@ -105,8 +105,8 @@ export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.Er
       return;
     }
     const response = rawRefusalResponse(refusal, deps.ownHeaders);
-    tx.responseBytes = response.length;
-    socket.end(response);
+    tx.responseBytes = response.bodyLength;
+    socket.end(response.bytes);
     if (tx.finish('denied', refusal.status, refusal.code)) deps.record(tx);
   };
 }

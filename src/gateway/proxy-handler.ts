@@ -108,7 +108,10 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     // No request reaches a provider unless its record is durable on local disk.
     audit.begin(tx).then(
       () => forwardUnlessGone(req, res, tx, route, head),
-      () => (deps.auditFailOpen ? forwardUnlessGone(req, res, tx, route, head) : tx.outcome === 'in_flight' && deny(req, res, tx, head, refuse.auditUnavailable())),
+      () => {
+        if (deps.auditFailOpen) forwardUnlessGone(req, res, tx, route, head);
+        else if (tx.outcome === 'in_flight') deny(req, res, tx, head, refuse.auditUnavailable());
+      },
     );
   };
 

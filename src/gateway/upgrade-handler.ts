@@ -38,8 +38,8 @@ export function createUpgradeRefuser(
       return;
     }
     const response = rawRefusalResponse(refusal, ownHeaders, head.accept, allow);
-    tx.responseBytes = response.length;
-    socket.end(response);
+    tx.responseBytes = response.bodyLength;
+    socket.end(response.bytes);
     // Whatever the consumer still sends (a WebSocket frame, a tunnel's bytes) is read and
     // dropped until it closes; a consumer that never does is cut after a second. Closing
     // with unread bytes at once would reset the connection and could lose the refusal.

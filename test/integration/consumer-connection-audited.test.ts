@@ -53,6 +53,8 @@ test.each([
   const again = await searchUntil(gw.adminPort, `trace_id=${traceId}`, (r) => r.length >= 1);
   expect(again).toHaveLength(1);
   expect(rows[0]).toMatchObject({ outcome: 'denied', status, error_code: code, consumer_asid: '200000000359' });
+  // The record counts the refusal's body, whichever path wrote it.
+  expect(rows[0].response_bytes).toBe(Number(/\r\nContent-Length: (\d+)\r\n/.exec(raw)![1]));
   await new Promise((r) => setTimeout(r, 200));
   expect(provider.requests.length).toBe(seen);
 });
