@@ -17,6 +17,19 @@ export interface ClientErrorDeps {
 
 const SEEN = Symbol('spine-gateway.clientError');
 
+/** How long a refused connection may go on sending before it is cut. */
+const LINGER_MS = 2000;
+
+/**
+ * Writes the refusal and ends the connection; what the consumer still sends is read and
+ * dropped for a moment, since closing with unread bytes would reset the connection and
+ * could lose the refusal on the way.
+ */
+function endWith(socket: Socket, bytes: string): void {
+  socket.end(bytes);
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
 /** The refusal for a parser error, by Node's error code. */
 function refusalFor(code: string, deps: ClientErrorDeps): Refusal {
   if (code === 'HPE_HEADER_OVERFLOW') return refuse.headersTooLarge(deps.maxHeaderBytes);
@@ -47,8 +60,10 @@ export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.Er
     const current = responseInProgress(socket);
     const marked = socket as Socket & { [SEEN]?: true };
     if (marked[SEEN] === true) {
-      // The parser stays failed: later bytes raise this again. A response that is still
-      // allowed to finish keeps going; otherwise the connection is done.
+      // The parser stays failed: later bytes raise this again. After a refusal they are
+      // read and dropped until the consumer closes (or the linger ends), so the refusal is
+      // not lost to a reset; a response that may still finish keeps going.
+      if (socket.writableEnded) return;
       if (current !== null && (current.req.complete || current.writableEnded)) stopReading(socket);
       else socket.destroy();
       return;
@@ -84,7 +99,7 @@ export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.Er
           tx.responseBytes = response.bodyLength;
           deps.done(tx);
         }
-        socket.end(response.bytes);
+        endWith(socket, response.bytes);
       } else {
         if (tx !== null && tx.finish('denied', current.statusCode, refusal.code)) {
           tx.failureReason = reason;
@@ -106,7 +121,7 @@ export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.Er
     }
     const response = rawRefusalResponse(refusal, deps.ownHeaders);
     tx.responseBytes = response.bodyLength;
-    socket.end(response.bytes);
+    endWith(socket, response.bytes);
     if (tx.finish('denied', refusal.status, refusal.code)) deps.record(tx);
   };
 }

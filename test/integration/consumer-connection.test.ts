@@ -251,6 +251,24 @@ describe('6. Caps on the request head', () => {
   });
 });
 
+test('a consumer that keeps sending after its bad chunk still reads the whole refusal', async () => {
+  const req = get('/metadata', 'Transfer-Encoding: chunked\r\n', 'POST');
+  const conn = new RawConnection(gw.proxyPort);
+  await conn.whenOpen;
+  conn.write(`${req.text}\r\n5\r\nhello\r\nZZ-not-a-size\r\n`);
+  const junk = Buffer.alloc(64 * 1024, 0x41);
+  const deadline = Date.now() + 600;
+  while (Date.now() < deadline && !conn.closed) {
+    conn.write(junk);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await conn.until((t) => t.endsWith('}'), 2000);
+  const raw = conn.text();
+  expect(statusLines(raw)).toEqual(['HTTP/1.1 400 Bad Request\r\n']);
+  expect(displayOf(raw)).toBe('MALFORMED_HTTP_REQUEST');
+  expect(await conn.closes(4000)).toBe(true);
+});
+
 describe('10. Never write into a response in progress', () => {
   test.each([
     ['chunked', '/slow-chunked', (t: string) => t.includes('0\r\n\r\n'), '6\r\nchunk1\r\n6\r\nchunk2\r\n6\r\nchunk3\r\n0\r\n\r\n'],
