@@ -154,7 +154,11 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     // An HTTP/1.1 request without Host is refused by the handler, with an OperationOutcome and a record.
     requireHostHeader: false,
   };
-  const proxyServer: Server = consumerTls ? createHttpsServer({ ...serverOptions, ...consumerTls }, onRequest) : createHttpServer(serverOptions, onRequest);
+  // A TLS handshake gets the same time as a header block (Node's default is 120 s): a
+  // connection that never handshakes holds a MAX_CONNECTIONS slot no longer than that.
+  const proxyServer: Server = consumerTls
+    ? createHttpsServer({ ...serverOptions, ...consumerTls, handshakeTimeout: settings.HEADERS_TIMEOUT_MS }, onRequest)
+    : createHttpServer(serverOptions, onRequest);
   // One line more than the limit reaches the handler, which refuses it (Node would drop lines past its cap silently).
   proxyServer.maxHeadersCount = settings.MAX_HEADER_LINES + 1;
   const openFiles = openFilesLimit();

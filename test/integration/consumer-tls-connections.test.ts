@@ -175,3 +175,11 @@ test('after a reload with a CA bundle that no longer holds the issuer, open conn
     await gw2.stop();
   }
 });
+
+test('a TCP connection that never starts its TLS handshake is closed at HEADERS_TIMEOUT_MS', async () => {
+  const plain = new RawConnection(gw.proxyPort);
+  await plain.whenOpen;
+  const started = Date.now();
+  expect(await plain.closes(3000)).toBe(true);
+  expect(Date.now() - started).toBeLessThan(2000);
+});
