@@ -1,13 +1,17 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { AdminTokens, adminBindAddress, createAdminApp } from './admin';
 import { buildAuditPipeline, type AuditPipeline } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex, type RateLimit } from './directory';
 import { RateLimiter } from './limit';
-import { consumerSecureContext, consumerTlsServerOptions, notePeer, upstreamTlsOptions } from './tls';
-import { createClientErrorHandler, createProxyHandler, createRefusalWriter, ownResponseHeaders } from './gateway';
+import { consumerSecureContext, consumerTlsServerOptions, notePeer, peerStillPasses, refuseRenegotiation, trustSnapshot, upstreamTlsOptions } from './tls';
+import {
+  ConsumerConnections, createClientErrorHandler, createProxyHandler, createRefusalWriter, createUpgradeRefuser,
+  defaultMaxConnections, openFilesLimit, ownResponseHeaders, waitForTurn, DESCRIPTOR_RESERVE,
+} from './gateway';
 import { createLogger, createTransactionLog, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
 import { ProxyEngine } from './proxy';
@@ -131,8 +135,11 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       consumer: defaultLimit(settings.RATE_LIMIT_CONSUMER_PER_SECOND, settings.RATE_LIMIT_CONSUMER_BURST),
       provider: defaultLimit(settings.RATE_LIMIT_PROVIDER_PER_SECOND, settings.RATE_LIMIT_PROVIDER_BURST),
     }),
+    maxHeaderLines: settings.MAX_HEADER_LINES,
   });
   function onRequest(req: Parameters<typeof handle>[0], res: Parameters<typeof handle>[1]): void {
+    // A pipelined request waits until the one before it on its connection has been answered.
+    if (waitForTurn(req, res, onRequest)) return;
     inFlight++;
     handle(req, res);
   }
@@ -140,16 +147,42 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   const serverOptions = {
     maxHeaderSize: settings.MAX_HEADER_BYTES,
     // Large document migrations may upload for minutes: no whole-request deadline, but
-    // headers must arrive within 60 s and an idle socket is closed (server.timeout below).
+    // headers must arrive within HEADERS_TIMEOUT_MS and an idle socket is closed (server.timeout below).
     requestTimeout: 0,
-    headersTimeout: 60_000,
+    headersTimeout: settings.HEADERS_TIMEOUT_MS,
+    // How often Node looks for header blocks past their deadline (its default is 30 s).
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(settings.HEADERS_TIMEOUT_MS / 4))),
+    // An HTTP/1.1 request without Host is refused by the handler, with an OperationOutcome and a record.
+    requireHostHeader: false,
   };
-  const proxyServer: Server = consumerTls ? createHttpsServer({ ...serverOptions, ...consumerTls }, onRequest) : createHttpServer(serverOptions, onRequest);
-  if (consumerTls) proxyServer.on('secureConnection', notePeer);
+  // A TLS handshake gets the same time as a header block (Node's default is 120 s): a
+  // connection that never handshakes holds a MAX_CONNECTIONS slot no longer than that.
+  const proxyServer: Server = consumerTls
+    ? createHttpsServer({ ...serverOptions, ...consumerTls, handshakeTimeout: settings.HEADERS_TIMEOUT_MS }, onRequest)
+    : createHttpServer(serverOptions, onRequest);
+  // One line more than the limit reaches the handler, which refuses it (Node would drop lines past its cap silently).
+  proxyServer.maxHeadersCount = settings.MAX_HEADER_LINES + 1;
+  const openFiles = openFilesLimit();
+  const maxConnections = settings.MAX_CONNECTIONS ?? defaultMaxConnections(openFiles);
+  if (maxConnections !== null) proxyServer.maxConnections = maxConnections;
+  // Over the cap, Node closes a new connection at once and says so.
+  proxyServer.on('drop', () => metrics.connectionsRejected.inc());
+  const consumerConnections = new ConsumerConnections((reason, count) => metrics.connectionsRetired.inc({ reason }, count));
+  proxyServer.on(consumerTls ? 'secureConnection' : 'connection', (socket) => consumerConnections.add(socket));
+  if (consumerTls) {
+    proxyServer.on('secureConnection', notePeer);
+    proxyServer.on('secureConnection', refuseRenegotiation);
+  }
   proxyServer.timeout = Math.max(120_000, settings.UPSTREAM_TIMEOUT_MS + 10_000);
   // Validate before "100 Continue", so a refused upload is never sent.
   proxyServer.on('checkContinue', onRequest);
-  proxyServer.on('clientError', createClientErrorHandler(ownHeaders, settings.MAX_HEADER_BYTES, record));
+  proxyServer.on(
+    'clientError',
+    createClientErrorHandler({ ownHeaders, maxHeaderBytes: settings.MAX_HEADER_BYTES, headersTimeoutMs: settings.HEADERS_TIMEOUT_MS, record, done: proxiedDone }),
+  );
+  const refuseUpgrade = createUpgradeRefuser(ownHeaders, settings.ALLOWED_METHODS, audit !== null, record);
+  proxyServer.on('upgrade', refuseUpgrade);
+  proxyServer.on('connect', refuseUpgrade);
 
   if (adminTokens === null) log.warn(adminBind.warning ?? 'ADMIN_TOKENS_FILE is not set: /metrics and /audit/* on the admin port are open to anyone who can reach it (local trials only)');
   const adminApp = createAdminApp(
@@ -186,6 +219,11 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       if (settings.DIRECTORY_WATCH) directory.watch();
       audit?.start();
       if (!tls) log.warn('PORT speaks plain HTTP: fine for local trials, never for live traffic (set TLS_CERT_FILE and TLS_KEY_FILE)');
+      consumerConnections.startAgeLimit(settings.MAX_CONNECTION_AGE_MS);
+      log.info(
+        { maxConnections, openFilesLimit: openFiles, descriptorReserve: DESCRIPTOR_RESERVE, fromSetting: settings.MAX_CONNECTIONS !== undefined },
+        maxConnections === null ? 'proxy port connection cap: none (the descriptor limit is unknown or unlimited; set MAX_CONNECTIONS)' : `proxy port connection cap: ${maxConnections}`,
+      );
       log.info({ host: settings.HOST, adminHost: adminBind.host, proxyPort, adminPort, tls }, 'gateway listening');
       log.flush();
       // Log writes are batched (src/log/logger.ts): flush what is buffered at least this often.
@@ -196,8 +234,19 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     reloadTls() {
       if (!tls) return;
       try {
-        (proxyServer as HttpsServer).setSecureContext(consumerSecureContext(settings));
-        log.info('TLS certificate, key, client CA and CRL reloaded');
+        const context = consumerSecureContext(settings);
+        (proxyServer as HttpsServer).setSecureContext(context);
+        // Connections already open were admitted under the old CA bundle and CRL: those whose
+        // certificate no longer passes (revoked, expired, CA gone) close once idle.
+        let keep = (_socket: unknown): boolean => false; // files it cannot read: every connection handshakes again
+        try {
+          const trust = trustSnapshot(context.ca, context.crl);
+          keep = (socket) => peerStillPasses(socket as TLSSocket, trust);
+        } catch (err) {
+          log.warn(`TLS reload: cannot re-check open connections (${(err as Error).message}); all of them close once idle`);
+        }
+        const retired = consumerConnections.retire(Date.now(), 'tls_reload', keep);
+        log.info({ connectionsClosed: retired }, 'TLS certificate, key, client CA and CRL reloaded');
       } catch (err) {
         log.error({ code: (err as { code?: string }).code }, `TLS reload failed, the previous certificates stay in force: ${(err as Error).message}`);
       }
@@ -205,6 +254,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     },
     async shutdown() {
       directory.close();
+      consumerConnections.stop();
       proxyServer.close();
       adminServer.close();
       proxyServer.closeIdleConnections();

@@ -1,3 +1,7 @@
-export { createProxyHandler, createClientErrorHandler, type ProxyHandlerDeps } from './proxy-handler';
+export { createProxyHandler, type ProxyHandlerDeps } from './proxy-handler';
+export { createClientErrorHandler } from './client-error-handler';
+export { createUpgradeRefuser } from './upgrade-handler';
 export { createRefusalWriter } from './refusal-writer';
 export { ownResponseHeaders } from './own-headers';
+export { ConsumerConnections, defaultMaxConnections, openFilesLimit, DESCRIPTOR_RESERVE } from './connections';
+export { waitForTurn } from './connection-state';

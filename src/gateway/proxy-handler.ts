@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { decodeJwtClaims, type AuditSink } from '../audit';
 import type { DirectoryStore } from '../directory';
 import { Refusal, refuse } from '../errors';
@@ -8,8 +7,8 @@ import { certificateSpeaksFor, peerOf } from '../tls';
 import type { ProxyEngine, RefusalWriter, TransactionDone } from '../proxy';
 import { resolveRoute, type Route } from '../route';
 import { Transaction } from '../transaction';
-import { checkSspHeaders, pathFormProblem, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
-import { rawRefusalResponse } from './refusal-writer';
+import { checkSspHeaders, forbiddenConnectionOption, pathFormProblem, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
+import { setTransaction } from './connection-state';
 
 export interface ProxyHandlerDeps {
   allowedMethods: readonly string[];
@@ -23,6 +22,42 @@ export interface ProxyHandlerDeps {
   /** AUDIT_FAILURE_MODE=open: forward even when the in-flight record could not be made durable. */
   auditFailOpen: boolean;
   limiter: RateLimiter;
+  /** MAX_HEADER_LINES: more field lines than this are refused with 431. */
+  maxHeaderLines: number;
+}
+
+/**
+ * A Transaction for `req` with what its head says about who asked: refused requests are
+ * audited with who asked too, since that is what an investigation looks for.
+ */
+export function openTransaction(req: IncomingMessage, head: RequestHead, decodeClaims: boolean): Transaction {
+  const tx = new Transaction(req.method ?? '', req.socket.remoteAddress ?? '');
+  tx.tls = peerOf(req.socket);
+  tx.traceId = head.traceId ?? '';
+  tx.consumerAsid = head.from ?? '';
+  tx.providerAsid = head.to ?? '';
+  tx.interactionId = head.interactionId ?? '';
+  if (decodeClaims) tx.claims = decodeJwtClaims(head.authorization);
+  return tx;
+}
+
+/**
+ * Refusals about the connection's own framing, checked before anything else: a request
+ * that is refused here is answered with `Connection: close`, since what follows it on the
+ * connection may not be what the consumer meant as its next request.
+ */
+export function framingRefusal(req: IncomingMessage, head: RequestHead, maxHeaderLines: number): Refusal | null {
+  // Node hands over at most maxHeadersCount lines (set one above the limit): more is too many.
+  if (req.rawHeaders.length > maxHeaderLines * 2) return refuse.tooManyHeaders(maxHeaderLines);
+  if (head.upgrade) return refuse.upgradeNotSupported();
+  if (head.connection !== null) {
+    const named = forbiddenConnectionOption(head.connection);
+    if (named !== null) return refuse.connectionOption(named);
+  }
+  if (req.httpVersionMinor === 1 ? head.hosts !== 1 : head.hosts > 1) return refuse.invalidHeader('Host', 'the host name the consumer connected to');
+  // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+  if (req.httpVersionMinor === 0 && head.hasTransferEncoding) return refuse.malformedHttp();
+  return null;
 }
 
 /**
@@ -33,23 +68,19 @@ export interface ProxyHandlerDeps {
 export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const allowed = new Set(deps.allowedMethods);
 
-  function deny(req: IncomingMessage, res: ServerResponse, tx: Transaction, head: RequestHead, refusal: Refusal): void {
-    tx.responseBytes = deps.writeRefusal(res, refusal, head.accept, head.hasBody && !req.complete);
+  function deny(req: IncomingMessage, res: ServerResponse, tx: Transaction, head: RequestHead, refusal: Refusal, close = head.hasBody && !req.complete): void {
+    tx.responseBytes = deps.writeRefusal(res, refusal, head.accept, close);
     if (tx.finish('denied', refusal.status, refusal.code)) deps.done(tx);
   }
 
   return function handleProxyRequest(req: IncomingMessage, res: ServerResponse): void {
     res.sendDate = false; // a provider's response gets no Date it did not send
-    const tx = new Transaction(req.method ?? '', req.socket.remoteAddress ?? '');
-    tx.tls = peerOf(req.socket);
     const head = readRequestHead(req.rawHeaders);
     const headerProblem = checkSspHeaders(head);
-    tx.traceId = head.traceId ?? '';
-    tx.consumerAsid = head.from ?? '';
-    tx.providerAsid = head.to ?? '';
-    tx.interactionId = head.interactionId ?? '';
-    // Refused requests are audited with who asked, too: that is what an investigation looks for.
-    if (deps.audit !== null) tx.claims = decodeJwtClaims(head.authorization);
+    const tx = openTransaction(req, head, deps.audit !== null);
+    setTransaction(res, tx);
+    const framing = framingRefusal(req, head, deps.maxHeaderLines);
+    if (framing !== null) return deny(req, res, tx, head, framing, true);
     if (!allowed.has(tx.method)) return deny(req, res, tx, head, refuse.methodNotAllowed(deps.allowedMethods));
     if (headerProblem !== null) return deny(req, res, tx, head, headerProblem);
 
@@ -79,41 +110,21 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     // No request reaches a provider unless its record is durable on local disk.
     audit.begin(tx).then(
       () => forwardUnlessGone(req, res, tx, route, head),
-      () => (deps.auditFailOpen ? forwardUnlessGone(req, res, tx, route, head) : deny(req, res, tx, head, refuse.auditUnavailable())),
+      () => {
+        if (deps.auditFailOpen) forwardUnlessGone(req, res, tx, route, head);
+        else if (tx.outcome === 'in_flight') deny(req, res, tx, head, refuse.auditUnavailable());
+      },
     );
   };
 
-  /** The consumer may have gone while the record was being made durable: then nothing is forwarded. */
+  /** The consumer may have gone, or been refused, while the record was being made durable: then nothing is forwarded. */
   function forwardUnlessGone(req: IncomingMessage, res: ServerResponse, tx: Transaction, route: Route, head: RequestHead): void {
+    // Meanwhile the parser may have refused the request's body (clientError ended the transaction).
+    if (tx.outcome !== 'in_flight') return;
     if (res.destroyed || req.socket.destroyed) {
       if (tx.finish('client_aborted', 499, 'CLIENT_ABORTED')) deps.done(tx);
       return;
     }
     deps.engine.forward(req, res, tx, route, head);
   }
-}
-
-/**
- * Requests Node's strict parser rejects (CR/LF/NUL in a header, Content-Length with
- * Transfer-Encoding, an oversized header block, garbage) never reach the handler:
- * answer them with an OperationOutcome on the socket, close it, and record the refusal.
- */
-export function createClientErrorHandler(
-  ownHeaders: readonly string[],
-  maxHeaderBytes: number,
-  done: TransactionDone,
-): (err: NodeJS.ErrnoException, socket: Socket) => void {
-  return function handleClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const refusal = err.code === 'HPE_HEADER_OVERFLOW' ? refuse.headersTooLarge(maxHeaderBytes) : refuse.malformedHttp();
-    const tx = new Transaction('', socket.remoteAddress ?? '');
-    tx.failureReason = /^[A-Z_]{1,40}$/.test(err.code ?? '') ? err.code! : 'UNKNOWN';
-    const response = rawRefusalResponse(refusal, ownHeaders);
-    tx.responseBytes = response.length;
-    socket.end(response);
-    if (tx.finish('denied', refusal.status, refusal.code)) done(tx);
-  };
 }

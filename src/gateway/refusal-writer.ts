@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { chooseFormat, renderOperationOutcome, type Refusal } from '../errors';
 import type { RefusalWriter } from '../proxy';
 
@@ -22,11 +22,17 @@ export function createRefusalWriter(ownHeaders: readonly string[], allowedMethod
   };
 }
 
-/** The same OperationOutcome written straight to a socket, for requests Node's parser rejected. */
-export function rawRefusalResponse(refusal: Refusal, ownHeaders: readonly string[]): string {
-  const { body, contentType } = renderOperationOutcome(refusal, 'json');
-  let head = `HTTP/1.1 ${refusal.status} ${refusal.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n`;
-  head += `Content-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n`;
+/**
+ * The same OperationOutcome as bytes for a socket, always with `Connection: close`: for
+ * requests that never got a ServerResponse (Node's parser rejected them, or an upgrade).
+ * `bodyLength` is what the record counts, as for every other refusal.
+ */
+export function rawRefusalResponse(refusal: Refusal, ownHeaders: readonly string[], accept?: string, allow?: string): { bytes: string; bodyLength: number } {
+  const { body, contentType } = renderOperationOutcome(refusal, chooseFormat(accept));
+  let head = `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? 'Error'}\r\n`;
+  const bodyLength = Buffer.byteLength(body);
+  head += `Content-Type: ${contentType}\r\nContent-Length: ${bodyLength}\r\nConnection: close\r\n`;
   for (let i = 0; i < ownHeaders.length; i += 2) head += `${ownHeaders[i]}: ${ownHeaders[i + 1]}\r\n`;
-  return `${head}\r\n${body}`;
+  if (allow !== undefined && refusal.code === 'METHOD_NOT_ALLOWED') head += `Allow: ${allow}\r\n`;
+  return { bytes: `${head}\r\n${body}`, bodyLength };
 }

@@ -124,6 +124,19 @@ export class GatewayMetrics {
     registers: [this.registry],
     collect: (): void => this.inFlight.set(this.inFlightNow()),
   });
+  /** Consumer connections the proxy port closed at once because MAX_CONNECTIONS were open. */
+  readonly connectionsRejected = new Counter({
+    name: 'spine_gateway_connections_rejected_total',
+    help: 'Consumer connections closed on arrival because the proxy port held MAX_CONNECTIONS already.',
+    registers: [this.registry],
+  });
+  /** Consumer connections the gateway closed itself: reached MAX_CONNECTION_AGE_MS, or a TLS reload. */
+  readonly connectionsRetired = new Counter({
+    name: 'spine_gateway_connections_retired_total',
+    help: 'Consumer connections the gateway closed once idle, by reason (max_age, tls_reload).',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly directoryEntries = new Gauge({
     name: 'spine_gateway_directory_entries',
     help: 'Entries in the directory in force, by kind (consumers, providers, endpoints).',
@@ -162,6 +175,8 @@ export class GatewayMetrics {
     this.directoryReloads.inc({ result: 'success' }, 0);
     this.insertFailures.inc({ kind: 'transient' }, 0);
     this.insertFailures.inc({ kind: 'permanent' }, 0);
+    this.connectionsRetired.inc({ reason: 'max_age' }, 0);
+    this.connectionsRetired.inc({ reason: 'tls_reload' }, 0);
   }
 
   private readonly insertDuration = new Histogram({

@@ -208,10 +208,10 @@ export class ProxyEngine {
       if (res.writableFinished) {
         // The reply went out while the consumer was still uploading: stop relaying the rest.
         if (!req.complete) upstream.destroy();
-      } else if (tx.outcome === 'in_flight') {
-        // The consumer went away: abort the provider request too.
+      } else {
+        // The consumer went away (or its connection was refused mid-request): abort the provider request too.
         upstream.destroy();
-        end('client_aborted', proxyRes === null ? 499 : res.statusCode, 'CLIENT_ABORTED');
+        if (tx.outcome === 'in_flight') end('client_aborted', proxyRes === null ? 499 : res.statusCode, 'CLIENT_ABORTED');
       }
     });
 

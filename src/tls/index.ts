@@ -1,1 +1,2 @@
-export { certificateSpeaksFor, consumerSecureContext, consumerTlsServerOptions, notePeer, peerOf, upstreamTlsOptions, type TlsPeer } from './tls-settings';
+export { certificateSpeaksFor, consumerSecureContext, consumerTlsServerOptions, notePeer, peerOf, refuseRenegotiation, upstreamTlsOptions, type TlsPeer } from './tls-settings';
+export { peerStillPasses, trustSnapshot, type TrustSnapshot } from './peer-recheck';

@@ -59,6 +59,17 @@ export function consumerTlsServerOptions(settings: Settings): SecureContextOptio
   return { ...consumerSecureContext(settings), requestCert: mutual, rejectUnauthorized: mutual };
 }
 
+/**
+ * On 'secureConnection': client-initiated renegotiation (TLS 1.2) is refused, the
+ * connection closed. Node otherwise allows three in ten minutes (tls.CLIENT_RENEG_LIMIT):
+ * each is a full handshake's CPU spent at the client's word, and a renegotiated session
+ * could present another certificate than the one the connection was admitted and audited
+ * with. TLS 1.3 has no renegotiation.
+ */
+export function refuseRenegotiation(socket: TLSSocket): void {
+  socket.disableRenegotiation();
+}
+
 /** On 'secureConnection': records what the handshake proved on the socket. */
 export function notePeer(socket: TLSSocket): void {
   const cipher = socket.getCipher();

@@ -27,6 +27,10 @@ export class RequestHead {
   authorization: string | null = null;
   /** Value(s) of Connection, whose tokens name extra hop-by-hop headers (RFC 9110 7.6.1). */
   connection: string | null = null;
+  /** Host field lines seen (HTTP/1.1 needs exactly one: RFC 9112 3.2). */
+  hosts = 0;
+  /** An Upgrade field line was sent (GP Connect has no upgrades). */
+  upgrade = false;
 }
 
 function setOnce(head: RequestHead, key: 'traceId' | 'from' | 'to' | 'interactionId', name: string, value: string): void {
@@ -40,6 +44,9 @@ export function readRequestHead(rawHeaders: readonly string[]): RequestHead {
     const name = rawHeaders[i];
     const value = rawHeaders[i + 1];
     switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'host') head.hosts++;
+        break;
       case 6: {
         const lower = name.toLowerCase();
         if (lower === 'ssp-to') setOnce(head, 'to', 'Ssp-To', value);
@@ -47,6 +54,9 @@ export function readRequestHead(rawHeaders: readonly string[]): RequestHead {
         else if (lower === 'expect') head.expectsContinue = value.toLowerCase() === '100-continue';
         break;
       }
+      case 7:
+        if (name.toLowerCase() === 'upgrade') head.upgrade = true;
+        break;
       case 8:
         if (name.toLowerCase() === 'ssp-from') setOnce(head, 'from', 'Ssp-From', value);
         break;
@@ -87,6 +97,43 @@ export function checkSspHeaders(head: RequestHead): Refusal | null {
   if (head.to === null) return refuse.invalidHeader('Ssp-To', "the provider system's ASID from SDS (digits)");
   if (head.interactionId === null) {
     return refuse.invalidHeader('Ssp-InteractionID', 'the interaction URN (urn:nhs:names:services:gpconnect:...)');
+  }
+  return null;
+}
+
+/** Fields the gateway itself acts on: a Connection option naming one would strip it from the forwarded request. */
+const NOT_HOP_BY_HOP: ReadonlyMap<string, string> = new Map([
+  ['content-length', 'Content-Length'],
+  ['transfer-encoding', 'Transfer-Encoding'],
+  ['host', 'Host'],
+  ['authorization', 'Authorization'],
+  ['expect', 'Expect'],
+  ['upgrade', 'Upgrade'],
+  ['ssp-traceid', 'Ssp-TraceID'],
+  ['ssp-from', 'Ssp-From'],
+  ['ssp-to', 'Ssp-To'],
+  ['ssp-interactionid', 'Ssp-InteractionID'],
+]);
+
+/**
+ * The first Connection option (RFC 9110 7.6.1) that names a field which must never be
+ * treated as hop-by-hop, by its canonical name (never the consumer's spelling), or null.
+ * A proxy drops every field Connection names: naming Content-Length or Transfer-Encoding
+ * would forward a body without its framing (request smuggling), naming Host, Authorization,
+ * Expect or an Ssp-* header would forward a request other than the one checked.
+ * Tokens are split on commas and trimmed the same way the forwarder trims them.
+ */
+export function forbiddenConnectionOption(connection: string): string | null {
+  // The common values name nothing: no split.
+  if (connection.length <= 10) {
+    const lower = connection.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close') return null;
+  }
+  for (const t of connection.split(',')) {
+    const token = t.trim().toLowerCase();
+    const named = NOT_HOP_BY_HOP.get(token);
+    if (named !== undefined) return named;
+    if (token.startsWith('ssp-')) return 'an Ssp-* header';
   }
   return null;
 }

@@ -1,0 +1,127 @@
+import type { Socket } from 'node:net';
+import { refuse, type Refusal } from '../errors';
+import type { TransactionDone } from '../proxy';
+import { Transaction } from '../transaction';
+import { closeAfter, responseInProgress, stopReading, transactionOf } from './connection-state';
+import { rawRefusalResponse } from './refusal-writer';
+
+export interface ClientErrorDeps {
+  ownHeaders: readonly string[];
+  maxHeaderBytes: number;
+  headersTimeoutMs: number;
+  /** Hands on a transaction this handler made (audit, metrics, log). */
+  record: TransactionDone;
+  /** Hands on a transaction the request handler made (it also counts it out of in-flight). */
+  done: TransactionDone;
+}
+
+const SEEN = Symbol('spine-gateway.clientError');
+
+/** How long a refused connection may go on sending before it is cut. */
+const LINGER_MS = 2000;
+
+/**
+ * Writes the refusal and ends the connection; what the consumer still sends is read and
+ * dropped for a moment, since closing with unread bytes would reset the connection and
+ * could lose the refusal on the way.
+ */
+function endWith(socket: Socket, bytes: string): void {
+  socket.end(bytes);
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
+/** The refusal for a parser error, by Node's error code. */
+function refusalFor(code: string, deps: ClientErrorDeps): Refusal {
+  if (code === 'HPE_HEADER_OVERFLOW') return refuse.headersTooLarge(deps.maxHeaderBytes);
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return refuse.requestTimeout(deps.headersTimeoutMs);
+  return refuse.malformedHttp();
+}
+
+/**
+ * Node's 'clientError': the parser rejected bytes on a consumer connection (CR/LF/NUL in
+ * a header, Content-Length with Transfer-Encoding, an oversized header block, a bad chunk,
+ * garbage), or the header block did not arrive within HEADERS_TIMEOUT_MS. Every such
+ * refusal gets an OperationOutcome where one can be written, and exactly one record:
+ *
+ * - no response holds the connection: the refusal is written on the socket, which is closed;
+ * - the error is in the body of the request being handled: that request's own transaction
+ *   ends as the refusal (the refusal is written if its response has not started, else the
+ *   connection is broken), so no second `client_aborted` record follows;
+ * - a response is in progress for an earlier request: nothing is written into it (the
+ *   consumer would read the refusal as part of that body); it finishes, then the
+ *   connection closes, and the bad request is recorded as refused with no bytes sent.
+ *
+ * A connection that sent nothing at all before the header timeout is closed without a
+ * record: there was no request.
+ */
+export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.ErrnoException, socket: Socket) => void {
+  return function handleClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const code = err.code ?? '';
+    const current = responseInProgress(socket);
+    const marked = socket as Socket & { [SEEN]?: true };
+    if (marked[SEEN] === true) {
+      // The parser stays failed: later bytes raise this again. After a refusal they are
+      // read and dropped until the consumer closes (or the linger ends), so the refusal is
+      // not lost to a reset; a response that may still finish keeps going.
+      if (socket.writableEnded) return;
+      if (current !== null && (current.req.complete || current.writableEnded)) stopReading(socket);
+      else socket.destroy();
+      return;
+    }
+    marked[SEEN] = true;
+    if (code === 'ECONNRESET' || !socket.writable || (code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.bytesRead === 0 && current === null)) {
+      socket.destroy();
+      return;
+    }
+    // TLS faults (a refused renegotiation, a bad record) leave no channel to answer on.
+    if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) {
+      socket.destroy();
+      return;
+    }
+    const refusal = refusalFor(code, deps);
+    const reason = /^[A-Z_]{1,40}$/.test(code) ? code : 'UNKNOWN';
+
+    if (current !== null && !current.req.complete) {
+      // The error is in the body of the request this response answers.
+      const tx = transactionOf(current);
+      if (current.writableEnded) {
+        // Already answered (a refusal sent while the body was still coming): let it flush, then close.
+        stopReading(socket);
+        closeAfter(current);
+        if (tx !== null && tx.finish('denied', current.statusCode, refusal.code)) {
+          tx.failureReason = reason;
+          deps.done(tx);
+        }
+      } else if (!current.headersSent) {
+        const response = rawRefusalResponse(refusal, deps.ownHeaders);
+        if (tx !== null && tx.finish('denied', refusal.status, refusal.code)) {
+          tx.failureReason = reason;
+          tx.responseBytes = response.bodyLength;
+          deps.done(tx);
+        }
+        endWith(socket, response.bytes);
+      } else {
+        if (tx !== null && tx.finish('denied', current.statusCode, refusal.code)) {
+          tx.failureReason = reason;
+          deps.done(tx);
+        }
+        socket.destroy();
+      }
+      return;
+    }
+
+    const tx = new Transaction('', socket.remoteAddress ?? '');
+    tx.failureReason = reason;
+    if (current !== null) {
+      // A response for an earlier request holds the connection: let it finish, then close.
+      stopReading(socket);
+      closeAfter(current);
+      if (tx.finish('denied', refusal.status, refusal.code)) deps.record(tx);
+      return;
+    }
+    const response = rawRefusalResponse(refusal, deps.ownHeaders);
+    tx.responseBytes = response.bodyLength;
+    endWith(socket, response.bytes);
+    if (tx.finish('denied', refusal.status, refusal.code)) deps.record(tx);
+  };
+}

@@ -1,0 +1,96 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Transaction } from '../transaction';
+
+/**
+ * What the gateway keeps about a consumer connection, on Node's own objects rather than in
+ * a side table: the Transaction a response belongs to, the pipelined requests waiting for
+ * their turn, and the few fields of Node's http server (v20) this relies on, typed once here.
+ */
+
+const TX = Symbol('spine-gateway.transaction');
+const WAITING = Symbol('spine-gateway.waiting');
+
+/** Node's server: `_httpMessage` is the response writing on the socket now; `_paused` is its own read pause. */
+export type ServerSocket = Socket & {
+  _httpMessage?: ServerResponse | null;
+  _paused?: boolean;
+  parser?: { resume(): void } | null;
+  [WAITING]?: number;
+};
+/** `_last`: close the connection once this response is finished. */
+export type ServerReply = ServerResponse & { _last?: boolean; [TX]?: Transaction };
+
+/** Marks `res` as `tx`'s response, so a parser error on its connection finds the transaction it belongs to. */
+export function setTransaction(res: ServerResponse, tx: Transaction): void {
+  (res as ServerReply)[TX] = tx;
+}
+
+export function transactionOf(res: ServerResponse): Transaction | null {
+  return (res as ServerReply)[TX] ?? null;
+}
+
+/**
+ * The response that holds this connection now (being written, or ended but not yet
+ * flushed and detached), or null when none does: only then may the gateway write bytes
+ * of its own on the socket.
+ */
+export function responseInProgress(socket: Socket): ServerReply | null {
+  return ((socket as ServerSocket)._httpMessage as ServerReply | null | undefined) ?? null;
+}
+
+/** Stops reading the connection, the way Node's server pauses it (its parser is paused after the current chunk). */
+export function stopReading(socket: Socket): void {
+  const s = socket as ServerSocket;
+  if (s._paused !== true) {
+    s._paused = true;
+    s.pause();
+  }
+}
+
+function startReading(socket: Socket): void {
+  const s = socket as ServerSocket;
+  if (s._paused === true && !s.destroyed) {
+    s._paused = false;
+    s.parser?.resume();
+    s.resume();
+  }
+}
+
+/**
+ * Lets `res` finish, then closes the connection: no further response is started on it
+ * (a queued pipelined request is never dispatched), and nothing more is read.
+ */
+export function closeAfter(res: ServerReply): void {
+  if (!res.headersSent) res.shouldKeepAlive = false;
+  res._last = true;
+}
+
+/**
+ * HTTP/1.1 answers pipelined requests in order, and Node's server writes them in order,
+ * but it hands every parsed request to the handler at once: 20 pipelined requests would
+ * open 20 provider connections. A request whose response cannot start yet (the previous
+ * one on this connection is still being written: Node has not given it the socket) waits
+ * here until Node does, and the connection stops reading meanwhile, so a pipelining
+ * consumer holds at most one request at a provider and one read's worth of requests in
+ * memory. Returns false (the common case, no allocation) when the request may go now,
+ * true when it waits, or is dropped because the connection is already closing.
+ */
+export function waitForTurn(req: IncomingMessage, res: ServerResponse, go: (req: IncomingMessage, res: ServerResponse) => void): boolean {
+  const socket = req.socket as ServerSocket;
+  if (!socket.writable) {
+    // An earlier response on this connection said `Connection: close` and ended it: what
+    // the consumer sent after that is not answered, forwarded or recorded (RFC 9112 9.6).
+    stopReading(socket);
+    return true;
+  }
+  if (res.socket !== null) return false;
+  socket[WAITING] = (socket[WAITING] ?? 0) + 1;
+  stopReading(socket);
+  res.once('socket', () => {
+    const waiting = --socket[WAITING]!;
+    if (waiting === 0) startReading(socket);
+    go(req, res);
+  });
+  return true;
+}

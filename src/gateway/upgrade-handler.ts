@@ -1,0 +1,50 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { refuse } from '../errors';
+import type { TransactionDone } from '../proxy';
+import { readRequestHead, checkSspHeaders } from '../validate';
+import { responseInProgress } from './connection-state';
+import { openTransaction } from './proxy-handler';
+import { rawRefusalResponse } from './refusal-writer';
+
+const LINGER_MS = 1000;
+
+/**
+ * Node's 'upgrade' (Upgrade with `Connection: upgrade`) and 'connect' (CONNECT) events:
+ * such a request never becomes a 'request', and without a listener the consumer waits for
+ * a reply that never comes. GP Connect has no upgrades and the gateway is no tunnel: the
+ * request is refused on the socket (400 UPGRADE_NOT_SUPPORTED, 405 for CONNECT), recorded
+ * once with who asked, and the connection closed. Nothing reaches a provider.
+ */
+export function createUpgradeRefuser(
+  ownHeaders: readonly string[],
+  allowedMethods: readonly string[],
+  decodeClaims: boolean,
+  record: TransactionDone,
+): (req: IncomingMessage, socket: Duplex) => void {
+  const allow = allowedMethods.join(', ');
+  return function refuseUpgrade(req: IncomingMessage, socket: Duplex): void {
+    const head = readRequestHead(req.rawHeaders);
+    checkSspHeaders(head); // only well-formed Ssp-* values reach the record
+    const tx = openTransaction(req, head, decodeClaims);
+    const refusal = req.method === 'CONNECT' ? refuse.methodNotAllowed(allowedMethods) : refuse.upgradeNotSupported();
+    socket.on('error', () => {});
+    if (responseInProgress(socket as Socket) !== null || !socket.writable) {
+      // Pipelined behind a response still being written: nothing may be written into it,
+      // and Node has already detached its parser and listeners, so the connection is broken.
+      socket.destroy();
+      if (tx.finish('denied', refusal.status, refusal.code)) record(tx);
+      return;
+    }
+    const response = rawRefusalResponse(refusal, ownHeaders, head.accept, allow);
+    tx.responseBytes = response.bodyLength;
+    socket.end(response.bytes);
+    // Whatever the consumer still sends (a WebSocket frame, a tunnel's bytes) is read and
+    // dropped until it closes; a consumer that never does is cut after a second. Closing
+    // with unread bytes at once would reset the connection and could lose the refusal.
+    socket.resume();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    if (tx.finish('denied', refusal.status, refusal.code)) record(tx);
+  };
+}
