@@ -6,8 +6,10 @@
  * frameworks do not: Tomcat and Spring strip `;parameters` from each segment before they
  * resolve dot-segments (`fhir/..;/structured` is `structured`), some decode %2F or %5C
  * into separators, some decode overlong UTF-8 (%c0%ae is "."), Windows servers trim
- * trailing dots and spaces, and NFKC-normalising stacks read a fullwidth dot as ".".
- * So the gateway refuses every such form instead of guessing how the provider reads it.
+ * trailing dots and spaces, NFKC-normalising stacks read a fullwidth dot as ".", and
+ * Windows "best-fit" conversion reads U+2215 as "/" and the yen sign as "\". So the gateway
+ * refuses every such form, and any non-ASCII character in the path, instead of guessing
+ * how the provider reads it.
  *
  * Runs after the target syntax check (target-syntax.ts, which owns the scheme, the
  * authority, fragments, empty segments and characters that must be encoded) and before
@@ -25,6 +27,9 @@ const BACKSLASH = 0x5c;
 const DOT = 0x2e;
 const SPACE = 0x20;
 const PLUS = 0x2b;
+const COLON = 0x3a;
+const QUESTION = 0x3f;
+const HASH = 0x23;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -37,6 +42,7 @@ export const PATH_FORMS = {
   badEscape: 'a % that is not a valid percent-escape (two hex digits)',
   badUtf8: 'overlong or invalid UTF-8 in its percent-escapes',
   compatibility: 'a compatibility character that normalises to a separator (fullwidth or similar / \\ ; % ? #)',
+  nonAscii: 'a non-ASCII character (percent-encoded UTF-8), which some servers map to / \\ . or ; (Windows best-fit, NFKC, trimming)',
   parameters: 'a ; (path parameters, which Tomcat and Spring strip from the segment)',
 } as const;
 
@@ -64,18 +70,23 @@ function decodeBytes(path: string, start: number, end: number): Buffer {
 }
 
 /**
- * True when `name` (a decoded segment without its ;parameters) reads as "." or ".." on
- * some server: only dots, once spaces (and "+", which form-decoders read as a space) are
- * trimmed from both ends. Windows also drops trailing dots, so "..." is ".." there.
+ * True when `name` (a decoded segment) reads as "." or ".." on some server. The name ends
+ * at the first ";" (Tomcat and Spring strip path parameters), ":" (an NTFS stream suffix,
+ * "..::$INDEX_ALLOCATION"), or a decoded "?" or "#" (a proxy in front of the provider that
+ * decodes %3F or %23, as nginx does with rewrite, cuts the path there). What is left is a
+ * dot name when it holds a dot and nothing but dots, spaces and "+" (a form-decoder's
+ * space): Windows trims trailing dots and spaces repeatedly, so "...", "..%20" and ".. ."
+ * are all "..", and stacks that trim leading spaces make " .." one too.
  */
 function isDotName(name: string): boolean {
-  let start = 0;
-  let end = name.length;
-  while (end > start && (name.charCodeAt(end - 1) === SPACE || name.charCodeAt(end - 1) === PLUS)) end--;
-  while (start < end && (name.charCodeAt(start) === SPACE || name.charCodeAt(start) === PLUS)) start++;
-  if (start === end) return false;
-  for (let i = start; i < end; i++) if (name.charCodeAt(i) !== DOT) return false;
-  return true;
+  let dots = 0;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === DOT) dots++;
+    else if (c === SEMICOLON || c === COLON || c === QUESTION || c === HASH) break;
+    else if (c !== SPACE && c !== PLUS) return false;
+  }
+  return dots > 0;
 }
 
 /** Characters whose compatibility form (NFKC) would change how a path is split or decoded. */
@@ -112,8 +123,6 @@ function segmentProblem(path: string, start: number, end: number): string | null
       high = true; // never from Node's parser (it refuses raw non-ASCII), but decoded as UTF-8 below if it comes
     }
   }
-  const nameEnd = semicolon === -1 ? end : semicolon;
-  let name: string;
   if (high) {
     let decoded: string;
     try {
@@ -122,17 +131,21 @@ function segmentProblem(path: string, start: number, end: number): string | null
       return PATH_FORMS.badUtf8;
     }
     const normalised = decoded.normalize('NFKC');
-    const cut = normalised.indexOf(';');
-    // A fullwidth dot, one dot leader or small full stop is "." after NFKC.
-    if (isDotName(cut === -1 ? normalised : normalised.slice(0, cut))) return PATH_FORMS.dotSegment;
+    // The two checks below only make the diagnostics precise (a fullwidth dot, a dot leader
+    // or small full stop is "." after NFKC; a fullwidth solidus is "/"): every non-ASCII
+    // character is refused anyway. No GP Connect path holds one (FHIR ids are
+    // [A-Za-z0-9-.]), and no list of look-alikes is complete: Windows best-fit maps U+2215
+    // and U+2044 to "/" and the yen and won signs to "\" (none changes under NFKC), and
+    // .NET and Python trim U+0085, U+2028 and U+1680 from around "..".
+    if (isDotName(normalised)) return PATH_FORMS.dotSegment;
     if (normalised !== decoded && STRUCTURAL_AFTER_NFKC.test(normalised) && !STRUCTURAL_AFTER_NFKC.test(decoded)) return PATH_FORMS.compatibility;
-    name = '';
-  } else {
-    const first = path.charCodeAt(start);
-    // Only a name that starts with ".", "+" or an escape can decode to dots.
-    name = first === DOT || first === PLUS || (escapes && first === PERCENT) ? decodeBytes(path, start, nameEnd).toString('latin1') : '';
+    return PATH_FORMS.nonAscii;
   }
-  if (name !== '' && isDotName(name)) return PATH_FORMS.dotSegment;
+  const first = path.charCodeAt(start);
+  // Only a name that starts with ".", "+" or an escape can decode to a dot name.
+  if ((first === DOT || first === PLUS || (escapes && first === PERCENT)) && isDotName(decodeBytes(path, start, end).toString('latin1'))) {
+    return PATH_FORMS.dotSegment;
+  }
   if (semicolon !== -1) return PATH_FORMS.parameters;
   return null;
 }

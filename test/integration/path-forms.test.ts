@@ -279,3 +279,86 @@ providers:
     expect(all.requests[all.requests.length - 1].url).toBe('/A20047/STU3/1/gpconnect/fhir/Patient/$gpc.getstructuredrecord');
   });
 });
+
+/**
+ * Second pass (attacking the fix): variants of the forms above that a real server may
+ * still resolve outside the endpoint. The first group passed the first version of the
+ * check and reached the provider:
+ * - Windows "best-fit" conversion (ANSI code pages, as PHP, classic ASP and other
+ *   non-Unicode Windows stacks use for file names) maps U+2215 division slash and U+2044
+ *   fraction slash to "/", U+2216 set minus to "\", U+00A5 yen (cp932) and U+20A9 won
+ *   (cp949) to "\"; none of them changes under NFKC;
+ * - .NET's and Python's trim() remove U+0085, U+2028 and U+1680, and IDNA-style mapping
+ *   drops zero-width and soft-hyphen characters and reads U+3002 as ".";
+ * - C1 control characters (%c2%80-%c2%9f) are control characters too;
+ * - a proxy in front of the provider that decodes %3F or %23 (nginx does, with rewrite or
+ *   a variable in proxy_pass) cuts "..%3f" to "..": a dot name followed by a decoded ?, #,
+ *   or an NTFS ":stream" suffix is a dot-segment;
+ * - Windows trims trailing dots and spaces repeatedly: ".. ." is "..".
+ * A GP Connect path is ASCII (FHIR ids are [A-Za-z0-9-.]), so any non-ASCII character in
+ * the path is now refused, whatever it normalises to.
+ */
+const secondPass: Array<[string, string, RegExp]> = [
+  ['%e2%88%95 division slash (best-fit /)', `/..%e2%88%95..%e2%88%95structured%e2%88%95fhir%e2%88%95${CANARY}`, /non-ASCII/],
+  ['%e2%81%84 fraction slash (best-fit /)', `/..%e2%81%84..%e2%81%84structured%e2%81%84fhir%e2%81%84${CANARY}`, /non-ASCII/],
+  ['%e2%88%96 set minus (best-fit \\)', `/..%e2%88%96..%e2%88%96structured%e2%88%96${CANARY}`, /non-ASCII/],
+  ['%c2%a5 yen (cp932 best-fit \\)', `/..%c2%a5..%c2%a5structured%c2%a5${CANARY}`, /non-ASCII/],
+  ['%e2%82%a9 won (cp949 best-fit \\)', `/..%e2%82%a9..%e2%82%a9structured%e2%82%a9${CANARY}`, /non-ASCII/],
+  ['%e2%a7%b8 big solidus', `/..%e2%a7%b8..%e2%a7%b8structured%e2%a7%b8${CANARY}`, /non-ASCII/],
+  ['%e3%80%82 ideographic full stops', `/%e3%80%82%e3%80%82/structured/fhir/${CANARY}`, /non-ASCII/],
+  ['..%e2%80%8b (zero-width space)', `/..%e2%80%8b/structured/fhir/${CANARY}`, /non-ASCII/],
+  ['%c2%ad.. (soft hyphen)', `/%c2%ad../structured/fhir/${CANARY}`, /non-ASCII/],
+  ['..%ef%bb%bf (BOM)', `/..%ef%bb%bf/structured/fhir/${CANARY}`, /non-ASCII/],
+  ['..%c2%85 (NEL, trimmed by .NET)', `/..%c2%85/structured/fhir/${CANARY}`, /non-ASCII/],
+  ['..%e2%80%a8 (line separator)', `/..%e2%80%a8/structured/fhir/${CANARY}`, /non-ASCII/],
+  ['..%e1%9a%80 (ogham space mark)', `/..%e1%9a%80/structured/fhir/${CANARY}`, /non-ASCII/],
+  ['..%c2%80 (C1 control)', `/..%c2%80/structured/fhir/${CANARY}`, /non-ASCII/],
+  ['.%20. (dot, space, dot)', `/.%20./structured/fhir/${CANARY}`, /dot-segment/],
+  ['..%20. (Windows trims ". " then " ")', `/..%20./structured/fhir/${CANARY}`, /dot-segment/],
+  ['.+. (form-decoded space between dots)', `/.+./structured/fhir/${CANARY}`, /dot-segment/],
+  ['..%3f (a decoding proxy cuts at ?)', `/..%3f/structured/fhir/${CANARY}`, /dot-segment/],
+  ['%2e%2e%3F', `/%2e%2e%3F/structured/fhir/${CANARY}`, /dot-segment/],
+  ['..%23 (a decoding proxy cuts at #)', `/..%23/structured/fhir/${CANARY}`, /dot-segment/],
+  ['..:x (NTFS stream suffix)', `/..:x/structured/fhir/${CANARY}`, /dot-segment/],
+  ['..%3a%3a$INDEX_ALLOCATION', `/..%3a%3a$INDEX_ALLOCATION/structured/fhir/${CANARY}`, /dot-segment/],
+  // The strongest variants of forms the first version already refused (regressions):
+  ['triple encoding %25252e', `/%25252e%25252e/structured/fhir/${CANARY}`, /double-encoded/],
+  ['%%32%65 (nested escape)', `/%%32%65%%32%65/structured/fhir/${CANARY}`, /percent-escape/],
+  ['%U002E (IIS, upper case)', `/%U002E%U002E/structured/fhir/${CANARY}`, /percent-escape/],
+  ['..%00 (Tomcat NUL)', `/..%00/structured/fhir/${CANARY}`, /control character/],
+  ['..%0a', `/..%0a/structured/fhir/${CANARY}`, /control character/],
+  ['..%0d', `/..%0d/structured/fhir/${CANARY}`, /control character/],
+  ['%2e%2E (mixed case)', `/%2e%2E/structured/fhir/${CANARY}`, /dot-segment/],
+  ['.%2e', `/.%2e/structured/fhir/${CANARY}`, /dot-segment/],
+  ['%2e. then ;jsessionid', `/%2e.;jsessionid=ABC/structured/fhir/${CANARY}`, /dot-segment/],
+  ['..;jsessionid with a / in the value', `/..;jsessionid=a/structured/fhir/${CANARY}`, /dot-segment/],
+  ['trailing /. (Spring trailing-slash match)', `/${CANARY}/.`, /dot-segment/],
+  ['trailing /%2e', `/${CANARY}/%2e`, /dot-segment/],
+  ['%3b in upper and lower case', `/..%3B..%3b/structured/fhir/${CANARY}`, /encoded \/, \\ or ;/],
+  ['%2f.. right after the endpoint (fhir%2f..)', `%2f..%2fstructured%2ffhir%2f${CANARY}`.replace(/^/, '/x'), /encoded \/, \\ or ;/],
+  ['raw \\ and %5c mixed', `/..\\..%5cstructured/${CANARY}`, /backslash|encoded/],
+  ['fullwidth reverse solidus %ef%bc%bc', `/..%ef%bc%bc..%ef%bc%bcstructured/${CANARY}`, /compatibility|non-ASCII/],
+  ['overlong 3-byte / (%e0%80%af)', `/..%e0%80%af..%e0%80%afstructured/${CANARY}`, /overlong or invalid UTF-8/],
+  ['overlong 4-byte / (%f0%80%80%af)', `/..%f0%80%80%af..%f0%80%80%afstructured/${CANARY}`, /overlong or invalid UTF-8/],
+  ['overlong 2-byte ; (%c0%bb)', `/..%c0%bb/structured/fhir/${CANARY}`, /overlong or invalid UTF-8/],
+  ['5-byte form (%f8%80%80%80%ae)', `/%f8%80%80%80%ae%f8%80%80%80%ae/structured/${CANARY}`, /overlong or invalid UTF-8/],
+  ['two-dot leader %e2%80%a5 (NFKC "..")', `/%e2%80%a5/structured/fhir/${CANARY}`, /dot-segment/],
+  ['ellipsis %e2%80%a6 (NFKC "...", ".." on Windows)', `/%e2%80%a6/structured/fhir/${CANARY}`, /dot-segment/],
+  ['fullwidth ..%ef%bc%9b (fullwidth ;)', `/..%ef%bc%9bx/structured/fhir/${CANARY}`, /dot-segment/],
+];
+
+describe('second pass: variants of the ambiguous forms are refused too, with zero provider connections', () => {
+  test.each(secondPass)('%s', async (_name, below, why) => {
+    const before = provider.connections;
+    const seen = provider.requests.length;
+    const raw = await rawExchange(gw.proxyPort, head(`${ROOT}${below}`));
+    const reply = outcomeOf(raw);
+    expect(reply).toMatchObject({ status: 400, display: 'AMBIGUOUS_PATH' });
+    expect(reply.diagnostics).toMatch(why);
+    expect(raw).not.toContain(CANARY);
+    expect(provider.connections).toBe(before);
+    expect(provider.requests.length).toBe(seen);
+    const lines = await transactionLines();
+    expect(lines[lines.length - 1]).toMatchObject({ status: 400, outcome: 'denied', error_code: 'AMBIGUOUS_PATH' });
+  });
+});

@@ -16,7 +16,6 @@ describe('pathFormProblem', () => {
     `${ROOT}/Patient/a-b.c..d`,
     `${ROOT}/a/...b/.c/d../%2e%2ex/x%2e/a+b/+/%20`,
     `${ROOT}/%41%42`, // encoded unreserved letters: the same path on every server
-    `${ROOT}/caf%C3%A9`, // valid UTF-8 that normalises to nothing structural
     `${ROOT}?x=..;/%2e%2e%2f%c0%ae`, // the query is not a path
     'https://gp.example.nhs.uk',
     'https://gp.example.nhs.uk?x=1',
@@ -77,5 +76,71 @@ describe('pathFormProblem', () => {
 
   test('a form never names the path it was found in', () => {
     for (const form of Object.values(PATH_FORMS)) expect(form).not.toMatch(/gpconnect|Patient/);
+  });
+});
+
+describe('pathFormProblem, second pass (variants that passed the first version)', () => {
+  test.each([
+    ['/caf%C3%A9', PATH_FORMS.nonAscii], // accepted by the first version: no GP Connect path is non-ASCII
+    ['/..%e2%88%95..%e2%88%95x', PATH_FORMS.nonAscii], // U+2215: best-fit "/"
+    ['/..%e2%81%84x', PATH_FORMS.nonAscii], // U+2044: best-fit "/"
+    ['/..%e2%88%96x', PATH_FORMS.nonAscii], // U+2216: best-fit "\"
+    ['/..%c2%a5x', PATH_FORMS.nonAscii], // yen: "\" in cp932
+    ['/..%e2%82%a9x', PATH_FORMS.nonAscii], // won: "\" in cp949
+    ['/%e3%80%82%e3%80%82', PATH_FORMS.nonAscii], // ideographic full stop
+    ['/..%e2%80%8b', PATH_FORMS.nonAscii], // zero-width space
+    ['/..%c2%85', PATH_FORMS.nonAscii], // NEL: trimmed by .NET
+    ['/..%c2%80', PATH_FORMS.nonAscii], // a C1 control
+    ['/..%ef%bf%bd', PATH_FORMS.nonAscii], // U+FFFD
+    ['/.%20./x', PATH_FORMS.dotSegment],
+    ['/..%20./x', PATH_FORMS.dotSegment],
+    ['/.+./x', PATH_FORMS.dotSegment],
+    ['/%20%20.%20%20/x', PATH_FORMS.dotSegment],
+    ['/..%3f/x', PATH_FORMS.dotSegment],
+    ['/..%3Fq=1/x', PATH_FORMS.dotSegment],
+    ['/.%23/x', PATH_FORMS.dotSegment],
+    ['/..:x/y', PATH_FORMS.dotSegment],
+    ['/..%3a%3a$INDEX_ALLOCATION/y', PATH_FORMS.dotSegment],
+    ['/.;/x', PATH_FORMS.dotSegment],
+    ['/%e2%80%a5', PATH_FORMS.dotSegment], // two-dot leader: ".." after NFKC
+    ['/..%e3%80%80', PATH_FORMS.dotSegment], // ideographic space: " " after NFKC
+    ['/%25252e', PATH_FORMS.doubleEncoded],
+    ['/%%32%65', PATH_FORMS.badEscape],
+    ['/%U002E', PATH_FORMS.badEscape],
+    ['/%f8%80%80%80%ae', PATH_FORMS.badUtf8],
+  ])('refuses %s', (below, form) => {
+    expect(targetSyntaxProblem(`${ROOT}${below}`)).toBeNull();
+    expect(pathFormProblem(`${ROOT}${below}`)).toBe(form);
+  });
+
+  test.each([
+    `${ROOT}/Patient/a..b`, // dots inside a name are not a dot-segment
+    `${ROOT}/Patient/.a`,
+    `${ROOT}/Patient/a:b`, // a colon in an ordinary name
+    `${ROOT}/a%3fb`, // an encoded ? that is not after a dot name
+    `${ROOT}/+`,
+    `${ROOT}/%20`,
+    `${ROOT}/Patient/${'9'.repeat(64)}`,
+  ])('still accepts %s', (target) => {
+    expect(targetSyntaxProblem(target)).toBeNull();
+    expect(pathFormProblem(target)).toBeNull();
+  });
+
+  test('linear time: a 1 MiB path of each costly shape is checked in well under a second', () => {
+    const shapes = [
+      `/${'a'.repeat(1 << 20)}`, // one long segment
+      '/a'.repeat(1 << 19), // many short segments
+      `/${'%41'.repeat(349_525)}`, // escapes everywhere
+      `/${'.'.repeat(1 << 20)}x`, // dots, then not a dot name
+      `/${'+'.repeat(1 << 20)}.x`,
+      `/x${'%c3%a9'.repeat(174_762)}`, // non-ASCII: decoded and normalised once
+      `/${'%e2%80%a5'.repeat(116_508)}`, // NFKC expands each to two dots
+    ];
+    for (const path of shapes) {
+      const t0 = process.hrtime.bigint();
+      pathFormProblem(`${ROOT}${path}`);
+      targetSyntaxProblem(`${ROOT}${path}`);
+      expect(Number(process.hrtime.bigint() - t0) / 1e6).toBeLessThan(1000);
+    }
   });
 });
