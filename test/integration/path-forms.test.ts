@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
   CONSUMER_ASID, FIXTURES, METADATA, PROVIDER_ASID, STRUCTURED, TRACE_ID,
@@ -360,5 +362,116 @@ describe('second pass: variants of the ambiguous forms are refused too, with zer
     expect(provider.requests.length).toBe(seen);
     const lines = await transactionLines();
     expect(lines[lines.length - 1]).toMatchObject({ status: 400, outcome: 'denied', error_code: 'AMBIGUOUS_PATH' });
+  });
+});
+
+/**
+ * Second pass, the authority and the endpoint boundary: routing compares the target with
+ * the registered URL as written, so every other spelling of the same host, port or
+ * endpoint is refused (the gateway connects to the registered address, never to the one
+ * written, so a spelling can only fail to match, never redirect). Zero provider
+ * connections each.
+ */
+describe('second pass: other spellings of the authority and of the endpoint boundary are refused', () => {
+  const spellings = (port: number): Array<[string, string]> => [
+    ['userinfo', `http://u@127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['userinfo naming the host', `http://127.0.0.1:${port}@127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['an encoded @', `http://u%40127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['a zero-padded port', `http://127.0.0.1:0${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['an empty port', `http://127.0.0.1:/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['127.1', `http://127.1:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['a decimal IP', `http://2130706433:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['a hex IP', `http://0x7f.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['an octal IP', `http://0177.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['an IPv4-mapped IPv6 literal', `http://[::ffff:127.0.0.1]:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['a trailing dot in the host', `http://127.0.0.1.:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['localhost', `http://localhost:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['an upper-case scheme', `HTTP://127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['https for an http endpoint', `https://127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['an IDN host', `http://xn--7ca.127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['a percent-encoded host', `http://%31%32%37.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['a backslash after the host', `http://127.0.0.1:${port}\\A20047/STU3/1/gpconnect/fhir/metadata`],
+    ['/fhirX', `http://127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhirX/metadata`],
+    ['/fhir.', `http://127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir./metadata`],
+    ['/fhir.. (nginx alias off-by-slash)', `http://127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir../structured/fhir/metadata`],
+    ['/fhir;x', `http://127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir;x/metadata`],
+    ['/fhir%2f..', `http://127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir%2f..%2fstructured/fhir/metadata`],
+    ['/fhir%3f', `http://127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir%3f/../structured`],
+    ['/FHIR (case: IIS would match it)', `http://127.0.0.1:${port}/A20047/STU3/1/gpconnect/FHIR/metadata`],
+    ['an encoded letter in the endpoint', `http://127.0.0.1:${port}/A20047/STU3/1/gpconnect/f%68ir/metadata`],
+    ['// inside the endpoint', `http://127.0.0.1:${port}/A20047/STU3/1//gpconnect/fhir/metadata`],
+    ['the absolute form', `\u0000`],
+  ];
+
+  test('each spelling: 400, zero provider connections, and the good spelling still works afterwards', async () => {
+    const before = provider.connections;
+    const seen = provider.requests.length;
+    for (const [name, target] of spellings(provider.port)) {
+      const bytes = target === '\u0000' ? head(`${ROOT}/metadata`).toString('latin1').replace('GET /', 'GET ') : head(target);
+      const raw = await rawExchange(gw.proxyPort, bytes);
+      expect([name, raw.slice(9, 12)]).toEqual([name, '400']);
+      expect([name, provider.connections]).toEqual([name, before]);
+    }
+    expect(provider.requests.length).toBe(seen);
+    const ok = await rawExchange(gw.proxyPort, head(`${ROOT}/metadata`));
+    expect(ok.slice(9, 12)).toBe('200');
+    expect(provider.requests[provider.requests.length - 1].url).toBe('/A20047/STU3/1/gpconnect/fhir/metadata');
+  });
+
+  test('Node normalises nothing: what the consumer wrote below the origin is what the provider receives, byte for byte', async () => {
+    const below = "/Patient/9000000009/-._~!$&'()*+,=:@x?a=%2e%2e%2f;b|c%7C{}^`\"<>&_format=json";
+    const raw = await rawExchange(gw.proxyPort, head(`${ROOT}${below}`));
+    expect(raw.slice(9, 12)).toBe('200');
+    expect(provider.requests[provider.requests.length - 1].url).toBe(`/A20047/STU3/1/gpconnect/fhir${below}`);
+  });
+});
+
+describe('second pass: a 16 KiB path', () => {
+  const long = `/Patient/${'a1-.'.repeat(4096)}`; // one 16 KiB segment, legitimate characters only
+
+  test('over MAX_HEADER_BYTES (default 16 KiB): 431 from the parser, audited, no provider connection', async () => {
+    const before = provider.connections;
+    const t0 = Date.now();
+    const raw = await rawExchange(gw.proxyPort, head(`${ROOT}${long}`));
+    expect(outcomeOf(raw)).toMatchObject({ status: 431, type: 'application/fhir+json; charset=utf-8' });
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(provider.connections).toBe(before);
+    const lines = await transactionLines();
+    expect(lines[lines.length - 1]).toMatchObject({ status: 431, outcome: 'denied' });
+  });
+
+  test('with MAX_HEADER_BYTES=65536: a legitimate 16 KiB path is forwarded whole, an ambiguous one at its end is refused, both promptly', async () => {
+    // The test provider is a stock Node server (16 KiB header limit): this one takes 64 KiB.
+    const wide = createServer({ maxHeaderSize: 65_536 }, okHandler());
+    const urls: string[] = [];
+    let wideConnections = 0;
+    wide.on('request', (req: IncomingMessage) => urls.push(req.url ?? ''));
+    wide.on('connection', () => wideConnections++);
+    await new Promise<void>((resolve) => wide.listen(0, '127.0.0.1', resolve));
+    const WIDE = `http://127.0.0.1:${(wide.address() as AddressInfo).port}/A20047/STU3/1/gpconnect/fhir`;
+    const big = await startGateway(directoryYaml({ metadata: WIDE }), { MAX_HEADER_BYTES: '65536' });
+    try {
+      let t0 = Date.now();
+      const ok = await rawExchange(big.proxyPort, head(`${WIDE}${long}`));
+      expect(ok.slice(9, 12)).toBe('200');
+      expect(Date.now() - t0).toBeLessThan(1500);
+      expect(urls).toEqual([`/A20047/STU3/1/gpconnect/fhir${long}`]);
+      const before = wideConnections;
+      for (const tail of ['/..;/x', '/..%e2%88%95x', `/${'%2e'.repeat(2)}`, `/${'.'.repeat(16_000)}`]) {
+        t0 = Date.now();
+        const raw = await rawExchange(big.proxyPort, head(`${WIDE}${long}${tail}`));
+        expect(outcomeOf(raw)).toMatchObject({ status: 400, display: 'AMBIGUOUS_PATH' });
+        expect(Date.now() - t0).toBeLessThan(1500);
+      }
+      const many = `${'/a'.repeat(8000)}/..;/x`; // 8,000 segments
+      const raw = await rawExchange(big.proxyPort, head(`${WIDE}${many}`));
+      expect(outcomeOf(raw)).toMatchObject({ status: 400, display: 'AMBIGUOUS_PATH' });
+      expect(wideConnections).toBe(before);
+      expect(urls).toHaveLength(1);
+    } finally {
+      await big.stop();
+      wide.closeAllConnections();
+      await new Promise((r) => wide.close(r));
+    }
   });
 });
