@@ -8,7 +8,7 @@ import { certificateSpeaksFor, peerOf } from '../tls';
 import type { ProxyEngine, RefusalWriter, TransactionDone } from '../proxy';
 import { resolveRoute, type Route } from '../route';
 import { Transaction } from '../transaction';
-import { checkSspHeaders, pathFormProblem, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
+import { checkSspHeaders, overrideHeaderProblem, pathFormProblem, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
 import { rawRefusalResponse } from './refusal-writer';
 
 export interface ProxyHandlerDeps {
@@ -57,7 +57,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     // Origin-form only: "/" then the provider URL. An absolute-form target (GET http://x/ HTTP/1.1) is refused.
     const targetProblem = url.charCodeAt(0) === 0x2f ? targetSyntaxProblem(url.slice(1)) : 'the request-target must be "/" followed by the provider URL';
     if (targetProblem !== null) return deny(req, res, tx, head, refuse.invalidTarget(targetProblem));
-    const ambiguousForm = pathFormProblem(url.slice(1)); // a path a provider may resolve to another endpoint
+    const ambiguousForm = pathFormProblem(url.slice(1)) ?? overrideHeaderProblem(req.rawHeaders); // a path a provider may resolve to another endpoint
     if (ambiguousForm !== null) return deny(req, res, tx, head, refuse.ambiguousPath(ambiguousForm));
 
     const index = deps.directory.current!;

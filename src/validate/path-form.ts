@@ -44,6 +44,7 @@ export const PATH_FORMS = {
   compatibility: 'a compatibility character that normalises to a separator (fullwidth or similar / \\ ; % ? #)',
   nonAscii: 'a non-ASCII character (percent-encoded UTF-8), which some servers map to / \\ . or ; (Windows best-fit, NFKC, trimming)',
   parameters: 'a ; (path parameters, which Tomcat and Spring strip from the segment)',
+  overrideHeader: 'a header that some servers read as the request\'s URL or method instead of the request line',
 } as const;
 
 function hexValue(c: number): number {
@@ -169,6 +170,38 @@ export function pathFormProblem(target: string): string | null {
       }
       segmentStart = j + 1;
     }
+  }
+  return null;
+}
+
+/**
+ * Request headers that some provider stacks read as the request's URL or method in place
+ * of the request line, by their lower-case names and the spelling a refusal shows: IIS's
+ * URL Rewrite and ISAPI_Rewrite, older Symfony and Zend/Laminas take the path from
+ * X-Original-URL or X-Rewrite-URL; apps behind nginx, Traefik or Envoy trust
+ * X-Original-URI, X-Forwarded-Uri, X-Forwarded-Path or X-Envoy-Original-Path; Spring's
+ * ForwardedHeaderFilter and ASP.NET's path base take X-Forwarded-Prefix; Laravel,
+ * Express's method-override and ASP.NET Web API take X-HTTP-Method-Override and its
+ * kin. With one, a consumer accredited for one endpoint could have the provider serve
+ * another while the request line passes every check. No GP Connect consumer sends them.
+ */
+const OVERRIDE_HEADERS = new Map<string, string>(
+  ['X-Original-URL', 'X-Rewrite-URL', 'X-Original-URI', 'X-Forwarded-Uri', 'X-Forwarded-Path', 'X-Forwarded-Prefix', 'X-Envoy-Original-Path',
+    'X-HTTP-Method-Override', 'X-HTTP-Method', 'X-Method-Override'].map((n) => [n.toLowerCase(), n]),
+);
+const OVERRIDE_LENGTHS = new Set([...OVERRIDE_HEADERS.keys()].map((n) => n.length));
+
+/**
+ * The first header in `rawHeaders` (Node's flat [name, value, ...]) that overrides the
+ * path or method on some provider, as the form a refusal names (the header's name, never
+ * its value), or null. A length test keeps the common headers from being lower-cased.
+ */
+export function overrideHeaderProblem(rawHeaders: readonly string[]): string | null {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    if (!OVERRIDE_LENGTHS.has(name.length)) continue;
+    const shown = OVERRIDE_HEADERS.get(name.toLowerCase());
+    if (shown !== undefined) return `${PATH_FORMS.overrideHeader} (${shown})`;
   }
   return null;
 }

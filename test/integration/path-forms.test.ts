@@ -475,3 +475,53 @@ describe('second pass: a 16 KiB path', () => {
     }
   });
 });
+
+/**
+ * Second pass, the path by another route: headers that some provider stacks read as the
+ * request's URL or method in place of the request line. IIS's URL Rewrite and
+ * ISAPI_Rewrite, older Symfony and Zend/Laminas take the path from X-Original-URL or
+ * X-Rewrite-URL; apps behind nginx or Traefik trust X-Original-URI or X-Forwarded-Uri;
+ * Spring's ForwardedHeaderFilter and ASP.NET's path base take X-Forwarded-Prefix; Laravel,
+ * Express's method-override and ASP.NET Web API take X-HTTP-Method-Override. A consumer
+ * accredited for metadata could name the structured endpoint (or DELETE) in one of them
+ * while the request line passes every check. Refused with AMBIGUOUS_PATH, zero provider
+ * connections; the refusal names the header, never its value.
+ */
+const overrideHeaders: Array<[string, string]> = [
+  ['X-Original-URL', '/A20047/STU3/1/gpconnect/structured/fhir/Patient/Canary9000000009'],
+  ['x-original-url', '/A20047/STU3/1/gpconnect/structured/fhir/Patient/Canary9000000009'],
+  ['X-Rewrite-URL', '/A20047/STU3/1/gpconnect/structured/fhir/Patient/Canary9000000009'],
+  ['X-Original-URI', '/A20047/STU3/1/gpconnect/structured/fhir/Patient/Canary9000000009'],
+  ['X-Forwarded-Uri', '/A20047/STU3/1/gpconnect/structured/fhir/Patient/Canary9000000009'],
+  ['X-Forwarded-Path', '/A20047/STU3/1/gpconnect/structured/fhir/Patient/Canary9000000009'],
+  ['X-Forwarded-Prefix', '/A20047/STU3/1/gpconnect/structured/Canary9000000009'],
+  ['X-Envoy-Original-Path', '/A20047/STU3/1/gpconnect/structured/fhir/Patient/Canary9000000009'],
+  ['X-HTTP-Method-Override', 'DELETE Canary9000000009'],
+  ['X-HTTP-Method', 'DELETE Canary9000000009'],
+  ['X-Method-Override', 'DELETE Canary9000000009'],
+];
+
+describe('second pass: headers that override the path or method are refused', () => {
+  test.each(overrideHeaders)('%s', async (name, value) => {
+    const before = provider.connections;
+    const seen = provider.requests.length;
+    const bytes = head(`${ROOT}/metadata`).toString('latin1').replace('Connection: close\r\n', `${name}: ${value}\r\nConnection: close\r\n`);
+    const raw = await rawExchange(gw.proxyPort, bytes);
+    const reply = outcomeOf(raw);
+    expect(reply).toMatchObject({ status: 400, display: 'AMBIGUOUS_PATH' });
+    expect(reply.diagnostics.toLowerCase()).toContain(name.toLowerCase());
+    expect(raw).not.toContain(CANARY);
+    expect(provider.connections).toBe(before);
+    expect(provider.requests.length).toBe(seen);
+    const lines = await transactionLines();
+    expect(lines[lines.length - 1]).toMatchObject({ status: 400, outcome: 'denied', error_code: 'AMBIGUOUS_PATH' });
+  });
+
+  test('look-alike names that no stack reads as the URL still pass (X-Original-URL-Note, X-Forwarded-For)', async () => {
+    const seen = provider.requests.length;
+    const bytes = head(`${ROOT}/metadata`).toString('latin1').replace('Connection: close\r\n', 'X-Original-URL-Note: a\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close\r\n');
+    const raw = await rawExchange(gw.proxyPort, bytes);
+    expect(raw.slice(9, 12)).toBe('200');
+    expect(provider.requests.length).toBe(seen + 1);
+  });
+});
