@@ -163,3 +163,73 @@ describe('refusals an investigator must be able to find', () => {
     expect(JSON.parse(r.text)).toMatchObject({ filter: 'error_code' });
   });
 });
+
+/**
+ * Second pass (attacking the item 8 fix), over raw sockets so that no client library
+ * tidies the bytes: the Bearer header's edge cases, cursor and filter fuzzing against the
+ * real embedded ClickHouse, and Cache-Control on every /audit answer.
+ */
+interface RawReply {
+  status: number;
+  headers: string;
+  body: string;
+}
+
+async function adminRaw(target: string, headerLines: string[] = [], method = 'GET'): Promise<RawReply> {
+  const bytes = Buffer.concat([
+    Buffer.from(`${method} ${target} HTTP/1.1\r\nHost: admin\r\n`, 'latin1'),
+    ...headerLines.map((l) => Buffer.concat([Buffer.from(l, 'latin1'), Buffer.from('\r\n')])),
+    Buffer.from('Connection: close\r\n\r\n'),
+  ]);
+  const raw = await rawExchange(gw.adminPort, bytes, 5000);
+  const cut = raw.indexOf('\r\n\r\n');
+  return { status: Number(raw.slice(9, 12)), headers: raw.slice(0, cut), body: raw.slice(cut + 4) };
+}
+
+describe('second pass: the Authorization header, byte by byte', () => {
+  const T = AUDITOR_TOKEN;
+  test.each<[string, string[], number]>([
+    ['two spaces after Bearer (1*SP)', [`Authorization: Bearer  ${T}`], 200],
+    ['trailing spaces (OWS, trimmed by the parser)', [`Authorization: Bearer ${T}   `], 200],
+    ['a tab after Bearer', [`Authorization: Bearer\t${T}`], 401],
+    ['a tab after the token', [`Authorization: Bearer ${T}\t`], 200], // OWS too
+    ['Bearer and no token', ['Authorization: Bearer'], 401],
+    ['Bearer, a space, no token', ['Authorization: Bearer '], 401],
+    ['no scheme', [`Authorization: ${T}`], 401],
+    ['Bearer= instead of a space', [`Authorization: Bearer=${T}`], 401],
+    ['a comma and a second credential', [`Authorization: Bearer ${T}, Bearer x`], 401],
+    ['the token twice', [`Authorization: Bearer ${T} ${T}`], 401],
+    ['a leading space in the value', [`Authorization:  Bearer ${T}`], 200], // OWS before the value
+    ['an empty Authorization', ['Authorization: '], 401],
+    ['the token with a non-ASCII byte appended (latin1)', [`Authorization: Bearer ${T}\xe9`], 401],
+    ['the token in UTF-8 look-alike letters', [`Authorization: Bearer ${Buffer.from(T.replace('a', 'а'), 'utf8').toString('latin1')}`], 401],
+    ['a 513-character token', [`Authorization: Bearer ${'a'.repeat(513)}`], 401],
+    ['a 12 KiB token', [`Authorization: Bearer ${'a'.repeat(12_288)}`], 401],
+    ['the token in a Proxy-Authorization header', [`Proxy-Authorization: Bearer ${T}`], 401],
+    ['the token in a query parameter', [], 401],
+  ])('%s', async (name, lines, status) => {
+    const target = name.includes('query parameter') ? `/audit/transactions?limit=1&access_token=${T}` : '/audit/transactions?limit=1';
+    const r = await adminRaw(target, lines);
+    expect(r.status).toBe(status);
+    expect(r.headers).toMatch(/\r\ncache-control: no-store/i);
+    if (status === 401) expect(r.headers).toMatch(/\r\nwww-authenticate: Bearer/i);
+  });
+
+  test('a header block over the admin limit (a 20 KiB token): refused, the admin port still answers', async () => {
+    const r = await adminRaw('/audit/transactions?limit=1', [`Authorization: Bearer ${'a'.repeat(20_480)}`]);
+    expect(r.status).toBe(431);
+    expect((await adminRaw('/healthz')).status).toBe(200);
+  });
+
+  test.each<[string, string[]]>([
+    ['a valid token, then an unknown one', [`Authorization: Bearer ${AUDITOR_TOKEN}`, 'Authorization: Bearer nope']],
+    ['an unknown token, then a valid one', ['Authorization: Bearer nope', `Authorization: Bearer ${AUDITOR_TOKEN}`]],
+    ['a valid token twice', [`Authorization: Bearer ${AUDITOR_TOKEN}`, `Authorization: Bearer ${AUDITOR_TOKEN}`]],
+    ['an auditor token and a metrics token', [`Authorization: Bearer ${METRICS_TOKEN}`, `authorization: Bearer ${AUDITOR_TOKEN}`]],
+  ])('two Authorization headers (%s): 401, whichever comes first', async (_name, lines) => {
+    const r = await adminRaw('/audit/transactions?limit=1', lines);
+    expect(r.status).toBe(401);
+    expect(r.headers).toMatch(/\r\ncache-control: no-store/i);
+    expect(r.body).toMatch(/one Authorization header/);
+  });
+});
