@@ -44,7 +44,7 @@ export const PATH_FORMS = {
   compatibility: 'a compatibility character that normalises to a separator (fullwidth or similar / \\ ; % ? #)',
   nonAscii: 'a non-ASCII character (percent-encoded UTF-8), which some servers map to / \\ . or ; (Windows best-fit, NFKC, trimming)',
   parameters: 'a ; (path parameters, which Tomcat and Spring strip from the segment)',
-  overrideHeader: 'a header that some servers read as the request\'s URL or method instead of the request line',
+  overrideHeader: 'a header that some servers read as the request\'s URL, host or method instead of the request line and Host',
 } as const;
 
 function hexValue(c: number): number {
@@ -182,23 +182,34 @@ export function pathFormProblem(target: string): string | null {
  * X-Original-URI, X-Forwarded-Uri, X-Forwarded-Path or X-Envoy-Original-Path; Spring's
  * ForwardedHeaderFilter and ASP.NET's path base take X-Forwarded-Prefix; Laravel,
  * Express's method-override and ASP.NET Web API take X-HTTP-Method-Override and its
- * kin. With one, a consumer accredited for one endpoint could have the provider serve
- * another while the request line passes every check. No GP Connect consumer sends them.
+ * kin. The host too: the gateway sets Host to the registered endpoint's, but Spring,
+ * ASP.NET, Express ("trust proxy"), Django and Symfony take it from X-Forwarded-Host (or
+ * X-Host, X-Original-Host, X-Forwarded-Server) when told to trust a proxy, and a supplier
+ * serving many practices by host name routes by it. With one, a consumer accredited for
+ * one endpoint could have the provider serve another while the request line passes every
+ * check. No GP Connect consumer sends them. (Forwarded: host= is checked below.)
  */
 const OVERRIDE_HEADERS = new Map<string, string>(
   ['X-Original-URL', 'X-Rewrite-URL', 'X-Original-URI', 'X-Forwarded-Uri', 'X-Forwarded-Path', 'X-Forwarded-Prefix', 'X-Envoy-Original-Path',
-    'X-HTTP-Method-Override', 'X-HTTP-Method', 'X-Method-Override'].map((n) => [n.toLowerCase(), n]),
+    'X-HTTP-Method-Override', 'X-HTTP-Method', 'X-Method-Override', 'X-Forwarded-Host', 'X-Host', 'X-Original-Host', 'X-Forwarded-Server'].map((n) => [n.toLowerCase(), n]),
 );
+/**
+ * A host= parameter in a Forwarded element (RFC 7239), leniently: any case, spaces
+ * around "=". Those who read Forwarded take the first element, which is the consumer's,
+ * not the one the gateway appends; for= and proto= (an egress proxy's) pass.
+ */
+const FORWARDED_HOST = /(?:^|[;,])\s*host\s*=/i;
 const OVERRIDE_LENGTHS = new Set([...OVERRIDE_HEADERS.keys()].map((n) => n.length));
 
 /**
  * The first header in `rawHeaders` (Node's flat [name, value, ...]) that overrides the
- * path or method on some provider, as the form a refusal names (the header's name, never
+ * path, host or method on some provider, as the form a refusal names (the header's name, never
  * its value), or null. A length test keeps the common headers from being lower-cased.
  */
 export function overrideHeaderProblem(rawHeaders: readonly string[]): string | null {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i];
+    if (name.length === 9 && name.toLowerCase() === 'forwarded' && FORWARDED_HOST.test(rawHeaders[i + 1])) return `${PATH_FORMS.overrideHeader} (Forwarded: host=)`;
     if (!OVERRIDE_LENGTHS.has(name.length)) continue;
     const shown = OVERRIDE_HEADERS.get(name.toLowerCase());
     if (shown !== undefined) return `${PATH_FORMS.overrideHeader} (${shown})`;

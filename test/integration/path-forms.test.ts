@@ -525,3 +525,47 @@ describe('second pass: headers that override the path or method are refused', ()
     expect(provider.requests.length).toBe(seen + 1);
   });
 });
+
+/**
+ * Second pass, the host by another route: the gateway sets Host to the registered
+ * endpoint's authority, but Spring's ForwardedHeaderFilter, ASP.NET's ForwardedHeaders,
+ * Express with "trust proxy", Django's USE_X_FORWARDED_HOST and Symfony's trusted proxies
+ * take the host from X-Forwarded-Host or from the first Forwarded element's host=, and a
+ * supplier that serves many practices by host name routes by it. A consumer's own
+ * X-Forwarded-Host (or Forwarded: host=) arrives before anything the gateway adds, so it
+ * would name another practice's endpoint. Refused; a Forwarded line with only for= and
+ * proto= (as a consumer's egress proxy may add) still passes.
+ */
+const hostOverrides: Array<[string, string, string]> = [
+  ['X-Forwarded-Host', 'X-Forwarded-Host: b82001.supplier.example', 'X-Forwarded-Host'],
+  ['x-forwarded-host, lower case', 'x-forwarded-host: b82001.supplier.example', 'X-Forwarded-Host'],
+  ['X-Host', 'X-Host: b82001.supplier.example', 'X-Host'],
+  ['X-Original-Host', 'X-Original-Host: b82001.supplier.example', 'X-Original-Host'],
+  ['X-Forwarded-Server', 'X-Forwarded-Server: b82001.supplier.example', 'X-Forwarded-Server'],
+  ['Forwarded with host=', 'Forwarded: for=10.0.0.1;host=b82001.supplier.example;proto=https', 'Forwarded'],
+  ['Forwarded with HOST= in a second element', 'Forwarded: for=10.0.0.1, for=10.0.0.2;HOST="b82001.supplier.example"', 'Forwarded'],
+  ['Forwarded with host = (spaces)', 'Forwarded: for=10.0.0.1; host = b82001.supplier.example', 'Forwarded'],
+  ['a second Forwarded line with host=', 'Forwarded: for=10.0.0.1\r\nForwarded: host=b82001.supplier.example', 'Forwarded'],
+];
+
+describe('second pass: headers that override the host are refused', () => {
+  test.each(hostOverrides)('%s', async (_name, line, shown) => {
+    const before = provider.connections;
+    const seen = provider.requests.length;
+    const raw = await rawExchange(gw.proxyPort, head(`${ROOT}/metadata`).toString('latin1').replace('Connection: close\r\n', `${line}\r\nConnection: close\r\n`));
+    const reply = outcomeOf(raw);
+    expect(reply).toMatchObject({ status: 400, display: 'AMBIGUOUS_PATH' });
+    expect(reply.diagnostics).toContain(shown);
+    expect(raw).not.toContain('b82001');
+    expect(provider.connections).toBe(before);
+    expect(provider.requests.length).toBe(seen);
+  });
+
+  test('Forwarded with for= and proto= only, and X-Forwarded-For/-Proto, still pass', async () => {
+    const seen = provider.requests.length;
+    const lines = 'Forwarded: for=10.0.0.1;proto=https;by=hostile\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\n';
+    const raw = await rawExchange(gw.proxyPort, head(`${ROOT}/metadata`).toString('latin1').replace('Connection: close\r\n', `${lines}Connection: close\r\n`));
+    expect(raw.slice(9, 12)).toBe('200');
+    expect(provider.requests.length).toBe(seen + 1);
+  });
+});
