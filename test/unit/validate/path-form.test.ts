@@ -144,3 +144,24 @@ describe('pathFormProblem, second pass (variants that passed the first version)'
     }
   });
 });
+
+describe('targetSyntaxProblem, second pass: the authority', () => {
+  test.each([
+    'https://gp.example.nhs.uk\u3002evil/x', // ideographic full stop in the host
+    'https://gp.example.nhs.uk\uff0fevil/x', // fullwidth solidus in the host
+    'https://gp%2eexample.nhs.uk/x',
+    'https://u@gp.example.nhs.uk/x',
+    'https://gp.example.nhs.uk%40evil/x',
+    'https://gp.example.nhs.uk\\@evil/x',
+    'https://gp.example.nhs.uk#@evil/x',
+    'https://gp.example.nhs.uk;x/x',
+    'https://gp.example.nhs.uk x/x',
+    'https:///x',
+    'https:/gp.example.nhs.uk/x',
+    'https:\\\\gp.example.nhs.uk/x',
+    'HTTPS://gp.example.nhs.uk/x',
+    ' https://gp.example.nhs.uk/x',
+  ])('refuses %j', (target) => {
+    expect(targetSyntaxProblem(target)).not.toBeNull();
+  });
+});
