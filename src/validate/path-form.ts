@@ -15,7 +15,8 @@
  * authority, fragments, empty segments and characters that must be encoded) and before
  * routing, over the whole path: a legitimate GP Connect path never holds any of these
  * forms, so there is nothing to gain by exempting the part above the endpoint. The query
- * is not a path and is not checked here (target syntax refuses control characters there).
+ * is not a path: only a `_method` parameter is refused there (target syntax refuses
+ * control characters there).
  *
  * Every answer names the form, never the path: it ends up in an OperationOutcome.
  */
@@ -30,6 +31,8 @@ const PLUS = 0x2b;
 const COLON = 0x3a;
 const QUESTION = 0x3f;
 const HASH = 0x23;
+const AMPERSAND = 0x26;
+const EQUALS = 0x3d;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -44,6 +47,7 @@ export const PATH_FORMS = {
   compatibility: 'a compatibility character that normalises to a separator (fullwidth or similar / \\ ; % ? #)',
   nonAscii: 'a non-ASCII character (percent-encoded UTF-8), which some servers map to / \\ . or ; (Windows best-fit, NFKC, trimming)',
   parameters: 'a ; (path parameters, which Tomcat and Spring strip from the segment)',
+  methodParameter: 'a _method query parameter, which some servers read as the request\'s method',
   overrideHeader: 'a header that some servers read as the request\'s URL, host or method instead of the request line and Host',
 } as const;
 
@@ -171,7 +175,55 @@ export function pathFormProblem(target: string): string | null {
       segmentStart = j + 1;
     }
   }
+  return q === -1 ? null : methodParameterProblem(target, q + 1);
+}
+
+/**
+ * A `_method` parameter in the query, target[start..]: Symfony (http_method_override),
+ * Laravel and Express's method-override (set to read the query) take it as the request's
+ * method, so a consumer accredited for one interaction could run another. Names are read
+ * as PHP's parse_str reads them: percent-decoded, "+" as a space, leading spaces dropped,
+ * " ", "." and a leading "[" turned into "_", "[...]" (an array) cut off; any case.
+ * Only a name holding "%" or "method" is decoded, so a plain FHIR query costs one scan.
+ */
+function methodParameterProblem(target: string, start: number): string | null {
+  let nameStart = start;
+  let inName = true;
+  for (let i = start; i <= target.length; i++) {
+    const c = i === target.length ? AMPERSAND : target.charCodeAt(i);
+    if (c === AMPERSAND || c === SEMICOLON) {
+      if (inName && isMethodName(target, nameStart, i)) return PATH_FORMS.methodParameter;
+      nameStart = i + 1;
+      inName = true;
+    } else if (c === EQUALS && inName) {
+      if (isMethodName(target, nameStart, i)) return PATH_FORMS.methodParameter;
+      inName = false;
+    }
+  }
   return null;
+}
+
+function isMethodName(target: string, start: number, end: number): boolean {
+  if (end - start < 7) return false; // "_method" is 7 characters, and no spelling of it is shorter
+  const raw = target.slice(start, end);
+  if (!raw.includes('%') && !/method/i.test(raw)) return false;
+  let name = '';
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    const hi = c === PERCENT && i + 2 < raw.length ? hexValue(raw.charCodeAt(i + 1)) : -1;
+    const lo = hi === -1 ? -1 : hexValue(raw.charCodeAt(i + 2));
+    if (lo !== -1) {
+      name += String.fromCharCode((hi << 4) | lo);
+      i += 2;
+    } else {
+      name += c === PLUS ? ' ' : raw[i];
+    }
+  }
+  name = name.toLowerCase().replace(/^ +/, '');
+  if (name.startsWith('[')) name = `_${name.slice(1)}`;
+  const bracket = name.indexOf('[');
+  if (bracket !== -1) name = name.slice(0, bracket);
+  return name.replace(/[ .]/g, '_') === '_method';
 }
 
 /**

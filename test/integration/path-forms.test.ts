@@ -569,3 +569,45 @@ describe('second pass: headers that override the host are refused', () => {
     expect(provider.requests.length).toBe(seen + 1);
   });
 });
+
+/**
+ * Second pass, the method by the query: Symfony (http_method_override), Laravel and
+ * Express's method-override (configured for the query) read a _method parameter as the
+ * request's method. PHP's parse_str decodes the name first and turns " ", "." and "[" in
+ * it into "_", so ".method", "+method" and "%5Fmethod" are _method there too. Refused like
+ * the method-override headers; other parameters that start with _ (FHIR's _format,
+ * _include, _count) pass.
+ */
+const methodParams: Array<[string, string]> = [
+  ['_method=DELETE', '_method=DELETE'],
+  ['after another parameter', '_format=json&_method=PUT'],
+  ['%5Fmethod', '%5Fmethod=DELETE'],
+  ['%5fMETHOD', '%5fMETHOD=DELETE'],
+  ['.method (PHP reads _method)', '.method=DELETE'],
+  ['+_method (PHP drops leading spaces)', '+_method=DELETE'],
+  ['%20%20_method', '%20%20_method=DELETE'],
+  ['_%6Dethod (an encoded letter)', '_%6Dethod=DELETE'],
+  ['[method (PHP reads _method)', '[method=DELETE'],
+  ['_method[]', '_method[]=DELETE'],
+  ['no value', '_method'],
+  ['after a ;', 'a=1;_method=DELETE'],
+];
+
+describe('second pass: a _method query parameter is refused', () => {
+  test.each(methodParams)('%s', async (_name, query) => {
+    const before = provider.connections;
+    const raw = await rawExchange(gw.proxyPort, head(`${ROOT}/metadata?${query}`));
+    const reply = outcomeOf(raw);
+    expect(reply).toMatchObject({ status: 400, display: 'AMBIGUOUS_PATH' });
+    expect(reply.diagnostics).toMatch(/_method/);
+    expect(provider.connections).toBe(before);
+  });
+
+  test('FHIR parameters that start with _ and names that only contain "method" pass', async () => {
+    const seen = provider.requests.length;
+    const query = '_format=json&_include=Slot:schedule&_count=1&method=x&x_method=y&_methodx=z&a=_method&+method=1&%7C=%7C&%zz=1';
+    const raw = await rawExchange(gw.proxyPort, head(`${ROOT}/metadata?${query}`));
+    expect(raw.slice(9, 12)).toBe('200');
+    expect(provider.requests[seen].url).toBe(`/A20047/STU3/1/gpconnect/fhir/metadata?${query}`);
+  });
+});

@@ -165,3 +165,21 @@ describe('targetSyntaxProblem, second pass: the authority', () => {
     expect(targetSyntaxProblem(target)).not.toBeNull();
   });
 });
+
+describe('pathFormProblem, second pass: _method in the query', () => {
+  test.each(['_method=DELETE', 'a=1&_method=PUT', '_METHOD=x', '%5Fmethod=x', '.method=x', '[method=x', '_method[]=x', '+_method=x', '_%6Dethod=x', '_method', 'a;_method=x'])(
+    'refuses ?%s',
+    (query) => {
+      expect(pathFormProblem(`${ROOT}/metadata?${query}`)).toBe(PATH_FORMS.methodParameter);
+    },
+  );
+  test.each(['method=x', '_methods=x', 'x_method=x', 'a=_method', '_format=json&_count=1', '%zz=1', '+method=x', '_meth%6fd=x&_count=1'.replace('_meth%6fd=x&', '')])('accepts ?%s', (query) => {
+    expect(pathFormProblem(`${ROOT}/metadata?${query}`)).toBeNull();
+  });
+  test('linear: a 1 MiB query of encoded names is checked in well under a second', () => {
+    const query = '%41%42%43%44method=1&'.repeat(50_000);
+    const t0 = process.hrtime.bigint();
+    expect(pathFormProblem(`${ROOT}/metadata?${query}`)).toBeNull();
+    expect(Number(process.hrtime.bigint() - t0) / 1e6).toBeLessThan(1000);
+  });
+});
