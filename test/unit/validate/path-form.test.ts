@@ -173,7 +173,7 @@ describe('pathFormProblem, second pass: _method in the query', () => {
       expect(pathFormProblem(`${ROOT}/metadata?${query}`)).toBe(PATH_FORMS.methodParameter);
     },
   );
-  test.each(['method=x', '_methods=x', 'x_method=x', 'a=_method', '_format=json&_count=1', '%zz=1', '+method=x', '_meth%6fd=x&_count=1'.replace('_meth%6fd=x&', '')])('accepts ?%s', (query) => {
+  test.each(['method=x', '_methods=x', 'x_method=x', 'a=_method', '_format=json&_count=1', '%zz=1', '+method=x', '_count=1'])('accepts ?%s', (query) => {
     expect(pathFormProblem(`${ROOT}/metadata?${query}`)).toBeNull();
   });
   test('linear: a 1 MiB query of encoded names is checked in well under a second', () => {
