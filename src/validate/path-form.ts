@@ -203,10 +203,23 @@ function methodParameterProblem(target: string, start: number): string | null {
   return null;
 }
 
+const METHOD = 'method';
+
 function isMethodName(target: string, start: number, end: number): boolean {
   if (end - start < 7) return false; // "_method" is 7 characters, and no spelling of it is shorter
+  let escaped = false;
+  for (let i = start; i < end && !escaped; i++) escaped = target.charCodeAt(i) === PERCENT;
+  if (!escaped) {
+    // No escape (the common case, no allocation): "+"s, then "_", "." or "[", then "method", then the end or "[".
+    let i = start;
+    while (i < end && target.charCodeAt(i) === PLUS) i++;
+    const c = target.charCodeAt(i);
+    if (c !== 0x5f && c !== DOT && c !== 0x5b) return false;
+    if (end - i - 1 < 6) return false;
+    for (let k = 0; k < 6; k++) if ((target.charCodeAt(i + 1 + k) | 0x20) !== METHOD.charCodeAt(k)) return false;
+    return i + 7 === end || target.charCodeAt(i + 7) === 0x5b;
+  }
   const raw = target.slice(start, end);
-  if (!raw.includes('%') && !/method/i.test(raw)) return false;
   let name = '';
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
@@ -256,13 +269,14 @@ const OVERRIDE_LENGTHS = new Set([...OVERRIDE_HEADERS.keys()].map((n) => n.lengt
 /**
  * The first header in `rawHeaders` (Node's flat [name, value, ...]) that overrides the
  * path, host or method on some provider, as the form a refusal names (the header's name, never
- * its value), or null. A length test keeps the common headers from being lower-cased.
+ * its value), or null. An "X-" and length test keeps the common headers from being lower-cased.
  */
 export function overrideHeaderProblem(rawHeaders: readonly string[]): string | null {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i];
     if (name.length === 9 && name.toLowerCase() === 'forwarded' && FORWARDED_HOST.test(rawHeaders[i + 1])) return `${PATH_FORMS.overrideHeader} (Forwarded: host=)`;
-    if (!OVERRIDE_LENGTHS.has(name.length)) continue;
+    // Every other name starts "X-": Authorization, Ssp-To or Accept share a length with one.
+    if ((name.charCodeAt(0) | 0x20) !== 0x78 || name.charCodeAt(1) !== 0x2d || !OVERRIDE_LENGTHS.has(name.length)) continue;
     const shown = OVERRIDE_HEADERS.get(name.toLowerCase());
     if (shown !== undefined) return `${PATH_FORMS.overrideHeader} (${shown})`;
   }

@@ -183,3 +183,11 @@ describe('pathFormProblem, second pass: _method in the query', () => {
     expect(Number(process.hrtime.bigint() - t0) / 1e6).toBeLessThan(1000);
   });
 });
+
+test('pathFormProblem, second pass: a 1 MiB query of many plain names stays linear', () => {
+  for (const query of ['aaaaaaa=1&'.repeat(100_000), '+++++++&'.repeat(130_000), '_methox=1&'.repeat(100_000)]) {
+    const t0 = process.hrtime.bigint();
+    expect(pathFormProblem(`${ROOT}/metadata?${query}`)).toBeNull();
+    expect(Number(process.hrtime.bigint() - t0) / 1e6).toBeLessThan(1000);
+  }
+});
