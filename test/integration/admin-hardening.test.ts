@@ -403,3 +403,44 @@ describe('second pass: Cache-Control: no-store on every /audit path, method and 
     }
   });
 });
+
+/**
+ * Second pass, the open admin port (no ADMIN_TOKENS_FILE) and DNS rebinding: the port is
+ * kept on loopback so that only this machine can ask, but a browser on this machine asks
+ * for any web page it opens. A page whose name the attacker re-points at 127.0.0.1 is
+ * same-origin with the admin port as far as the browser knows, and could read /metrics
+ * and /audit/* (CORS does not apply). It always sends its own name in Host, so without
+ * tokens /metrics and /audit/* answer only a loopback Host; /healthz and /readyz stay open.
+ */
+describe('second pass: an open admin port answers only a loopback Host (DNS rebinding)', () => {
+  let open: RunningGateway;
+  beforeAll(async () => {
+    open = await startGateway(directoryYaml({ metadata: provider.root }));
+  });
+  afterAll(async () => {
+    await open.stop();
+  });
+  const ask = async (target: string, host: string | null) => {
+    const raw = await rawExchange(open.adminPort, `GET ${target} HTTP/1.1\r\n${host === null ? '' : `Host: ${host}\r\n`}Connection: close\r\n\r\n`);
+    return Number(raw.slice(9, 12));
+  };
+
+  test.each(['rebind.attacker.example', 'rebind.attacker.example:9090', '127.0.0.1.nip.io', 'localhost.attacker.example', '10.0.0.5', '[::ffff:10.0.0.5]:80', 'attacker.example@127.0.0.1'])(
+    'Host: %s → 403 on /metrics, /healthz still 200',
+    async (host) => {
+      expect(await ask('/metrics', host)).toBe(403);
+      expect(await ask('/healthz', host)).toBe(200);
+    },
+  );
+
+  test.each(['127.0.0.1', `127.0.0.1:PORT`, 'localhost', 'LOCALHOST:PORT', '[::1]:PORT', '127.0.0.2:PORT'])('Host: %s → 200 on /metrics', async (host) => {
+    expect(await ask('/metrics', host.replace('PORT', String(open.adminPort)))).toBe(200);
+  });
+
+  test('with tokens the Host is not checked: the token is the guard', async () => {
+    const r = await adminRaw('/metrics', [`Authorization: Bearer ${METRICS_TOKEN}`]);
+    expect(r.status).toBe(200);
+    const raw = await rawExchange(gw.adminPort, `GET /metrics HTTP/1.1\r\nHost: rebind.attacker.example\r\nAuthorization: Bearer ${METRICS_TOKEN}\r\nConnection: close\r\n\r\n`);
+    expect(raw.slice(9, 12)).toBe('200');
+  });
+});
