@@ -191,3 +191,60 @@ test('pathFormProblem, second pass: a 1 MiB query of many plain names stays line
     expect(Number(process.hrtime.bigint() - t0) / 1e6).toBeLessThan(1000);
   }
 });
+
+/**
+ * Second pass, differential: seeded random paths below the endpoint, built from the tokens
+ * of every attack above, and read by simplified models of how servers resolve a path
+ * (Tomcat/Spring: ;parameters stripped per segment then decoded; decode first; IIS:
+ * decoded, \ as /, trailing dots and spaces trimmed; nginx; Node's path.normalize; a
+ * double decoder; an NFKC stack; a form decoder that trims; a proxy that cuts at a decoded
+ * ? or #; Windows best-fit). On the first version of the check it finds escapes. Every path the gateway accepts must resolve, in every model, to the endpoint or
+ * below it.
+ */
+test('pathFormProblem, second pass: no accepted path escapes the endpoint in any server model (30,000 seeded paths)', () => {
+  const EP = '/A20047/STU3/1/gpconnect/fhir';
+  const tokens = ['.', '..', '%2e', '%2E', ';', '%3b', '/', '%2f', '\\', '%5c', '+', '%20', '%09', '%00', 'a', '%25', '%c0%ae', '%ef%bc%8e', '%e2%88%95', '%c2%a5',
+    ':', '%3a', '?', '%3f', '#', '%23', '~', '%7e', '$', '=', '@', '&', '!', "'", '(', ')', ',', '%u002e', '%2', 'x.', '.x', '%252e', '%0a', '%c2%a0', '%e3%80%82'];
+  let seed = 12345;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+    }
+  };
+  const dots = (segments: string[]) => {
+    const out: string[] = [];
+    for (const s of segments) if (s === '..') out.pop(); else if (s !== '.' && s !== '') out.push(s);
+    return `/${out.join('/')}`;
+  };
+  const models: Record<string, (p: string) => string> = {
+    tomcat: (p) => dots(p.split('/').map((s) => decode(s.split(';')[0]))),
+    decodeFirst: (p) => dots(decode(p).split('/').map((s) => s.split(';')[0])),
+    iis: (p) => dots(decode(p).replace(/\\/g, '/').split('/').map((s) => (/^[. ]+$/.test(s) && s.includes('..') ? '..' : s.replace(/[. ]+$/, '') || s))),
+    nginx: (p) => dots(decode(p).split('/')),
+    node: (p) => require('node:path').posix.normalize(decode(p).replace(/\\/g, '/')),
+    doubleDecode: (p) => dots(decode(decode(p)).replace(/\\/g, '/').split('/').map((s) => s.split(';')[0])),
+    nfkc: (p) => dots(decode(p).normalize('NFKC').replace(/\\/g, '/').split('/').map((s) => s.split(';')[0])),
+    formTrim: (p) => dots(decode(p.replace(/\+/g, ' ')).split('/').map((s) => s.trim())),
+    cutAtQuery: (p) => dots(decode(p).split(/[?#]/)[0].split('/')),
+    windowsBestFit: (p) => dots(decode(p).replace(/[\u2215\u2044\uff0f]/g, '/').replace(/[\u2216\uff3c\u00a5\u20a9\\]/g, '/').split('/')),
+  };
+  let accepted = 0;
+  const escapes: string[] = [];
+  for (let n = 0; n < 30_000; n++) {
+    let below = '/';
+    for (let i = 1 + rnd(6); i > 0; i--) below += tokens[rnd(tokens.length)];
+    const target = `https://gp.example.nhs.uk${EP}${below}`;
+    if (targetSyntaxProblem(target) !== null || pathFormProblem(target) !== null) continue;
+    accepted++;
+    const path = EP + below.split('?')[0];
+    for (const [name, read] of Object.entries(models)) {
+      const resolved = read(path);
+      if (resolved !== EP && !resolved.startsWith(`${EP}/`)) escapes.push(`${name}: ${below} -> ${resolved}`);
+    }
+  }
+  expect(accepted).toBeGreaterThan(5000); // the generator also makes legitimate paths
+  expect(escapes).toEqual([]);
+});
