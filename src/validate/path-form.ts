@@ -37,7 +37,7 @@ const EQUALS = 0x3d;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export const PATH_FORMS = {
-  dotSegment: 'a dot-segment (. or .. in some spelling: encoded, overlong, fullwidth, with ;parameters or trailing dots or spaces)',
+  dotSegment: 'a dot-segment (. or .. in some spelling: encoded, overlong, fullwidth, with ;parameters, a :suffix, an encoded ? or #, or dots and spaces)',
   encodedSeparator: 'an encoded /, \\ or ; (%2F, %5C or %3B)',
   doubleEncoded: 'a double-encoded character (%25)',
   backslash: 'a backslash',
@@ -162,7 +162,7 @@ function segmentProblem(path: string, start: number, end: number): string | null
 export function pathFormProblem(target: string): string | null {
   const authority = target.indexOf('//') + 2;
   let i = authority;
-  while (i < target.length && target.charCodeAt(i) !== SLASH && target.charCodeAt(i) !== 0x3f) i++;
+  while (i < target.length && target.charCodeAt(i) !== SLASH && target.charCodeAt(i) !== QUESTION) i++;
   const q = target.indexOf('?', i);
   const end = q === -1 ? target.length : q;
   let segmentStart = i + 1;
