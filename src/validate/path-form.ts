@@ -38,7 +38,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export const PATH_FORMS = {
   dotSegment: 'a dot-segment (. or .. in some spelling: encoded, overlong, fullwidth, with ;parameters, a :suffix, an encoded ? or #, or dots and spaces)',
-  encodedSeparator: 'an encoded /, \\ or ; (%2F, %5C or %3B)',
+  encodedSeparator: 'an encoded /, \\ or ; (%2F, %5C or %3B), or an encoded ? or # (%3F or %23)',
   doubleEncoded: 'a double-encoded character (%25)',
   backslash: 'a backslash',
   control: 'a control character (%00-%1F or %7F)',
@@ -113,7 +113,8 @@ function segmentProblem(path: string, start: number, end: number): string | null
       if (lo === -1) return PATH_FORMS.badEscape;
       const byte = (hi << 4) | lo;
       if (byte < 0x20 || byte === 0x7f) return PATH_FORMS.control;
-      if (byte === SLASH || byte === BACKSLASH || byte === SEMICOLON) return PATH_FORMS.encodedSeparator;
+      // A decoded ? or # moves the rest into the query or a fragment for a proxy that decodes (nginx with rewrite).
+      if (byte === SLASH || byte === BACKSLASH || byte === SEMICOLON || byte === QUESTION || byte === HASH) return PATH_FORMS.encodedSeparator;
       if (byte === PERCENT) return PATH_FORMS.doubleEncoded;
       if (byte >= 0x80) high = true;
       escapes = true;

@@ -318,9 +318,9 @@ const secondPass: Array<[string, string, RegExp]> = [
   ['.%20. (dot, space, dot)', `/.%20./structured/fhir/${CANARY}`, /dot-segment/],
   ['..%20. (Windows trims ". " then " ")', `/..%20./structured/fhir/${CANARY}`, /dot-segment/],
   ['.+. (form-decoded space between dots)', `/.+./structured/fhir/${CANARY}`, /dot-segment/],
-  ['..%3f (a decoding proxy cuts at ?)', `/..%3f/structured/fhir/${CANARY}`, /dot-segment/],
-  ['%2e%2e%3F', `/%2e%2e%3F/structured/fhir/${CANARY}`, /dot-segment/],
-  ['..%23 (a decoding proxy cuts at #)', `/..%23/structured/fhir/${CANARY}`, /dot-segment/],
+  ['..%3f (a decoding proxy cuts at ?)', `/..%3f/structured/fhir/${CANARY}`, /dot-segment|encoded/],
+  ['%2e%2e%3F', `/%2e%2e%3F/structured/fhir/${CANARY}`, /dot-segment|encoded/],
+  ['..%23 (a decoding proxy cuts at #)', `/..%23/structured/fhir/${CANARY}`, /dot-segment|encoded/],
   ['..:x (NTFS stream suffix)', `/..:x/structured/fhir/${CANARY}`, /dot-segment/],
   ['..%3a%3a$INDEX_ALLOCATION', `/..%3a%3a$INDEX_ALLOCATION/structured/fhir/${CANARY}`, /dot-segment/],
   // The strongest variants of forms the first version already refused (regressions):
@@ -609,5 +609,29 @@ describe('second pass: a _method query parameter is refused', () => {
     const raw = await rawExchange(gw.proxyPort, head(`${ROOT}/metadata?${query}`));
     expect(raw.slice(9, 12)).toBe('200');
     expect(provider.requests[seen].url).toBe(`/A20047/STU3/1/gpconnect/fhir/metadata?${query}`);
+  });
+});
+
+/**
+ * Second pass, the query by way of the path: a proxy in front of the provider that decodes
+ * %3F or %23 (nginx with rewrite or a variable in proxy_pass) moves what follows into the
+ * query or a fragment, so "metadata%3F_method=DELETE" reaches Symfony as a method override
+ * and "Patient%3Fidentifier=..." turns a read into a search. An encoded ? or # changes the
+ * path's structure like an encoded /, and is refused like one.
+ */
+describe('second pass: an encoded ? or # in the path is refused', () => {
+  test.each([
+    ['%3F then _method', `/metadata%3F_method=DELETE`],
+    ['%3f then a search', `/Patient%3fidentifier=${CANARY}`],
+    ['%23 then anything', `/Patient/${CANARY}%23x`],
+    ['%3F at the end', `/metadata%3F`],
+  ])('%s', async (_name, below) => {
+    const before = provider.connections;
+    const raw = await rawExchange(gw.proxyPort, head(`${ROOT}${below}`));
+    const reply = outcomeOf(raw);
+    expect(reply).toMatchObject({ status: 400, display: 'AMBIGUOUS_PATH' });
+    expect(reply.diagnostics).toMatch(/encoded .*\?/);
+    expect(raw).not.toContain(CANARY);
+    expect(provider.connections).toBe(before);
   });
 });

@@ -96,9 +96,11 @@ describe('pathFormProblem, second pass (variants that passed the first version)'
     ['/..%20./x', PATH_FORMS.dotSegment],
     ['/.+./x', PATH_FORMS.dotSegment],
     ['/%20%20.%20%20/x', PATH_FORMS.dotSegment],
-    ['/..%3f/x', PATH_FORMS.dotSegment],
-    ['/..%3Fq=1/x', PATH_FORMS.dotSegment],
-    ['/.%23/x', PATH_FORMS.dotSegment],
+    ['/..%3f/x', PATH_FORMS.encodedSeparator], // first: dotSegment; since: an encoded ? or # is refused anywhere
+    ['/..%3Fq=1/x', PATH_FORMS.encodedSeparator],
+    ['/.%23/x', PATH_FORMS.encodedSeparator],
+    ['/a%3fb', PATH_FORMS.encodedSeparator],
+    ['/a%23b', PATH_FORMS.encodedSeparator],
     ['/..:x/y', PATH_FORMS.dotSegment],
     ['/..%3a%3a$INDEX_ALLOCATION/y', PATH_FORMS.dotSegment],
     ['/.;/x', PATH_FORMS.dotSegment],
@@ -117,7 +119,6 @@ describe('pathFormProblem, second pass (variants that passed the first version)'
     `${ROOT}/Patient/a..b`, // dots inside a name are not a dot-segment
     `${ROOT}/Patient/.a`,
     `${ROOT}/Patient/a:b`, // a colon in an ordinary name
-    `${ROOT}/a%3fb`, // an encoded ? that is not after a dot name
     `${ROOT}/+`,
     `${ROOT}/%20`,
     `${ROOT}/Patient/${'9'.repeat(64)}`,
