@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { AuditStore } from '../clickhouse';
 import type { Logger } from '../log';
 import { requireRole, type AdminTokens } from './admin-tokens';
+import { loopbackHostOnly } from './admin-bind';
 import { auditSearchRoute } from './audit-search-route';
 
 /** A readiness check returns a result instead of throwing (clickhouse-js ping's habit). */
@@ -39,7 +40,9 @@ export function createAdminApp(registry: Registry, readiness: readonly Readiness
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
 
-  app.get('/metrics', requireRole(access.metricsOpen ? null : access.tokens, ['metrics', 'auditor']), async (_req: Request, res: Response) => {
+  // No tokens: only a loopback Host, against DNS rebinding (admin-bind.ts). ADMIN_METRICS_OPEN with tokens is a trusted network's choice.
+  const tokenless = access.tokens === null ? [loopbackHostOnly] : [];
+  app.get('/metrics', ...tokenless, requireRole(access.metricsOpen ? null : access.tokens, ['metrics', 'auditor']), async (_req: Request, res: Response) => {
     res.type(registry.contentType).send(await registry.metrics());
   });
 
@@ -48,7 +51,7 @@ export function createAdminApp(registry: Registry, readiness: readonly Readiness
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
-  if (store !== null) app.get('/audit/transactions', requireRole(access.tokens, ['auditor']), auditSearchRoute(store, log));
+  if (store !== null) app.get('/audit/transactions', ...tokenless, requireRole(access.tokens, ['auditor']), auditSearchRoute(store, log));
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: 'not found' });

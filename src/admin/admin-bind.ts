@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import type { NextFunction, Request, Response } from 'express';
 import { ConfigError, type Settings } from '../config';
 
 /** 127.0.0.0/8, ::1 (also IPv4-mapped) and "localhost": addresses only this machine can reach. */
@@ -41,4 +42,32 @@ export function adminBindAddress(settings: Pick<Settings, 'HOST' | 'ADMIN_HOST' 
       `ADMIN_TOKENS_FILE is not set: the admin port (audit search, metrics) listens on 127.0.0.1 only, not on HOST=${settings.HOST}, ` +
       'because without tokens anyone who reached it could read the audit trail; set ADMIN_TOKENS_FILE to serve it on HOST (or ADMIN_HOST to choose its address)',
   };
+}
+
+/**
+ * Express guard for the routes an open admin port (no ADMIN_TOKENS_FILE) serves without a
+ * token: only a loopback Host is answered. Binding to loopback keeps other machines out,
+ * but not a browser on this one: a web page whose name the attacker re-points at
+ * 127.0.0.1 (DNS rebinding) is same-origin with the port as far as the browser knows,
+ * and could read /metrics and the audit trail. A browser always sends the page's own name
+ * in Host; curl, the image's health check and a local scraper send 127.0.0.1 or localhost.
+ * A request without Host (HTTP/1.0) is not a browser's and passes.
+ */
+export function loopbackHostOnly(req: Request, res: Response, next: NextFunction): void {
+  const host = req.headers.host;
+  if (host === undefined || isLoopback(hostOfHeader(host))) return next();
+  res.status(403).json({
+    error: 'forbidden',
+    message: 'without ADMIN_TOKENS_FILE this route answers only requests addressed to 127.0.0.1, [::1] or localhost (a Host naming anything else may be a DNS-rebinding web page)',
+  });
+}
+
+/** The host part of a Host header value: "[::1]:9090" → "[::1]", "localhost:9090" → "localhost". */
+function hostOfHeader(value: string): string {
+  if (value.startsWith('[')) {
+    const end = value.indexOf(']');
+    return end === -1 ? value : value.slice(0, end + 1);
+  }
+  const colon = value.indexOf(':');
+  return colon === -1 ? value : value.slice(0, colon);
 }

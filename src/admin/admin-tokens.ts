@@ -70,6 +70,14 @@ export function requireRole(tokens: AdminTokens | null, roles: readonly AdminRol
       res.locals.caller = { name: 'anonymous', role: null };
       return next();
     }
+    // Authorization is a singleton field, and Node keeps only the first of several: a
+    // proxy in front that reads the last would name another caller than the one this
+    // request runs as (and logs). Two of them are refused, whatever they hold.
+    if (authorizationLines(req.rawHeaders) > 1) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="spine-gateway-admin"');
+      res.status(401).json({ error: 'unauthorized', message: 'send one Authorization header: Bearer <admin token> (ADMIN_TOKENS_FILE)' });
+      return;
+    }
     const header = req.headers.authorization ?? '';
     // The scheme is case-insensitive (RFC 9110 11.1) and followed by 1*SP; the token is not.
     const match = /^bearer +([\x21-\x7e]{1,512})$/i.exec(header);
@@ -86,4 +94,11 @@ export function requireRole(tokens: AdminTokens | null, roles: readonly AdminRol
     res.locals.caller = caller;
     next();
   };
+}
+
+/** How many Authorization field lines a request carries (Node's rawHeaders: [name, value, ...]). */
+function authorizationLines(rawHeaders: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].length === 13 && rawHeaders[i].toLowerCase() === 'authorization') n++;
+  return n;
 }

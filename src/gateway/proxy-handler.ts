@@ -7,7 +7,7 @@ import { certificateSpeaksFor, peerOf } from '../tls';
 import type { ProxyEngine, RefusalWriter, TransactionDone } from '../proxy';
 import { resolveRoute, type Route } from '../route';
 import { Transaction } from '../transaction';
-import { checkSspHeaders, forbiddenConnectionOption, pathFormProblem, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
+import { checkSspHeaders, forbiddenConnectionOption, overrideHeaderProblem, pathFormProblem, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
 import { setTransaction } from './connection-state';
 
 export interface ProxyHandlerDeps {
@@ -88,7 +88,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     // Origin-form only: "/" then the provider URL. An absolute-form target (GET http://x/ HTTP/1.1) is refused.
     const targetProblem = url.charCodeAt(0) === 0x2f ? targetSyntaxProblem(url.slice(1)) : 'the request-target must be "/" followed by the provider URL';
     if (targetProblem !== null) return deny(req, res, tx, head, refuse.invalidTarget(targetProblem));
-    const ambiguousForm = pathFormProblem(url.slice(1)); // a path a provider may resolve to another endpoint
+    const ambiguousForm = pathFormProblem(url.slice(1)) ?? overrideHeaderProblem(req.rawHeaders); // a path a provider may resolve to another endpoint
     if (ambiguousForm !== null) return deny(req, res, tx, head, refuse.ambiguousPath(ambiguousForm));
 
     const index = deps.directory.current!;

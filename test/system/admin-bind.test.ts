@@ -114,3 +114,69 @@ test.each(['0.0.0.0', '::', '10.1.2.3'])('ADMIN_HOST=%s without ADMIN_TOKENS_FIL
   expect(stderr).toHaveLength(1);
   expect(stderr[0]).toMatch(/^spine-gateway: cannot start: .*ADMIN_HOST.*ADMIN_TOKENS_FILE/);
 });
+
+/**
+ * Second pass (attacking the item 8 fix): IPv6 and name spellings of "everywhere" and
+ * "here", read back from the kernel. IPv6 listening sockets are in /proc/net/tcp6.
+ */
+function boundAddress6(port: number): string | null {
+  for (const line of readFileSync('/proc/net/tcp6', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4 || f[3] !== '0A') continue;
+    const [hexAddr, hexPort] = f[1].split(':');
+    if (parseInt(hexPort, 16) === port) return hexAddr; // 32 hex digits, per 32-bit word in host order
+  }
+  return null;
+}
+const V6_ANY = '0'.repeat(32);
+
+test('HOST=:: (IPv6 any) without tokens: the proxy port on ::, the admin port on 127.0.0.1 only, nothing on IPv6', async () => {
+  const gw = await runGateway(DIRECTORY, { ...BASE, HOST: '::' });
+  try {
+    expect(boundAddress6(gw.proxyPort)).toBe(V6_ANY);
+    expect(boundAddress(gw.adminPort)).toBe('127.0.0.1');
+    expect(boundAddress6(gw.adminPort)).toBeNull();
+    expect(lines(gw).find((l) => l.msg === 'gateway listening')).toMatchObject({ host: '::', adminHost: '127.0.0.1' });
+  } finally {
+    await stop(gw);
+  }
+});
+
+test.each([
+  ['HOST=0 (Node binds it to 0.0.0.0)', { HOST: '0' }],
+  ['HOST=::ffff:0.0.0.0', { HOST: '::ffff:0.0.0.0' }],
+])('%s without tokens: the admin port on 127.0.0.1 only', async (_name, env) => {
+  const gw = await runGateway(DIRECTORY, { ...BASE, ...env });
+  try {
+    expect(boundAddress(gw.adminPort)).toBe('127.0.0.1');
+    expect(boundAddress6(gw.adminPort)).toBeNull();
+  } finally {
+    await stop(gw);
+  }
+});
+
+test('ADMIN_HOST=localhost without tokens: honoured, and bound to a loopback address', async () => {
+  const gw = await runGateway(DIRECTORY, { ...BASE, HOST: '0.0.0.0', ADMIN_HOST: 'localhost' });
+  try {
+    const v4 = boundAddress(gw.adminPort);
+    const v6 = boundAddress6(gw.adminPort);
+    expect(v4 === null || v4.startsWith('127.')).toBe(true);
+    expect(v6 === null || v6 === '00000000000000000000000001000000').toBe(true); // ::1
+    expect(v4 ?? v6).not.toBeNull();
+  } finally {
+    await stop(gw);
+  }
+});
+
+test.each(['0', '::ffff:0.0.0.0', '[::]', 'localhost.'])('ADMIN_HOST=%s without ADMIN_TOKENS_FILE: exit 1 with one line', async (adminHost) => {
+  const err = await runGateway(DIRECTORY, { ...BASE, HOST: '127.0.0.1', ADMIN_HOST: adminHost }).then(
+    async (gw) => {
+      await stop(gw);
+      throw new Error('the gateway started');
+    },
+    (e: { code: number; stderr: string }) => e,
+  );
+  expect(err.code).toBe(1);
+  expect(err.stderr.trim().split('\n')).toHaveLength(1);
+  expect(err.stderr).toMatch(/ADMIN_HOST.*ADMIN_TOKENS_FILE/);
+});

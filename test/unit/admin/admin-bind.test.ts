@@ -27,3 +27,37 @@ describe('adminBindAddress', () => {
     expect(() => adminBindAddress({ HOST: '127.0.0.1', ADMIN_HOST: '0.0.0.0', ADMIN_TOKENS_FILE: undefined })).toThrow(/ADMIN_HOST=0\.0\.0\.0 .*set ADMIN_TOKENS_FILE/);
   });
 });
+
+/**
+ * Second pass (attacking the item 8 fix): other spellings. A spelling of a loopback
+ * address that isLoopback does not recognise only errs the safe way (the admin port stays
+ * on 127.0.0.1, or an explicit ADMIN_HOST stops start-up); what must never happen is a
+ * spelling that reaches beyond this machine being taken for loopback.
+ */
+describe('isLoopback, second pass', () => {
+  test.each([
+    '0', // Node binds "0" to 0.0.0.0
+    '::0', '[::]', '0:0:0:0:0:0:0:0', '::ffff:0.0.0.0', '::ffff:0:0', '::ffff:10.0.0.1', '::ffff:128.0.0.1', '::127.0.0.1',
+    '127.0.0.1.', 'localhost.', 'localhost.localdomain', 'localhost.example.org', '127.0.0.1.nip.io', 'x.127.0.0.1',
+    '0x7f000001', '2130706433', '0177.0.0.1', '127.1', '127.0.1', '127.000.000.001',
+    'fe80::1', 'fe80::1%lo', '::2', '::1:0', '1::', '::1 ', ' 127.0.0.1', '127.0.0.1 ', '127.0.0.1/8', '127.0.0.1:80', '',
+  ])('%j is not loopback (or not recognised as one)', (h) => {
+    expect(isLoopback(h)).toBe(false);
+  });
+  test.each(['127.0.0.2', '127.1.2.3', '::1', 'LocalHost', '::FFFF:127.0.0.1', '[::ffff:127.0.0.1]'])('%s is loopback', (h) => {
+    expect(isLoopback(h)).toBe(true);
+  });
+});
+
+describe('adminBindAddress, second pass', () => {
+  test.each(['::', '[::]', '0', '::ffff:0.0.0.0', '127.1', 'localhost.', 'gateway.local', '0x7f000001'])('HOST=%s without tokens: the admin port on 127.0.0.1, with the warning', (HOST) => {
+    const bind = adminBindAddress({ HOST, ADMIN_HOST: undefined, ADMIN_TOKENS_FILE: undefined });
+    expect(bind).toEqual({ host: '127.0.0.1', warning: expect.stringMatching(/set ADMIN_TOKENS_FILE/) });
+  });
+  test.each(['::1', 'localhost', '127.0.0.2', '::ffff:127.0.0.1'])('HOST=%s (loopback) without tokens: the admin port follows it, no warning', (HOST) => {
+    expect(adminBindAddress({ HOST, ADMIN_HOST: undefined, ADMIN_TOKENS_FILE: undefined })).toEqual({ host: HOST, warning: null });
+  });
+  test.each(['::', '[::]', '0', '::ffff:0.0.0.0', '127.1', 'localhost.', 'gateway.local', '::ffff:10.0.0.1', 'fe80::1%lo'])('ADMIN_HOST=%s without tokens: refused', (ADMIN_HOST) => {
+    expect(() => adminBindAddress({ HOST: '127.0.0.1', ADMIN_HOST, ADMIN_TOKENS_FILE: undefined })).toThrow(/ADMIN_TOKENS_FILE is not set/);
+  });
+});
