@@ -149,7 +149,7 @@ export const refuse = {
     return new Refusal(
       'AMBIGUOUS_PATH',
       'AMBIGUOUS_PATH',
-      `The request path holds ${why}, which a provider could resolve to another endpoint: send the plain FHIR path.`,
+      `The request holds ${why}, which a provider could resolve to another endpoint than the one checked here: send the plain FHIR path, with no override headers.`,
     );
   },
   tooManyHeaders(limit: number): Refusal {
