@@ -205,6 +205,7 @@ suite('a full spool disk', () => {
     // Old code: "spine-gateway: cannot start: ENOSPC ..." and exit 1.
     const gw = await start(dataDir, 'closed');
     try {
+      if (process.env.DEBUG_FULLDISK) process.stdout.write(gw.stdout());
       expect(await readyz(gw)).toBe(503);
       const refused = await get(gw);
       expect(refused.status).toBe(503);
