@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { chattr, diskFaultsUnavailable } from '../helpers/disk-faults';
-import { directoryYaml, eventually, okHandler, send, sspHeaders, startProvider, type TestProvider } from '../helpers/test-kit';
+import { directoryYaml, eventually, okHandler, send, sspHeaders, startProvider, tempDir, type TestProvider } from '../helpers/test-kit';
 import { runGateway, type ChildGateway } from '../helpers/child-gateway';
 
 /**
@@ -22,6 +22,11 @@ const immutable: string[] = [];
 beforeAll(async () => {
   provider = await startProvider(okHandler('{}'));
 });
+function lock(path: string): void {
+  immutable.push(path);
+  chattr('+i', path);
+}
+
 afterAll(async () => {
   for (const path of immutable) {
     try {
@@ -33,8 +38,23 @@ afterAll(async () => {
   await provider?.close();
 });
 
-function start(mode: 'closed' | 'open'): Promise<ChildGateway> {
-  return runGateway(directoryYaml({ metadata: provider.root }), { AUDIT_FAILURE_MODE: mode, AUDIT_BATCH_MAX_AGE_MS: '50', LOG_LEVEL: 'info' });
+function start(mode: 'closed' | 'open', env: Record<string, string> = {}): Promise<ChildGateway> {
+  return runGateway(directoryYaml({ metadata: provider.root }), { AUDIT_FAILURE_MODE: mode, AUDIT_BATCH_MAX_AGE_MS: '50', LOG_LEVEL: 'info', ...env });
+}
+
+async function stillAlive(gw: ChildGateway, ms: number): Promise<boolean> {
+  const died = await Promise.race([gw.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), ms))]);
+  return !died;
+}
+
+async function metricReaches(gw: ChildGateway, name: string, atLeast: number, ms = 15_000): Promise<number> {
+  const deadline = Date.now() + ms;
+  let value = await metric(gw, name);
+  while (!(value >= atLeast) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    value = await metric(gw, name);
+  }
+  return value;
 }
 
 function get(gw: ChildGateway): Promise<{ id: string; status: number; body: string }> {
@@ -157,5 +177,64 @@ suite('an unwritable spool segment', () => {
       }
       await stop(gw);
     }
+  }, 90_000);
+
+  test('a dead-letter folder that refuses files: the shipper keeps the batch, says so once, never dies, and dead-letters it once writable', async () => {
+    const dataDir = tempDir('gw-deadletter-');
+    const deadLetters = join(dataDir, 'dead-letter');
+    mkdirSync(deadLetters, { recursive: true });
+    lock(deadLetters);
+    // No schema management and no table: every insert fails permanently, so every batch goes to a dead letter.
+    const gw = await start('closed', { DATA_DIR: dataDir, AUDIT_SCHEMA_MANAGEMENT: 'false' });
+    try {
+      for (let i = 0; i < 5; i++) expect((await get(gw)).status).toBe(200);
+      // Old code: the EPERM from writeFileSync rejected the shipper's loop, unhandled, and ended the process.
+      expect(await stillAlive(gw, 1500)).toBe(true);
+      const said = logLines(gw, /writing a dead-letter file failed/);
+      expect(said).toHaveLength(1);
+      expect(said[0]).toMatchObject({ code: 'EPERM' });
+      expect(await metric(gw, 'spine_gateway_audit_records_dead_lettered_total')).toBe(0);
+      expect((await get(gw)).status).toBe(200); // proxying is unaffected
+      chattr('-i', deadLetters);
+      expect(await metricReaches(gw, 'spine_gateway_audit_records_dead_lettered_total', 12)).toBe(12);
+      expect(readdirSync(deadLetters).length).toBeGreaterThan(0);
+      await eventually(() => logLines(gw, /writing a dead-letter file works again/).length === 1, 5000, 'the recovery log line');
+    } finally {
+      chattr('-i', deadLetters);
+      await stop(gw);
+    }
+    expect(gw.child.exitCode).toBe(0);
+  }, 90_000);
+
+  test('a checkpoint that cannot be saved: shipping goes on, one log line, requests still served, saved again once possible', async () => {
+    const gw = await start('closed');
+    const checkpoint = join(gw.dir, 'data', 'spool', 'checkpoint.json');
+    try {
+      expect((await get(gw)).status).toBe(200);
+      expect(await metricReaches(gw, 'spine_gateway_audit_records_shipped_total', 2)).toBeGreaterThanOrEqual(2);
+      await eventually(() => readdirSync(join(gw.dir, 'data', 'spool')).includes('checkpoint.json'), 5000, 'a checkpoint');
+      lock(checkpoint);
+      for (let i = 0; i < 5; i++) expect((await get(gw)).status).toBe(200);
+      expect(await metricReaches(gw, 'spine_gateway_audit_records_shipped_total', 12)).toBeGreaterThanOrEqual(12);
+      // Old code: the EPERM from writeCheckpoint ended the process.
+      expect(await stillAlive(gw, 1000)).toBe(true);
+      const said = logLines(gw, /saving the checkpoint failed/);
+      expect(said).toHaveLength(1);
+      expect(said[0]).toMatchObject({ code: 'EPERM' });
+      // The spool itself still takes records: ready, and no spool episode.
+      expect((await send(`http://127.0.0.1:${gw.adminPort}/readyz`)).status).toBe(200);
+      expect(logLines(gw, /audit spool not writable/)).toHaveLength(0);
+      chattr('-i', checkpoint);
+      expect((await get(gw)).status).toBe(200);
+      await eventually(() => logLines(gw, /saving the checkpoint works again/).length === 1, 5000, 'the recovery log line');
+    } finally {
+      try {
+        chattr('-i', checkpoint);
+      } catch {
+        /* done */
+      }
+      await stop(gw);
+    }
+    expect(gw.child.exitCode).toBe(0);
   }, 90_000);
 });
