@@ -276,11 +276,11 @@ export class SpoolWriter {
 
   /**
    * Frames the record into the arena and admits it: refused at once (nothing kept) when
-   * closed, stalled or over the cap.
+   * closed, failing, holding records, stalled or over the cap.
    */
   private take(record: string | Buffer): Error | null {
     if (this.closed) return new Error('spool is closed');
-    if (this.fault !== null || this.held.length > 0) return new SpoolUnavailableError(this.fault?.code ?? 'GW_ERR_SPOOL_FULL', false);
+    if (this.fault !== null || this.held.length > 0) return new SpoolUnavailableError(this.heldFor(), false);
     if (this.stalled) return new SpoolTimeoutError(this.options.deadlineMs ?? 0, false);
     const room = maxFrameBytes(record);
     if (this.arenaBytes + room > this.arena.length) {
@@ -371,6 +371,11 @@ export class SpoolWriter {
       throw err;
     }
     this.segmentSize += data.length;
+  }
+
+  /** Why records are being held: the fault, a stalled disk, or the size cap. */
+  private heldFor(): string {
+    return this.fault !== null ? this.fault.code : this.stalled ? 'GW_ERR_SPOOL_TIMEOUT' : 'GW_ERR_SPOOL_FULL';
   }
 
   private faultCode(): string | null {

@@ -1,4 +1,6 @@
-import { appendFileSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, closeSync, openSync, promises as fsp, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { encodeRecord } from '../../../src/spool/framing';
 import { AuditSpool, HELD_MAX_BYTES, SpoolWriter, listSegments, readBatch, readCheckpoint, recoverSpool, segmentPath, type SpoolHealth } from '../../../src/spool';
 import { chattr, diskFaultsUnavailable } from '../../helpers/disk-faults';
@@ -174,5 +176,38 @@ suite('AuditSpool.open under file-system faults', () => {
     expect(readFileSync(segmentPath(dir, 1)).length).toBe(statSync(segmentPath(dir, 1)).size);
     expect(recoverSpool(dir).badTails).toEqual([]);
     await spool.close();
+  });
+});
+
+describe('a disk that stalls', () => {
+  test('final records offered while stalled are held, and written once the disk answers', async () => {
+    const dir = tempDir('spool-stall-hold-');
+    const events: string[] = [];
+    const report = recoverSpool(dir);
+    const writer = await SpoolWriter.open(
+      { dir, segmentBytes: 1 << 20, maxBytes: 1 << 30, deadlineMs: 100, onHealth: (h) => events.push(h.state === 'healthy' ? 'healthy' : h.code) },
+      report.tail.segment,
+      report.tail.size,
+      report.totalBytes,
+    );
+    // Every libuv pool thread blocks in open() on a FIFO: the fdatasync queues behind them as behind a hung disk.
+    const poolSize = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const fifos = Array.from({ length: poolSize }, (_, i) => join(dir, `fifo${i}`));
+    for (const f of fifos) execFileSync('mkfifo', [f]);
+    const readers = fifos.map((f) => fsp.open(f, 'r'));
+    await expect(writer.append(rec(1))).rejects.toMatchObject({ code: 'GW_ERR_SPOOL_TIMEOUT', pending: true });
+    expect(await appendWritten(writer, rec(2))).toBeUndefined(); // held, not dropped
+    expect(writer.heldRecords).toBe(1);
+    await expect(writer.append(rec(3))).rejects.toMatchObject({ code: 'GW_ERR_SPOOL_UNAVAILABLE', reason: 'GW_ERR_SPOOL_TIMEOUT' });
+    expect(events).toEqual(['GW_ERR_SPOOL_TIMEOUT']);
+    const writers = fifos.map((f) => openSync(f, 'w'));
+    for (const handle of await Promise.all(readers)) await handle.close();
+    for (const fd of writers) closeSync(fd);
+    await eventually(() => writer.writable, 3000, 'the writer to recover');
+    expect(events).toEqual(['GW_ERR_SPOOL_TIMEOUT', 'healthy']);
+    await writer.append(rec(4));
+    expect(ids(await readAll(dir, writer))).toEqual(['e1', 'e2', 'e4']);
+    expect(writer.recordsDiscarded).toBe(0);
+    await writer.close();
   });
 });
