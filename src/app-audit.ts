@@ -148,7 +148,7 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
       const held = spool.writer.heldRecords;
       await spool.close();
       const lost = spool.dropped - droppedBefore;
-      if (held > 0) {
+      if (lost > 0) {
         log.error({ held, lost }, `audit spool: ${lost} held records could not be written before the stop (the disk is still failing); their transactions will show as interrupted`);
       }
       await store.close();
@@ -161,4 +161,5 @@ const SHIPPER_WORK: Record<ShipperFileWork, string> = {
   checkpoint: 'saving the checkpoint',
   delete: 'deleting a shipped segment',
   dead_letter: 'writing a dead-letter file',
+  loop: 'the shipping loop (restarted)',
 };

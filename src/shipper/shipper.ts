@@ -33,7 +33,7 @@ export interface ShipperEvents {
   fileRecovered(kind: ShipperFileWork): void;
 }
 
-export type ShipperFileWork = 'read' | 'checkpoint' | 'delete' | 'dead_letter';
+export type ShipperFileWork = 'read' | 'checkpoint' | 'delete' | 'dead_letter' | 'loop';
 
 /** Bytes of spool read for one batch, at most (about 16,000 records). */
 const BATCH_MAX_BYTES = 16 * 1024 * 1024;
@@ -107,6 +107,7 @@ export class Shipper {
   private readonly failingWork = new Set<ShipperFileWork>();
   /** The checkpoint in memory is ahead of the one on disk (its write failed): saved again at the next chance. */
   private checkpointUnsaved = false;
+  private positionKnown = false;
   /** received_at (epoch ms) of the oldest record not yet shipped; 0 when none. */
   oldestUnshippedAt = 0;
   shippedRecords = 0;
@@ -135,7 +136,7 @@ export class Shipper {
         await this.loop();
         return;
       } catch (err) {
-        this.fileFailed('read', err);
+        this.fileFailed('loop', err);
         await this.sleep(backoff.next());
       }
     }
@@ -147,8 +148,9 @@ export class Shipper {
     if (!this.failingWork.has(kind)) {
       this.failingWork.add(kind);
       this.events.fileFault(kind, error);
+      // The same disk holds the spool: have the writer find out now (once per episode, not per retry).
+      this.writer.suspect();
     }
-    this.writer.suspect();
   }
 
   private fileWorked(kind: ShipperFileWork): void {
@@ -161,6 +163,7 @@ export class Shipper {
     while (!this.stopped) {
       try {
         this.position = readCheckpoint(this.options.spoolDir, listSegments(this.options.spoolDir));
+        this.positionKnown = true;
         this.fileWorked('read');
         return true;
       } catch (err) {
@@ -236,7 +239,8 @@ export class Shipper {
   }
 
   private async loop(): Promise<void> {
-    if (!(await this.readPosition())) return;
+    // Once: a restarted loop goes on from where it was (the checkpoint on disk may be behind it).
+    if (!this.positionKnown && !(await this.readPosition())) return;
     this.deleteShippedSegments();
     if (!(await this.prepareStore())) return;
     const backoff = this.backoff();
