@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { diskFaultsUnavailable, fillDisk, mountTmpfs, unmountTmpfs } from '../helpers/disk-faults';
 import { directoryYaml, eventually, send, sspHeaders, startProvider, tempDir, type TestProvider } from '../helpers/test-kit';
@@ -241,4 +241,79 @@ suite('a full spool disk', () => {
       await stop(gw);
     }
   }, 90_000);
+
+  test('under load, the disk fills and empties three times: never dies, and every answered request is recorded once, each 200 as forwarded', async () => {
+    const { dataDir, spool } = dataDirWithTinySpool();
+    const gw = await start(dataDir, 'closed');
+    const answered = new Map<string, number>();
+    let running = true;
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    const one = () =>
+      new Promise<void>((resolve) => {
+        const id = randomUUID();
+        const req = request(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': id }), agent }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.complete) answered.set(id, res.statusCode!);
+            resolve();
+          });
+          res.on('error', () => resolve());
+        });
+        req.on('error', () => resolve());
+        req.end();
+      });
+    const loops = Array.from({ length: 8 }, async () => {
+      for (let n = 0; running && n < 5000; n++) await one();
+    });
+    try {
+      for (let round = 0; round < 3; round++) {
+        await new Promise((r) => setTimeout(r, 300));
+        const filler = fillDisk(spool);
+        await new Promise((r) => setTimeout(r, 700));
+        expect(gw.child.exitCode).toBeNull();
+        rmSync(filler);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      running = false;
+      await Promise.all(loops);
+      agent.destroy();
+      const statuses = [...answered.values()];
+      expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(20);
+      expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(0);
+      expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
+      // Every answered request reaches ClickHouse once, as what the consumer got.
+      const deadline = Date.now() + 30_000;
+      let rows: Array<Record<string, unknown>> = [];
+      for (;;) {
+        rows = [];
+        let cursor = '';
+        for (let page = 0; page < 100; page++) {
+          const r = await send(`http://127.0.0.1:${gw.adminPort}/audit/transactions?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+          const body = JSON.parse(r.body.toString());
+          rows.push(...body.transactions);
+          if (!body.next_cursor) break;
+          cursor = body.next_cursor;
+        }
+        const found = new Set(rows.filter((r) => r.outcome !== 'in_flight').map((r) => String(r.trace_id)));
+        if ([...answered.keys()].every((id) => found.has(id)) || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const byId = new Map<string, Array<Record<string, unknown>>>();
+      for (const r of rows) byId.set(String(r.trace_id), [...(byId.get(String(r.trace_id)) ?? []), r]);
+      const wrong = [...answered].filter(([id, status]) => {
+        const found = byId.get(id) ?? [];
+        if (found.length !== 1) return true;
+        return status === 200 ? found[0].outcome !== 'forwarded' || found[0].status !== 200 : found[0].error_code !== 'AUDIT_UNAVAILABLE';
+      });
+      expect(wrong.map(([id, status]) => ({ id, status, rows: byId.get(id)?.map((r) => [r.outcome, r.status]) }))).toEqual([]);
+      expect(await metric(gw, 'spine_gateway_audit_records_dropped_total')).toBe(0);
+      process.stdout.write(`full-disk load test: ${answered.size} answered (${statuses.filter((s) => s === 200).length} x 200), ${logLines(gw, /audit spool not writable/).length} episodes\n`);
+    } finally {
+      running = false;
+      await Promise.all(loops);
+      agent.destroy();
+      await stop(gw);
+    }
+    expect(gw.child.exitCode).toBe(0);
+  }, 120_000);
 });
