@@ -121,7 +121,8 @@ export class AuditSpool implements AuditSink {
    * left to be recorded `interrupted` (unless the gateway stops before the disk returns).
    */
   finish(tx: Transaction, then?: () => void): void {
-    this.writer.appendWritten(encodeAuditRecord(tx, 2, this.context), () => then?.());
+    // A refusal reached no provider: its record yields hold space to those of forwarded replies.
+    this.writer.appendWritten(encodeAuditRecord(tx, 2, this.context), () => then?.(), tx.outcome !== 'denied');
   }
 
   close(): Promise<void> {

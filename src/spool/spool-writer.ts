@@ -82,7 +82,7 @@ export interface DurableEnd {
 }
 
 type Waiter = (err?: Error) => void;
-/** Told when a record handed to appendWritten() is in the file (no error) or could not be (the error). */
+/** Told when a record handed to appendWritten() is in the file or held (no error), or was dropped (the error). */
 export type Written = (err?: Error) => void;
 
 function after(a: DurableEnd, b: DurableEnd): boolean {
@@ -93,8 +93,10 @@ function after(a: DurableEnd, b: DurableEnd): boolean {
 const ARENA_BYTES = 256 * 1024;
 /** Records kept in memory while the disk fails, at most (about 10,000 final records); beyond it they are dropped and counted. */
 export const HELD_MAX_BYTES = 16 * 1024 * 1024;
-/** The probe's test write: enough to show that a group of records would fit. */
-const PROBE_BYTES = 16 * 1024;
+/** What records without priority (refusals) may fill of it: the rest is kept for final records of forwarded replies. */
+export const HELD_LOW_PRIORITY_BYTES = (HELD_MAX_BYTES / 4) * 3;
+/** The probe's test write: the headroom the disk must have to count as recovered (a few hundred records). */
+const PROBE_BYTES = 256 * 1024;
 const PROBE_MIN_MS = 50;
 const PROBE_MAX_MS = 1000;
 const HEALTHY: SpoolHealth = { state: 'healthy' };
@@ -131,8 +133,8 @@ function errnoOf(err: unknown): string {
  * - records that were in the failed write are held too (their awaiting appends are
  *   rejected, marked `held`), so nothing admitted is silently lost;
  * - a probe retries with backoff (50 ms doubling to 1 s; a timer, never a busy loop):
- *   it reopens the segment, cuts any torn bytes, writes a 16 KiB test file with
- *   fdatasync, then the held records; on success the writer is healthy again.
+ *   it reopens the segment, cuts any torn bytes, writes the held records, then a 256 KiB
+ *   test file with fdatasync; on success the writer is healthy again.
  */
 export class SpoolWriter {
   private fd: number;
@@ -314,11 +316,11 @@ export class SpoolWriter {
    * Puts the record into the file by the end of this turn of the event loop, then calls
    * `written` (with the error if it was refused or the write failed); durable with the next group.
    */
-  appendWritten(record: string | Buffer, written: Written): void {
+  appendWritten(record: string | Buffer, written: Written, priority = true): void {
     const refused = this.take(record);
     if (refused) {
       // A final record: the consumer may already hold the reply. Keep it for when the disk recovers.
-      if (!this.closed && this.hold(record)) return written();
+      if (!this.closed && this.hold(record, priority)) return written();
       if (this.closed) this.recordsDiscarded++;
       return written(refused);
     }
@@ -382,14 +384,19 @@ export class SpoolWriter {
     return this.fault === null ? null : this.fault.code;
   }
 
-  /** Keeps one record (framed) in memory; false when the hold is full (the record is dropped and counted). */
-  private hold(record: string | Buffer): boolean {
+  /**
+   * Keeps one record (framed) in memory; false when the hold is full (the record is dropped
+   * and counted). Records without `priority` (refusals: nothing reached a provider) may fill
+   * only three quarters of the hold, so a flood of refusals cannot crowd out the final
+   * record of a reply a consumer already received.
+   */
+  private hold(record: string | Buffer, priority: boolean): boolean {
     const frame = Buffer.allocUnsafe(maxFrameBytes(record));
-    return this.holdFramed(frame.subarray(0, frameInto(frame, 0, record)), 1);
+    return this.holdFramed(frame.subarray(0, frameInto(frame, 0, record)), 1, priority ? HELD_MAX_BYTES : HELD_LOW_PRIORITY_BYTES);
   }
 
-  private holdFramed(frames: Buffer, records: number): boolean {
-    if (this.heldBytesNow + frames.length > HELD_MAX_BYTES) {
+  private holdFramed(frames: Buffer, records: number, limit = HELD_MAX_BYTES): boolean {
+    if (this.heldBytesNow + frames.length > limit) {
       this.recordsDiscarded += records;
       return false;
     }
@@ -403,19 +410,24 @@ export class SpoolWriter {
 
   /** Writes the held records, oldest first, into the spool (throws on the first failure; what was written stays written). */
   private writeHeld(): void {
-    while (this.held.length > 0) {
-      const frames = this.held[0];
-      if (this.totalBytes + frames.length > this.options.maxBytes) throw new SpoolFullError(this.options.maxBytes);
-      this.writeOut(frames);
-      this.held.shift();
-      const records = this.heldCounts.shift()!;
-      this.heldBytesNow -= frames.length;
-      this.heldRecords -= records;
-      this.totalBytes += frames.length;
-      this.recordsWritten += records;
-      this.unsynced = true;
+    try {
+      while (this.held.length > 0) {
+        const frames = this.held[0];
+        if (this.totalBytes + frames.length > this.options.maxBytes) throw new SpoolFullError(this.options.maxBytes);
+        this.writeOut(frames);
+        this.held.shift();
+        const records = this.heldCounts.shift()!;
+        this.heldBytesNow -= frames.length;
+        this.heldRecords -= records;
+        this.totalBytes += frames.length;
+        this.recordsWritten += records;
+        this.unsynced = true;
+      }
+    } finally {
+      // Make what did get written durable even if the rest failed: the shipper can then ship
+      // it and delete shipped segments, which is what frees the room for the rest.
+      if (this.unsynced) this.scheduleCommit();
     }
-    this.scheduleCommit();
   }
 
   /** Enters (or stays in) `failing` with this error's code; the probe takes it from there. */
@@ -453,8 +465,8 @@ export class SpoolWriter {
 
   /**
    * Finds out whether the disk takes records again: runs a postponed recovery, reopens
-   * the segment (an immutable or read-only file fails here), cuts torn bytes, writes a
-   * test file with fdatasync (a full disk fails here), then the held records.
+   * the segment (an immutable or read-only file fails here), cuts torn bytes, writes the
+   * held records, then a test file with fdatasync (a full disk fails here).
    * Healthy on success; otherwise failing with the new error, and tried again later.
    */
   private async probe(): Promise<void> {
@@ -489,10 +501,12 @@ export class SpoolWriter {
         ftruncateSync(this.fd, this.segmentSize);
         this.torn = false;
       }
-      // Always the test write first: recovery needs real room, not the slack of a segment's last page (no flapping).
-      await this.testWrite();
-      // Then the held records, and those held while the test write was under way.
+      // The held records first (what gets written stays written, even if the rest fails: progress
+      // on a nearly full disk), then the test write: recovery needs real headroom, not the slack of
+      // a segment's last page, so that a disk at the edge does not flap between episodes.
       if (this.held.length > 0) this.writeHeld();
+      await this.testWrite();
+      if (this.held.length > 0) this.writeHeld(); // held while the test write was under way
     } catch (err) {
       this.probing = false;
       if (err instanceof SpoolFullError) {
@@ -513,7 +527,7 @@ export class SpoolWriter {
     this.note();
   }
 
-  /** A 16 KiB file written, fdatasync'd and removed: the disk takes data and makes it durable. */
+  /** A 256 KiB file written, fdatasync'd and removed: the disk has headroom and makes data durable. */
   private async testWrite(): Promise<void> {
     const path = join(this.options.dir, PROBE_FILE);
     const handle = await openFile(path, 'w');
@@ -538,9 +552,19 @@ export class SpoolWriter {
   /** The shipper deleted segments worth `bytes`: room for new records. */
   released(bytes: number): void {
     this.totalBytes -= bytes;
-    // Room again: write what the cap held back (a file-system fault is the probe's business).
-    if (this.held.length > 0 && this.fault === null && !this.probing) void this.probe();
-    else this.note();
+    if (this.closed) return;
+    if (this.fault !== null || this.held.length > 0) {
+      // Room again on the disk and under the cap: probe now rather than at the next backoff step
+      // (driven by the shipper's progress, so never a busy loop).
+      this.probeDelay = PROBE_MIN_MS;
+      if (this.probeTimer !== null) {
+        clearTimeout(this.probeTimer);
+        this.probeTimer = null;
+      }
+      void this.probe();
+    } else {
+      this.note();
+    }
   }
 
   /** Writes the arena (one write) and makes everything so far durable (one fdatasync). */

@@ -295,19 +295,27 @@ suite('a full spool disk', () => {
           cursor = body.next_cursor;
         }
         const found = new Set(rows.filter((r) => r.outcome !== 'in_flight').map((r) => String(r.trace_id)));
-        if ([...answered.keys()].every((id) => found.has(id)) || Date.now() > deadline) break;
+        const missing = [...answered.keys()].filter((id) => !found.has(id)).length;
+        const dropped = await metric(gw, 'spine_gateway_audit_records_dropped_total');
+        if (missing === 0 || (missing <= dropped && (await metric(gw, 'spine_gateway_audit_records_pending')) === 0) || Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 250));
       }
       const byId = new Map<string, Array<Record<string, unknown>>>();
       for (const r of rows) byId.set(String(r.trace_id), [...(byId.get(String(r.trace_id)) ?? []), r]);
+      // A refusal's record may have been given up on (the refusals flood a 16 MiB hold in
+      // seconds here): then it is counted as dropped. A 200's record never is.
+      const refusalsMissing = [...answered].filter(([id, status]) => status === 503 && !byId.has(id)).length;
       const wrong = [...answered].filter(([id, status]) => {
         const found = byId.get(id) ?? [];
+        if (status === 503 && found.length === 0) return false;
         if (found.length !== 1) return true;
         return status === 200 ? found[0].outcome !== 'forwarded' || found[0].status !== 200 : found[0].error_code !== 'AUDIT_UNAVAILABLE';
       });
       expect(wrong.map(([id, status]) => ({ id, status, rows: byId.get(id)?.map((r) => [r.outcome, r.status]) }))).toEqual([]);
-      expect(await metric(gw, 'spine_gateway_audit_records_dropped_total')).toBe(0);
-      process.stdout.write(`full-disk load test: ${answered.size} answered (${statuses.filter((s) => s === 200).length} x 200), ${logLines(gw, /audit spool not writable/).length} episodes\n`);
+      expect(refusalsMissing).toBeLessThanOrEqual(await metric(gw, 'spine_gateway_audit_records_dropped_total'));
+      process.stdout.write(
+        `full-disk load test: ${answered.size} answered (${statuses.filter((s) => s === 200).length} x 200), ${logLines(gw, /audit spool not writable/).length} episodes, ${refusalsMissing} refusal records dropped\n`,
+      );
     } finally {
       running = false;
       await Promise.all(loops);
