@@ -55,10 +55,12 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
     // One line when an episode starts (with its cause), one if the cause changes, one when it ends.
     onHealth(health, previous) {
       const held = spool?.writer.heldRecords ?? 0;
+      // Node's own messages start with the code ("ENOSPC: no space left on device, write").
+      const why = health.state === 'failing' ? (health.message.startsWith(health.code) ? health.message : `${health.code}: ${health.message}`) : '';
       if (health.state === 'failing' && previous.state === 'healthy') {
-        log.error({ code: health.code, held }, `audit spool not writable (${health.code}: ${health.message}): ${consequence} until it recovers, which it does by itself`);
+        log.error({ code: health.code, held }, `audit spool not writable (${why}): ${consequence} until it recovers, which it does by itself`);
       } else if (health.state === 'failing' && previous.state === 'failing') {
-        log.error({ code: health.code, previous_code: previous.code, held }, `audit spool still not writable, now ${health.code}: ${health.message}`);
+        log.error({ code: health.code, previous_code: previous.code, held }, `audit spool still not writable, now ${why}`);
       } else if (previous.state === 'failing') {
         const seconds = previous.since > 0 ? Math.round((Date.now() - previous.since) / 100) / 10 : undefined;
         log.warn({ code: previous.code, seconds, dropped: spool?.dropped ?? 0 }, `audit spool writable again${seconds === undefined ? '' : ` after ${seconds} s`}: held records written, requests audited as usual`);
