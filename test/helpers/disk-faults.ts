@@ -77,6 +77,6 @@ export function fillDisk(dir: string): string {
   return path;
 }
 
-export function chattr(flag: '+i' | '-i', path: string): void {
+export function chattr(flag: '+i' | '-i' | '+a' | '-a', path: string): void {
   execFileSync('chattr', [flag, path], { stdio: 'pipe' });
 }

@@ -237,4 +237,35 @@ suite('an unwritable spool segment', () => {
     }
     expect(gw.child.exitCode).toBe(0);
   }, 90_000);
+
+  test('a shipped segment that cannot be deleted (chattr +a): kept and reported once, traffic unaffected, deleted once possible', async () => {
+    const gw = await start('closed', { AUDIT_SEGMENT_BYTES: '4096' });
+    const segment = currentSegment(gw);
+    const appendOnly = () => {
+      try {
+        chattr('-a', segment);
+      } catch {
+        /* deleted */
+      }
+    };
+    try {
+      // Append-only: the writer appends as usual, but nobody may delete the file.
+      chattr('+a', segment);
+      for (let i = 0; i < 10; i++) expect((await get(gw)).status).toBe(200);
+      await eventually(() => logLines(gw, /deleting a shipped segment failed/).length === 1, 10_000, 'the deletion failure line');
+      expect(logLines(gw, /deleting a shipped segment failed/)[0]).toMatchObject({ code: 'EPERM' });
+      // Old code: the EPERM from unlinkSync ended the process.
+      expect(await stillAlive(gw, 1000)).toBe(true);
+      for (let i = 0; i < 5; i++) expect((await get(gw)).status).toBe(200);
+      expect((await send(`http://127.0.0.1:${gw.adminPort}/readyz`)).status).toBe(200);
+      expect(logLines(gw, /deleting a shipped segment failed/)).toHaveLength(1);
+      appendOnly();
+      await eventually(() => logLines(gw, /deleting a shipped segment works again/).length === 1, 10_000, 'the recovery line');
+      await eventually(() => !readdirSync(join(gw.dir, 'data', 'spool')).includes(segment.split('/').pop()!), 5000, 'the segment to be deleted');
+    } finally {
+      appendOnly();
+      await stop(gw);
+    }
+    expect(gw.child.exitCode).toBe(0);
+  }, 90_000);
 });
