@@ -5,13 +5,19 @@ import { AuditStore } from './clickhouse';
 import type { Settings } from './config';
 import type { Logger } from './log';
 import type { AuditStats, GatewayMetrics } from './metrics';
-import { Shipper } from './shipper';
-import { AuditSpool } from './spool';
+import { Shipper, type ShipperFileWork } from './shipper';
+import { AuditSpool, type AuditSpoolRecovery } from './spool';
 
 export interface AuditPipeline {
   readonly sink: AuditSink;
   readonly store: AuditStore;
   readonly stats: AuditStats;
+  /**
+   * The readiness check: in `closed` mode ready only while the spool takes records (the
+   * gateway answers 503 otherwise); in `open` mode ready regardless (it serves, and counts
+   * what it could not keep). `detail` names the cause when the spool is failing.
+   */
+  readiness(): { ok: boolean; detail?: string };
   start(): void;
   /** Stops the shipper after its current batch, then closes the spool and the store. */
   stop(): Promise<void>;
@@ -24,21 +30,47 @@ export interface AuditPipeline {
  */
 export async function buildAuditPipeline(settings: Settings, log: Logger, metrics: GatewayMetrics): Promise<AuditPipeline> {
   const spoolDir = join(settings.DATA_DIR, 'spool');
-  const { spool, recovery } = await AuditSpool.open({
+  const closed = settings.AUDIT_FAILURE_MODE === 'closed';
+  const consequence = closed
+    ? 'requests are refused with 503 AUDIT_UNAVAILABLE and /readyz is 503 (AUDIT_FAILURE_MODE=closed)'
+    : 'requests are forwarded and records not kept are counted (AUDIT_FAILURE_MODE=open)';
+  let backlog = 0;
+  const reportRecovery = (recovery: AuditSpoolRecovery) => {
+    for (const bad of recovery.badTails) {
+      log.warn({ segment: bad.segment, bad_bytes: bad.badBytes }, 'audit spool: torn or corrupt tail skipped (records before it are kept)');
+      metrics.spoolCorruptBytes.inc(bad.badBytes);
+    }
+    if (recovery.interrupted > 0) log.warn({ interrupted: recovery.interrupted }, 'audit spool: transactions in flight at the last stop recorded as interrupted');
+    backlog += recovery.backlog;
+  };
+  let spool: AuditSpool | null = null;
+  const opened = await AuditSpool.open({
     dir: spoolDir,
     segmentBytes: settings.AUDIT_SEGMENT_BYTES,
     maxBytes: settings.AUDIT_SPOOL_MAX_BYTES,
     deadlineMs: settings.AUDIT_WRITE_TIMEOUT_MS,
     commitDelayMs: settings.AUDIT_GROUP_COMMIT_MS,
     context: { instance: hostname(), environment: settings.ENVIRONMENT },
+    failOpen: !closed,
+    // One line when an episode starts (with its cause), one if the cause changes, one when it ends.
+    onHealth(health, previous) {
+      const held = spool?.writer.heldRecords ?? 0;
+      // Node's own messages start with the code ("ENOSPC: no space left on device, write").
+      const why = health.state === 'failing' ? (health.message.startsWith(health.code) ? health.message : `${health.code}: ${health.message}`) : '';
+      if (health.state === 'failing' && previous.state === 'healthy') {
+        log.error({ code: health.code, held }, `audit spool not writable (${why}): ${consequence} until it recovers, which it does by itself`);
+      } else if (health.state === 'failing' && previous.state === 'failing') {
+        log.error({ code: health.code, previous_code: previous.code, held }, `audit spool still not writable, now ${why}`);
+      } else if (previous.state === 'failing') {
+        const seconds = previous.since > 0 ? Math.round((Date.now() - previous.since) / 100) / 10 : undefined;
+        log.warn({ code: previous.code, seconds, dropped: spool?.dropped ?? 0 }, `audit spool writable again${seconds === undefined ? '' : ` after ${seconds} s`}: held records written, requests audited as usual`);
+      }
+      log.flush();
+    },
+    onDeferredRecovery: reportRecovery,
   });
-  for (const bad of recovery.badTails) {
-    log.warn({ segment: bad.segment, bad_bytes: bad.badBytes }, 'audit spool: torn or corrupt tail skipped (records before it are kept)');
-    metrics.spoolCorruptBytes.inc(bad.badBytes);
-  }
-  if (recovery.interrupted > 0) log.warn({ interrupted: recovery.interrupted }, 'audit spool: transactions in flight at the last stop recorded as interrupted');
-  const backlog = recovery.backlog;
-  const writtenAtStart = spool.writer.recordsWritten;
+  spool = opened.spool;
+  if (opened.recovery !== null) reportRecovery(opened.recovery);
 
   const store = AuditStore.fromSettings(settings);
   let clickhouseUp = false;
@@ -75,6 +107,13 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
         metrics.spoolCorruptBytes.inc(bytes);
         log.warn({ bad_bytes: bytes }, 'audit spool: corrupt tail of an older segment skipped');
       },
+      fileFault(kind, error) {
+        log.error({ code: error.code ?? 'EIO', work: kind }, `audit shipper: ${SHIPPER_WORK[kind]} failed (${error.code ?? 'EIO'}), retrying; nothing is skipped: ${error.message}`);
+        log.flush();
+      },
+      fileRecovered(kind) {
+        log.warn({ work: kind }, `audit shipper: ${SHIPPER_WORK[kind]} works again`);
+      },
     },
   );
 
@@ -84,7 +123,8 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
     timedOut: () => spool.timedOut,
     shipped: () => shipper.shippedRecords,
     deadLettered: () => shipper.deadLetteredRecords,
-    pending: () => backlog + (spool.writer.recordsWritten - writtenAtStart) - shipper.shippedRecords - shipper.deadLetteredRecords,
+    pending: () => backlog + spool.writer.recordsWritten - shipper.shippedRecords - shipper.deadLetteredRecords,
+    held: () => spool.writer.heldRecords,
     spoolBytes: () => spool.writer.bytesOnDisk,
     spoolMaxBytes: () => settings.AUDIT_SPOOL_MAX_BYTES,
     fsyncs: () => spool.writer.fsyncs,
@@ -98,11 +138,30 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
     sink: spool,
     store,
     stats,
+    readiness() {
+      const health = spool.writer.health;
+      if (health.state === 'healthy') return { ok: true };
+      return { ok: !closed, detail: `audit spool not writable: ${health.code}` };
+    },
     start: () => shipper.start(),
     async stop() {
       await shipper.stop();
+      const droppedBefore = spool.dropped;
+      const held = spool.writer.heldRecords;
       await spool.close();
+      const lost = spool.dropped - droppedBefore;
+      if (lost > 0) {
+        log.error({ held, lost }, `audit spool: ${lost} held records could not be written before the stop (the disk is still failing); their transactions will show as interrupted`);
+      }
       await store.close();
     },
   };
 }
+
+const SHIPPER_WORK: Record<ShipperFileWork, string> = {
+  read: 'reading the spool',
+  checkpoint: 'saving the checkpoint',
+  delete: 'deleting a shipped segment',
+  dead_letter: 'writing a dead-letter file',
+  loop: 'the shipping loop (restarted)',
+};

@@ -189,7 +189,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     metrics.registry,
     [
       { name: 'directory', check: () => ({ ok: directory.current !== null }) },
-      { name: 'audit', check: () => ({ ok: audit === null || audit.sink.writable }) },
+      { name: 'audit', check: () => (audit === null ? { ok: true } : audit.readiness()) },
     ],
     audit?.store ?? null,
     log,

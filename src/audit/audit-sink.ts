@@ -10,10 +10,12 @@ export interface AuditSink {
   begin(tx: Transaction): Promise<void>;
   /**
    * The final record (also the only record of a refusal). Not awaited for durability:
-   * `then` runs once it is in the file (within this turn of the event loop), or once it
-   * could not be; the proxy ends the consumer's reply there.
+   * `then` runs once it is in the file (within this turn of the event loop), or, when the
+   * disk cannot take it now, once it is held in memory to be written first when the disk
+   * recovers (never to be left for recovery to call `interrupted`); the proxy ends the
+   * consumer's reply there.
    */
   finish(tx: Transaction, then?: () => void): void;
-  /** Whether a record can be made durable now (readiness). */
+  /** Whether the spool takes records now: its last write (or probe) succeeded, and it has room. */
   readonly writable: boolean;
 }

@@ -29,7 +29,14 @@ async function main(): Promise<number> {
   try {
     await store.prepare();
     for (const file of files) {
-      const data = readFileSync(join(dir, file));
+      let data: Buffer;
+      try {
+        data = readFileSync(join(dir, file));
+      } catch (err) {
+        failed++;
+        process.stdout.write(`failed ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); kept, the others go on\n`);
+        continue;
+      }
       const lines: string[] = [];
       for (let offset = 0; ; ) {
         const r = decodeRecord(data, offset);
@@ -39,11 +46,18 @@ async function main(): Promise<number> {
       }
       try {
         await store.insertLines(lines.join('\n'));
-        unlinkSync(join(dir, file));
-        process.stdout.write(`replayed ${file}: ${lines.length} records\n`);
       } catch (err) {
         failed++;
         process.stdout.write(`failed ${file}: ${(err as Error).message} (kept; fix the cause and run again)\n`);
+        continue;
+      }
+      try {
+        unlinkSync(join(dir, file));
+        process.stdout.write(`replayed ${file}: ${lines.length} records\n`);
+      } catch (err) {
+        // Inserted: a second replay is harmless (idempotent), so the file may simply be deleted by hand.
+        failed++;
+        process.stdout.write(`replayed ${file}: ${lines.length} records, but cannot delete it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); delete it by hand or run again\n`);
       }
     }
   } finally {

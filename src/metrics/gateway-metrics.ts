@@ -23,8 +23,14 @@ export interface TransactionFacts {
 export interface AuditStats {
   /** Records durable in the spool since start (including `interrupted` ones written at recovery). */
   written(): number;
-  /** Records never written: spool full, or the disk stalled. */
+  /**
+   * Records never written and never to be: an in-flight record of a request forwarded
+   * without it (open mode), or a record given up on after being held in memory. A request
+   * refused for want of audit (closed mode) is not a drop: its refusal is recorded.
+   */
   dropped(): number;
+  /** Records held in memory because the spool cannot take them now (written when it recovers). */
+  held(): number;
   /** Records not durable within AUDIT_WRITE_TIMEOUT_MS (they may land later). */
   timedOut(): number;
   shipped(): number;
@@ -209,17 +215,18 @@ export class GatewayMetrics {
       new Gauge({ name, help, registers: [this.registry], collect(this: Gauge) { this.set(read()); } });
     const counter = (name: string, help: string, read: () => number) => new ReadCounter(name, help, read, this.registry);
     counter('spine_gateway_audit_records_written_total', 'Audit records made durable in the spool since start.', stats.written);
-    counter('spine_gateway_audit_records_dropped_total', 'Audit records never written (spool full or disk stalled).', stats.dropped);
+    counter('spine_gateway_audit_records_dropped_total', 'Audit records never written and never to be: in-flight records of requests forwarded without them (open mode), and held records given up on.', stats.dropped);
     counter('spine_gateway_audit_records_timed_out_total', 'Audit records not durable within AUDIT_WRITE_TIMEOUT_MS.', stats.timedOut);
     counter('spine_gateway_audit_records_shipped_total', 'Audit records acknowledged by ClickHouse since start.', stats.shipped);
     counter('spine_gateway_audit_records_dead_lettered_total', 'Audit records sent to dead-letter files since start.', stats.deadLettered);
     counter('spine_gateway_audit_spool_fsyncs_total', 'fdatasync calls by the audit spool (one per group commit, and per finished segment).', stats.fsyncs);
     gauge('spine_gateway_audit_records_pending', 'Audit records in the spool, not yet shipped.', stats.pending);
+    gauge('spine_gateway_audit_records_held', 'Audit records held in memory while the spool cannot take them (written when it recovers).', stats.held);
     gauge('spine_gateway_audit_spool_bytes', 'Bytes of spool segments on disk.', stats.spoolBytes);
     gauge('spine_gateway_audit_spool_max_bytes', 'The spool size cap (AUDIT_SPOOL_MAX_BYTES).', stats.spoolMaxBytes);
     gauge('spine_gateway_audit_oldest_unshipped_age_seconds', 'Age of the oldest audit record not yet shipped (0: none).', stats.oldestUnshippedAgeSeconds);
     gauge('spine_gateway_clickhouse_up', 'Whether the last exchange with ClickHouse succeeded (1) or not (0).', () => (stats.clickhouseUp() ? 1 : 0));
-    gauge('spine_gateway_audit_writable', 'Whether audit records can be made durable now.', () => (stats.writable() ? 1 : 0));
+    gauge('spine_gateway_audit_writable', "Whether the spool's last write (or probe) succeeded and it takes records now.", () => (stats.writable() ? 1 : 0));
   }
 
   auditInserted(records: number, seconds: number): void {

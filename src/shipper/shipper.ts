@@ -23,7 +23,17 @@ export interface ShipperEvents {
   failed(error: AuditStoreError, retryInMs: number): void;
   deadLettered(records: number, file: string, error: AuditStoreError): void;
   skippedBadBytes(bytes: number): void;
+  /**
+   * A file-system error in the shipper's own work (reading the spool, saving the
+   * checkpoint, deleting a shipped segment, writing a dead-letter file): told once when
+   * an episode of that kind starts, and `recovered` once when it ends. The work is
+   * retried; nothing is skipped and the process goes on.
+   */
+  fileFault(kind: ShipperFileWork, error: NodeJS.ErrnoException): void;
+  fileRecovered(kind: ShipperFileWork): void;
 }
+
+export type ShipperFileWork = 'read' | 'checkpoint' | 'delete' | 'dead_letter' | 'loop';
 
 /** Bytes of spool read for one batch, at most (about 16,000 records). */
 const BATCH_MAX_BYTES = 16 * 1024 * 1024;
@@ -93,6 +103,11 @@ export class Shipper {
   /** Begun transactions whose final record has not been shipped yet: event id → segment. */
   private readonly openBegins = new Map<string, number>();
   private readonly openPerSegment = new Map<number, number>();
+  /** Kinds of file work failing now (one log line when each starts and ends). */
+  private readonly failingWork = new Set<ShipperFileWork>();
+  /** The checkpoint in memory is ahead of the one on disk (its write failed): saved again at the next chance. */
+  private checkpointUnsaved = false;
+  private positionKnown = false;
   /** received_at (epoch ms) of the oldest record not yet shipped; 0 when none. */
   oldestUnshippedAt = 0;
   shippedRecords = 0;
@@ -104,13 +119,72 @@ export class Shipper {
     private readonly store: AuditStore,
     private readonly events: ShipperEvents,
   ) {
-    mkdirSync(options.deadLetterDir, { recursive: true });
-    this.position = readCheckpoint(options.spoolDir, listSegments(options.spoolDir));
+    // The dead-letter folder is made when a first batch needs it; the checkpoint is read when
+    // the folder can be listed (a failing disk at start-up must not stop the gateway).
+    this.position = { segment: 1, offset: 0 };
   }
 
   start(): void {
-    this.deleteShippedSegments();
-    this.running = this.loop();
+    this.running = this.run();
+  }
+
+  /** The loop, restarted after anything unexpected: the shipper never ends the process and never stops for good. */
+  private async run(): Promise<void> {
+    const backoff = this.backoff();
+    while (!this.stopped) {
+      try {
+        await this.loop();
+        return;
+      } catch (err) {
+        this.fileFailed('loop', err);
+        await this.sleep(backoff.next());
+      }
+    }
+  }
+
+  /** Reports the first failure of an episode of `kind`; the disk is then probed by the writer. */
+  private fileFailed(kind: ShipperFileWork, err: unknown): void {
+    const error = (err instanceof Error ? err : new Error(String(err))) as NodeJS.ErrnoException;
+    if (!this.failingWork.has(kind)) {
+      this.failingWork.add(kind);
+      this.events.fileFault(kind, error);
+      // The same disk holds the spool: have the writer find out now (once per episode, not per retry).
+      this.writer.suspect();
+    }
+  }
+
+  private fileWorked(kind: ShipperFileWork): void {
+    if (this.failingWork.delete(kind)) this.events.fileRecovered(kind);
+  }
+
+  /** Reads the checkpoint once the spool folder can be listed, retrying with backoff. */
+  private async readPosition(): Promise<boolean> {
+    const backoff = this.backoff();
+    while (!this.stopped) {
+      try {
+        this.position = readCheckpoint(this.options.spoolDir, listSegments(this.options.spoolDir));
+        this.positionKnown = true;
+        this.fileWorked('read');
+        return true;
+      } catch (err) {
+        this.fileFailed('read', err);
+        await this.sleep(backoff.next());
+      }
+    }
+    return false;
+  }
+
+  /** Saves the checkpoint; on failure keeps it in memory (the records are acknowledged) and saves it later. */
+  private saveCheckpoint(): void {
+    try {
+      writeCheckpoint(this.options.spoolDir, this.position);
+      this.checkpointUnsaved = false;
+      this.fileWorked('checkpoint');
+    } catch (err) {
+      // A stale checkpoint only means a replay of acknowledged records after a restart (idempotent).
+      this.checkpointUnsaved = true;
+      this.fileFailed('checkpoint', err);
+    }
   }
 
   async stop(): Promise<void> {
@@ -165,8 +239,12 @@ export class Shipper {
   }
 
   private async loop(): Promise<void> {
+    // Once: a restarted loop goes on from where it was (the checkpoint on disk may be behind it).
+    if (!this.positionKnown && !(await this.readPosition())) return;
+    this.deleteShippedSegments();
     if (!(await this.prepareStore())) return;
     const backoff = this.backoff();
+    const fileBackoff = this.backoff();
     /** The following batch, read while ClickHouse inserts the current one (only with a backlog). */
     let next: Promise<Prepared> | null = null;
     while (!this.stopped) {
@@ -174,17 +252,21 @@ export class Shipper {
       try {
         prepared = next !== null ? await next : await this.prepare(this.position);
       } catch (err) {
-        // Reading the spool failed (I/O): retry from the checkpointed position, never stop shipping.
+        // Reading the spool failed (I/O): retry from the same position, never stop shipping.
         next = null;
-        await this.retryLater(classifyStoreError(err), backoff);
+        this.fileFailed('read', err);
+        await this.sleep(fileBackoff.next());
         continue;
       }
+      this.fileWorked('read');
       next = null;
       const { batch, lines, records } = prepared;
       if (batch.skippedBadBytes > 0) this.events.skippedBadBytes(batch.skippedBadBytes);
       if (batch.payloads.length === 0) {
         this.oldestUnshippedAt = 0;
         this.position = batch.next;
+        if (this.checkpointUnsaved) this.saveCheckpoint();
+        if (this.failingWork.has('delete')) this.deleteShippedSegments();
         await this.sleep(this.options.batchMaxAgeMs);
         continue;
       }
@@ -204,15 +286,25 @@ export class Shipper {
           await this.retryLater(error, backoff);
           continue;
         }
-        const file = this.deadLetter(batch.payloads);
+        let file: string;
+        try {
+          file = this.deadLetter(batch.payloads);
+          this.fileWorked('dead_letter');
+        } catch (fileError) {
+          // The batch stays in the spool, unskipped: tried again (insert, then dead letter) after a pause.
+          this.fileFailed('dead_letter', fileError);
+          await this.sleep(fileBackoff.next());
+          continue;
+        }
         deadLettered = true;
         this.deadLetteredRecords += records.length;
         this.events.deadLettered(records.length, file, error);
       }
       backoff.reset();
+      fileBackoff.reset();
       this.track(records, this.position.segment);
       this.position = batch.next;
-      writeCheckpoint(this.options.spoolDir, this.position);
+      this.saveCheckpoint();
       if (!deadLettered) {
         this.shippedRecords += records.length;
         this.events.shipped(records.length, (performance.now() - started) / 1000);
@@ -241,22 +333,54 @@ export class Shipper {
     }
   }
 
+  /**
+   * Deletes shipped segments (they free the space a full disk needs). A segment that
+   * cannot be deleted now (EPERM, EIO) stays, is reported once, and is tried again later.
+   */
   private deleteShippedSegments(): void {
-    for (const segment of listSegments(this.options.spoolDir)) {
+    let failed: unknown = null;
+    let segments: number[];
+    try {
+      segments = listSegments(this.options.spoolDir);
+    } catch (err) {
+      this.fileFailed('delete', err);
+      return;
+    }
+    for (const segment of segments) {
       if (segment >= this.position.segment) break;
       if ((this.openPerSegment.get(segment) ?? 0) > 0) continue;
       const path = segmentPath(this.options.spoolDir, segment);
-      const bytes = statSync(path).size;
-      unlinkSync(path);
-      this.openPerSegment.delete(segment);
-      this.writer.released(bytes);
+      try {
+        const bytes = statSync(path).size;
+        unlinkSync(path);
+        this.openPerSegment.delete(segment);
+        this.writer.released(bytes);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // gone already
+        failed = err;
+      }
     }
+    if (failed === null) this.fileWorked('delete');
+    else this.fileFailed('delete', failed);
   }
 
-  /** Writes a batch, framed as the spool's own records, to a dead-letter file for replay. */
+  /**
+   * Writes a batch, framed as the spool's own records, to a dead-letter file for replay.
+   * A file that could not be written whole is removed (the batch is tried again).
+   */
   private deadLetter(payloads: Buffer[]): string {
+    mkdirSync(this.options.deadLetterDir, { recursive: true });
     const file = join(this.options.deadLetterDir, `${Date.now()}-${this.position.segment}-${this.position.offset}.seg`);
-    writeFileSync(file, Buffer.concat(payloads.map((p) => encodeRecord(p))));
+    try {
+      writeFileSync(file, Buffer.concat(payloads.map((p) => encodeRecord(p))));
+    } catch (err) {
+      try {
+        unlinkSync(file);
+      } catch {
+        /* never created */
+      }
+      throw err;
+    }
     return file;
   }
 }

@@ -4,7 +4,7 @@ import type { Transaction } from '../transaction';
 import { readCheckpoint } from './checkpoint';
 import { recoverSpool, type RecoveryReport } from './recovery';
 import { listSegments } from './segments';
-import { SpoolTimeoutError, SpoolWriter } from './spool-writer';
+import { SpoolTimeoutError, SpoolUnavailableError, SpoolWriter, type SpoolHealth } from './spool-writer';
 
 export interface AuditSpoolOptions {
   dir: string;
@@ -14,86 +14,138 @@ export interface AuditSpoolOptions {
   /** Group-commit window (AUDIT_GROUP_COMMIT_MS). */
   commitDelayMs: number;
   context: RecordContext;
+  /** AUDIT_FAILURE_MODE=open: a request is forwarded even when its in-flight record was not written (so that record counts as dropped). */
+  failOpen?: boolean;
+  /** Told on every change of the spool's health (to log one line per episode). */
+  onHealth?: (health: SpoolHealth, previous: SpoolHealth) => void;
+  /** Told when a start-up recovery that had failed (the disk) finally ran. */
+  onDeferredRecovery?: (recovery: AuditSpoolRecovery) => void;
 }
 
 export interface AuditSpoolRecovery extends RecoveryReport {
   /** Transactions in flight when the gateway stopped: now recorded as `interrupted`. */
   interrupted: number;
-  /** Records not yet shipped (after the checkpoint), the `interrupted` ones included. */
+  /** Records on disk not yet shipped (after the checkpoint); the `interrupted` ones are counted as written when they are. */
   backlog: number;
 }
 
 /**
  * The audit sink on the spool: a transaction's records as JSON lines in checksummed,
- * fsync'd segments. Counts what it could not keep: `dropped` (never written: spool
- * full, or the disk stalled) and `timedOut` (not durable within the deadline; such a
- * record may still land, and is then shipped like any other).
+ * fsync'd segments. Counts what it could not keep: `dropped` (never written, and never
+ * will be) and `timedOut` (not durable within the deadline; such a record may still
+ * land, and is then shipped like any other).
+ *
+ * What `dropped` counts, so that a refused request counts once: the in-flight record of
+ * a request forwarded without it (open mode), and any record given up on (held in memory
+ * past the hold's size, or still held when the gateway stopped). The in-flight record of
+ * a request refused for want of it (closed mode) is not dropped: that request was never
+ * forwarded, and its refusal's final record tells the whole story.
  */
 export class AuditSpool implements AuditSink {
-  dropped = 0;
+  private beginsDropped = 0;
   timedOut = 0;
+  /** Set when start-up recovery had to wait for the disk: filled in when it runs. */
+  private lateRecovery: AuditSpoolRecovery | null = null;
 
   private constructor(
     readonly writer: SpoolWriter,
     private readonly context: RecordContext,
+    private readonly failOpen: boolean,
   ) {}
 
   /**
    * Recovers the spool (cuts torn tails), then closes every transaction that was in
    * flight at the last stop: its begin record has no final record, so one is written
-   * now, with outcome `interrupted`.
+   * now, with outcome `interrupted`. Never fails for the disk: when the spool cannot be
+   * read, cut or written (ENOSPC, EPERM, EIO), the spool starts `failing` (the failure
+   * mode applies) and its probe finishes the recovery once the disk allows.
+   * `recovery` is null when it was postponed (onDeferredRecovery reports it later).
    */
-  static async open(options: AuditSpoolOptions): Promise<{ spool: AuditSpool; recovery: AuditSpoolRecovery }> {
-    mkdirSync(options.dir, { recursive: true });
-    const checkpoint = readCheckpoint(options.dir, listSegments(options.dir));
-    const open = new Map<string, Buffer>();
-    let unshipped = 0;
-    // One pass over the spool: recovery's own scan pairs the records and counts the backlog.
-    const report = recoverSpool(options.dir, (segment, payload, end) => {
-      const { id, version } = recordIdentity(payload);
-      if (version === 1) open.set(id, Buffer.from(payload));
-      else open.delete(id);
-      if (segment > checkpoint.segment || (segment === checkpoint.segment && end > checkpoint.offset)) unshipped++;
-    });
-    const writer = await SpoolWriter.open(
-      { dir: options.dir, segmentBytes: options.segmentBytes, maxBytes: options.maxBytes, deadlineMs: options.deadlineMs, commitDelayMs: options.commitDelayMs },
-      report.tail.segment,
-      report.tail.size,
-      report.totalBytes,
-    );
-    const now = Date.now();
-    await Promise.all([...open.values()].map((begin) => writer.append(interruptedRecord(begin, now))));
-    return { spool: new AuditSpool(writer, options.context), recovery: { ...report, interrupted: open.size, backlog: unshipped + open.size } };
+  static async open(options: AuditSpoolOptions): Promise<{ spool: AuditSpool; recovery: AuditSpoolRecovery | null }> {
+    const writerOptions = {
+      dir: options.dir,
+      segmentBytes: options.segmentBytes,
+      maxBytes: options.maxBytes,
+      deadlineMs: options.deadlineMs,
+      commitDelayMs: options.commitDelayMs,
+      onHealth: options.onHealth,
+    };
+    let found: ReturnType<typeof recoverTransactions>;
+    try {
+      found = recoverTransactions(options.dir);
+    } catch (err) {
+      let spool: AuditSpool | null = null;
+      const writer = SpoolWriter.deferred(writerOptions, err, () => {
+        const late = recoverTransactions(options.dir);
+        spool!.lateRecovery = late.recovery;
+        options.onDeferredRecovery?.(late.recovery);
+        return { ...late.recovery.tail, totalBytes: late.recovery.totalBytes, records: late.interrupted };
+      });
+      spool = new AuditSpool(writer, options.context, options.failOpen ?? false);
+      return { spool, recovery: null };
+    }
+    const writer = await SpoolWriter.open(writerOptions, found.recovery.tail.segment, found.recovery.tail.size, found.recovery.totalBytes);
+    // Into the file before traffic (held in memory if the disk refuses them; written when it recovers).
+    await Promise.all(found.interrupted.map((record) => new Promise<void>((resolve) => writer.appendWritten(record, () => resolve()))));
+    return { spool: new AuditSpool(writer, options.context, options.failOpen ?? false), recovery: found.recovery };
   }
 
   get writable(): boolean {
     return this.writer.writable;
   }
 
+  /** Records never written and never to be (see the class comment). */
+  get dropped(): number {
+    return this.beginsDropped + this.writer.recordsDiscarded;
+  }
+
+  /** A postponed start-up recovery's report, once it ran. */
+  get deferredRecovery(): AuditSpoolRecovery | null {
+    return this.lateRecovery;
+  }
+
   begin(tx: Transaction): Promise<void> {
     return this.writer.append(encodeAuditRecord(tx, 1, this.context)).catch((err: Error) => {
-      this.count(err);
+      if (err instanceof SpoolTimeoutError && err.pending) this.timedOut++;
+      // Held records are written later; in closed mode the request is refused and its final record covers it.
+      else if (this.failOpen && !(err instanceof SpoolUnavailableError && err.held)) this.beginsDropped++;
       throw err;
     });
   }
 
   /**
    * Into the file before `then` runs (the proxy ends the reply there, so a process kill
-   * cannot lose the record of a completed reply); durable with the next group.
+   * cannot lose the record of a completed reply); durable with the next group. When the
+   * spool cannot take it, it is held in memory and written first when the disk recovers:
+   * the consumer's reply completes, and its transaction is closed by this record, never
+   * left to be recorded `interrupted` (unless the gateway stops before the disk returns).
    */
   finish(tx: Transaction, then?: () => void): void {
-    this.writer.appendWritten(encodeAuditRecord(tx, 2, this.context), (err) => {
-      if (err) this.count(err);
-      then?.();
-    });
-  }
-
-  private count(err: Error): void {
-    if (err instanceof SpoolTimeoutError && err.pending) this.timedOut++;
-    else this.dropped++;
+    // A refusal reached no provider: its record yields hold space to those of forwarded replies.
+    this.writer.appendWritten(encodeAuditRecord(tx, 2, this.context), () => then?.(), tx.outcome !== 'denied');
   }
 
   close(): Promise<void> {
     return this.writer.close();
   }
+}
+
+/**
+ * One pass over the spool: cuts a torn tail, pairs begin and final records, and counts
+ * the backlog after the checkpoint. Throws a file-system error as it is.
+ */
+function recoverTransactions(dir: string): { recovery: AuditSpoolRecovery; interrupted: string[] } {
+  mkdirSync(dir, { recursive: true });
+  const checkpoint = readCheckpoint(dir, listSegments(dir));
+  const open = new Map<string, Buffer>();
+  let unshipped = 0;
+  const report = recoverSpool(dir, (segment, payload, end) => {
+    const { id, version } = recordIdentity(payload);
+    if (version === 1) open.set(id, Buffer.from(payload));
+    else open.delete(id);
+    if (segment > checkpoint.segment || (segment === checkpoint.segment && end > checkpoint.offset)) unshipped++;
+  });
+  const now = Date.now();
+  const interrupted = [...open.values()].map((begin) => interruptedRecord(begin, now));
+  return { recovery: { ...report, interrupted: open.size, backlog: unshipped }, interrupted };
 }

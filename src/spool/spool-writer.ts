@@ -1,4 +1,6 @@
 import { closeSync, fdatasync, fsync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { open as openFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { frameInto, maxFrameBytes } from './framing';
 import { segmentPath } from './segments';
@@ -25,6 +27,30 @@ export class SpoolTimeoutError extends Error {
   }
 }
 
+/**
+ * The spool cannot take records now: a file-system error (ENOSPC, EPERM, EIO, ...) on the
+ * last write, rotation or probe. `reason` is that error's code. `held`: this record is
+ * kept in memory and written when the disk recovers (it was in a write that failed);
+ * otherwise it was refused before it reached the disk and is not kept.
+ */
+export class SpoolUnavailableError extends Error {
+  readonly code = 'GW_ERR_SPOOL_UNAVAILABLE';
+  constructor(
+    readonly reason: string,
+    readonly held: boolean,
+  ) {
+    super(`audit spool cannot take records (${reason})`);
+    this.name = 'SpoolUnavailableError';
+  }
+}
+
+/**
+ * Whether the spool takes records now, reported on every change. `failing` names its
+ * cause: an errno code (ENOSPC, EPERM, EIO, EROFS, ...), GW_ERR_SPOOL_FULL (the size cap)
+ * or GW_ERR_SPOOL_TIMEOUT (the disk stalled past the deadline).
+ */
+export type SpoolHealth = { state: 'healthy' } | { state: 'failing'; code: string; message: string; since: number };
+
 export interface SpoolWriterOptions {
   dir: string;
   /** A segment is closed and a new one started past this size. */
@@ -38,7 +64,16 @@ export interface SpoolWriterOptions {
    * fdatasync serve them all (PostgreSQL's commit_delay). 0: commit as soon as possible.
    */
   commitDelayMs?: number;
+  /** Told on every change of health (from healthy to failing, back, or to another cause). */
+  onHealth?: (health: SpoolHealth, previous: SpoolHealth) => void;
 }
+
+/**
+ * Start-up recovery postponed because the spool could not be read or cut: run by the
+ * probe until it succeeds. Returns where to append and the records to write first
+ * (the `interrupted` final records of transactions cut off by the last stop).
+ */
+export type DeferredRecovery = () => { segment: number; size: number; totalBytes: number; records: string[] };
 
 /** Where the durable data ends: what a reader may read up to. */
 export interface DurableEnd {
@@ -47,7 +82,7 @@ export interface DurableEnd {
 }
 
 type Waiter = (err?: Error) => void;
-/** Told when a record handed to appendWritten() is in the file (no error) or could not be (the error). */
+/** Told when a record handed to appendWritten() is in the file or held (no error), or was dropped (the error). */
 export type Written = (err?: Error) => void;
 
 function after(a: DurableEnd, b: DurableEnd): boolean {
@@ -56,6 +91,21 @@ function after(a: DurableEnd, b: DurableEnd): boolean {
 
 /** Records are framed into one reusable buffer and leave it in a single write. */
 const ARENA_BYTES = 256 * 1024;
+/** Records kept in memory while the disk fails, at most (about 10,000 final records); beyond it they are dropped and counted. */
+export const HELD_MAX_BYTES = 16 * 1024 * 1024;
+/** What records without priority (refusals) may fill of it: the rest is kept for final records of forwarded replies. */
+export const HELD_LOW_PRIORITY_BYTES = (HELD_MAX_BYTES / 4) * 3;
+/** The probe's test write: the headroom the disk must have to count as recovered (a few hundred records). */
+const PROBE_BYTES = 256 * 1024;
+const PROBE_MIN_MS = 50;
+const PROBE_MAX_MS = 1000;
+const HEALTHY: SpoolHealth = { state: 'healthy' };
+const PROBE_FILE = 'probe.tmp';
+
+function errnoOf(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && code !== '' ? code : 'EIO';
+}
 
 /**
  * Appends records to the current segment. Every record is framed straight into one
@@ -74,6 +124,17 @@ const ARENA_BYTES = 256 * 1024;
  * One watchdog timer enforces the deadline: an fdatasync that overruns it fails its
  * appends (SpoolTimeoutError, pending) and marks the writer stalled, so later appends
  * fail at once instead of hanging, until the disk answers again.
+ *
+ * No file-system error escapes: a failed write, rotation, fdatasync or open puts the
+ * writer in `failing` (health, with the error's code) and it never throws. While failing:
+ * - append() is refused at once (SpoolUnavailableError), with no system call;
+ * - appendWritten() records (final records: the consumer may hold the reply) are held in
+ *   memory, in order, up to HELD_MAX_BYTES, and `written` is called at once;
+ * - records that were in the failed write are held too (their awaiting appends are
+ *   rejected, marked `held`), so nothing admitted is silently lost;
+ * - a probe retries with backoff (50 ms doubling to 1 s; a timer, never a busy loop):
+ *   it reopens the segment, cuts any torn bytes, writes the held records, then a 256 KiB
+ *   test file with fdatasync; on success the writer is healthy again.
  */
 export class SpoolWriter {
   private fd: number;
@@ -110,6 +171,25 @@ export class SpoolWriter {
   recordsWritten = 0;
   /** Size of the last record offered (written or refused): what "room for one more" means. */
   private lastFrameBytes = 0;
+  /** The file-system error the writer is failing with; null while writes succeed. */
+  private fault: { code: string; message: string; since: number } | null = null;
+  /** Framed records kept in memory while the spool cannot take them, oldest first, and how many records each holds. */
+  private readonly held: Buffer[] = [];
+  private readonly heldCounts: number[] = [];
+  private heldBytesNow = 0;
+  /** Records held in memory now. */
+  heldRecords = 0;
+  /** Records given up on: held past HELD_MAX_BYTES, or still held when the writer closed. */
+  recordsDiscarded = 0;
+  /** A failed write left bytes past segmentSize that could not be cut off yet. */
+  private torn = false;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private probeDelay = PROBE_MIN_MS;
+  private probing = false;
+  /** Failures seen so far: a probe that began before the latest one cannot declare the disk healthy. */
+  private failures = 0;
+  private reported: SpoolHealth = HEALTHY;
+  private deferred: DeferredRecovery | null = null;
 
   private constructor(
     private readonly options: SpoolWriterOptions,
@@ -117,17 +197,53 @@ export class SpoolWriter {
     private segmentSize: number,
     /** Bytes of every segment on disk, and of the records in the arena. */
     private totalBytes: number,
+    deferred: { recovery: DeferredRecovery; error: unknown } | null = null,
   ) {
-    this.fd = openSync(segmentPath(options.dir, segment), 'a');
+    this.fd = -1;
     this.durable = { segment, offset: segmentSize };
+    if (deferred !== null) {
+      this.deferred = deferred.recovery;
+      this.failWith(deferred.error);
+    } else {
+      try {
+        this.fd = openSync(segmentPath(options.dir, segment), 'a');
+      } catch (err) {
+        this.failWith(err);
+      }
+    }
     const deadline = options.deadlineMs ?? 0;
     this.watchdog = deadline > 0 ? setInterval(() => this.checkDeadline(deadline), Math.max(10, deadline / 4)) : null;
     this.watchdog?.unref();
   }
 
-  /** Opens segment `segment` (created if missing) to append at `size`, its recovered good end. */
+  /**
+   * Opens segment `segment` (created if missing) to append at `size`, its recovered good
+   * end, and checks with one test write that the disk takes data. Never throws for a
+   * file-system error: the writer then starts `failing` and recovers by itself.
+   */
   static async open(options: SpoolWriterOptions, segment: number, size: number, totalBytes: number): Promise<SpoolWriter> {
-    return new SpoolWriter(options, segment, size, totalBytes);
+    const writer = new SpoolWriter(options, segment, size, totalBytes);
+    if (writer.fault === null) await writer.probe();
+    return writer;
+  }
+
+  /**
+   * A writer whose start-up recovery failed with `error` (the spool could not be read or
+   * its torn tail cut): it starts failing, and its probe runs `recovery` until it succeeds.
+   */
+  static deferred(options: SpoolWriterOptions, error: unknown, recovery: DeferredRecovery): SpoolWriter {
+    return new SpoolWriter(options, 1, 0, 0, { recovery, error });
+  }
+
+  /** Whether records are taken now, and if not, why (one of the codes in SpoolHealth). */
+  get health(): SpoolHealth {
+    if (this.fault !== null) return { state: 'failing', ...this.fault };
+    if (this.closed) return { state: 'failing', code: 'GW_ERR_SPOOL_CLOSED', message: 'the spool is closed', since: 0 };
+    if (this.stalled) return { state: 'failing', code: 'GW_ERR_SPOOL_TIMEOUT', message: `the disk did not complete a write within ${this.options.deadlineMs} ms`, since: 0 };
+    if (this.held.length > 0 || this.totalBytes + this.lastFrameBytes > this.options.maxBytes) {
+      return { state: 'failing', code: 'GW_ERR_SPOOL_FULL', message: `the spool is at its size cap (AUDIT_SPOOL_MAX_BYTES ${this.options.maxBytes})`, since: 0 };
+    }
+    return HEALTHY;
   }
 
   get bytesOnDisk(): number {
@@ -138,26 +254,49 @@ export class SpoolWriter {
     return this.durable;
   }
 
-  /** Whether an append now can succeed: not closed, not stalled, and room for a record like the last one. */
+  /**
+   * Whether an append now can succeed: the last write (or probe) succeeded, not closed,
+   * not stalled, nothing held, and room under the cap for a record like the last one.
+   */
   get writable(): boolean {
-    return !this.closed && !this.stalled && this.totalBytes + this.lastFrameBytes <= this.options.maxBytes;
+    return this.health.state === 'healthy';
+  }
+
+  /** Bytes of records held in memory now. */
+  get heldBytes(): number {
+    return this.heldBytesNow;
+  }
+
+  /**
+   * Another part of the spool (the shipper's checkpoint, a segment deletion) met a
+   * file-system error: probe the disk now rather than wait for the next append to fail.
+   * The probe decides; a healthy disk stays healthy.
+   */
+  suspect(): void {
+    if (this.fault === null && !this.closed) void this.probe();
   }
 
   /**
    * Frames the record into the arena and admits it: refused at once (nothing kept) when
-   * closed, stalled or over the cap.
+   * closed, failing, holding records, stalled or over the cap.
    */
   private take(record: string | Buffer): Error | null {
     if (this.closed) return new Error('spool is closed');
+    if (this.fault !== null || this.held.length > 0) return new SpoolUnavailableError(this.heldFor(), false);
     if (this.stalled) return new SpoolTimeoutError(this.options.deadlineMs ?? 0, false);
     const room = maxFrameBytes(record);
     if (this.arenaBytes + room > this.arena.length) {
       if (this.arenaBytes > 0) this.flush();
+      const fault = this.faultCode(); // the flush may just have failed
+      if (fault !== null) return new SpoolUnavailableError(fault, false);
       if (room > this.arena.length) this.arena = Buffer.allocUnsafe(room);
     }
     const bytes = frameInto(this.arena, this.arenaBytes, record);
     this.lastFrameBytes = bytes;
-    if (this.totalBytes + bytes > this.options.maxBytes) return new SpoolFullError(this.options.maxBytes);
+    if (this.totalBytes + bytes > this.options.maxBytes) {
+      this.note();
+      return new SpoolFullError(this.options.maxBytes);
+    }
     this.totalBytes += bytes;
     this.arenaBytes += bytes;
     return null;
@@ -177,9 +316,14 @@ export class SpoolWriter {
    * Puts the record into the file by the end of this turn of the event loop, then calls
    * `written` (with the error if it was refused or the write failed); durable with the next group.
    */
-  appendWritten(record: string | Buffer, written: Written): void {
+  appendWritten(record: string | Buffer, written: Written, priority = true): void {
     const refused = this.take(record);
-    if (refused) return written(refused);
+    if (refused) {
+      // A final record: the consumer may already hold the reply. Keep it for when the disk recovers.
+      if (!this.closed && this.hold(record, priority)) return written();
+      if (this.closed) this.recordsDiscarded++;
+      return written(refused);
+    }
     this.arenaWritten.push(written);
     if (!this.flushQueued) {
       this.flushQueued = true;
@@ -197,18 +341,22 @@ export class SpoolWriter {
     this.arenaWaiters = [];
     this.arenaWritten = [];
     this.arenaBytes = 0;
-    let failure: Error | undefined;
     try {
       this.writeOut(this.arena.subarray(0, bytes));
-      this.recordsWritten += waiters.length + written.length;
-      this.unsynced = true;
-      for (const w of waiters) this.unsyncedWaiters.push(w);
     } catch (err) {
       this.totalBytes -= bytes;
-      failure = err as Error;
+      this.failWith(err);
+      // Every record of the failed write is kept (a copy: the arena is reused), in order, for the probe to write.
+      const kept = this.holdFramed(Buffer.from(this.arena.subarray(0, bytes)), waiters.length + written.length);
+      const failure = new SpoolUnavailableError(this.faultCode() ?? errnoOf(err), kept);
       for (const w of waiters) w(failure);
+      for (const w of written) w(kept ? undefined : failure);
+      return;
     }
-    for (const w of written) w(failure);
+    this.recordsWritten += waiters.length + written.length;
+    this.unsynced = true;
+    for (const w of waiters) this.unsyncedWaiters.push(w);
+    for (const w of written) w();
   }
 
   private writeOut(data: Buffer): void {
@@ -220,11 +368,176 @@ export class SpoolWriter {
       try {
         ftruncateSync(this.fd, this.segmentSize);
       } catch {
-        /* the next recovery cuts it */
+        this.torn = true; // the probe cuts it before anything else is written
       }
       throw err;
     }
     this.segmentSize += data.length;
+  }
+
+  /** Why records are being held: the fault, a stalled disk, or the size cap. */
+  private heldFor(): string {
+    return this.fault !== null ? this.fault.code : this.stalled ? 'GW_ERR_SPOOL_TIMEOUT' : 'GW_ERR_SPOOL_FULL';
+  }
+
+  private faultCode(): string | null {
+    return this.fault === null ? null : this.fault.code;
+  }
+
+  /**
+   * Keeps one record (framed) in memory; false when the hold is full (the record is dropped
+   * and counted). Records without `priority` (refusals: nothing reached a provider) may fill
+   * only three quarters of the hold, so a flood of refusals cannot crowd out the final
+   * record of a reply a consumer already received.
+   */
+  private hold(record: string | Buffer, priority: boolean): boolean {
+    const frame = Buffer.allocUnsafe(maxFrameBytes(record));
+    return this.holdFramed(frame.subarray(0, frameInto(frame, 0, record)), 1, priority ? HELD_MAX_BYTES : HELD_LOW_PRIORITY_BYTES);
+  }
+
+  private holdFramed(frames: Buffer, records: number, limit = HELD_MAX_BYTES): boolean {
+    if (this.heldBytesNow + frames.length > limit) {
+      this.recordsDiscarded += records;
+      return false;
+    }
+    this.held.push(frames);
+    this.heldCounts.push(records);
+    this.heldBytesNow += frames.length;
+    this.heldRecords += records;
+    this.note();
+    return true;
+  }
+
+  /** Writes the held records, oldest first, into the spool (throws on the first failure; what was written stays written). */
+  private writeHeld(): void {
+    try {
+      while (this.held.length > 0) {
+        const frames = this.held[0];
+        if (this.totalBytes + frames.length > this.options.maxBytes) throw new SpoolFullError(this.options.maxBytes);
+        this.writeOut(frames);
+        this.held.shift();
+        const records = this.heldCounts.shift()!;
+        this.heldBytesNow -= frames.length;
+        this.heldRecords -= records;
+        this.totalBytes += frames.length;
+        this.recordsWritten += records;
+        this.unsynced = true;
+      }
+    } finally {
+      // Make what did get written durable even if the rest failed: the shipper can then ship
+      // it and delete shipped segments, which is what frees the room for the rest.
+      if (this.unsynced) this.scheduleCommit();
+    }
+  }
+
+  /** Enters (or stays in) `failing` with this error's code; the probe takes it from there. */
+  private failWith(err: unknown): void {
+    if (err instanceof SpoolFullError) {
+      this.note();
+      return; // the cap: room returns when the shipper releases segments (released())
+    }
+    const code = errnoOf(err);
+    this.failures++;
+    if (this.fault === null || this.fault.code !== code) this.fault = { code, message: (err as Error).message ?? String(err), since: this.fault?.since ?? Date.now() };
+    this.note();
+    this.scheduleProbe();
+  }
+
+  /** Tells the listener when the health changed since it was last told. */
+  private note(): void {
+    const now = this.health;
+    const before = this.reported;
+    if (now.state === before.state && (now.state === 'healthy' || (before.state === 'failing' && now.code === before.code))) return;
+    this.reported = now;
+    this.options.onHealth?.(now, before);
+  }
+
+  private scheduleProbe(): void {
+    if (this.probeTimer !== null || this.probing || this.closed) return;
+    const delay = this.probeDelay;
+    this.probeDelay = Math.min(PROBE_MAX_MS, this.probeDelay * 2);
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      void this.probe();
+    }, delay);
+    this.probeTimer.unref();
+  }
+
+  /**
+   * Finds out whether the disk takes records again: runs a postponed recovery, reopens
+   * the segment (an immutable or read-only file fails here), cuts torn bytes, writes the
+   * held records, then a test file with fdatasync (a full disk fails here).
+   * Healthy on success; otherwise failing with the new error, and tried again later.
+   */
+  private async probe(): Promise<void> {
+    if (this.probing || this.closed) return;
+    this.probing = true;
+    const failuresBefore = this.failures;
+    try {
+      if (this.deferred !== null) {
+        const t = this.deferred();
+        this.deferred = null;
+        this.segment = t.segment;
+        this.segmentSize = t.size;
+        this.totalBytes = t.totalBytes;
+        this.durable = { segment: t.segment, offset: t.size };
+        if (this.fd >= 0) closeSync(this.fd);
+        this.fd = -1;
+        // The interrupted records of the last stop go first.
+        const leading = t.records.map((r) => {
+          const frame = Buffer.allocUnsafe(maxFrameBytes(r));
+          return frame.subarray(0, frameInto(frame, 0, r));
+        });
+        this.held.unshift(...leading);
+        this.heldCounts.unshift(...leading.map(() => 1));
+        for (const f of leading) this.heldBytesNow += f.length;
+        this.heldRecords += leading.length;
+      }
+      const path = segmentPath(this.options.dir, this.segment);
+      const fd = openSync(path, 'a');
+      if (this.fd < 0) this.fd = fd;
+      else closeSync(fd);
+      if (this.torn) {
+        ftruncateSync(this.fd, this.segmentSize);
+        this.torn = false;
+      }
+      // The held records first (what gets written stays written, even if the rest fails: progress
+      // on a nearly full disk), then the test write: recovery needs real headroom, not the slack of
+      // a segment's last page, so that a disk at the edge does not flap between episodes.
+      if (this.held.length > 0) this.writeHeld();
+      await this.testWrite();
+      if (this.held.length > 0) this.writeHeld(); // held while the test write was under way
+    } catch (err) {
+      this.probing = false;
+      if (err instanceof SpoolFullError) {
+        this.fault = null;
+        this.note();
+        return;
+      }
+      this.failWith(err);
+      return;
+    }
+    this.probing = false;
+    if (this.failures !== failuresBefore) {
+      this.scheduleProbe(); // a write failed while this probe ran: it proves nothing
+      return;
+    }
+    this.fault = null;
+    this.probeDelay = PROBE_MIN_MS;
+    this.note();
+  }
+
+  /** A 256 KiB file written, fdatasync'd and removed: the disk has headroom and makes data durable. */
+  private async testWrite(): Promise<void> {
+    const path = join(this.options.dir, PROBE_FILE);
+    const handle = await openFile(path, 'w');
+    try {
+      await handle.write(Buffer.alloc(PROBE_BYTES), 0, PROBE_BYTES, 0);
+      await handle.datasync();
+    } finally {
+      await handle.close().catch(() => {});
+      await unlink(path).catch(() => {});
+    }
   }
 
   private scheduleCommit(): void {
@@ -239,12 +552,25 @@ export class SpoolWriter {
   /** The shipper deleted segments worth `bytes`: room for new records. */
   released(bytes: number): void {
     this.totalBytes -= bytes;
+    if (this.closed) return;
+    if (this.fault !== null || this.held.length > 0) {
+      // Room again on the disk and under the cap: probe now rather than at the next backoff step
+      // (driven by the shipper's progress, so never a busy loop).
+      this.probeDelay = PROBE_MIN_MS;
+      if (this.probeTimer !== null) {
+        clearTimeout(this.probeTimer);
+        this.probeTimer = null;
+      }
+      void this.probe();
+    } else {
+      this.note();
+    }
   }
 
   /** Writes the arena (one write) and makes everything so far durable (one fdatasync). */
   private sync(): void {
     this.flush();
-    if (!this.unsynced) return;
+    if (!this.unsynced || this.fd < 0) return;
     this.unsynced = false;
     this.syncing = true;
     this.syncCovering(this.fd, { segment: this.segment, offset: this.segmentSize }, () => {
@@ -273,7 +599,13 @@ export class SpoolWriter {
       const left = this.syncsOn.get(fd)! - 1;
       if (left === 0) {
         this.syncsOn.delete(fd);
-        if (this.retired.delete(fd)) closeSync(fd);
+        if (this.retired.delete(fd)) {
+          try {
+            closeSync(fd);
+          } catch {
+            /* nothing more is written to it */
+          }
+        }
       } else {
         this.syncsOn.set(fd, left);
       }
@@ -283,11 +615,15 @@ export class SpoolWriter {
 
   private settle(waiters: Waiter[], end: DurableEnd, err: NodeJS.ErrnoException | null): void {
     if (err) {
+      this.failWith(err);
       for (const w of waiters) w(err);
       return;
     }
     this.stalled = false;
     if (after(end, this.durable)) this.durable = end;
+    // The disk answers again: write what was held meanwhile.
+    if (this.held.length > 0 && this.fault === null && !this.probing) void this.probe();
+    else this.note();
     for (const w of waiters) w();
   }
 
@@ -296,6 +632,8 @@ export class SpoolWriter {
    * waiting appends resolve when that sync returns), so rotation never blocks the event loop.
    */
   private rotate(): void {
+    // The new segment first: if it cannot be created (ENOSPC, EPERM), nothing has changed and the write fails cleanly.
+    const fd = openSync(segmentPath(this.options.dir, this.segment + 1), 'a');
     const oldFd = this.fd;
     const end: DurableEnd = { segment: this.segment, offset: this.segmentSize };
     this.retired.add(oldFd);
@@ -303,10 +641,21 @@ export class SpoolWriter {
     this.syncCovering(oldFd, end, () => {});
     this.segment++;
     this.segmentSize = 0;
-    this.fd = openSync(segmentPath(this.options.dir, this.segment), 'a');
-    // Make the new file's directory entry durable too.
-    const dir = openSync(this.options.dir, 'r');
-    fsync(dir, () => closeSync(dir));
+    this.fd = fd;
+    // Make the new file's directory entry durable too (a failure here is a fault like any other).
+    try {
+      const dir = openSync(this.options.dir, 'r');
+      fsync(dir, (err) => {
+        try {
+          closeSync(dir);
+        } catch {
+          /* read-only handle */
+        }
+        if (err) this.failWith(err);
+      });
+    } catch (err) {
+      this.failWith(err);
+    }
   }
 
   /** One timer for all appends: fails the fdatasync under way when it overruns the deadline. */
@@ -315,6 +664,7 @@ export class SpoolWriter {
     for (const sync of this.underWay) {
       if (sync.waiters.length === 0 || now - sync.startedAt < deadline) continue;
       this.stalled = true;
+      this.note();
       for (const w of sync.waiters.splice(0)) w(new SpoolTimeoutError(deadline, true));
     }
   }
@@ -323,13 +673,29 @@ export class SpoolWriter {
   async close(): Promise<void> {
     if (this.closed) return;
     while (this.syncing) await new Promise((r) => setTimeout(r, 1));
+    // A last chance for held records (the disk may be back and the probe not yet due).
+    if (this.held.length > 0) await this.probe();
+    while (this.probing || this.syncing) await new Promise((r) => setTimeout(r, 1));
     if (this.commitTimer !== null) clearTimeout(this.commitTimer);
     this.commitTimer = null;
     this.sync();
     while (this.syncing) await new Promise((r) => setTimeout(r, 1));
     while (this.syncsOn.size > 0) await new Promise((r) => setTimeout(r, 1));
     this.closed = true;
+    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
     if (this.watchdog) clearInterval(this.watchdog);
-    closeSync(this.fd);
+    // What is still held can no longer be kept: counted, and the caller logs it.
+    this.recordsDiscarded += this.heldRecords;
+    this.heldRecords = 0;
+    this.held.length = 0;
+    this.heldCounts.length = 0;
+    this.heldBytesNow = 0;
+    if (this.fd >= 0) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already written and synced */
+      }
+    }
   }
 }
