@@ -202,7 +202,7 @@ export class Exchange implements ResponseFraming {
     const status = incoming.statusCode ?? 0;
     this.status = status;
     // A 101 without Upgrade headers reaches here as a response: not relayed either.
-    if (status < 200) return this.providerFault(UNEXPECTED_1XX);
+    if (status < 200) return this.providerFault(status >= 100 ? UNEXPECTED_1XX : INVALID_RESPONSE_HEAD);
     const out = headersForConsumer(incoming.rawHeaders, this, this.req.httpVersionMinor === 0 && this.req.httpVersionMajor === 1);
     if (out === null) return this.providerFault(UNSUPPORTED_TRANSFER_CODING);
     // The consumer is still uploading but the provider has answered: this connection cannot be reused.
@@ -273,9 +273,11 @@ export class Exchange implements ResponseFraming {
   private onUpstreamIdle(): void {
     if (this.tx.outcome !== 'in_flight') return;
     const upstream = this.upstream!;
-    const waitingOnProvider = this.incoming !== null
-      ? !this.consumerBlocked // mid-response: unless we paused it for a consumer that does not read
-      : !this.head.hasBody || this.req.complete || upstream.writableNeedDrain; // whole request sent, or provider not reading it
+    const waitingOnProvider =
+      this.incoming !== null
+        ? !this.consumerBlocked // mid-response: unless we paused it for a consumer that does not read
+        : // the whole request is sent, the provider is not reading it, or a 100 Continue it was asked for has not come
+          !this.head.hasBody || this.req.complete || upstream.writableNeedDrain || this.awaitingContinue;
     if (!waitingOnProvider) {
       upstream.socket?.setTimeout(this.ctx.timeoutMs);
       return;
@@ -287,7 +289,11 @@ export class Exchange implements ResponseFraming {
   /** The consumer's socket was idle for CLIENT_IDLE_TIMEOUT_MS: blame it only if the gateway is waiting on the consumer. */
   private onConsumerIdle(): void {
     const { tx, req } = this;
-    if (tx.outcome !== 'in_flight') return;
+    if (tx.outcome !== 'in_flight') {
+      // The record is written but the consumer has not read the reply's tail: let the connection go.
+      if (!this.res.writableFinished) this.res.destroy();
+      return;
+    }
     const stalledUpload = this.head.hasBody && !req.complete && !this.awaitingContinue && !(this.upstream?.writableNeedDrain ?? false);
     if (!stalledUpload && !this.consumerBlocked) {
       req.socket.setTimeout(this.ctx.clientIdleMs);

@@ -126,6 +126,7 @@ describe('one bad byte from a provider (item 9)', () => {
       perRequest((s, line) => {
         const m = /\/fuzz\/(\w+)\/(\d+)/.exec(line);
         if (!m) return void s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        if (m[1] === 'status') return void s.end(`HTTP/1.1 ${m[2]} Status\r\nContent-Length: 2\r\n\r\nok`);
         const b = String.fromCharCode(Number(m[2]));
         const head =
           m[1] === 'reason' ? `HTTP/1.1 200 O${b}K\r\nX-Fuzz: v\r\n` : m[1] === 'name' ? `HTTP/1.1 200 OK\r\nX-F${b}z: v\r\n` : `HTTP/1.1 200 OK\r\nX-Fuzz: v${b}v\r\n`;
@@ -178,6 +179,17 @@ describe('one bad byte from a provider (item 9)', () => {
     const health = await send(`http://127.0.0.1:${gw.adminPort}/healthz`);
     expect(health.status).toBe(200);
   }, 120_000);
+
+  test('every status code 000..999: relayed as sent, or a 502 (every 1xx and anything below 100)', async () => {
+    for (let code = 0; code < 1000; code++) {
+      const digits = String(code).padStart(3, '0');
+      const text = await exchange(gw, `${root(provider.port)}/fuzz/status/${digits}`, randomUUID(), '', 2000);
+      const line = text.slice(0, text.indexOf('\r\n'));
+      if (code < 200) expect([code, line]).toEqual([code, 'HTTP/1.1 502 Bad Gateway']);
+      else expect([code, line]).toEqual([code, `HTTP/1.1 ${digits} Status`]);
+    }
+    expect((await send(`http://127.0.0.1:${gw.adminPort}/healthz`)).status).toBe(200);
+  }, 120_000);
 });
 
 describe('framing the provider chose (item 11)', () => {
@@ -204,6 +216,17 @@ describe('framing the provider chose (item 11)', () => {
     expect(text).toMatch(/\r\nTransfer-Encoding: gzip, chunked\r\n/);
     const body = Buffer.from(text.slice(text.indexOf('\r\n\r\n') + 4), 'latin1');
     expect(body.equals(Buffer.concat([Buffer.from(`${zipped.length.toString(16)}\r\n`), zipped, Buffer.from('\r\n0\r\n\r\n')]))).toBe(true);
+  });
+
+  test('a transfer coding for an HTTP/1.0 consumer, which cannot be told of it: 502 UNSUPPORTED_TRANSFER_CODING', async () => {
+    reply = (s) => s.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nxx\r\n0\r\n\r\n');
+    const trace = randomUUID();
+    const c = await rawClient(gw.proxyPort);
+    c.write(gatewayRequest(`${root(provider.port)}/metadata`, sspHeaders({ 'Ssp-TraceID': trace })).replace(' HTTP/1.1\r\n', ' HTTP/1.0\r\n'));
+    const text = await c.until(() => false, 1500);
+    c.close();
+    expect(text).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n/);
+    expect(await recordFor(gw, trace)).toMatchObject({ status: 502, failure_reason: 'UNSUPPORTED_TRANSFER_CODING' });
   });
 
   test('a consumer\'s Transfer-Encoding reaches the provider as plain `chunked`, whatever its case', async () => {
