@@ -110,7 +110,7 @@ export class Exchange implements ResponseFraming {
       } else if (this.tx.outcome === 'in_flight') {
         // The consumer went away: abort the provider request too.
         this.upstream?.destroy();
-        this.end('client_aborted', this.incoming === null ? 499 : res.statusCode, 'CLIENT_ABORTED');
+        this.end('client_aborted', this.headWritten ? res.statusCode : 499, 'CLIENT_ABORTED');
       }
     });
   }
@@ -336,15 +336,18 @@ export class Exchange implements ResponseFraming {
   }
 
   /**
-   * A stale keep-alive socket: the provider closed a pooled connection as the gateway
-   * reused it. Retried once, on a connection of its own, only when the request provably
-   * did not reach the provider's application: a reused socket failed with a reset or a
-   * close before any response byte, and the request has no body (so nothing of it can
-   * have been acted on, and nothing needs sending again but the head).
+   * A stale keep-alive socket: the provider closed a pooled connection just as the
+   * gateway reused it. Sent again once, on a connection of its own, only on that race's
+   * signature: a *reused* socket reset or closed before any response byte. A provider
+   * that did read the request and then reset the connection looks the same from here,
+   * so only requests that are safe to send twice qualify (RFC 9110 9.2.2): GET or HEAD,
+   * without a body. Nothing with a body is ever sent twice.
    */
   private canRetry(err: NodeJS.ErrnoException | undefined): boolean {
+    const method = this.tx.method;
     return (
       !this.retried &&
+      (method === 'GET' || method === 'HEAD') &&
       err !== undefined &&
       this.incoming === null &&
       !this.head.hasBody &&
@@ -372,14 +375,17 @@ export class Exchange implements ResponseFraming {
   /** The gateway's own answer, when no byte of a provider's response has been written. */
   private fail(refusal: Refusal, outcome: Transaction['outcome'], failureReason: string, closeConnection: boolean): void {
     if (failureReason !== '') this.tx.failureReason = failureReason;
+    let status = refusal.status;
     try {
       this.tx.responseBytes = this.ctx.writeRefusal(this.res, refusal, this.head.accept, closeConnection || !this.req.complete);
     } catch {
-      // Nothing a peer sent may end the process: if even the refusal cannot be written, break the connection.
+      // Nothing a peer sent may end the process: if even the refusal cannot be written,
+      // break the connection, and record that the consumer got no status.
       this.res.destroy();
       this.tx.responseBytes = 0;
+      status = 0;
     }
-    this.end(outcome, refusal.status, refusal.code);
+    this.end(outcome, status, refusal.code);
   }
 
   private end(outcome: Transaction['outcome'], status: number, code: string, then?: () => void): void {
