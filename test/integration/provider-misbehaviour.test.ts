@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { TestCa } from '../helpers/pki';
 import { gzipSync } from 'node:zlib';
 import { directoryYaml, eventually, send, sspHeaders, startGateway, type RunningGateway } from '../helpers/test-kit';
 import { gatewayRequest, rawClient, rawProvider, requestLines, startEngine, statusLines, transactionLines, type RawProvider } from '../helpers/engine-kit';
@@ -342,6 +344,45 @@ describe('stale keep-alive sockets (item 11)', () => {
     } finally {
       await gw.stop();
       await provider.close();
+    }
+  });
+
+  test('over TLS with a client certificate: the retry connects with the same trust and certificate', async () => {
+    const ca = TestCa.create('retry-ca');
+    const server = ca.issue('provider', { usage: 'server' });
+    const client = ca.issue('gateway', { usage: 'client' });
+    const seen: string[] = [];
+    const requests = new WeakMap<TLSSocket, number>();
+    const provider = createTlsServer({ cert: server.certPem, key: server.keyPem, ca: ca.pem, requestCert: true, rejectUnauthorized: true }, (s) => {
+      s.on('error', () => {});
+      s.on('data', (d: Buffer) => {
+        const line = d.toString('latin1').split('\r\n')[0];
+        seen.push(line);
+        const n = (requests.get(s) ?? 0) + 1;
+        requests.set(s, n);
+        if (n === 1) s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${line.length}\r\n\r\n${line}`);
+        else s.destroy();
+      });
+    });
+    await new Promise<void>((r) => provider.listen(0, '127.0.0.1', r));
+    const port = (provider.address() as AddressInfo).port;
+    const tlsRoot = `https://127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir`;
+    const gw = await startGateway(directoryYaml({ metadata: tlsRoot }), {
+      UPSTREAM_MAX_SOCKETS: '1',
+      UPSTREAM_IDLE_MS: '10000',
+      UPSTREAM_CA_FILE: ca.certFile,
+      UPSTREAM_CERT_FILE: client.cert,
+      UPSTREAM_KEY_FILE: client.key,
+    });
+    try {
+      expect((await send(gw.url(`${tlsRoot}/one`), { headers: sspHeaders() })).status).toBe(200);
+      const second = await send(gw.url(`${tlsRoot}/two`), { headers: sspHeaders() });
+      expect(second.status).toBe(200);
+      expect(second.body.toString()).toContain('/two');
+      expect(seen.filter((l) => l.includes('/two'))).toHaveLength(2);
+    } finally {
+      await gw.stop();
+      await new Promise((r) => provider.close(r));
     }
   });
 });
