@@ -23,7 +23,7 @@ class UpstreamTimeout extends Error {
   readonly code = 'ETIMEDOUT';
 }
 
-/** Network errors of a pooled socket the provider had already closed (the request never reached it). */
+/** Errors a reused pooled socket gives when the provider had closed it as the gateway picked it (see canRetry). */
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 /** Flushes the response head once the turn's data (if any) has gone out with it: headers are never held back. */
