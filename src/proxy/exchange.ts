@@ -68,6 +68,9 @@ export class Exchange implements ResponseFraming {
   flushed = false;
   status = 0;
   private out: string[] | null = null;
+  /** The provider socket whose inactivity timer this exchange listens to. */
+  private upstreamSocket: Socket | null = null;
+  private readonly onUpstreamTimeout = (): void => this.onUpstreamIdle();
   private timedOut = false;
   private retried = false;
   /** The consumer's download is paused: its socket buffer is full. */
@@ -140,8 +143,6 @@ export class Exchange implements ResponseFraming {
     }
     this.upstream = upstream;
     const tx = this.tx;
-    upstream.setTimeout(this.ctx.timeoutMs);
-    upstream.on('timeout', () => upstream === this.upstream && this.onUpstreamIdle());
     if (this.head.expectsContinue) {
       upstream.on('continue', () => {
         this.awaitingContinue = false;
@@ -161,6 +162,14 @@ export class Exchange implements ResponseFraming {
     upstream.once('socket', (socket: Socket) => {
       // Unhooks the guard that destroys an idle pooled socket which receives a byte (ProxyEngine).
       socket.removeListener('data', strayData);
+      if (upstream !== this.upstream) return;
+      // The provider's inactivity timer, on the socket itself and from the connection
+      // attempt on (ClientRequest.setTimeout starts only once connected, and forwards
+      // just the first timeout, so a timer re-armed after a fire that was not the
+      // provider's fault would never be heard again).
+      this.upstreamSocket = socket;
+      socket.setTimeout(this.ctx.timeoutMs);
+      socket.on('timeout', this.onUpstreamTimeout);
       if (!socket.connecting) tx.upstreamConnectMs = 0; // a pooled keep-alive socket
       else socket.once(this.route.endpoint.protocol === 'https:' ? 'secureConnect' : 'connect', () => (tx.upstreamConnectMs = tx.elapsedMs()));
     });
@@ -279,7 +288,7 @@ export class Exchange implements ResponseFraming {
         : // the whole request is sent, the provider is not reading it, or a 100 Continue it was asked for has not come
           !this.head.hasBody || this.req.complete || upstream.writableNeedDrain || this.awaitingContinue;
     if (!waitingOnProvider) {
-      upstream.socket?.setTimeout(this.ctx.timeoutMs);
+      this.upstreamSocket?.setTimeout(this.ctx.timeoutMs);
       return;
     }
     this.timedOut = true;
@@ -320,6 +329,7 @@ export class Exchange implements ResponseFraming {
     if (this.canRetry(err)) {
       this.retried = true;
       tx.upstreamConnectMs = -1;
+      this.releaseSocket();
       this.send(false);
       return;
     }
@@ -389,8 +399,17 @@ export class Exchange implements ResponseFraming {
   }
 
   private end(outcome: Transaction['outcome'], status: number, code: string, then?: () => void): void {
+    this.releaseSocket();
     if (this.tx.finish(outcome, status, code)) this.ctx.done(this.tx, then);
     else then?.();
+  }
+
+  /** Stops listening to the provider socket's timer: a pooled socket outlives its exchange (the agent sets its idle timeout again). */
+  private releaseSocket(): void {
+    const socket = this.upstreamSocket;
+    if (socket === null) return;
+    this.upstreamSocket = null;
+    socket.removeListener('timeout', this.onUpstreamTimeout);
   }
 }
 

@@ -146,6 +146,23 @@ test('a provider that stops reading an upload is the provider\'s stall: upstream
   }
 });
 
+test('a provider silent after an upload that paused past UPSTREAM_TIMEOUT_MS: still 504 (the timer that was not the provider\'s fault re-arms)', async () => {
+  mode = 'silent';
+  const trace = randomUUID();
+  const c = await rawClient(gw.proxyPort);
+  c.write(gatewayRequest(`${root()}/Binary`, sspHeaders({ 'Ssp-TraceID': trace }), 'Content-Length: 4\r\n', 'POST') + 'ab');
+  try {
+    // The provider's timer (400 ms) fires during this pause: the consumer is the one silent.
+    await new Promise((r) => setTimeout(r, 550));
+    c.write('cd');
+    const text = await c.until((t) => t.includes('}'), 3000);
+    expect(statusLines(text)).toEqual(['HTTP/1.1 504 Gateway Timeout']);
+    expect((await recordFor(trace)).outcome).toBe('upstream_timeout');
+  } finally {
+    c.close();
+  }
+});
+
 test('a provider silent after the whole request: 504 upstream_timeout, as before', async () => {
   mode = 'silent';
   const trace = randomUUID();
