@@ -18,14 +18,18 @@ let provider: Server;
 let port: number;
 let gw: RunningGateway;
 let providerClosed: number;
-let mode: 'download' | 'read-upload' | 'no-read' | 'silent';
+let mode: 'download' | 'late-download' | 'read-upload' | 'no-read' | 'silent';
 const root = () => `http://127.0.0.1:${port}${PATH}`;
 
 beforeAll(async () => {
   provider = createServer((req, res) => {
     res.on('close', () => providerClosed++);
-    if (mode === 'download') {
-      // 64 MiB, as fast as the gateway takes it.
+    if (mode === 'download' || mode === 'late-download') {
+      // 64 MiB, as fast as the gateway takes it ('late-download': after a pause past the consumer's idle timeout).
+      if (mode === 'late-download') {
+        mode = 'download';
+        return void setTimeout(() => provider.emit('request', req, res), 800);
+      }
       res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(BIG) });
       const block = Buffer.alloc(64 * 1024, 7);
       let sent = 0;
@@ -79,6 +83,23 @@ test('a consumer that never reads a 64 MiB download: client_timeout, both connec
   expect(Date.now() - started).toBeGreaterThanOrEqual(650);
   await eventually(() => providerClosed === 1, 2000, 'the provider request to be aborted');
   c.close();
+});
+
+test('a consumer that waited longer than its idle timeout for the provider, then does not read: still client_timeout', async () => {
+  mode = 'late-download';
+  // Here the consumer's idle timeout (500 ms) is shorter than the provider's (1500 ms).
+  const patient = await startGateway(directoryYaml({ metadata: root() }), { UPSTREAM_TIMEOUT_MS: '1500', CLIENT_IDLE_TIMEOUT_MS: '500' });
+  const trace = randomUUID();
+  const c = await rawClient(patient.proxyPort);
+  try {
+    c.socket.pause();
+    c.write(gatewayRequest(`${root()}/Binary/late`, sspHeaders({ 'Ssp-TraceID': trace })));
+    await eventually(() => transactionLines(patient, trace).length > 0, 5000, 'the transaction record');
+    expect(transactionLines(patient, trace)).toEqual([expect.objectContaining({ outcome: 'client_timeout', status: 200 })]);
+  } finally {
+    c.close();
+    await patient.stop();
+  }
 });
 
 test('a consumer uploading one byte every 1000 ms with a 700 ms idle timeout: 408 CLIENT_TIMEOUT, provider request aborted', async () => {
