@@ -98,8 +98,9 @@ export class Exchange implements ResponseFraming {
       req.on('data', (chunk: Buffer) => this.onRequestData(chunk));
       req.pipe(this.upstream!);
     }
-    // The consumer's idle timer: its socket's inactivity timeout, for this transaction.
-    req.socket.setTimeout(this.ctx.clientIdleMs);
+    // The consumer's idle timer: its socket's inactivity timeout, for this transaction
+    // (Node sets the server's own timeouts again once the response is done).
+    if (req.socket.timeout !== this.ctx.clientIdleMs) req.socket.setTimeout(this.ctx.clientIdleMs);
     res.on('timeout', () => this.onConsumerIdle());
     res.on('drain', () => {
       this.consumerBlocked = false;
