@@ -112,6 +112,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   const engine = new ProxyEngine(
     {
       timeoutMs: settings.UPSTREAM_TIMEOUT_MS,
+      clientIdleMs: settings.CLIENT_IDLE_TIMEOUT_MS,
       maxSockets: settings.UPSTREAM_MAX_SOCKETS,
       idleMs: settings.UPSTREAM_IDLE_MS,
       maxBodyBytes: settings.MAX_REQUEST_BODY_BYTES,

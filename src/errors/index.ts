@@ -1,4 +1,4 @@
 export { Refusal, refuse, withoutQuery } from './refusal';
 export { refusalCatalogue, type RefusalCode } from './refusal-catalogue';
 export { renderOperationOutcome, chooseFormat, type OutcomeFormat, FHIR_JSON } from './operation-outcome';
-export { classifyUpstreamFailure, type UpstreamFailure } from './upstream-failure';
+export { classifyUpstreamFailure, type UpstreamFailure, UNEXPECTED_1XX, INVALID_RESPONSE_HEAD, UNSUPPORTED_TRANSFER_CODING } from './upstream-failure';

@@ -19,3 +19,16 @@ export function classifyUpstreamFailure(err: NodeJS.ErrnoException | undefined, 
   const code = err?.code ?? 'UNKNOWN';
   return { outcome: 'upstream_error', status: 502, reason: /^[A-Z0-9_]{1,40}$/.test(code) ? code : 'UNKNOWN' };
 }
+
+/**
+ * Failure reasons for a provider that answered, but with something the gateway will not
+ * relay (each a 502 ERROR_COMMUNICATING_TO_ENDPOINT, its socket closed, never reused):
+ * a 1xx other than 100 (101 Switching Protocols, 102, 103: GP Connect has no upgrades and
+ * the gateway relays no interim responses); a status line or header Node will not write
+ * as it is (a control character in the reason phrase, a name or a value); a transfer
+ * coding the consumer cannot be told about (`gzip` to an HTTP/1.0 consumer, `chunked`
+ * not last).
+ */
+export const UNEXPECTED_1XX = 'UNEXPECTED_1XX';
+export const INVALID_RESPONSE_HEAD = 'INVALID_RESPONSE_HEAD';
+export const UNSUPPORTED_TRANSFER_CODING = 'UNSUPPORTED_TRANSFER_CODING';

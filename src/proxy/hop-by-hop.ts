@@ -5,6 +5,12 @@
  * with its name's case, its value and its position unchanged. Proxy-Authenticate and
  * Proxy-Authorization are meant for a proxy, and the gateway is that proxy: they never
  * travel on. Header arrays are Node's flat rawHeaders form [name, value, name, value].
+ *
+ * A Connection option can never remove a field that frames the message or names its
+ * target (Content-Length, Transfer-Encoding, Host): `Connection: Content-Length` on a
+ * GET with a body once made Node send the body unframed, and the provider read it as a
+ * second, unaudited request (issue 9). A message always leaves with the framing it
+ * arrived with.
  */
 
 const ALWAYS_HOP = new Set([
@@ -20,6 +26,8 @@ const ALWAYS_HOP = new Set([
 ]);
 // Lengths of the names above: a cheap test before lower-casing a name.
 const HOP_LENGTHS = new Set([...ALWAYS_HOP].map((n) => n.length));
+/** Fields a Connection option never makes hop-by-hop: they frame the message, or name its target. */
+const NEVER_AN_OPTION = new Set(['content-length', 'transfer-encoding', 'host']);
 
 /** The extra hop-by-hop names a Connection header lists (tokens, lower-cased), or null. */
 export function connectionTokens(connection: string | null): Set<string> | null {
@@ -32,7 +40,7 @@ export function connectionTokens(connection: string | null): Set<string> | null 
   const tokens = new Set<string>();
   for (const t of connection.split(',')) {
     const token = t.trim().toLowerCase();
-    if (token !== '' && token !== 'close' && token !== 'keep-alive') tokens.add(token);
+    if (token !== '' && token !== 'close' && token !== 'keep-alive' && !NEVER_AN_OPTION.has(token)) tokens.add(token);
   }
   return tokens.size === 0 ? null : tokens;
 }
@@ -46,8 +54,10 @@ function isHopByHop(name: string, extra: Set<string> | null): boolean {
 /**
  * The consumer's header block as the provider receives it: hop-by-hop fields dropped,
  * Host set to the provider's own authority (the provider only ever sees its own URL),
- * Transfer-Encoding kept when the body is chunked so Node frames it the same way,
- * and an RFC 7239 Forwarded field line appended as a new line when asked for.
+ * Content-Length as sent, Transfer-Encoding kept when the body is chunked so Node frames
+ * it the same way (its codings in lower case: `Chunked` leaves as `chunked`, so no
+ * provider can disagree with us about how the body is framed), and an RFC 7239
+ * Forwarded field line appended as a new line when asked for.
  */
 export function headersForProvider(
   raw: readonly string[],
@@ -66,7 +76,7 @@ export function headersForProvider(
       out.push(name, raw[i + 1]);
     } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
       // Node re-frames the body it relays; this tells it to chunk, as the consumer did.
-      out.push(name, raw[i + 1]);
+      out.push(name, canonicalCodings(raw[i + 1]));
     }
   }
   if (!sawHost) out.push('Host', hostHeader);
@@ -74,9 +84,34 @@ export function headersForProvider(
   return out;
 }
 
-/** The provider's header block as the consumer receives it: only hop-by-hop fields dropped. */
-export function headersForConsumer(raw: readonly string[]): string[] {
+/** A transfer-coding list in lower case, one space after each comma: `Chunked` becomes `chunked`. */
+function canonicalCodings(value: string): string {
+  if (value === 'chunked') return value;
+  return value
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '')
+    .join(', ');
+}
+
+/** What the engine needs to know of a provider's framing, filled in by headersForConsumer. */
+export interface ResponseFraming {
+  /** The provider's Content-Length, or -1 when it sent none. */
+  contentLength: number;
+}
+
+/**
+ * The provider's header block as the consumer receives it: only hop-by-hop fields
+ * dropped, and the response's framing noted in `framing`. A transfer coding other than
+ * chunked (`gzip, chunked`) is relayed as `Transfer-Encoding: <codings>, chunked`, for
+ * Node to chunk the body as the provider did, so the consumer learns that the body is
+ * coded. Returns null when the response cannot be relayed as it is: codings with
+ * `chunked` anywhere but last (framing the gateway and the consumer could read
+ * differently), or codings for an HTTP/1.0 consumer, which has no chunked framing.
+ */
+export function headersForConsumer(raw: readonly string[], framing: ResponseFraming, consumerHttp10: boolean): string[] | null {
   let extra: Set<string> | null = null;
+  framing.contentLength = -1;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') {
       const tokens = connectionTokens(raw[i + 1]);
@@ -84,8 +119,29 @@ export function headersForConsumer(raw: readonly string[]): string[] {
     }
   }
   const out: string[] = [];
+  let transferEncodings = 0;
+  let coded = false;
   for (let i = 0; i < raw.length; i += 2) {
-    if (!isHopByHop(raw[i], extra)) out.push(raw[i], raw[i + 1]);
+    const name = raw[i];
+    if (!isHopByHop(name, extra)) {
+      out.push(name, raw[i + 1]);
+      // Node's parser has checked the value (digits, one value, not with Transfer-Encoding).
+      if (name.length === 14 && name.toLowerCase() === 'content-length') framing.contentLength = Number(raw[i + 1]);
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      transferEncodings++;
+      const codings = canonicalCodings(raw[i + 1]);
+      // Node chunks the body again itself; codings split over several lines are not relayed.
+      if (codings === 'chunked') {
+        if (coded) return null;
+        continue;
+      }
+      if (transferEncodings > 1) return null;
+      coded = true;
+      const list = codings.split(', ');
+      const chunkedAt = list.indexOf('chunked');
+      if (consumerHttp10 || (chunkedAt !== -1 && chunkedAt !== list.length - 1)) return null;
+      out.push(name, chunkedAt === -1 ? `${codings}, chunked` : codings);
+    }
   }
   return out;
 }

@@ -1,0 +1,421 @@
+import { request as httpRequest, type Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP, type Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
+import { classifyUpstreamFailure, refuse, UNEXPECTED_1XX, INVALID_RESPONSE_HEAD, UNSUPPORTED_TRANSFER_CODING, type Refusal } from '../errors';
+import type { Route } from '../route';
+import type { Transaction } from '../transaction';
+import type { RequestHead } from '../validate';
+import { headersForConsumer, type ResponseFraming } from './hop-by-hop';
+
+/** What every exchange shares: settings, the refusal writer and where finished transactions go. */
+export interface ExchangeContext {
+  readonly timeoutMs: number;
+  readonly clientIdleMs: number;
+  readonly maxBodyBytes: number;
+  readonly secureContext: SecureContext;
+  writeRefusal(res: ServerResponse, refusal: Refusal, accept: string | undefined, closeConnection: boolean): number;
+  done(tx: Transaction, then?: () => void): void;
+}
+
+/** Marks the error the inactivity timer raises, so it is told apart from the provider's own failures. */
+class UpstreamTimeout extends Error {
+  readonly code = 'ETIMEDOUT';
+}
+
+/** Errors a reused pooled socket gives when the provider had closed it as the gateway picked it (see canRetry). */
+const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/** Flushes the response head once the turn's data (if any) has gone out with it: headers are never held back. */
+function flushHead(ex: Exchange): void {
+  if (ex.tx.outcome !== 'in_flight' || ex.flushed || ex.held !== null) return;
+  if (!ex.headWritten && !ex.writeHead()) return;
+  ex.flushed = true;
+  ex.res.flushHeaders();
+}
+
+/**
+ * One consumer request relayed to its provider and the response back: the state the
+ * engine keeps per transaction, and the one place that decides how it ends.
+ *
+ * Byte for byte, no body parser, no buffering; backpressure both ways (pipe() up, the
+ * relay below down). Three rules keep a misbehaving party from hurting anyone else:
+ * - A message leaves with the framing it arrived with (hop-by-hop.ts).
+ * - Nothing a provider sends ends the process or reaches the consumer unless it can be
+ *   relayed as it is: a 1xx other than 100, a head Node will not write, or a transfer
+ *   coding the consumer cannot be told about is a 502, and that provider socket is closed.
+ * - Each party is timed on its own: the provider's inactivity timer (UPSTREAM_TIMEOUT_MS)
+ *   only blames the provider while the gateway waits on it, and the consumer's idle timer
+ *   (CLIENT_IDLE_TIMEOUT_MS) only blames the consumer while the gateway waits on it (an
+ *   upload that stalled, a download it does not read). A timer that fires while the other
+ *   party is the one being waited on is re-armed instead.
+ *
+ * The final audit record is written before the reply completes for the consumer: the
+ * bytes that complete it (the chunk that reaches the Content-Length, or the chunked
+ * terminator that res.end() writes) wait for the record; headers and earlier data never do.
+ */
+export class Exchange implements ResponseFraming {
+  upstream: ClientRequest | null = null;
+  incoming: IncomingMessage | null = null;
+  contentLength = -1;
+  /** Body bytes relayed so far. */
+  received = 0;
+  /** The chunk that completes the response, held until its final record is written. */
+  held: Buffer | null = null;
+  /** res.writeHead() has run: from here on a failure can only break the connection. */
+  headWritten = false;
+  /** Response bytes have been handed to the consumer's socket. */
+  flushed = false;
+  status = 0;
+  private out: string[] | null = null;
+  /** The provider socket whose inactivity timer this exchange listens to. */
+  private upstreamSocket: Socket | null = null;
+  private readonly onUpstreamTimeout = (): void => this.onUpstreamIdle();
+  private timedOut = false;
+  private retried = false;
+  /** The consumer's download is paused: its socket buffer is full. */
+  private consumerBlocked = false;
+  /** Expect: 100-continue and no 100 relayed yet: the consumer is waiting on the provider. */
+  private awaitingContinue: boolean;
+
+  constructor(
+    private readonly ctx: ExchangeContext,
+    private readonly agent: Agent,
+    private readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly tx: Transaction,
+    private readonly route: Route,
+    private readonly head: RequestHead,
+    private readonly headers: string[],
+  ) {
+    this.awaitingContinue = head.expectsContinue;
+  }
+
+  start(): void {
+    const { req, res, head } = this;
+    if (!this.send(this.agent)) return;
+    if (head.hasBody) {
+      req.on('data', (chunk: Buffer) => this.onRequestData(chunk));
+      req.pipe(this.upstream!);
+    }
+    // The consumer's idle timer: its socket's inactivity timeout, for this transaction
+    // (Node sets the server's own timeouts again once the response is done).
+    if (req.socket.timeout !== this.ctx.clientIdleMs) req.socket.setTimeout(this.ctx.clientIdleMs);
+    res.on('timeout', () => this.onConsumerIdle());
+    res.on('drain', () => {
+      this.consumerBlocked = false;
+      this.incoming?.resume();
+    });
+    // 'close' follows 'finish' on a response that completed, and comes alone when the consumer went away.
+    res.on('close', () => {
+      if (res.writableFinished) {
+        // The reply went out while the consumer was still uploading: stop relaying the rest.
+        if (!req.complete) this.upstream?.destroy();
+      } else {
+        // The consumer went away (or its connection was refused mid-request, which ended the
+        // transaction already): abort the provider request too.
+        this.upstream?.destroy();
+        if (this.tx.outcome === 'in_flight') this.end('client_aborted', this.headWritten ? res.statusCode : 499, 'CLIENT_ABORTED');
+      }
+    });
+  }
+
+  /** Builds and sends the provider request through `agent` (false: a connection of its own); false if Node refused to build it. */
+  private send(agent: Agent | false): boolean {
+    const { endpoint } = this.route;
+    const tls = endpoint.protocol === 'https:';
+    let upstream: ClientRequest;
+    try {
+      const options = {
+        agent,
+        host: endpoint.hostname,
+        port: endpoint.port,
+        servername: tls && isIP(endpoint.hostname) === 0 ? endpoint.hostname : undefined,
+        method: this.tx.method,
+        path: this.route.upstreamPath,
+        headers: this.headers,
+      };
+      // A connection of its own (a retry) takes the TLS settings the pooled agent has.
+      if (tls && agent === false) Object.assign(options, { secureContext: this.ctx.secureContext, rejectUnauthorized: true, minVersion: 'TLSv1.2' });
+      upstream = (tls ? httpsRequest : httpRequest)(options);
+    } catch {
+      // Node refused to build the request (a header it will not send): nothing left the gateway.
+      this.fail(refuse.upstreamError(this.target()), 'upstream_error', '', false);
+      return false;
+    }
+    this.upstream = upstream;
+    const tx = this.tx;
+    if (this.head.expectsContinue) {
+      upstream.on('continue', () => {
+        this.awaitingContinue = false;
+        this.res.writeContinue();
+      });
+    }
+    upstream.on('information', (info: { statusCode: number }) => {
+      // 100 is relayed above; any other 1xx is not GP Connect, and not relayed.
+      if (info.statusCode !== 100 && upstream === this.upstream) this.providerFault(UNEXPECTED_1XX);
+    });
+    // A 101 with Upgrade headers: Node hands the socket over here (without a listener it
+    // destroys it and the exchange hangs). GP Connect has no upgrades.
+    upstream.on('upgrade', (_res: IncomingMessage, socket: Socket) => {
+      socket.destroy();
+      if (upstream === this.upstream) this.providerFault(UNEXPECTED_1XX);
+    });
+    upstream.once('socket', (socket: Socket) => {
+      // Unhooks the guard that destroys an idle pooled socket which receives a byte (ProxyEngine).
+      socket.removeListener('data', strayData);
+      if (upstream !== this.upstream) return;
+      // The provider's inactivity timer, on the socket itself and from the connection
+      // attempt on (ClientRequest.setTimeout starts only once connected, and forwards
+      // just the first timeout, so a timer re-armed after a fire that was not the
+      // provider's fault would never be heard again).
+      this.upstreamSocket = socket;
+      socket.setTimeout(this.ctx.timeoutMs);
+      socket.on('timeout', this.onUpstreamTimeout);
+      if (!socket.connecting) tx.upstreamConnectMs = 0; // a pooled keep-alive socket
+      else socket.once(this.route.endpoint.protocol === 'https:' ? 'secureConnect' : 'connect', () => (tx.upstreamConnectMs = tx.elapsedMs()));
+    });
+    upstream.on('response', (incoming: IncomingMessage) => {
+      if (upstream === this.upstream) this.onResponse(incoming);
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      if (upstream === this.upstream) this.onUpstreamError(err);
+    });
+    // A request without a body needs no pipe (and its half-dozen listeners): end it now.
+    if (!this.head.hasBody) upstream.end();
+    return true;
+  }
+
+  private target(): string {
+    return this.req.url!.slice(1);
+  }
+
+  private onRequestData(chunk: Buffer): void {
+    const { tx } = this;
+    this.awaitingContinue = false;
+    tx.requestBytes += chunk.length;
+    if (tx.requestBytes > this.ctx.maxBodyBytes && tx.outcome === 'in_flight') {
+      this.req.unpipe(this.upstream!);
+      this.upstream!.destroy();
+      if (!this.headWritten) {
+        this.fail(refuse.bodyTooLarge(this.ctx.maxBodyBytes), 'denied', '', true);
+      } else {
+        this.res.destroy();
+        this.end('denied', this.res.statusCode, 'REQUEST_BODY_TOO_LARGE');
+      }
+    }
+  }
+
+  private onResponse(incoming: IncomingMessage): void {
+    const tx = this.tx;
+    this.incoming = incoming;
+    tx.upstreamTtfbMs = tx.elapsedMs();
+    const status = incoming.statusCode ?? 0;
+    this.status = status;
+    // A 101 without Upgrade headers reaches here as a response: not relayed either.
+    if (status < 200) return this.providerFault(status >= 100 ? UNEXPECTED_1XX : INVALID_RESPONSE_HEAD);
+    const out = headersForConsumer(incoming.rawHeaders, this, this.req.httpVersionMinor === 0 && this.req.httpVersionMajor === 1);
+    if (out === null) return this.providerFault(UNSUPPORTED_TRANSFER_CODING);
+    // The consumer is still uploading but the provider has answered: this connection cannot be reused.
+    if (!this.req.complete) out.push('Connection', 'close');
+    this.out = out;
+    incoming.on('data', (chunk: Buffer) => this.onResponseData(chunk));
+    incoming.on('end', () => this.onResponseEnd());
+    incoming.on('close', () => {
+      // Provider broke the connection mid-response: never a clean short reply.
+      if (!incoming.complete && tx.outcome === 'in_flight') this.onUpstreamError(undefined);
+    });
+    // A body follows: send the head now (with the first data if it came in this turn).
+    // A response without one is complete with its head, so the head waits for the record.
+    const bodiless = this.tx.method === 'HEAD' || status === 204 || status === 304 || this.contentLength === 0;
+    if (!bodiless) process.nextTick(flushHead, this);
+  }
+
+  /** Writes the provider's head for the consumer (not yet sent); false, with a 502 given, if Node will not write it. */
+  writeHead(): boolean {
+    const res = this.res;
+    try {
+      res.writeHead(this.status, this.incoming!.statusMessage, this.out!);
+    } catch {
+      // A reason phrase, name or value Node will not write (a control character, ...).
+      // writeHead stored the bad reason phrase before it threw: clear it for the refusal.
+      res.statusMessage = '';
+      this.providerFault(INVALID_RESPONSE_HEAD);
+      return false;
+    }
+    this.headWritten = true;
+    return true;
+  }
+
+  private onResponseData(chunk: Buffer): void {
+    if (!this.headWritten && !this.writeHead()) return;
+    this.received += chunk.length;
+    // The chunk that completes a Content-Length body, or any chunk once the provider's
+    // whole response is in, waits for the final record (an earlier held one goes now).
+    if (this.received === this.contentLength || this.incoming!.complete) {
+      const previous = this.held;
+      this.held = chunk;
+      if (previous === null) return;
+      chunk = previous;
+    }
+    this.tx.responseBytes += chunk.length;
+    this.flushed = true;
+    if (!this.res.write(chunk)) {
+      this.consumerBlocked = true;
+      this.incoming!.pause();
+    }
+  }
+
+  private onResponseEnd(): void {
+    if (this.tx.outcome !== 'in_flight') return;
+    if (!this.headWritten && !this.writeHead()) return;
+    if (this.held !== null) this.tx.responseBytes += this.held.length;
+    this.end('forwarded', this.status, '', () => this.endReply());
+  }
+
+  private endReply(): void {
+    const held = this.held;
+    this.held = null;
+    if (held === null) this.res.end();
+    else this.res.end(held);
+  }
+
+  /** The provider's inactivity timer fired: blame it only if the gateway is waiting on the provider. */
+  private onUpstreamIdle(): void {
+    if (this.tx.outcome !== 'in_flight') return;
+    const upstream = this.upstream!;
+    const waitingOnProvider =
+      this.incoming !== null
+        ? !this.consumerBlocked // mid-response: unless we paused it for a consumer that does not read
+        : // the whole request is sent, the provider is not reading it, or a 100 Continue it was asked for has not come
+          !this.head.hasBody || this.req.complete || upstream.writableNeedDrain || this.awaitingContinue;
+    if (!waitingOnProvider) {
+      this.upstreamSocket?.setTimeout(this.ctx.timeoutMs);
+      return;
+    }
+    this.timedOut = true;
+    upstream.destroy(new UpstreamTimeout('provider timed out'));
+  }
+
+  /** The consumer's socket was idle for CLIENT_IDLE_TIMEOUT_MS: blame it only if the gateway is waiting on the consumer. */
+  private onConsumerIdle(): void {
+    const { tx, req } = this;
+    if (tx.outcome !== 'in_flight') {
+      // The record is written but the consumer has not read the reply's tail: let the connection go.
+      if (!this.res.writableFinished) this.res.destroy();
+      return;
+    }
+    const stalledUpload = this.head.hasBody && !req.complete && !this.awaitingContinue && !(this.upstream?.writableNeedDrain ?? false);
+    if (!stalledUpload && !this.consumerBlocked) {
+      req.socket.setTimeout(this.ctx.clientIdleMs);
+      return;
+    }
+    this.upstream?.destroy();
+    if (!this.headWritten) {
+      this.fail(refuse.clientTimeout(this.ctx.clientIdleMs), 'client_timeout', '', true);
+    } else {
+      this.res.destroy();
+      this.end('client_timeout', this.res.statusCode, 'CLIENT_TIMEOUT');
+    }
+  }
+
+  private onUpstreamError(err: NodeJS.ErrnoException | undefined): void {
+    const { tx, incoming } = this;
+    if (tx.outcome !== 'in_flight') return;
+    if (incoming !== null && incoming.complete) {
+      // The response is whole and is relayed; the error is about bytes after it (junk,
+      // a body on a HEAD/204/304). Node has closed that socket; note why.
+      tx.failureReason = classifyUpstreamFailure(err, false).reason;
+      return;
+    }
+    if (this.canRetry(err)) {
+      this.retried = true;
+      tx.upstreamConnectMs = -1;
+      this.releaseSocket();
+      this.send(false);
+      return;
+    }
+    const failure = classifyUpstreamFailure(err, this.timedOut);
+    tx.failureReason = failure.reason === 'UNKNOWN' && err === undefined ? 'ECONNRESET' : failure.reason;
+    const refusal = failure.status === 504 ? refuse.upstreamTimeout(this.ctx.timeoutMs) : refuse.upstreamError(this.target());
+    this.upstream?.destroy();
+    if (!this.headWritten) {
+      this.fail(refusal, failure.outcome, tx.failureReason, !this.req.complete);
+    } else {
+      this.res.destroy();
+      this.end(failure.outcome, this.res.statusCode, refusal.code);
+    }
+  }
+
+  /**
+   * A stale keep-alive socket: the provider closed a pooled connection just as the
+   * gateway reused it. Sent again once, on a connection of its own, only on that race's
+   * signature: a *reused* socket reset or closed before any response byte. A provider
+   * that did read the request and then reset the connection looks the same from here,
+   * so only requests that are safe to send twice qualify (RFC 9110 9.2.2): GET or HEAD,
+   * without a body. Nothing with a body is ever sent twice.
+   */
+  private canRetry(err: NodeJS.ErrnoException | undefined): boolean {
+    const method = this.tx.method;
+    return (
+      !this.retried &&
+      (method === 'GET' || method === 'HEAD') &&
+      err !== undefined &&
+      this.incoming === null &&
+      !this.head.hasBody &&
+      this.upstream!.reusedSocket &&
+      STALE_SOCKET_CODES.has(err.code ?? '') &&
+      !this.timedOut &&
+      !this.res.destroyed
+    );
+  }
+
+  /** A provider that sent something the gateway will not relay: 502, its socket closed, the consumer's connection closed. */
+  private providerFault(reason: string): void {
+    if (this.tx.outcome !== 'in_flight') return;
+    this.tx.failureReason = reason;
+    this.upstream?.destroy();
+    this.incoming?.destroy();
+    if (!this.headWritten) {
+      this.fail(refuse.upstreamError(this.target()), 'upstream_error', reason, true);
+    } else {
+      this.res.destroy();
+      this.end('upstream_error', this.res.statusCode, 'ERROR_COMMUNICATING_TO_ENDPOINT');
+    }
+  }
+
+  /** The gateway's own answer, when no byte of a provider's response has been written. */
+  private fail(refusal: Refusal, outcome: Transaction['outcome'], failureReason: string, closeConnection: boolean): void {
+    if (failureReason !== '') this.tx.failureReason = failureReason;
+    let status = refusal.status;
+    try {
+      this.tx.responseBytes = this.ctx.writeRefusal(this.res, refusal, this.head.accept, closeConnection || !this.req.complete);
+    } catch {
+      // Nothing a peer sent may end the process: if even the refusal cannot be written,
+      // break the connection, and record that the consumer got no status.
+      this.res.destroy();
+      this.tx.responseBytes = 0;
+      status = 0;
+    }
+    this.end(outcome, status, refusal.code);
+  }
+
+  private end(outcome: Transaction['outcome'], status: number, code: string, then?: () => void): void {
+    this.releaseSocket();
+    if (this.tx.finish(outcome, status, code)) this.ctx.done(this.tx, then);
+    else then?.();
+  }
+
+  /** Stops listening to the provider socket's timer: a pooled socket outlives its exchange (the agent sets its idle timeout again). */
+  private releaseSocket(): void {
+    const socket = this.upstreamSocket;
+    if (socket === null) return;
+    this.upstreamSocket = null;
+    socket.removeListener('timeout', this.onUpstreamTimeout);
+  }
+}
+
+/** On an idle pooled provider socket, any byte is a response nobody asked for: that socket is never reused. */
+export function strayData(this: Socket): void {
+  this.destroy();
+}
