@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { requireProgram } from './system-programs';
 import { REPO, freePort, send } from './test-kit';
 
 /**
@@ -17,6 +18,7 @@ export interface ClickHouseServer {
 }
 
 export async function clickhouseServer(dir: string): Promise<ClickHouseServer> {
+  requireProgram('clickhouse-server');
   for (const sub of ['tmp', 'uf', 'fs']) mkdirSync(join(dir, sub), { recursive: true });
   const [httpPort, tcpPort, interserverPort] = [await freePort(), await freePort(), await freePort()];
   let child: ChildProcess | null = null;

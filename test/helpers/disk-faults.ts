@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { requireProgram } from './system-programs';
 import { tempDir } from './test-kit';
 
 /**
@@ -15,6 +16,8 @@ let cached: string | null | undefined;
 export function diskFaultsUnavailable(): string | null {
   if (cached !== undefined) return cached;
   if (process.getuid?.() !== 0) return (cached = 'needs root to mount a tmpfs and to chattr +i');
+  requireProgram('chattr');
+  requireProgram('mount');
   const dir = tempDir('tmpfs-probe-');
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'pipe' });

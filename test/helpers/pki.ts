@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { requireProgram } from './system-programs';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './test-kit';
@@ -72,5 +73,6 @@ export class TestCa {
 }
 
 function run(args: string[]): void {
+  requireProgram('openssl');
   execFileSync('openssl', args, { stdio: 'pipe' });
 }

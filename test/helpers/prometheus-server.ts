@@ -2,14 +2,16 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getText } from './metrics-kit';
+import { requireProgram } from './system-programs';
 import { REPO, freePort, tempDir } from './test-kit';
 
 export const ALERTS_FILE = join(REPO, 'dashboards', 'prometheus', 'alerts.yml');
 
 /** Runs promtool (Debian's prometheus package); its exit status and everything it printed. */
 export function promtool(args: string[], input?: string): { status: number; output: string } {
+  requireProgram('promtool');
   const run = spawnSync('promtool', args, { input, encoding: 'utf8', cwd: join(REPO, 'dashboards', 'prometheus') });
-  if (run.error) throw new Error(`promtool could not run (apt-get install prometheus): ${run.error.message}`);
+  if (run.error) throw new Error(`promtool could not run: ${run.error.message}`);
   return { status: run.status ?? -1, output: `${run.stdout}${run.stderr}` };
 }
 
@@ -25,6 +27,7 @@ export interface PrometheusServer {
  * second as job "spine-gateway", with the repository's alert rules loaded. Stopped by PID.
  */
 export async function startPrometheus(targets: string[]): Promise<PrometheusServer> {
+  requireProgram('prometheus');
   const dir = tempDir('prometheus-');
   copyFileSync(ALERTS_FILE, join(dir, 'alerts.yml'));
   writeFileSync(
