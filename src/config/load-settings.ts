@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import { type z } from 'zod';
 import { settingsSchema, type Settings } from './settings';
 
 /** A start-up configuration problem: one line an operator can act on. */

@@ -1,2 +1,3 @@
-export { certificateSpeaksFor, consumerSecureContext, consumerTlsServerOptions, notePeer, peerOf, refuseRenegotiation, upstreamTlsOptions, type TlsPeer } from './tls-settings';
+export { certificateSpeaksFor, consumerSecureContext, consumerTlsServerOptions, notePeer, peerOf, refuseRenegotiation, upstreamTlsOptions } from './tls-settings';
+export type { TlsPeer } from '../transaction';
 export { peerStillPasses, trustSnapshot, type TrustSnapshot } from './peer-recheck';

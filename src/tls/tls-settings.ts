@@ -1,23 +1,9 @@
+import type { TlsPeer } from '../transaction';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { ConfigError, type Settings } from '../config';
 
-/**
- * What the consumer's TLS connection proved, taken once per connection (every request on
- * it shares this object): the client certificate's identity for the audit record, and
- * its host names (CN and DNS SANs, lower case) for the certificate-to-ASID binding.
- */
-export interface TlsPeer {
-  readonly protocol: string;
-  readonly cipher: string;
-  /** '' when the consumer presented no certificate. */
-  readonly subject: string;
-  readonly issuer: string;
-  readonly serial: string;
-  readonly sha256: string;
-  readonly hostNames: readonly string[];
-}
 
 const PEER = Symbol('spine-gateway.tlsPeer');
 

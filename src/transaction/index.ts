@@ -1,1 +1,1 @@
-export { Transaction, NO_CLAIMS, OUTCOMES, type Outcome, type TransactionClaims } from './transaction';
+export { Transaction, NO_CLAIMS, OUTCOMES, type Outcome, type TransactionClaims, type TlsPeer } from './transaction';

@@ -1,4 +1,3 @@
-import type { TlsPeer } from '../tls';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 
@@ -20,6 +19,23 @@ export const OUTCOMES = [
   'interrupted',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
+
+/**
+ * What the consumer's TLS connection proved, taken once per connection (every request on
+ * it shares this object): the client certificate's identity for the audit record, and
+ * its host names (CN and DNS SANs, lower case) for the certificate-to-ASID binding.
+ * Defined here, beside the transaction that carries it, so this module stays a leaf; tls fills it in.
+ */
+export interface TlsPeer {
+  readonly protocol: string;
+  readonly cipher: string;
+  /** '' when the consumer presented no certificate. */
+  readonly subject: string;
+  readonly issuer: string;
+  readonly serial: string;
+  readonly sha256: string;
+  readonly hostNames: readonly string[];
+}
 
 /** Audit facts from the consumer's JWT (decoded by audit; the token itself is never kept). */
 export interface TransactionClaims {

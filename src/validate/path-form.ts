@@ -95,6 +95,7 @@ function isDotName(name: string): boolean {
 }
 
 /** Characters whose compatibility form (NFKC) would change how a path is split or decoded. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
 const STRUCTURAL_AFTER_NFKC = /[/\\;%?#\x00-\x1f\x7f]/;
 
 /**

@@ -68,7 +68,7 @@ async function closed(connections: number): Promise<void> {
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-(async () => {
+void (async () => {
   const started = performance.now();
   if (mode === 'fixed') await fixed(Number(process.env.RATE ?? 1000));
   else await closed(Number(process.env.CONNECTIONS ?? 32));

@@ -63,7 +63,7 @@ export function runGateway(directoryYamlText: string, env: Record<string, string
         kill: (signal = 'SIGTERM') => child.kill(signal),
       });
     }, 20);
-    exited.then(({ code }) => {
+    void exited.then(({ code }) => {
       clearInterval(poll);
       clearTimeout(timer);
       reject(Object.assign(new Error(`gateway exited with ${code}: ${err.trim()}`), { stderr: err, code }));

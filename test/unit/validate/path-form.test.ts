@@ -1,4 +1,5 @@
 import { PATH_FORMS, pathFormProblem, targetSyntaxProblem } from '../../../src/validate';
+import { posix } from 'node:path';
 
 const ROOT = 'https://gp.example.nhs.uk/A20047/STU3/1/gpconnect/fhir';
 
@@ -225,7 +226,7 @@ test('pathFormProblem, second pass: no accepted path escapes the endpoint in any
     decodeFirst: (p) => dots(decode(p).split('/').map((s) => s.split(';')[0])),
     iis: (p) => dots(decode(p).replace(/\\/g, '/').split('/').map((s) => (/^[. ]+$/.test(s) && s.includes('..') ? '..' : s.replace(/[. ]+$/, '') || s))),
     nginx: (p) => dots(decode(p).split('/')),
-    node: (p) => require('node:path').posix.normalize(decode(p).replace(/\\/g, '/')),
+    node: (p) => posix.normalize(decode(p).replace(/\\/g, '/')),
     doubleDecode: (p) => dots(decode(decode(p)).replace(/\\/g, '/').split('/').map((s) => s.split(';')[0])),
     nfkc: (p) => dots(decode(p).normalize('NFKC').replace(/\\/g, '/').split('/').map((s) => s.split(';')[0])),
     formTrim: (p) => dots(decode(p.replace(/\+/g, ' ')).split('/').map((s) => s.trim())),

@@ -1,0 +1,81 @@
+/**
+ * Import rules (npm run lint:deps). They keep the README's flow in the code:
+ *
+ *   consumer request → gateway (the handler) → validate → route → limit → audit begin
+ *   (spool) → proxy → transaction end → audit record → spool → shipper → ClickHouse,
+ *   with metrics and the admin API beside it.
+ *
+ * Each folder has a layer. A folder imports only folders in lower layers: the
+ * vocabularies everything shares sit at the bottom (transaction, config, errors, log,
+ * metrics), each stage knows only the stages it hands work to, and nothing reaches back up
+ * the flow (the proxy never imports the handler, the spool never the proxy, ClickHouse
+ * never the shipper, admin never the request path). The composition roots (src/*.ts and
+ * src/cli) wire everything and sit on top.
+ */
+const LAYERS = [
+  ['transaction', 'config'],
+  ['errors', 'log', 'metrics', 'tls'],
+  ['validate'],
+  ['directory'],
+  ['route', 'limit', 'audit'],
+  ['proxy', 'spool', 'clickhouse'],
+  ['gateway', 'shipper', 'admin'],
+];
+
+const layerOf = new Map(LAYERS.flatMap((folders, layer) => folders.map((f) => [f, layer])));
+const upward = [...layerOf].map(([folder, layer]) => ({
+  name: `layer-${folder}`,
+  comment: `${folder} (layer ${layer}) imports only lower layers: ${LAYERS.slice(0, layer).flat().join(', ') || 'nothing in src'}`,
+  severity: 'error',
+  from: { path: `^src/${folder}/` },
+  to: {
+    path: `^src/(${[...layerOf].filter(([f, l]) => l >= layer && f !== folder).map(([f]) => f).join('|')})/`,
+  },
+}));
+
+module.exports = {
+  forbidden: [
+    ...upward,
+    {
+      name: 'no-deep-imports',
+      comment: 'Another folder is imported through its index.ts only: a folder\'s files are its own business.',
+      severity: 'error',
+      from: { path: '^src/([^/]+)/' },
+      to: { path: '^src/[^/]+/', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$'] },
+    },
+    {
+      name: 'roots-through-index',
+      comment: 'The composition roots import folders through their index.ts too.',
+      severity: 'error',
+      from: { path: '^src/[^/]+\\.ts$' },
+      to: { path: '^src/[^/]+/', pathNot: '^src/[^/]+/index\\.ts$' },
+    },
+    {
+      name: 'express-in-admin-only',
+      comment: 'express is the admin port\'s; the proxy port is plain node:http (measured faster).',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/admin/' },
+      to: { path: 'node_modules/express/' },
+    },
+    {
+      name: 'clickhouse-clients-in-clickhouse-only',
+      comment: 'Only src/clickhouse talks to ClickHouse (server client and the embedded engine).',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/clickhouse/' },
+      to: { path: 'node_modules/(@clickhouse/client|chdb)/' },
+    },
+    {
+      name: 'no-test-code-in-src',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: '^test/' },
+    },
+    { name: 'no-circular', severity: 'error', from: { path: '^src/' }, to: { circular: true } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
+  },
+};
