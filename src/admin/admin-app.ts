@@ -10,7 +10,7 @@ import { auditSearchRoute } from './audit-search-route';
 /** A readiness check returns a result instead of throwing (clickhouse-js ping's habit). */
 export interface ReadinessCheck {
   readonly name: string;
-  check(): { ok: boolean; detail?: string };
+  check(): { ok: boolean };
 }
 
 export interface AdminAccess {

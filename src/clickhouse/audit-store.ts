@@ -137,16 +137,6 @@ export class AuditStore {
     return (await this.queryRows<AuditRow>(query, params)).map(isoTimes);
   }
 
-  /** Whether the store answers now (for the reachability gauge); never throws. */
-  async ping(): Promise<boolean> {
-    try {
-      const r = await this.client.ping();
-      return r.success;
-    } catch {
-      return false;
-    }
-  }
-
   async close(): Promise<void> {
     await this.client.close();
   }

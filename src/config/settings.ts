@@ -122,4 +122,3 @@ export const settingsSchema = z
   .strict();
 
 export type Settings = Readonly<z.output<typeof settingsSchema>>;
-export type SettingName = keyof z.input<typeof settingsSchema>;

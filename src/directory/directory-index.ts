@@ -6,8 +6,6 @@ export interface Endpoint {
   readonly url: string;
   /** `scheme://host[:port]` as registered; a target must start with exactly this. */
   readonly origin: string;
-  /** Path below the origin, no trailing slash ('' for a root endpoint). */
-  readonly path: string;
   readonly protocol: 'http:' | 'https:';
   /** Host name or IP to connect to (IPv6 without brackets). */
   readonly hostname: string;
@@ -130,7 +128,6 @@ function compileEndpoint(registered: string): Endpoint {
   return {
     url: origin + path,
     origin,
-    path,
     protocol,
     hostname,
     port: url.port ? Number(url.port) : protocol === 'https:' ? 443 : 80,

@@ -9,7 +9,7 @@
  * A Connection option can never remove a field that frames the message or names its
  * target (Content-Length, Transfer-Encoding, Host): `Connection: Content-Length` on a
  * GET with a body once made Node send the body unframed, and the provider read it as a
- * second, unaudited request (issue 9). A message always leaves with the framing it
+ * second, unaudited request. A message always leaves with the framing it
  * arrived with.
  */
 

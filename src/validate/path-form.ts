@@ -1,5 +1,5 @@
 /**
- * Path forms a provider may resolve differently from the gateway (issue 9, item 5).
+ * Path forms a provider may resolve differently from the gateway.
  *
  * Routing compares the consumer's URL, as written, with the registered endpoint. That is
  * only safe if the provider reads the path the same way. Servlet containers and

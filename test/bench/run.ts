@@ -283,7 +283,7 @@ async function main(): Promise<void> {
   const noAudit = await startGateway({ ...gatewayEnv, AUDIT_ENABLED: 'false' });
   // Without audit and without the per-transaction log line, to show what that line costs.
   const quiet = await startGateway({ ...gatewayEnv, AUDIT_ENABLED: 'false', LOG_LEVEL: 'warn' });
-  // Without per-request metrics, to show what they cost (issue 4: within 5%).
+  // Without per-request metrics, to show what they cost (target: within 5%).
   const noMetrics = await startGateway({ ...gatewayEnv, AUDIT_ENABLED: 'false', METRICS_ENABLED: 'false' });
   const direct: Target = { name: '(a) direct', base: `http://127.0.0.1:${provider.port}`, target: '/A20047/STU3/1/gpconnect/fhir/metadata', pid: null };
   const targets: Target[] = [

@@ -3,7 +3,7 @@ import { directoryYaml, rawExchange, startGateway, startProvider, type RunningGa
 import { RawConnection, displayOf, recordsFor, sspLines, statusLines } from '../helpers/raw-conn';
 
 /**
- * The consumer connection (issue 9, items 1, 4, 6, 10, 11): what a consumer can do with
+ * The consumer connection: what a consumer can do with
  * the bytes on its own connection — smuggle through `Connection`, upgrade, flood header
  * lines, stall, send garbage mid-response, pipeline — always with raw bytes on real
  * sockets, checking what the consumer got, what the provider saw and the records.

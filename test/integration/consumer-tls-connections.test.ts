@@ -6,7 +6,7 @@ import { TestCa, type Issued } from '../helpers/pki';
 import { RawConnection, sspLines, statusLines } from '../helpers/raw-conn';
 
 /**
- * Connections already open on the TLS consumer port (issue 9 item 11): a CRL reload
+ * Connections already open on the TLS consumer port: a CRL reload
  * closes them (each consumer handshakes again, so a revoked certificate no longer
  * passes), and client-initiated TLS 1.2 renegotiation is refused.
  */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, tempDir, type RunningGateway, type TestProvider } from '../helpers/test-kit';
 import { requireProgram } from '../helpers/system-programs';
 
-/** TLS on the consumer port with a certificate made here (mutual TLS and the rest: issue 5). */
+/** TLS on the consumer port with a certificate made here (mutual TLS has its own suite). */
 let provider: TestProvider;
 let gw: RunningGateway;
 let cert: Buffer;

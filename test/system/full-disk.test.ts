@@ -7,7 +7,7 @@ import { directoryYaml, eventually, send, sspHeaders, startProvider, tempDir, ty
 import { runGateway, type ChildGateway } from '../helpers/child-gateway';
 
 /**
- * DATA_DIR/spool on a 2 MiB tmpfs that fills up (issue 9, item 2). A full disk must never
+ * DATA_DIR/spool on a 2 MiB tmpfs that fills up. A full disk must never
  * end the process or stop it starting; it is the audit failure mode's business (closed:
  * 503 and not ready; open: serve and count), said once in the log with its cause, and it
  * recovers by itself when space returns, with every record shipped. A reply the

@@ -7,7 +7,7 @@ import { directoryYaml, eventually, okHandler, send, sspHeaders, startProvider, 
 import { runGateway, type ChildGateway } from '../helpers/child-gateway';
 
 /**
- * Readiness tells the truth (issue 9, item 3): with the current spool segment made
+ * Readiness tells the truth: with the current spool segment made
  * immutable (`chattr +i`; as root, chmod does not stop writes), what the consumer gets,
  * /readyz, spine_gateway_audit_writable, the log and the counters all agree, and it all
  * comes back by itself once the segment is writable again.

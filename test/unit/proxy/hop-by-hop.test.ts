@@ -1,6 +1,6 @@
 import { connectionTokens, headersForConsumer, headersForProvider } from '../../../src/proxy/hop-by-hop';
 
-describe('Connection options never remove framing or the target (request smuggling, issue 9)', () => {
+describe('Connection options never remove framing or the target (request smuggling)', () => {
   test.each(['Content-Length', 'content-length', ' TRANSFER-ENCODING ', 'Host', 'keep-alive, Content-Length, Host'])('Connection: %s names no hop-by-hop field', (value) => {
     expect(connectionTokens(value)).toBeNull();
   });
