@@ -30,10 +30,10 @@ describe('loadDirectory', () => {
     expect(index.providers.get('918999198993')!.endpointFor.size).toBe(6);
   });
 
-  test('compiles endpoints once: origin, path, connect host and port', () => {
+  test('compiles endpoints once: origin, connect host and port', () => {
     const { index } = load(directoryYaml({ metadata: ROOT }));
     const endpoint = index.providers.get('918999198993')!.endpointFor.get('urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1')!;
-    expect(endpoint).toMatchObject({ url: ROOT, origin: 'https://gp.example.nhs.uk', path: '/A20047/STU3/1/gpconnect/fhir', hostname: 'gp.example.nhs.uk', port: 443, hostHeader: 'gp.example.nhs.uk' });
+    expect(endpoint).toMatchObject({ url: ROOT, origin: 'https://gp.example.nhs.uk', hostname: 'gp.example.nhs.uk', port: 443, hostHeader: 'gp.example.nhs.uk' });
   });
 
   test.each([
