@@ -139,7 +139,8 @@ export class Shipper {
 
   /** Reports the first failure of an episode of `kind`; the disk is then probed by the writer. */
   private fileFailed(kind: ShipperFileWork, err: unknown): void {
-    const error = (err instanceof Error ? err : new Error(String(err))) as NodeJS.ErrnoException;
+    // Kept as it came (an error from another realm is not `instanceof Error`, and its code matters).
+    const error = (typeof err === 'object' && err !== null && 'message' in err ? err : new Error(String(err))) as NodeJS.ErrnoException;
     if (!this.failingWork.has(kind)) {
       this.failingWork.add(kind);
       this.events.fileFault(kind, error);

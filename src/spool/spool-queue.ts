@@ -15,8 +15,9 @@ export interface AcknowledgeResult {
   deletion?: NodeJS.ErrnoException | null;
 }
 
+/** The error as Node gave it (not `instanceof Error` when it comes from another realm, as under a test runner's VM). */
 function errno(err: unknown): NodeJS.ErrnoException {
-  return (err instanceof Error ? err : new Error(String(err))) as NodeJS.ErrnoException;
+  return (typeof err === 'object' && err !== null && 'message' in err ? err : new Error(String(err))) as NodeJS.ErrnoException;
 }
 
 function before(a: SpoolPosition, b: SpoolPosition): boolean {
