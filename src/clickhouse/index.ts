@@ -2,3 +2,4 @@ export { AuditStore, type AuditStoreOptions, type AuditRow } from './audit-store
 export { AuditStoreError, classifyStoreError } from './store-error';
 export { migrations } from './migrations';
 export { type SearchFilters } from './audit-search';
+export { AUDIT_COLUMNS, SEARCH_COLUMNS, type AuditColumn } from './audit-columns';
