@@ -2,13 +2,14 @@
  * The audit table's columns, in table order: the one list every other copy is derived
  * from or checked against. The search projection is derived from it (SEARCH_COLUMNS).
  * The record encoder (src/audit/audit-record.ts) is built by hand for speed, the
- * migrations are history (a shipped migration's text never changes) and the 18.16 test
- * DDL is fixed for that server: test/unit/clickhouse/audit-columns.test.ts fails when
+ * migrations are history (a shipped migration's text never changes), the 18.16 test DDL
+ * is fixed for that server and the README's cluster DDL is for people to copy:
+ * test/unit/clickhouse/audit-columns.test.ts fails when
  * any of them lacks a column of this list, has one it does not, or (for the migrations)
  * adds it with another type or in another migration.
  *
  * To add a column: a row here (with the number of the migration that adds it), that
- * migration, the key in the encoder, and the column in the 18.16 DDL.
+ * migration, the key in the encoder, and the column in the 18.16 DDL and the README's.
  */
 export interface AuditColumn {
   readonly name: string;

@@ -80,6 +80,32 @@ describe('the audit columns, one list', () => {
     expect(columns).toEqual(names);
   });
 
+  test("the README's cluster DDL has exactly these columns, in this order, with these types", () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const body = /CREATE TABLE spine_audit\.transactions_local ON CLUSTER audit\s*\(([\s\S]*?)\n\)\s*ENGINE/.exec(readme)![1].replace(/--[^\n]*/g, '');
+    // Items split at top-level commas (a type such as DateTime64(3, 'UTC') has its own).
+    const items: string[] = [];
+    let depth = 0;
+    let item = '';
+    for (const ch of body) {
+      if (ch === ',' && depth === 0) {
+        items.push(item);
+        item = '';
+        continue;
+      }
+      if (ch === '(') depth++;
+      if (ch === ')') depth--;
+      item += ch;
+    }
+    items.push(item);
+    const columns = items
+      .map((i) => i.replace(/\s+/g, ' ').trim())
+      .filter((i) => i !== '' && !i.startsWith('INDEX '))
+      .map((i) => columnDefinition(i))
+      .map((c) => ({ name: c.name, type: c.type }));
+    expect(columns).toEqual(AUDIT_COLUMNS.map((c) => ({ name: c.name, type: c.type })));
+  });
+
   test('the search returns every column but version', () => {
     expect(SEARCH_COLUMNS).toEqual(names.filter((n) => n !== 'version'));
   });
