@@ -440,7 +440,7 @@ export class SpoolWriter {
   private failWith(err: unknown): void {
     if (err instanceof SpoolFullError) {
       this.note();
-      return; // the cap: room returns when the shipper releases segments (released())
+      return; // the cap: room returns when acknowledged segments are deleted (released())
     }
     const code = errnoOf(err);
     this.failures++;
@@ -555,7 +555,7 @@ export class SpoolWriter {
     }, delay);
   }
 
-  /** The shipper deleted segments worth `bytes`: room for new records. */
+  /** Acknowledged segments worth `bytes` were deleted (by SpoolQueue, the one caller outside tests): room for new records. */
   released(bytes: number): void {
     this.totalBytes -= bytes;
     if (this.closed) return;
