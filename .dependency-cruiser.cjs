@@ -6,15 +6,17 @@
  *   with metrics and the admin API beside it.
  *
  * Each folder has a layer. A folder imports only folders in lower layers: the
- * vocabularies everything shares sit at the bottom (transaction, config, errors, log,
+ * vocabularies everything shares sit at the bottom (transaction, errors, config, log,
  * metrics), each stage knows only the stages it hands work to, and nothing reaches back up
  * the flow (the proxy never imports the handler, the spool never the proxy, ClickHouse
  * never the shipper, admin never the request path). The composition roots (src/*.ts and
  * src/cli) wire everything and sit on top.
  */
 const LAYERS = [
-  ['transaction', 'config'],
-  ['errors', 'log', 'metrics', 'tls'],
+  ['transaction'],
+  ['errors'],
+  ['config', 'log', 'metrics'],
+  ['tls'],
   ['validate'],
   ['directory'],
   ['route', 'limit', 'audit'],

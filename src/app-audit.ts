@@ -76,14 +76,13 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
   let clickhouseUp = false;
   const shipper = new Shipper(
     {
-      spoolDir,
       deadLetterDir: join(settings.DATA_DIR, 'dead-letter'),
       batchMaxRecords: settings.AUDIT_BATCH_MAX_RECORDS,
       batchMaxAgeMs: settings.AUDIT_BATCH_MAX_AGE_MS,
       minBackoffMs: 100,
       maxBackoffMs: 30_000,
     },
-    spool.writer,
+    spool.queue,
     store,
     {
       ready(applied) {

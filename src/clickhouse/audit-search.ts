@@ -1,3 +1,5 @@
+import { SEARCH_COLUMNS } from './audit-columns';
+
 /** Filters of GET /audit/transactions, already validated by the admin API. */
 export interface SearchFilters {
   /** Lower case: compared with lower(trace_id), as the record keeps the case the consumer sent. */
@@ -17,13 +19,6 @@ export interface SearchFilters {
   after?: { receivedAt: string; eventId: string };
 }
 
-export const SEARCH_COLUMNS = [
-  'event_id', 'trace_id', 'received_at', 'completed_at', 'duration_ms', 'consumer_asid', 'consumer_ods', 'provider_asid',
-  'provider_ods', 'interaction_id', 'method', 'target_host', 'endpoint', 'status', 'outcome', 'error_code', 'failure_reason',
-  'request_bytes', 'response_bytes', 'upstream_ttfb_ms', 'upstream_connect_ms', 'client_ip', 'jwt_requesting_organization', 'jwt_practitioner_id',
-  'jwt_practitioner_role', 'jwt_device', 'jwt_reason_for_request', 'jwt_requested_scope', 'gateway_instance', 'environment',
-  'client_cert_subject', 'client_cert_issuer', 'client_cert_serial', 'client_cert_sha256', 'tls_protocol', 'tls_cipher',
-];
 
 /**
  * The search as SQL with every value bound as a parameter (never spliced in), newest

@@ -5,7 +5,7 @@ import { createChdbConnection } from 'chdb/connection';
 import { buildSearch, isoTimes, type SearchFilters } from './audit-search';
 import { migrations, retentionStatement } from './migrations';
 import type { Settings } from '../config';
-import { classifyStoreError } from './store-error';
+import { classifyStoreError, StoreConfigError } from './store-error';
 
 export interface AuditStoreOptions {
   /** CLICKHOUSE_URL, or undefined for the embedded engine under `dataDir`. */
@@ -59,7 +59,7 @@ export class AuditStore {
         log: { level: ClickHouseLogLevel.OFF },
       });
     }
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(this.database)) throw new Error(`CLICKHOUSE_URL: database name "${this.database}" is not a plain identifier`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(this.database)) throw new StoreConfigError(`CLICKHOUSE_URL: database name "${this.database}" is not a plain identifier (letters, digits and _, at most 64)`);
   }
 
   /** The store the settings describe (CLICKHOUSE_URL or the embedded engine under DATA_DIR). */

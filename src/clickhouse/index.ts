@@ -1,4 +1,5 @@
 export { AuditStore, type AuditStoreOptions, type AuditRow } from './audit-store';
-export { AuditStoreError, classifyStoreError } from './store-error';
+export { AuditStoreError, StoreConfigError, classifyStoreError } from './store-error';
 export { migrations } from './migrations';
 export { type SearchFilters } from './audit-search';
+export { AUDIT_COLUMNS, SEARCH_COLUMNS, type AuditColumn } from './audit-columns';

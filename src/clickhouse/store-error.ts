@@ -1,17 +1,26 @@
+import { GatewayError } from '../errors';
+
 /**
  * A failure of the audit store, classified once at the boundary (clickhouse-js's habit):
  * the shipper retries transient ones forever and dead-letters permanent ones, by `transient`,
  * never by reading message text.
  */
-export class AuditStoreError extends Error {
+export class AuditStoreError extends GatewayError {
+  /** `code`: ClickHouse's error number ("60"), or the connection's (ECONNREFUSED), as the store gave it. */
   constructor(
-    readonly code: string,
+    code: string,
     readonly transient: boolean,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
-    this.name = 'AuditStoreError';
+    super(code, message, options);
+  }
+}
+
+/** The store's settings cannot work (CLICKHOUSE_URL names a database that is not a plain identifier). */
+export class StoreConfigError extends GatewayError {
+  constructor(message: string) {
+    super('GW_ERR_STORE_CONFIG', message);
   }
 }
 

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { type z } from 'zod';
+import { GatewayError } from '../errors';
 import { settingsSchema, type Settings } from './settings';
 
 /** A start-up configuration problem: one line an operator can act on. */
-export class ConfigError extends Error {
-  readonly code = 'GW_ERR_CONFIG';
+export class ConfigError extends GatewayError {
+  declare readonly code: 'GW_ERR_CONFIG';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ConfigError';
+    super('GW_ERR_CONFIG', message, options);
   }
 }
 

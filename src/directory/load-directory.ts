@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { GatewayError } from '../errors';
 import { directorySchema } from './schema';
 import { DirectoryIndex } from './directory-index';
 
 /** The directory file could not be used; the message names the file, the place and why. */
-export class DirectoryError extends Error {
-  readonly code = 'GW_ERR_DIRECTORY';
+export class DirectoryError extends GatewayError {
+  declare readonly code: 'GW_ERR_DIRECTORY';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'DirectoryError';
+    super('GW_ERR_DIRECTORY', message, options);
   }
 }
 

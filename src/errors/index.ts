@@ -1,3 +1,4 @@
+export { GatewayError } from './gateway-error';
 export { Refusal, refuse, withoutQuery } from './refusal';
 export { refusalCatalogue, type RefusalCode } from './refusal-catalogue';
 export { renderOperationOutcome, chooseFormat, type OutcomeFormat, FHIR_JSON } from './operation-outcome';

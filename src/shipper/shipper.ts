@@ -1,13 +1,12 @@
-import { mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { recordIdentity } from '../audit';
 import type { AuditStore, AuditStoreError } from '../clickhouse';
 import { classifyStoreError } from '../clickhouse';
-import { encodeRecord, listSegments, readBatch, readCheckpoint, segmentPath, writeCheckpoint, type SpoolBatch, type SpoolPosition, type SpoolWriter } from '../spool';
+import { encodeRecord, type AcknowledgeResult, type SpoolBatch, type SpoolPosition, type SpoolQueue } from '../spool';
 
 export interface ShipperOptions {
-  spoolDir: string;
   deadLetterDir: string;
   batchMaxRecords: number;
   /** A batch smaller than batchMaxRecords waits at most this long for more. */
@@ -88,25 +87,21 @@ function receivedAt(line: Buffer): number {
 
 /**
  * Reads the spool in batches (bounded by count and age), inserts them through the
- * audit store, and moves the checkpoint only once ClickHouse has acknowledged a batch.
+ * audit store, and acknowledges a batch to the spool only once ClickHouse has stored it
+ * (the spool then moves its checkpoint and deletes what is no longer needed).
  * Transient failures are retried forever with capped, jittered backoff (the backlog
  * waits on disk meanwhile); a permanent failure sends the batch to a replayable
  * dead-letter file and moves on, never skipping past records silently.
- * A segment is deleted once shipped and once every transaction begun in it has its
- * final record shipped too (start-up recovery needs the begin record of an interrupted one).
+ * Every file-system call in its loop runs on libuv's pool: the event loop never waits on the disk.
  */
 export class Shipper {
   private position: SpoolPosition;
   private stopped = false;
   private running: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
-  /** Begun transactions whose final record has not been shipped yet: event id → segment. */
-  private readonly openBegins = new Map<string, number>();
-  private readonly openPerSegment = new Map<number, number>();
+  /** Ends the sleeps under way (the store's preparation and the spool's reading may both be waiting). */
+  private readonly wakers = new Set<() => void>();
   /** Kinds of file work failing now (one log line when each starts and ends). */
   private readonly failingWork = new Set<ShipperFileWork>();
-  /** The checkpoint in memory is ahead of the one on disk (its write failed): saved again at the next chance. */
-  private checkpointUnsaved = false;
   private positionKnown = false;
   /** received_at (epoch ms) of the oldest record not yet shipped; 0 when none. */
   oldestUnshippedAt = 0;
@@ -115,7 +110,7 @@ export class Shipper {
 
   constructor(
     private readonly options: ShipperOptions,
-    private readonly writer: SpoolWriter,
+    private readonly spool: SpoolQueue,
     private readonly store: AuditStore,
     private readonly events: ShipperEvents,
   ) {
@@ -144,12 +139,13 @@ export class Shipper {
 
   /** Reports the first failure of an episode of `kind`; the disk is then probed by the writer. */
   private fileFailed(kind: ShipperFileWork, err: unknown): void {
-    const error = (err instanceof Error ? err : new Error(String(err))) as NodeJS.ErrnoException;
+    // Kept as it came (an error from another realm is not `instanceof Error`, and its code matters).
+    const error = (typeof err === 'object' && err !== null && 'message' in err ? err : new Error(String(err))) as NodeJS.ErrnoException;
     if (!this.failingWork.has(kind)) {
       this.failingWork.add(kind);
       this.events.fileFault(kind, error);
-      // The same disk holds the spool: have the writer find out now (once per episode, not per retry).
-      this.writer.suspect();
+      // The same disk holds the spool: have its writer find out now (once per episode, not per retry).
+      this.spool.suspect();
     }
   }
 
@@ -162,7 +158,7 @@ export class Shipper {
     const backoff = this.backoff();
     while (!this.stopped) {
       try {
-        this.position = readCheckpoint(this.options.spoolDir, listSegments(this.options.spoolDir));
+        this.position = await this.spool.start();
         this.positionKnown = true;
         this.fileWorked('read');
         return true;
@@ -174,36 +170,30 @@ export class Shipper {
     return false;
   }
 
-  /** Saves the checkpoint; on failure keeps it in memory (the records are acknowledged) and saves it later. */
-  private saveCheckpoint(): void {
-    try {
-      writeCheckpoint(this.options.spoolDir, this.position);
-      this.checkpointUnsaved = false;
-      this.fileWorked('checkpoint');
-    } catch (err) {
-      // A stale checkpoint only means a replay of acknowledged records after a restart (idempotent).
-      this.checkpointUnsaved = true;
-      this.fileFailed('checkpoint', err);
-    }
+  /** Acknowledges to the spool, and reports its checkpoint and deletion work (it retries what failed at the next call). */
+  private async acknowledge(through: SpoolBatch | SpoolPosition): Promise<void> {
+    const result: AcknowledgeResult = await this.spool.acknowledge(through);
+    if (result.checkpoint === null) this.fileWorked('checkpoint');
+    else if (result.checkpoint !== undefined) this.fileFailed('checkpoint', result.checkpoint);
+    if (result.deletion === null) this.fileWorked('delete');
+    else if (result.deletion !== undefined) this.fileFailed('delete', result.deletion);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    for (const wake of [...this.wakers]) wake();
     await this.running;
   }
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = null;
-        resolve();
-      }, ms);
-      this.wake = () => {
+      const wake = () => {
         clearTimeout(timer);
-        this.wake = null;
+        this.wakers.delete(wake);
         resolve();
       };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
     });
   }
 
@@ -234,15 +224,17 @@ export class Shipper {
 
   /** Reads the batch at `from` and gets it ready to send. */
   private async prepare(from: SpoolPosition): Promise<Prepared> {
-    const batch = await readBatch(this.options.spoolDir, from, this.writer.durableEnd, this.options.batchMaxRecords, BATCH_MAX_BYTES);
+    const batch = await this.spool.read(from, this.options.batchMaxRecords, BATCH_MAX_BYTES);
     return { batch, ...collapse(batch.payloads) };
   }
 
   private async loop(): Promise<void> {
     // Once: a restarted loop goes on from where it was (the checkpoint on disk may be behind it).
-    if (!this.positionKnown && !(await this.readPosition())) return;
-    this.deleteShippedSegments();
-    if (!(await this.prepareStore())) return;
+    // The store is prepared meanwhile: a spool the disk will not let us read says nothing about ClickHouse.
+    const storeReady = this.prepareStore();
+    const positioned = this.positionKnown || (await this.readPosition());
+    if (positioned) await this.acknowledge(this.position); // deletes what was shipped before the last stop
+    if (!(await storeReady) || !positioned) return;
     const backoff = this.backoff();
     const fileBackoff = this.backoff();
     /** The following batch, read while ClickHouse inserts the current one (only with a backlog). */
@@ -265,8 +257,8 @@ export class Shipper {
       if (batch.payloads.length === 0) {
         this.oldestUnshippedAt = 0;
         this.position = batch.next;
-        if (this.checkpointUnsaved) this.saveCheckpoint();
-        if (this.failingWork.has('delete')) this.deleteShippedSegments();
+        // Moves over skipped bytes, and retries a checkpoint or deletion that failed (nothing to do otherwise).
+        await this.acknowledge(batch);
         await this.sleep(this.options.batchMaxAgeMs);
         continue;
       }
@@ -288,7 +280,7 @@ export class Shipper {
         }
         let file: string;
         try {
-          file = this.deadLetter(batch.payloads);
+          file = await this.deadLetter(batch.payloads);
           this.fileWorked('dead_letter');
         } catch (fileError) {
           // The batch stays in the spool, unskipped: tried again (insert, then dead letter) after a pause.
@@ -302,83 +294,29 @@ export class Shipper {
       }
       backoff.reset();
       fileBackoff.reset();
-      this.track(records, this.position.segment);
       this.position = batch.next;
-      this.saveCheckpoint();
       if (!deadLettered) {
         this.shippedRecords += records.length;
         this.events.shipped(records.length, (performance.now() - started) / 1000);
       }
-      this.deleteShippedSegments();
+      await this.acknowledge(batch);
       // A partial batch (the reader reached the end of what is durable): let the next one gather for
       // batchMaxAgeMs. After a full batch there is a backlog: go on at once (the next batch is already read).
       if (batch.reachedEnd) await this.sleep(this.options.batchMaxAgeMs);
     }
   }
 
-  /** Remembers which segments still hold the begin record of an unfinished transaction. */
-  private track(records: Identified[], segment: number): void {
-    for (const r of records) {
-      const id = r.id;
-      if (r.version === 1) {
-        this.openBegins.set(id, segment);
-        this.openPerSegment.set(segment, (this.openPerSegment.get(segment) ?? 0) + 1);
-      } else {
-        const from = this.openBegins.get(id);
-        if (from !== undefined) {
-          this.openBegins.delete(id);
-          this.openPerSegment.set(from, this.openPerSegment.get(from)! - 1);
-        }
-      }
-    }
-  }
-
-  /**
-   * Deletes shipped segments (they free the space a full disk needs). A segment that
-   * cannot be deleted now (EPERM, EIO) stays, is reported once, and is tried again later.
-   */
-  private deleteShippedSegments(): void {
-    let failed: unknown = null;
-    let segments: number[];
-    try {
-      segments = listSegments(this.options.spoolDir);
-    } catch (err) {
-      this.fileFailed('delete', err);
-      return;
-    }
-    for (const segment of segments) {
-      if (segment >= this.position.segment) break;
-      if ((this.openPerSegment.get(segment) ?? 0) > 0) continue;
-      const path = segmentPath(this.options.spoolDir, segment);
-      try {
-        const bytes = statSync(path).size;
-        unlinkSync(path);
-        this.openPerSegment.delete(segment);
-        this.writer.released(bytes);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // gone already
-        failed = err;
-      }
-    }
-    if (failed === null) this.fileWorked('delete');
-    else this.fileFailed('delete', failed);
-  }
-
   /**
    * Writes a batch, framed as the spool's own records, to a dead-letter file for replay.
    * A file that could not be written whole is removed (the batch is tried again).
    */
-  private deadLetter(payloads: Buffer[]): string {
-    mkdirSync(this.options.deadLetterDir, { recursive: true });
+  private async deadLetter(payloads: Buffer[]): Promise<string> {
+    await mkdir(this.options.deadLetterDir, { recursive: true });
     const file = join(this.options.deadLetterDir, `${Date.now()}-${this.position.segment}-${this.position.offset}.seg`);
     try {
-      writeFileSync(file, Buffer.concat(payloads.map((p) => encodeRecord(p))));
+      await writeFile(file, Buffer.concat(payloads.map((p) => encodeRecord(p))));
     } catch (err) {
-      try {
-        unlinkSync(file);
-      } catch {
-        /* never created */
-      }
+      await unlink(file).catch(() => {}); // never created, or gone
       throw err;
     }
     return file;

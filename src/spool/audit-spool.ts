@@ -4,6 +4,7 @@ import type { Transaction } from '../transaction';
 import { readCheckpoint } from './checkpoint';
 import { recoverSpool, type RecoveryReport } from './recovery';
 import { listSegments } from './segments';
+import { SpoolQueue } from './spool-queue';
 import { SpoolTimeoutError, SpoolUnavailableError, SpoolWriter, type SpoolHealth } from './spool-writer';
 
 export interface AuditSpoolOptions {
@@ -46,12 +47,17 @@ export class AuditSpool implements AuditSink {
   timedOut = 0;
   /** Set when start-up recovery had to wait for the disk: filled in when it runs. */
   private lateRecovery: AuditSpoolRecovery | null = null;
+  /** The spool as its shipper sees it: batches to read, and acknowledge() once they are stored. */
+  readonly queue: SpoolQueue;
 
   private constructor(
+    dir: string,
     readonly writer: SpoolWriter,
     private readonly context: RecordContext,
     private readonly failOpen: boolean,
-  ) {}
+  ) {
+    this.queue = new SpoolQueue(dir, writer);
+  }
 
   /**
    * Recovers the spool (cuts torn tails), then closes every transaction that was in
@@ -81,13 +87,13 @@ export class AuditSpool implements AuditSink {
         options.onDeferredRecovery?.(late.recovery);
         return { ...late.recovery.tail, totalBytes: late.recovery.totalBytes, records: late.interrupted };
       });
-      spool = new AuditSpool(writer, options.context, options.failOpen ?? false);
+      spool = new AuditSpool(options.dir, writer, options.context, options.failOpen ?? false);
       return { spool, recovery: null };
     }
     const writer = await SpoolWriter.open(writerOptions, found.recovery.tail.segment, found.recovery.tail.size, found.recovery.totalBytes);
     // Into the file before traffic (held in memory if the disk refuses them; written when it recovers).
     await Promise.all(found.interrupted.map((record) => new Promise<void>((resolve) => writer.appendWritten(record, () => resolve()))));
-    return { spool: new AuditSpool(writer, options.context, options.failOpen ?? false), recovery: found.recovery };
+    return { spool: new AuditSpool(options.dir, writer, options.context, options.failOpen ?? false), recovery: found.recovery };
   }
 
   get writable(): boolean {

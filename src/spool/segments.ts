@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -15,10 +16,19 @@ export function segmentPath(dir: string, sequence: number): string {
   return join(dir, segmentName(sequence));
 }
 
-/** The sequence numbers of the segments in `dir`, oldest first. */
+/** The sequence numbers of the segments in `dir`, oldest first (start-up and tests; the shipper's loop uses listSegmentsAsync). */
 export function listSegments(dir: string): number[] {
+  return sequencesOf(readdirSync(dir));
+}
+
+/** listSegments on libuv's pool: the event loop never waits on the disk for it. */
+export async function listSegmentsAsync(dir: string): Promise<number[]> {
+  return sequencesOf(await readdir(dir));
+}
+
+function sequencesOf(names: string[]): number[] {
   const sequences: number[] = [];
-  for (const name of readdirSync(dir)) {
+  for (const name of names) {
     const m = SEGMENT_NAME.exec(name);
     if (m) sequences.push(Number(m[1]));
   }

@@ -1,11 +1,13 @@
 import { open } from 'node:fs/promises';
 import { decodeRecord, HEADER_BYTES, MAX_RECORD_BYTES } from './framing';
-import { listSegments, segmentPath } from './segments';
+import { listSegmentsAsync, segmentPath } from './segments';
 import type { SpoolPosition } from './checkpoint';
 import type { DurableEnd } from './spool-writer';
 
 export interface SpoolBatch {
   payloads: Buffer[];
+  /** The segment each payload was read from (the same index): where its record sits on disk. */
+  segments: number[];
   /** Where the next batch starts; the checkpoint to write once this batch is acknowledged. */
   next: SpoolPosition;
   /** Bad bytes skipped at the end of an older segment while reading this batch (counted by the caller). */
@@ -21,6 +23,7 @@ export interface SpoolBatch {
  */
 export async function readBatch(dir: string, from: SpoolPosition, durable: DurableEnd, maxRecords: number, maxBytes = 8 * 1024 * 1024): Promise<SpoolBatch> {
   const payloads: Buffer[] = [];
+  const segments: number[] = [];
   let position = { ...from };
   let skippedBadBytes = 0;
   let full = false;
@@ -30,7 +33,7 @@ export async function readBatch(dir: string, from: SpoolPosition, durable: Durab
     const handle = await open(segmentPath(dir, position.segment), 'r').catch(() => null);
     if (handle === null) {
       // Deleted or never written: go to the next segment that exists.
-      const next = listSegments(dir).find((s) => s > position.segment);
+      const next = (await listSegmentsAsync(dir)).find((s) => s > position.segment);
       if (next === undefined || next > durable.segment) break;
       position = { segment: next, offset: 0 };
       continue;
@@ -53,6 +56,7 @@ export async function readBatch(dir: string, from: SpoolPosition, durable: Durab
       const r = decodeRecord(data, offset);
       if (r.kind === 'record') {
         payloads.push(Buffer.from(r.payload));
+        segments.push(position.segment);
         offset = r.next;
         continue;
       }
@@ -68,9 +72,9 @@ export async function readBatch(dir: string, from: SpoolPosition, durable: Durab
     if (offset >= maxBytes || !segmentDone) full = true;
     if (payloads.length >= maxRecords || offset >= maxBytes || isTail || !segmentDone || position.offset < size) break;
     // The end of an older segment: continue with the next one.
-    const next = listSegments(dir).find((s) => s > position.segment);
+    const next = (await listSegmentsAsync(dir)).find((s) => s > position.segment);
     if (next === undefined) break;
     position = { segment: next, offset: 0 };
   }
-  return { payloads, next: position, skippedBadBytes, reachedEnd: !full && payloads.length < maxRecords };
+  return { payloads, segments, next: position, skippedBadBytes, reachedEnd: !full && payloads.length < maxRecords };
 }

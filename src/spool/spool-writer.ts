@@ -2,28 +2,27 @@ import { closeSync, fdatasync, fsync, ftruncateSync, openSync, writeSync } from 
 import { open as openFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { GatewayError } from '../errors';
 import { frameInto, maxFrameBytes } from './framing';
 import { segmentPath } from './segments';
 
 /** The spool is at its size cap: AUDIT_FAILURE_MODE decides what happens to the request. */
-export class SpoolFullError extends Error {
-  readonly code = 'GW_ERR_SPOOL_FULL';
+export class SpoolFullError extends GatewayError {
+  declare readonly code: 'GW_ERR_SPOOL_FULL';
   constructor(readonly capBytes: number) {
-    super(`audit spool is full (${capBytes} bytes)`);
-    this.name = 'SpoolFullError';
+    super('GW_ERR_SPOOL_FULL', `audit spool is full (${capBytes} bytes)`);
   }
 }
 
 /** The disk did not make a record durable within the deadline (a hung or very slow disk). */
-export class SpoolTimeoutError extends Error {
-  readonly code = 'GW_ERR_SPOOL_TIMEOUT';
+export class SpoolTimeoutError extends GatewayError {
+  declare readonly code: 'GW_ERR_SPOOL_TIMEOUT';
   /** `pending`: the record is in the file and may become durable later; otherwise it was never written. */
   constructor(
     readonly deadlineMs: number,
     readonly pending: boolean,
   ) {
-    super(`audit spool write did not complete within ${deadlineMs} ms`);
-    this.name = 'SpoolTimeoutError';
+    super('GW_ERR_SPOOL_TIMEOUT', `audit spool write did not complete within ${deadlineMs} ms`);
   }
 }
 
@@ -33,14 +32,21 @@ export class SpoolTimeoutError extends Error {
  * kept in memory and written when the disk recovers (it was in a write that failed);
  * otherwise it was refused before it reached the disk and is not kept.
  */
-export class SpoolUnavailableError extends Error {
-  readonly code = 'GW_ERR_SPOOL_UNAVAILABLE';
+export class SpoolUnavailableError extends GatewayError {
+  declare readonly code: 'GW_ERR_SPOOL_UNAVAILABLE';
   constructor(
     readonly reason: string,
     readonly held: boolean,
   ) {
-    super(`audit spool cannot take records (${reason})`);
-    this.name = 'SpoolUnavailableError';
+    super('GW_ERR_SPOOL_UNAVAILABLE', `audit spool cannot take records (${reason})`);
+  }
+}
+
+/** A record offered after the spool was closed (the gateway is stopping): it is not kept. */
+export class SpoolClosedError extends GatewayError {
+  declare readonly code: 'GW_ERR_SPOOL_CLOSED';
+  constructor() {
+    super('GW_ERR_SPOOL_CLOSED', 'audit spool is closed (the gateway is stopping): the record was not kept');
   }
 }
 
@@ -281,7 +287,7 @@ export class SpoolWriter {
    * closed, failing, holding records, stalled or over the cap.
    */
   private take(record: string | Buffer): Error | null {
-    if (this.closed) return new Error('spool is closed');
+    if (this.closed) return new SpoolClosedError();
     if (this.fault !== null || this.held.length > 0) return new SpoolUnavailableError(this.heldFor(), false);
     if (this.stalled) return new SpoolTimeoutError(this.options.deadlineMs ?? 0, false);
     const room = maxFrameBytes(record);
@@ -434,7 +440,7 @@ export class SpoolWriter {
   private failWith(err: unknown): void {
     if (err instanceof SpoolFullError) {
       this.note();
-      return; // the cap: room returns when the shipper releases segments (released())
+      return; // the cap: room returns when acknowledged segments are deleted (released())
     }
     const code = errnoOf(err);
     this.failures++;
@@ -549,7 +555,7 @@ export class SpoolWriter {
     }, delay);
   }
 
-  /** The shipper deleted segments worth `bytes`: room for new records. */
+  /** Acknowledged segments worth `bytes` were deleted (by SpoolQueue, the one caller outside tests): room for new records. */
   released(bytes: number): void {
     this.totalBytes -= bytes;
     if (this.closed) return;
