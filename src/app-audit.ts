@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { AuditSink } from './audit';
 import { AuditStore } from './clickhouse';
 import type { Settings } from './config';
+import { DataDirLock } from './data-dir';
 import type { Logger } from './log';
 import type { AuditStats, GatewayMetrics } from './metrics';
 import { Shipper, type ShipperFileWork } from './shipper';
@@ -29,6 +30,17 @@ export interface AuditPipeline {
  * it never waits on ClickHouse (the shipper prepares the schema when it can).
  */
 export async function buildAuditPipeline(settings: Settings, log: Logger, metrics: GatewayMetrics): Promise<AuditPipeline> {
+  // One gateway per DATA_DIR, taken before anything under it is opened: a second one stops here.
+  const lock = DataDirLock.acquire(settings.DATA_DIR);
+  try {
+    return await openAuditPipeline(settings, log, metrics, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function openAuditPipeline(settings: Settings, log: Logger, metrics: GatewayMetrics, lock: DataDirLock): Promise<AuditPipeline> {
   const spoolDir = join(settings.DATA_DIR, 'spool');
   const closed = settings.AUDIT_FAILURE_MODE === 'closed';
   const consequence = closed
@@ -153,7 +165,11 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
       if (lost > 0) {
         log.error({ held, lost }, `audit spool: ${lost} held records could not be written before the stop (the disk is still failing); their transactions will show as interrupted`);
       }
-      await store.close();
+      try {
+        await store.close();
+      } finally {
+        lock.release();
+      }
     },
   };
 }
