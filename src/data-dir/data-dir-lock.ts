@@ -1,5 +1,5 @@
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { utimes } from 'node:fs/promises';
+import { lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
+import { lutimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -18,7 +18,7 @@ const HOST_STALE_MS = 60_000;
 export interface LockOwner {
   pid: number;
   host: string;
-  /** The kernel's boot id (Linux), so a lock from before a reboot is known to be stale. */
+  /** The start of the kernel's boot id (Linux), so a lock from before a reboot is known to be stale. */
   boot?: string;
   /** The holder's start time in clock ticks since boot (Linux /proc/<pid>/stat), so a reused pid is not taken for it. */
   started?: number;
@@ -44,16 +44,16 @@ const heldHere = new Set<string>();
  * One gateway per DATA_DIR. Two processes appending to one spool would interleave and
  * delete each other's segments, and the embedded ClickHouse engine opens its folder
  * once (its own refusal reads "Failed to create connection for path"). So start-up takes
- * `DATA_DIR/gateway.lock`, a small JSON file naming the process, before anything under
- * DATA_DIR is opened, and stopping removes it.
+ * `DATA_DIR/gateway.lock` before anything under DATA_DIR is opened, and stopping removes it.
  *
- * The file is written whole under a temporary name and then hard-linked into place, so it
- * appears atomically with its content (like O_EXCL, but never half-written). A lock left
- * by a process that died (SIGKILL, power loss) is stale and taken over: on this host when
- * its pid is gone or now belongs to a process started at another time (or before a
- * reboot); from another host when it has not been touched for a minute. Node has no
- * flock(), so two gateways that start at the very same moment over one stale lock could
- * both take it; every other case is refused.
+ * The lock is a symbolic link whose target names the holder (`pid:start:boot@host`), as
+ * Emacs's lock files are: creating it is atomic and fails if it exists (like O_EXCL), it
+ * is never half-written, and a short target needs no data block, so it can be taken on a
+ * full disk. A lock left by a process that died (SIGKILL, power loss) is stale and taken
+ * over: on this host when its pid is gone or now belongs to a process started at another
+ * time (or before a reboot); from another host when it has not been touched for a minute.
+ * Node has no flock(), so two gateways that start at the very same moment over one stale
+ * lock could both take it; every other case is refused.
  */
 export class DataDirLock {
   private heartbeat: NodeJS.Timeout | null = null;
@@ -69,41 +69,26 @@ export class DataDirLock {
     const path = resolve(join(dataDir, LOCK_FILE));
     const me = currentOwner();
     if (heldHere.has(path)) throw new DataDirInUseError(dataDir, me);
-    const temp = `${path}.${process.pid}.tmp`;
-    const fd = openSync(temp, 'w', 0o644);
-    try {
-      writeSync(fd, `${JSON.stringify(me)}\n`);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      // Bounded: each pass either takes the lock, refuses, or removes one stale file.
-      for (let attempt = 0; attempt < 3; attempt++) {
-        try {
-          linkSync(temp, path);
-          heldHere.add(path);
-          const lock = new DataDirLock(path, me);
-          lock.startHeartbeat();
-          return lock;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        }
-        const holder = readOwner(path);
-        if (holder !== null && isAlive(holder, path)) throw new DataDirInUseError(dataDir, holder);
-        try {
-          unlinkSync(path);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-      }
-      throw new DataDirInUseError(dataDir, readOwner(path) ?? me);
-    } finally {
+    // Bounded: each pass either takes the lock, refuses, or removes one stale lock.
+    for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        unlinkSync(temp);
-      } catch {
-        /* already gone */
+        symlinkSync(formatOwner(me), path);
+        heldHere.add(path);
+        const lock = new DataDirLock(path, me);
+        lock.startHeartbeat();
+        return lock;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const holder = readOwner(path);
+      if (holder !== null && isAlive(holder, path)) throw new DataDirInUseError(dataDir, holder);
+      try {
+        unlinkSync(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
     }
+    throw new DataDirInUseError(dataDir, readOwner(path) ?? me);
   }
 
   /** Removes the lock file if it still names this process. Idempotent. */
@@ -124,7 +109,7 @@ export class DataDirLock {
     this.heartbeat = setInterval(() => {
       const now = new Date();
       // A failing disk is the spool's to report; a missed touch only ages the lock.
-      utimes(this.path, now, now).catch(() => undefined);
+      lutimes(this.path, now, now).catch(() => undefined);
     }, HEARTBEAT_MS);
     this.heartbeat.unref();
   }
@@ -139,21 +124,31 @@ function currentOwner(): LockOwner {
   return owner;
 }
 
-/** The lock's content, or null when it cannot be read as one (torn by a crash, or not ours). */
+/** `pid:start:boot@host`: short enough for the link target to live in the inode. */
+function formatOwner(owner: LockOwner): string {
+  return `${owner.pid}:${owner.started ?? ''}:${owner.boot ?? ''}@${owner.host}`;
+}
+
+/** The lock's holder, or null when the lock cannot be read as one (not a link we made). */
 function readOwner(path: string): LockOwner | null {
+  let target: string;
   try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockOwner>;
-    if (!Number.isInteger(parsed.pid) || (parsed.pid as number) <= 0 || typeof parsed.host !== 'string') return null;
-    return parsed as LockOwner;
+    target = readlinkSync(path);
   } catch {
     return null;
   }
+  const m = /^(\d{1,10}):(\d*):([0-9a-f]*)@(.+)$/.exec(target);
+  if (m === null || Number(m[1]) <= 0) return null;
+  const owner: LockOwner = { pid: Number(m[1]), host: String(m[4]) };
+  if (m[2] !== '') owner.started = Number(m[2]);
+  if (m[3] !== '') owner.boot = m[3];
+  return owner;
 }
 
 function isAlive(holder: LockOwner, path: string): boolean {
   if (holder.host !== hostname()) {
     try {
-      return Date.now() - statSync(path).mtimeMs < HOST_STALE_MS;
+      return Date.now() - lstatSync(path).mtimeMs < HOST_STALE_MS;
     } catch {
       return false;
     }
@@ -175,9 +170,10 @@ function isAlive(holder: LockOwner, path: string): boolean {
   }
 }
 
+/** The first 8 hex digits of the kernel's boot id: enough to tell one boot from the next. */
 function bootId(): string | undefined {
   try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').replace(/-/g, '').trim().slice(0, 8) || undefined;
   } catch {
     return undefined;
   }

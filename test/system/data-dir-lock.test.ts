@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { lstatSync, lutimesSync, mkdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { directoryYaml, okHandler, send, sspHeaders, startProvider, tempDir, type TestProvider } from '../helpers/test-kit';
 import { runGateway, type ChildGateway } from '../helpers/child-gateway';
+import { chattr, diskFaultsUnavailable } from '../helpers/disk-faults';
 
 /**
  * One gateway per DATA_DIR: two processes appending to one spool would interleave
@@ -39,6 +40,16 @@ async function startFails(dataDir: string, env: Record<string, string> = {}): Pr
   throw new Error('expected the second gateway not to start');
 }
 
+/** The lock is a symbolic link to nothing: lstat, not exists (which follows it). */
+function lockExists(dataDir: string): boolean {
+  try {
+    lstatSync(join(dataDir, 'gateway.lock'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const IN_USE = (dir: string, pid: number) =>
   `spine-gateway: cannot start: DATA_DIR ${dir} is in use by another gateway (pid ${pid} on this host): stop that gateway, or give this one another DATA_DIR\n`;
 
@@ -64,7 +75,7 @@ describe('one gateway per DATA_DIR', () => {
     const first = await start(dataDir);
     first.kill('SIGTERM');
     expect(await first.exited).toEqual({ code: 0, signal: null });
-    expect(existsSync(join(dataDir, 'gateway.lock'))).toBe(false);
+    expect(lockExists(dataDir)).toBe(false);
     const second = await start(dataDir);
     expect((await send(second.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
   }, 60_000);
@@ -74,17 +85,17 @@ describe('one gateway per DATA_DIR', () => {
     const first = await start(dataDir);
     first.kill('SIGKILL');
     await first.exited;
-    expect(existsSync(join(dataDir, 'gateway.lock'))).toBe(true);
+    expect(lockExists(dataDir)).toBe(true);
     const second = await start(dataDir);
-    expect(JSON.parse(readFileSync(join(dataDir, 'gateway.lock'), 'utf8')).pid).toBe(second.pid);
+    expect(readlinkSync(join(dataDir, 'gateway.lock'))).toMatch(new RegExp(`^${second.pid}:`));
     expect((await send(second.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
   }, 60_000);
 
   test('a lock naming a live process of another program (a reused pid) is stale too', async () => {
     const dataDir = join(tempDir('gw-lock-'), 'data');
     mkdirSync(dataDir, { recursive: true });
-    // This test runner is alive, but it did not write the lock at the start time recorded.
-    writeFileSync(join(dataDir, 'gateway.lock'), JSON.stringify({ pid: process.pid, host: hostname(), started: 1 }));
+    // This test runner is alive, but it did not take the lock at the start time recorded.
+    symlinkSync(`${process.pid}:1:@${hostname()}`, join(dataDir, 'gateway.lock'));
     const gw = await start(dataDir);
     expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
   }, 60_000);
@@ -93,23 +104,46 @@ describe('one gateway per DATA_DIR', () => {
     const dataDir = join(tempDir('gw-lock-'), 'data');
     mkdirSync(dataDir, { recursive: true });
     const lockFile = join(dataDir, 'gateway.lock');
-    writeFileSync(lockFile, JSON.stringify({ pid: 4242, host: 'other-host.example' }));
+    symlinkSync('4242::@other-host.example', lockFile);
     const { code, stderr } = await startFails(dataDir);
     expect(code).toBe(1);
     expect(stderr).toBe(
       `spine-gateway: cannot start: DATA_DIR ${dataDir} is in use by another gateway (pid 4242 on host other-host.example): stop that gateway, or give this one another DATA_DIR\n`,
     );
     const old = new Date(Date.now() - 120_000);
-    utimesSync(lockFile, old, old);
+    lutimesSync(lockFile, old, old);
     const gw = await start(dataDir);
     expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
   }, 60_000);
 
-  test('an unreadable lock (torn write) is stale', async () => {
+  test('a lock that is not one (a plain file, a link to elsewhere) is stale', async () => {
     const dataDir = join(tempDir('gw-lock-'), 'data');
     mkdirSync(dataDir, { recursive: true });
-    writeFileSync(join(dataDir, 'gateway.lock'), '{"pid":');
+    writeFileSync(join(dataDir, 'gateway.lock'), '1234');
+    const first = await start(dataDir);
+    first.kill('SIGTERM');
+    await first.exited;
+    symlinkSync('/etc/hostname', join(dataDir, 'gateway.lock'));
     const gw = await start(dataDir);
     expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
   }, 60_000);
+
+  const noFaults = diskFaultsUnavailable();
+  (noFaults === null ? test : test.skip)('a DATA_DIR that cannot hold the lock (chattr +i) does not stop start-up: one warning, traffic audited as usual', async () => {
+    const dataDir = join(tempDir('gw-lock-'), 'data');
+    const first = await start(dataDir); // makes spool/ and clickhouse/ under DATA_DIR
+    first.kill('SIGTERM');
+    await first.exited;
+    chattr('+i', dataDir);
+    try {
+      const gw = await start(dataDir);
+      expect(gw.stdout()).toMatch(/cannot create gateway\.lock \(EPERM\); starting without it/);
+      expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
+      gw.kill('SIGTERM');
+      expect(await gw.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      chattr('-i', dataDir);
+    }
+  }, 60_000);
 });
+if (diskFaultsUnavailable() !== null) process.stdout.write(`data-dir-lock: the chattr case skips: ${diskFaultsUnavailable()}\n`);
