@@ -1,7 +1,8 @@
 import { lstatSync, lutimesSync, mkdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { directoryYaml, okHandler, send, sspHeaders, startProvider, tempDir, type TestProvider } from '../helpers/test-kit';
+import { directoryYaml, okHandler, REPO, send, sspHeaders, startProvider, tempDir, type TestProvider } from '../helpers/test-kit';
 import { runGateway, type ChildGateway } from '../helpers/child-gateway';
 import { chattr, diskFaultsUnavailable } from '../helpers/disk-faults';
 
@@ -126,6 +127,23 @@ describe('one gateway per DATA_DIR', () => {
     symlinkSync('/etc/hostname', join(dataDir, 'gateway.lock'));
     const gw = await start(dataDir);
     expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
+  }, 60_000);
+
+  test('the dead-letter replay (embedded engine) says plainly that a gateway holds DATA_DIR', async () => {
+    const dataDir = join(tempDir('gw-lock-'), 'data');
+    const gw = await start(dataDir);
+    mkdirSync(join(dataDir, 'dead-letter'), { recursive: true });
+    writeFileSync(join(dataDir, 'dead-letter', '00000001.seg'), '');
+    const run = spawnSync(process.execPath, [join(REPO, 'dist', 'src', 'cli', 'replay-dead-letters.js')], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH, DATA_DIR: dataDir },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(
+      `replay-dead-letters: DATA_DIR ${dataDir} is in use by a gateway (pid ${gw.pid}): stop it first, since the embedded engine opens DATA_DIR/clickhouse in one process at a time\n`,
+    );
   }, 60_000);
 
   const noFaults = diskFaultsUnavailable();
