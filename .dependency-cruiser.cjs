@@ -15,7 +15,7 @@
 const LAYERS = [
   ['transaction'],
   ['errors'],
-  ['config', 'log', 'metrics'],
+  ['config', 'log', 'metrics', 'data-dir'],
   ['tls'],
   ['validate'],
   ['directory'],
@@ -35,9 +35,18 @@ const upward = [...layerOf].map(([folder, layer]) => ({
   },
 }));
 
+const known = [...layerOf.keys(), 'cli'].join('|');
+
 module.exports = {
   forbidden: [
     ...upward,
+    {
+      name: 'every-folder-has-a-layer',
+      comment: 'A new folder of src/ gets its place in LAYERS above, so the rules cover it.',
+      severity: 'error',
+      from: { path: `^src/(?!(${known})/)[^/]+/` },
+      to: {},
+    },
     {
       name: 'no-deep-imports',
       comment: 'Another folder is imported through its index.ts only: a folder\'s files are its own business.',

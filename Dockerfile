@@ -1,5 +1,9 @@
 # Multi-stage: build with dev dependencies, run with production ones only.
-FROM node:20-bookworm-slim AS build
+# Node 26: the Active LTS line (LTS since 2026-10-28, maintained until 2029-04-30). Node 20
+# reached end of life in 2026-04; Node 24 is in maintenance since 2026-10-20. Debian 13
+# (trixie) is the base: Node 26's images are built on it by default. The range the code
+# supports is package.json's `engines` (README, Container).
+FROM node:26-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm install --no-audit --no-fund
@@ -8,7 +12,7 @@ COPY src ./src
 COPY test ./test
 RUN npx tsc -p tsconfig.json
 
-FROM node:20-bookworm-slim
+FROM node:26-trixie-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \

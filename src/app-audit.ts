@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { AuditSink } from './audit';
 import { AuditStore } from './clickhouse';
 import type { Settings } from './config';
+import { DataDirInUseError, DataDirLock, LOCK_FILE } from './data-dir';
 import type { Logger } from './log';
 import type { AuditStats, GatewayMetrics } from './metrics';
 import { Shipper, type ShipperFileWork } from './shipper';
@@ -29,6 +30,26 @@ export interface AuditPipeline {
  * it never waits on ClickHouse (the shipper prepares the schema when it can).
  */
 export async function buildAuditPipeline(settings: Settings, log: Logger, metrics: GatewayMetrics): Promise<AuditPipeline> {
+  // One gateway per DATA_DIR, taken before anything under it is opened: a second one stops here.
+  let lock: DataDirLock | null = null;
+  try {
+    lock = DataDirLock.acquire(settings.DATA_DIR);
+  } catch (err) {
+    if (err instanceof DataDirInUseError) throw err;
+    // A disk that cannot take the lock cannot take audit records either: start as the
+    // spool does on a failing disk (not ready in closed mode, serving in open mode).
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    log.warn({ code }, `DATA_DIR ${settings.DATA_DIR}: cannot create ${LOCK_FILE} (${code}); starting without it, so a second gateway on this DATA_DIR would not be stopped`);
+  }
+  try {
+    return await openAuditPipeline(settings, log, metrics, lock);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
+async function openAuditPipeline(settings: Settings, log: Logger, metrics: GatewayMetrics, lock: DataDirLock | null): Promise<AuditPipeline> {
   const spoolDir = join(settings.DATA_DIR, 'spool');
   const closed = settings.AUDIT_FAILURE_MODE === 'closed';
   const consequence = closed
@@ -152,7 +173,11 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
       if (lost > 0) {
         log.error({ held, lost }, `audit spool: ${lost} held records could not be written before the stop (the disk is still failing); their transactions will show as interrupted`);
       }
-      await store.close();
+      try {
+        await store.close();
+      } finally {
+        lock?.release();
+      }
     },
   };
 }

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditStore } from '../clickhouse';
 import { loadSettings } from '../config';
+import { DataDirInUseError, DataDirLock } from '../data-dir';
 import { decodeRecord } from '../spool';
 
 /**
@@ -23,6 +24,16 @@ async function main(): Promise<number> {
   if (files.length === 0) {
     process.stdout.write(`no dead-letter files in ${dir}\n`);
     return 0;
+  }
+  // The embedded engine opens DATA_DIR/clickhouse in one process at a time: a running gateway is told of plainly.
+  let lock: DataDirLock | null = null;
+  if (settings.CLICKHOUSE_URL === undefined) {
+    try {
+      lock = DataDirLock.acquire(settings.DATA_DIR);
+    } catch (err) {
+      if (!(err instanceof DataDirInUseError)) throw err;
+      throw new Error(`DATA_DIR ${settings.DATA_DIR} is in use by a gateway (pid ${err.owner.pid}): stop it first, since the embedded engine opens DATA_DIR/clickhouse in one process at a time`, { cause: err });
+    }
   }
   const store = AuditStore.fromSettings(settings);
   let failed = 0;
@@ -62,6 +73,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await store.close();
+    lock?.release();
   }
   return failed === 0 ? 0 : 1;
 }

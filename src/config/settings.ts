@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * Every setting the gateway reads, with its default, in one place.
- * Names are the environment variables of the contract (shared/design/interface.md);
+ * Names are the environment variables of the contract (docs/interface.md);
  * the optional YAML file uses the same names in lower case, nested or dotted.
  */
 const port = z.coerce.number().int().min(0).max(65535);

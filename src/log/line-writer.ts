@@ -8,7 +8,7 @@ import { openSync, writeSync } from 'node:fs';
  * Why not pino's sonic-boom: measured on this machine, it added ~2 µs a line to a
  * ~0.9 µs line, and its asynchronous mode hands each write to libuv's thread pool
  * (~16 µs a request under load); the per-transaction line was then the largest cost
- * on the hot path (README, Speed).
+ * on the hot path (docs/performance.md).
  *
  * A log reader that stops reading (EAGAIN) does not stall the gateway: lines wait here
  * up to `maxPendingBytes`, then are dropped and counted (`dropped`).

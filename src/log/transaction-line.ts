@@ -17,7 +17,7 @@ const round3 = (n: number) => Math.round(n * 1000) / 1000;
  * to pino's destination: every field is a number or a value the gateway validated
  * (ASIDs, GUID, codes, method), except the interaction and endpoint, which are JSON-escaped.
  * pino's generic serialiser cost 6-9 µs a line here, a tenth of a bare proxy's whole
- * request (README, Speed); this costs under one.
+ * request (docs/performance.md); this costs under one.
  */
 export function createTransactionLog(root: Logger): (tx: Transaction) => void {
   const sink = (root as unknown as Record<symbol, LineSink>)[pino.symbols.streamSym];

@@ -80,8 +80,8 @@ describe('the audit columns, one list', () => {
     expect(columns).toEqual(names);
   });
 
-  test("the README's cluster DDL has exactly these columns, in this order, with these types", () => {
-    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  test('the cluster DDL in docs/clickhouse-cluster.md has exactly these columns, in this order, with these types', () => {
+    const readme = readFileSync(join(REPO, 'docs', 'clickhouse-cluster.md'), 'utf8');
     const body = /CREATE TABLE spine_audit\.transactions_local ON CLUSTER audit\s*\(([\s\S]*?)\n\)\s*ENGINE/.exec(readme)![1].replace(/--[^\n]*/g, '');
     // Items split at top-level commas (a type such as DateTime64(3, 'UTC') has its own).
     const items: string[] = [];

@@ -1,0 +1,1 @@
+export { DataDirLock, DataDirInUseError, LOCK_FILE, type LockOwner } from './data-dir-lock';
