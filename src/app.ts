@@ -176,6 +176,9 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   proxyServer.timeout = Math.max(120_000, settings.UPSTREAM_TIMEOUT_MS + 10_000);
   // Validate before "100 Continue", so a refused upload is never sent.
   proxyServer.on('checkContinue', onRequest);
+  // An Expect other than 100-continue: the handler refuses it with an OperationOutcome and
+  // a record (without a listener Node writes a bare 417 and no record is made).
+  proxyServer.on('checkExpectation', onRequest);
   proxyServer.on(
     'clientError',
     createClientErrorHandler({ ownHeaders, maxHeaderBytes: settings.MAX_HEADER_BYTES, headersTimeoutMs: settings.HEADERS_TIMEOUT_MS, record, done: proxiedDone }),
