@@ -63,6 +63,8 @@ export function framingRefusal(req: IncomingMessage, head: RequestHead, maxHeade
   if (req.httpVersionMinor === 1 ? head.hosts !== 1 : head.hosts > 1) return refuse.invalidHeader('Host', 'the host name the consumer connected to');
   // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
   if (req.httpVersionMinor === 0 && head.hasTransferEncoding) return refuse.malformedHttp();
+  // The same refusal Node's parser gives `chunked, identity`: only one `chunked` is relayed.
+  if (head.otherTransferCoding) return refuse.malformedHttp();
   return null;
 }
 

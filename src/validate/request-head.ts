@@ -21,6 +21,13 @@ export class RequestHead {
   /** -1 when absent. */
   contentLength = -1;
   hasTransferEncoding = false;
+  /**
+   * Transfer-Encoding was other than one line saying `chunked` (any case): a coding list
+   * (`identity, chunked`, `gzip, chunked`) or a second line. Node's parser accepts those when
+   * chunked comes last, but providers' parsers differ on them (one reading `identity` as "no
+   * coding" would take the chunked body for the next request), so none is relayed.
+   */
+  otherTransferCoding = false;
   /** Expect: 100-continue was sent: the provider's 100 must be relayed. */
   expectsContinue = false;
   /**
@@ -88,7 +95,10 @@ export function readRequestHead(rawHeaders: readonly string[]): RequestHead {
         break;
       case 17:
         if (name.toLowerCase() === 'ssp-interactionid') setOnce(head, 'interactionId', 'Ssp-InteractionID', value);
-        else if (name.toLowerCase() === 'transfer-encoding') head.hasTransferEncoding = true;
+        else if (name.toLowerCase() === 'transfer-encoding') {
+          if (head.hasTransferEncoding || value.length !== 7 || value.toLowerCase() !== 'chunked') head.otherTransferCoding = true;
+          head.hasTransferEncoding = true;
+        }
         break;
     }
   }

@@ -105,6 +105,24 @@ describe('Expect: only 100-continue, always with an OperationOutcome and a recor
   });
 });
 
+describe('Transfer-Encoding other than one "chunked" is refused before any byte reaches a provider', () => {
+  test.each([
+    ['identity, chunked', 'Transfer-Encoding: identity, chunked\r\n'],
+    ['gzip, chunked', 'Transfer-Encoding: gzip, chunked\r\n'],
+    ['two lines, identity then chunked', 'Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n'],
+    ['chunked listed after an empty element', 'Transfer-Encoding: , chunked\r\n'],
+  ])('%s: 400, nothing forwarded, one record', async (_name, lines) => {
+    const before = provider.connections;
+    const req = head('/metadata', lines, 'POST');
+    const raw = await rawExchange(gw.proxyPort, `${req.text}\r\n${chunkedBody(SMUGGLED)}`, 2000);
+    expect(statusLines(raw)).toEqual(['HTTP/1.1 400 Bad Request\r\n']);
+    expect(displayOf(raw)).toBe('MALFORMED_HTTP_REQUEST');
+    expect(raw).toMatch(/\r\nConnection: close\r\n/);
+    expect(provider.connections).toBe(before);
+    expect(await oneRecord(req.traceId)).toMatchObject({ outcome: 'denied', status: 400 });
+  });
+});
+
 describe('HTTP versions other than 1.0 and 1.1 are refused', () => {
   test.each([
     ['HTTP/0.9 with a version', '0.9'],
