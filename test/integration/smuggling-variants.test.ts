@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { directoryYaml, rawExchange, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
 import { searchUntil } from '../helpers/audit-kit';
-import { RawConnection, displayOf, recordsFor, sspLines, statusLines } from '../helpers/raw-conn';
+import { RawConnection, displayOf, recordsFor, sspLines, statusLines, transactionLines } from '../helpers/raw-conn';
 
 /**
  * Request smuggling, desync and framing variants against the consumer port (issue 9,
@@ -199,14 +199,19 @@ describe('Framing variants: refused by the parser with one record, or forwarded 
   test.each(refused)('%s: refused, nothing forwarded, one record', async (_name, lines, rest) => {
     const before = provider.connections;
     const count = seen.length;
+    const records = transactionLines(gw.logFile).length;
     const req = head('/metadata', lines, 'POST');
     const raw = await rawExchange(gw.proxyPort, `${req.text}\r\n${rest}`, 2000);
     expect(statusLines(raw)).toEqual(['HTTP/1.1 400 Bad Request\r\n']);
     expect(displayOf(raw)).toBe('MALFORMED_HTTP_REQUEST');
     expect(provider.connections).toBe(before);
     expect(seen.length).toBe(count);
-    // The parser refused it before the handler, so the record has no trace ID: one denied
-    // record lands, and none for the smuggled request (which had no valid Ssp-* lines anyway).
+    // A refusal by the parser before the handler has no trace ID: count the records instead.
+    // Exactly one lands (the refusal), none for the smuggled bytes.
+    await new Promise((r) => setTimeout(r, 700));
+    const added = transactionLines(gw.logFile).slice(records);
+    expect(added).toHaveLength(1);
+    expect(added[0]).toMatchObject({ outcome: 'denied', status: 400, error_code: 'MALFORMED_HTTP_REQUEST' });
   });
 
   // Forwarded: the provider parses exactly one request per consumer request, the body intact.
@@ -329,4 +334,32 @@ describe('Slow consumers are bounded', () => {
     expect(statusLines(conn.text())).toEqual(['HTTP/1.1 408 Request Timeout\r\n']);
     expect(displayOf(conn.text())).toBe('REQUEST_TIMEOUT');
   });
+});
+
+describe('Floods of tiny pipelined requests stall only the consumer that sends them', () => {
+  test('three connections each pipeline 5 MiB of tiny requests and never read: the gateway stops reading them and still serves others', async () => {
+    const flooders: RawConnection[] = [];
+    const tiny = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+    const perConnection = 200_000; // 5.2 MB each
+    const records = transactionLines(gw.logFile).length;
+    for (let i = 0; i < 3; i++) {
+      const conn = new RawConnection(gw.proxyPort);
+      conn.socket.pause(); // never read a response
+      await conn.whenOpen;
+      conn.write(tiny.repeat(perConnection));
+      flooders.push(conn);
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    // Another consumer is served at once.
+    const req = head('/metadata', 'Connection: close\r\n');
+    const started = Date.now();
+    const raw = await rawExchange(gw.proxyPort, `${req.text}\r\n`, 3000);
+    expect(statusLines(raw)).toEqual(['HTTP/1.1 200 OK\r\n']);
+    expect(Date.now() - started).toBeLessThan(1500);
+    // Each flooder was answered only as far as its unread responses fill the socket buffers.
+    await new Promise((r) => setTimeout(r, 600));
+    const answered = transactionLines(gw.logFile).length - records;
+    expect(answered).toBeLessThan((3 * perConnection) / 4);
+    for (const conn of flooders) conn.destroy();
+  }, 20_000);
 });
