@@ -10,6 +10,9 @@ import type { Transaction } from '../transaction';
 
 const TX = Symbol('spine-gateway.transaction');
 const WAITING = Symbol('spine-gateway.waiting');
+const REQUESTS = Symbol('spine-gateway.requests');
+const COUNTED = Symbol('spine-gateway.counted');
+const HEAD_DUE = Symbol('spine-gateway.headDue');
 
 /** Node's server: `_httpMessage` is the response writing on the socket now; `_paused` is its own read pause. */
 export type ServerSocket = Socket & {
@@ -17,9 +20,13 @@ export type ServerSocket = Socket & {
   _paused?: boolean;
   parser?: { resume(): void } | null;
   [WAITING]?: number;
+  /** Requests parsed on this connection so far. */
+  [REQUESTS]?: number;
+  /** Arms a deferred header deadline once the gateway reads the connection again. */
+  [HEAD_DUE]?: (() => void) | undefined;
 };
 /** `_last`: close the connection once this response is finished. */
-export type ServerReply = ServerResponse & { _last?: boolean; [TX]?: Transaction };
+export type ServerReply = ServerResponse & { _last?: boolean; [TX]?: Transaction; [COUNTED]?: true };
 
 /** Marks `res` as `tx`'s response, so a parser error on its connection finds the transaction it belongs to. */
 export function setTransaction(res: ServerResponse, tx: Transaction): void {
@@ -55,6 +62,35 @@ function startReading(socket: Socket): void {
     s.parser?.resume();
     s.resume();
   }
+  const due = s[HEAD_DUE];
+  if (due !== undefined) {
+    s[HEAD_DUE] = undefined;
+    due();
+  }
+}
+
+/** Whether the gateway itself has stopped reading this connection because pipelined requests wait their turn. */
+export function holdingReads(socket: Socket): boolean {
+  return ((socket as ServerSocket)[WAITING] ?? 0) > 0;
+}
+
+/**
+ * Node's header timeout fired for a request head the gateway itself stopped reading (a
+ * pipelined request waits its turn, so the rest of the next head sits unread): the consumer
+ * is not late. Node has dropped the connection from its own deadline list by now, so the
+ * deadline is re-armed here: `expire` runs `ms` after the gateway reads the connection
+ * again, unless a request head completes first (a slow head is still bounded).
+ */
+export function deferHeadTimeout(socket: Socket, ms: number, expire: () => void): void {
+  const s = socket as ServerSocket;
+  const parsed = s[REQUESTS] ?? 0;
+  s[HEAD_DUE] = () => {
+    setTimeout(() => {
+      if (s.destroyed || (s[REQUESTS] ?? 0) !== parsed) return;
+      if (holdingReads(s)) deferHeadTimeout(s, ms, expire);
+      else expire();
+    }, ms).unref();
+  };
 }
 
 /**
@@ -83,6 +119,12 @@ export function waitForTurn(req: IncomingMessage, res: ServerResponse, go: (req:
     // the consumer sent after that is not answered, forwarded or recorded (RFC 9112 9.6).
     stopReading(socket);
     return true;
+  }
+  // Counted once per request: a request that waited comes through here again on its turn.
+  const reply = res as ServerReply;
+  if (reply[COUNTED] !== true) {
+    reply[COUNTED] = true;
+    socket[REQUESTS] = (socket[REQUESTS] ?? 0) + 1;
   }
   if (res.socket !== null) return false;
   socket[WAITING] = (socket[WAITING] ?? 0) + 1;

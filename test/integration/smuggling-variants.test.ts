@@ -25,7 +25,8 @@ beforeAll(async () => {
   provider = await startProvider((req: IncomingMessage, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
+      if ((req.url ?? '').includes('/slow')) await new Promise((r) => setTimeout(r, 1500));
       const body = Buffer.concat(chunks).toString('latin1');
       seen.push({ method: req.method ?? '', url: req.url ?? '', body, rawHeaders: req.rawHeaders });
       const text = `echo ${req.method} ${req.url} ${body.length}`;
@@ -158,6 +159,7 @@ describe('Header names that a provider stack may fold onto a checked header ("_"
     const raw = await rawExchange(gw.proxyPort, `${req.text}\r\n`, 2000);
     if (named === '') {
       expect(statusLines(raw)).toEqual(['HTTP/1.1 200 OK\r\n']);
+      await oneRecord(req.traceId); // and let its record land before the next test counts records
       return;
     }
     expect(statusLines(raw)).toEqual(['HTTP/1.1 400 Bad Request\r\n']);
@@ -306,6 +308,42 @@ describe('Pipelines and request-line forms', () => {
     expect(provider.connections).toBe(before);
     await oneRecord(traceId);
   });
+
+  test('a pipelined head the gateway stops reading (its own one-at-a-time bound) is not timed out as slow', async () => {
+    // A waits 1.5 s at the provider (> HEADERS_TIMEOUT_MS), B waits its turn, and C's head
+    // arrives whole within 100 ms but split across two packets: the gateway has stopped
+    // reading by then, so the head stays incomplete through no fault of the consumer.
+    const a = head('/slow');
+    const b = head('/b');
+    const c = head('/c', 'Connection: close\r\n');
+    const conn = new RawConnection(gw.proxyPort);
+    await conn.whenOpen;
+    conn.write(`${a.text}\r\n${b.text}\r\n${c.text.slice(0, 40)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    conn.write(`${c.text.slice(40)}\r\n`);
+    await conn.closes(5000);
+    conn.destroy();
+    expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200 OK\r\n', 'HTTP/1.1 200 OK\r\n', 'HTTP/1.1 200 OK\r\n']);
+    for (const r of [a, b, c]) expect(await oneRecord(r.traceId)).toMatchObject({ outcome: 'forwarded', status: 200 });
+  }, 15_000);
+
+  test('...but a head still incomplete once the gateway reads again gets 408 within HEADERS_TIMEOUT_MS of that', async () => {
+    const a = head('/slow');
+    const b = head('/b');
+    const records = transactionLines(gw.logFile).length;
+    const conn = new RawConnection(gw.proxyPort);
+    await conn.whenOpen;
+    const started = Date.now();
+    conn.write(`${a.text}\r\n${b.text}\r\nGET /${ROOT}/metadata HTTP/1.1\r\nHost: x\r\n`);
+    expect(await conn.closes(5000)).toBe(true);
+    conn.destroy();
+    // 1.5 s at the provider, then 600 ms of header timeout (+ Node's checking interval).
+    expect(Date.now() - started).toBeLessThan(3500);
+    expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200 OK\r\n', 'HTTP/1.1 200 OK\r\n', 'HTTP/1.1 408 Request Timeout\r\n']);
+    await new Promise((r) => setTimeout(r, 700));
+    const added = transactionLines(gw.logFile).slice(records);
+    expect(added.map((r) => r.status).sort()).toEqual([200, 200, 408]);
+  }, 15_000);
 
   test('HTTP/0.9 simple request (no version): refused, nothing forwarded', async () => {
     const before = provider.connections;
