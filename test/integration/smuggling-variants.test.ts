@@ -257,6 +257,37 @@ describe('Framing variants: refused by the parser with one record, or forwarded 
   });
 });
 
+describe('Connection tokens with Latin-1 bytes: the check and the forwarder trim alike', () => {
+  test('NBSP (0xA0) around content-length is trimmed by both: refused', async () => {
+    const before = provider.connections;
+    const req = head('/metadata', `Connection: \xa0content-length\xa0\r\nContent-Length: ${SMUGGLED.length}\r\n`, 'POST');
+    const raw = await rawExchange(gw.proxyPort, Buffer.from(`${req.text}\r\n${SMUGGLED}`, 'latin1'), 1500);
+    expect(statusLines(raw)).toEqual(['HTTP/1.1 400 Bad Request\r\n']);
+    expect(displayOf(raw)).toBe('CONNECTION_OPTION_NOT_ALLOWED');
+    expect(provider.connections).toBe(before);
+    await oneRecord(req.traceId);
+  });
+
+  test('NEL (0x85) after content-length is trimmed by neither: no field is dropped, the body keeps its length', async () => {
+    seen.length = 0;
+    const req = head('/metadata', `Connection: content-length\x85\r\nContent-Length: ${SMUGGLED.length}\r\n`, 'POST');
+    const raw = await rawExchange(gw.proxyPort, Buffer.from(`${req.text}\r\n${SMUGGLED}`, 'latin1'), 1500);
+    expect(statusLines(raw)).toEqual(['HTTP/1.1 200 OK\r\n']);
+    expect(seen.map((x) => x.body)).toEqual([SMUGGLED]);
+    await oneRecord(req.traceId);
+  });
+
+  test('trailers past MAX_HEADER_BYTES after the handler took the request: 431, one record', async () => {
+    const records = transactionLines(gw.logFile).length;
+    const trailers = Array.from({ length: 3000 }, (_, i) => `X-T${i}: ${'v'.repeat(30)}\r\n`).join('');
+    const req = head('/metadata', 'Transfer-Encoding: chunked\r\n', 'POST');
+    const raw = await rawExchange(gw.proxyPort, `${req.text}\r\n5\r\nhello\r\n0\r\n${trailers}\r\n`, 2000);
+    expect(statusLines(raw).length).toBeLessThanOrEqual(1);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(transactionLines(gw.logFile).slice(records)).toHaveLength(1);
+  });
+});
+
 describe('Pipelines and request-line forms', () => {
   test('good (body that looks like a request) + refused (body) + good: three answers in order, two forwarded, bodies intact', async () => {
     seen.length = 0;
