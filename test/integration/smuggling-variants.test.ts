@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { directoryYaml, rawExchange, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import { connect } from 'node:net';
+import { TestCa } from '../helpers/pki';
+import { directoryYaml, eventually, rawExchange, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
 import { searchUntil } from '../helpers/audit-kit';
 import { RawConnection, displayOf, recordsFor, sspLines, statusLines, transactionLines } from '../helpers/raw-conn';
 
@@ -431,4 +433,54 @@ describe('Floods of tiny pipelined requests stall only the consumer that sends t
     expect(answered).toBeLessThan((3 * perConnection) / 4);
     for (const conn of flooders) conn.destroy();
   }, 20_000);
+});
+
+describe('TLS port: handshakes that never finish hold a MAX_CONNECTIONS slot no longer than HEADERS_TIMEOUT_MS', () => {
+  let tlsGw: RunningGateway;
+  let clientTls: { ca: Buffer; cert: Buffer; key: Buffer };
+  beforeAll(async () => {
+    const ca = TestCa.create('Smuggling Test CA');
+    const client = ca.issue('pharmacy.example.nhs.uk');
+    const server = ca.issue('gateway.test', { usage: 'server', dns: ['localhost'] });
+    clientTls = { ca: ca.pem, cert: client.certPem, key: client.keyPem };
+    tlsGw = await startGateway(directoryYaml({ metadata: ROOT }), {
+      TLS_CERT_FILE: server.cert,
+      TLS_KEY_FILE: server.key,
+      TLS_CLIENT_CA_FILE: ca.certFile,
+      HEADERS_TIMEOUT_MS: '500',
+      MAX_CONNECTIONS: '2',
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await tlsGw?.stop();
+  });
+
+  test('two silent TCP connections and a partial TLS record fill the cap, are closed after the timeout, and a real consumer is then served', async () => {
+    const silent = connect(tlsGw.proxyPort, '127.0.0.1');
+    const partial = connect(tlsGw.proxyPort, '127.0.0.1');
+    const closedAt: number[] = [];
+    const started = Date.now();
+    for (const s of [silent, partial]) {
+      s.on('error', () => {});
+      s.on('close', () => closedAt.push(Date.now() - started));
+    }
+    await new Promise((r) => partial.once('connect', r));
+    partial.write(Buffer.from([0x16, 0x03, 0x01, 0x40, 0x00])); // a handshake record header announcing 16 KiB that never come
+    await new Promise((r) => setTimeout(r, 100));
+    // Over the cap: dropped at once.
+    await expect(rawExchange(tlsGw.proxyPort, 'x', 1000, clientTls)).rejects.toBeDefined();
+    await eventually(() => closedAt.length === 2, 3000, 'the stalled handshakes to be closed');
+    expect(Math.max(...closedAt)).toBeLessThan(1500);
+    const { lines } = sspLines();
+    const raw = await rawExchange(tlsGw.proxyPort, `GET /${ROOT}/metadata HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n${lines}\r\n`, 2000, clientTls);
+    expect(statusLines(raw)).toEqual(['HTTP/1.1 200 OK\r\n']);
+  }, 15_000);
+
+  test('plain HTTP on the TLS port reaches no provider', async () => {
+    const before = provider.connections;
+    const { lines } = sspLines();
+    const raw = await rawExchange(tlsGw.proxyPort, `GET /${ROOT}/metadata HTTP/1.1\r\nHost: gw\r\n${lines}\r\n`, 1500).catch(() => '');
+    expect(statusLines(raw)).toEqual([]);
+    expect(provider.connections).toBe(before);
+  });
 });
