@@ -235,7 +235,7 @@ describe('Framing variants: refused by the parser with one record, or forwarded 
   ];
   test.each(forwarded)('%s: one request at the provider, body intact, one record', async (_name, lines, rest) => {
     seen.length = 0;
-    const req = head('/metadata', `${lines}`, 'POST');
+    const req = head('/metadata', `${lines}Connection: close\r\n`, 'POST');
     const raw = await rawExchange(gw.proxyPort, `${req.text}\r\n${rest}`, 1500);
     expect(statusLines(raw)).toEqual(['HTTP/1.1 200 OK\r\n']);
     expect(paths()).toEqual(['POST /A20047/STU3/1/gpconnect/fhir/metadata']);
@@ -272,7 +272,7 @@ describe('Connection tokens with Latin-1 bytes: the check and the forwarder trim
 
   test('NEL (0x85) after content-length is trimmed by neither: no field is dropped, the body keeps its length', async () => {
     seen.length = 0;
-    const req = head('/metadata', `Connection: content-length\x85\r\nContent-Length: ${SMUGGLED.length}\r\n`, 'POST');
+    const req = head('/metadata', `Connection: content-length\x85\r\nContent-Length: ${SMUGGLED.length}\r\nConnection: close\r\n`, 'POST');
     const raw = await rawExchange(gw.proxyPort, Buffer.from(`${req.text}\r\n${SMUGGLED}`, 'latin1'), 1500);
     expect(statusLines(raw)).toEqual(['HTTP/1.1 200 OK\r\n']);
     expect(seen.map((x) => x.body)).toEqual([SMUGGLED]);
@@ -335,7 +335,7 @@ describe('Pipelines and request-line forms', () => {
   ])('%s: refused, nothing forwarded, one record', async (_name, line) => {
     const before = provider.connections;
     const { traceId, lines } = sspLines();
-    const raw = await rawExchange(gw.proxyPort, `${line(ROOT)}\r\nHost: gateway.local\r\n${lines}\r\n`, 1500);
+    const raw = await rawExchange(gw.proxyPort, `${line(ROOT)}\r\nHost: gateway.local\r\nConnection: close\r\n${lines}\r\n`, 1500);
     expect(statusLines(raw)).toHaveLength(1);
     expect(statusLines(raw)[0]).toMatch(/^HTTP\/1\.1 40[05] /);
     expect(provider.connections).toBe(before);
