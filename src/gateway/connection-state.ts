@@ -136,3 +136,25 @@ export function waitForTurn(req: IncomingMessage, res: ServerResponse, go: (req:
   });
   return true;
 }
+
+/**
+ * Node bounds an idle keep-alive connection by inactivity (keepAliveTimeout) and a request
+ * head by headersTimeout from its first byte, but empty lines between requests are neither:
+ * llhttp skips them without starting a message, and each one resets the inactivity timer. A
+ * consumer sending "\r\n" every second held its connection, and a MAX_CONNECTIONS slot, for
+ * as long as it liked. So once `res` has finished on a connection kept alive, the next request
+ * head must be parsed within `ms` (keep-alive timeout + header timeout: never shorter than
+ * what a consumer sending a real request is allowed), or the connection is closed. Nothing is
+ * recorded: no request was made.
+ */
+export function closeIfNoRequestWithin(res: ServerResponse, ms: number): void {
+  const socket = res.socket as ServerSocket | null;
+  if (socket === null) return;
+  res.once('finish', () => {
+    if (socket.destroyed || !socket.writable) return;
+    const parsed = socket[REQUESTS] ?? 0;
+    setTimeout(() => {
+      if (!socket.destroyed && (socket[REQUESTS] ?? 0) === parsed && responseInProgress(socket) === null) socket.destroy();
+    }, ms).unref();
+  });
+}

@@ -387,6 +387,39 @@ describe('Pipelines and request-line forms', () => {
 });
 
 describe('Slow consumers are bounded', () => {
+  test('empty lines between requests do not hold a connection open past keep-alive + HEADERS_TIMEOUT_MS', async () => {
+    // llhttp skips CRLFs between messages without starting one (so no header deadline runs),
+    // and each resets Node's keep-alive inactivity timer: "\r\n" every 200 ms held the
+    // connection, and a MAX_CONNECTIONS slot, for as long as the consumer liked.
+    const conn = new RawConnection(gw.proxyPort);
+    await conn.whenOpen;
+    conn.write(`${head('/metadata').text}\r\n`);
+    await conn.until((t) => t.includes('/metadata 0'), 2000);
+    const started = Date.now();
+    const dribble = setInterval(() => {
+      if (!conn.closed) conn.write('\r\n');
+    }, 200);
+    const closed = await conn.closes(9000);
+    clearInterval(dribble);
+    conn.destroy();
+    expect(closed).toBe(true);
+    // Node's keep-alive timeout (5 s) + HEADERS_TIMEOUT_MS (600 ms), and a little slack.
+    expect(Date.now() - started).toBeLessThan(7000);
+    expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200 OK\r\n']);
+  }, 15_000);
+
+  test('control: a keep-alive consumer that sends its next request in time is served on the same connection', async () => {
+    const conn = new RawConnection(gw.proxyPort);
+    await conn.whenOpen;
+    conn.write(`${head('/one').text}\r\n`);
+    await conn.until((t) => t.includes('/one 0'), 2000);
+    await new Promise((r) => setTimeout(r, 3000));
+    conn.write(`${head('/two').text}\r\n`);
+    await conn.until((t) => t.includes('/two 0'), 2000);
+    conn.destroy();
+    expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200 OK\r\n', 'HTTP/1.1 200 OK\r\n']);
+  }, 15_000);
+
   test('slowloris on the header block: 408 within HEADERS_TIMEOUT_MS (+ checking interval), one record', async () => {
     const conn = new RawConnection(gw.proxyPort);
     await conn.whenOpen;
