@@ -152,7 +152,7 @@ function underscoreAliasOf(name: string): string | null {
   if (folded === 'connection') return 'Connection';
   const named = NOT_HOP_BY_HOP.get(folded);
   if (named !== undefined) return named;
-  return folded.startsWith('ssp-') ? 'an Ssp-* header' : null;
+  return folded.startsWith('ssp-') ? 'Ssp-*' : null;
 }
 
 /**
