@@ -25,6 +25,14 @@ const chunkedBody = (body: string) => `${hex(body.length)}\r\n${body}\r\n0\r\n\r
 
 beforeAll(async () => {
   provider = await startProvider((req: IncomingMessage, res) => {
+    if ((req.url ?? '').includes('/early')) {
+      // Answers before the request body has arrived (as a provider refusing an upload may).
+      seen.push({ method: req.method ?? '', url: req.url ?? '', body: '', rawHeaders: req.rawHeaders });
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '5' });
+      res.end('early');
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', async () => {
@@ -377,6 +385,24 @@ describe('Pipelines and request-line forms', () => {
     const added = transactionLines(gw.logFile).slice(records);
     expect(added.map((r) => r.status).sort()).toEqual([200, 200, 408]);
   }, 15_000);
+
+  test('a provider answers before the body is in: the rest of the body, then a request, is never read as a request', async () => {
+    seen.length = 0;
+    const req = head('/early', 'Content-Length: 10\r\n', 'POST');
+    const next = head('/smuggled');
+    const conn = new RawConnection(gw.proxyPort);
+    await conn.whenOpen;
+    conn.write(`${req.text}\r\nhello`);
+    await conn.until((t) => t.endsWith('early'), 2000);
+    conn.write(`world${next.text}\r\n`);
+    expect(await conn.closes(3000)).toBe(true);
+    conn.destroy();
+    expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200 OK\r\n']);
+    expect(conn.text()).toMatch(/\r\nConnection: close\r\n/);
+    expect(paths()).toEqual(['POST /A20047/STU3/1/gpconnect/fhir/early']);
+    expect(await oneRecord(req.traceId)).toMatchObject({ outcome: 'forwarded', status: 200 });
+    expect(await recordsFor(gw.logFile, byTrace(next.traceId), 0, 0)).toHaveLength(0);
+  });
 
   test('HTTP/0.9 simple request (no version): refused, nothing forwarded', async () => {
     const before = provider.connections;
