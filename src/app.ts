@@ -10,7 +10,7 @@ import { RateLimiter } from './limit';
 import { consumerSecureContext, consumerTlsServerOptions, notePeer, peerStillPasses, refuseRenegotiation, trustSnapshot, upstreamTlsOptions } from './tls';
 import {
   ConsumerConnections, createClientErrorHandler, createProxyHandler, createRefusalWriter, createUpgradeRefuser,
-  defaultMaxConnections, openFilesLimit, ownResponseHeaders, waitForTurn, DESCRIPTOR_RESERVE,
+  defaultMaxConnections, openFilesLimit, ownResponseHeaders, waitForTurn, closeIfNoRequestWithin, DESCRIPTOR_RESERVE,
 } from './gateway';
 import { createLogger, createTransactionLog, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
@@ -141,6 +141,8 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   function onRequest(req: Parameters<typeof handle>[0], res: Parameters<typeof handle>[1]): void {
     // A pipelined request waits until the one before it on its connection has been answered.
     if (waitForTurn(req, res, onRequest)) return;
+    // Empty lines after this response cannot keep the connection open for ever.
+    closeIfNoRequestWithin(res, proxyServer.keepAliveTimeout + settings.HEADERS_TIMEOUT_MS);
     inFlight++;
     handle(req, res);
   }
@@ -177,6 +179,9 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   proxyServer.timeout = Math.max(120_000, settings.UPSTREAM_TIMEOUT_MS + 10_000);
   // Validate before "100 Continue", so a refused upload is never sent.
   proxyServer.on('checkContinue', onRequest);
+  // An Expect other than 100-continue: the handler refuses it with an OperationOutcome and
+  // a record (without a listener Node writes a bare 417 and no record is made).
+  proxyServer.on('checkExpectation', onRequest);
   proxyServer.on(
     'clientError',
     createClientErrorHandler({ ownHeaders, maxHeaderBytes: settings.MAX_HEADER_BYTES, headersTimeoutMs: settings.HEADERS_TIMEOUT_MS, record, done: proxiedDone }),

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { refuse, type Refusal } from '../errors';
 import type { TransactionDone } from '../proxy';
 import { Transaction } from '../transaction';
-import { closeAfter, responseInProgress, stopReading, transactionOf } from './connection-state';
+import { closeAfter, deferHeadTimeout, holdingReads, responseInProgress, stopReading, transactionOf } from './connection-state';
 import { rawRefusalResponse } from './refusal-writer';
 
 export interface ClientErrorDeps {
@@ -57,6 +57,13 @@ function refusalFor(code: string, deps: ClientErrorDeps): Refusal {
 export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return function handleClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const code = err.code ?? '';
+    if (code === 'ERR_HTTP_REQUEST_TIMEOUT' && holdingReads(socket)) {
+      // The next head is incomplete because the gateway stopped reading (pipelined requests
+      // wait their turn), not because the consumer is slow: refusing it would drop the waiting
+      // requests unanswered. Its deadline starts again once the gateway reads again.
+      deferHeadTimeout(socket, deps.headersTimeoutMs, () => handleClientError(err, socket));
+      return;
+    }
     const current = responseInProgress(socket);
     const marked = socket as Socket & { [SEEN]?: true };
     if (marked[SEEN] === true) {

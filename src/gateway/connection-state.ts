@@ -10,6 +10,9 @@ import type { Transaction } from '../transaction';
 
 const TX = Symbol('spine-gateway.transaction');
 const WAITING = Symbol('spine-gateway.waiting');
+const REQUESTS = Symbol('spine-gateway.requests');
+const COUNTED = Symbol('spine-gateway.counted');
+const HEAD_DUE = Symbol('spine-gateway.headDue');
 
 /** Node's server: `_httpMessage` is the response writing on the socket now; `_paused` is its own read pause. */
 export type ServerSocket = Socket & {
@@ -17,9 +20,13 @@ export type ServerSocket = Socket & {
   _paused?: boolean;
   parser?: { resume(): void } | null;
   [WAITING]?: number;
+  /** Requests parsed on this connection so far. */
+  [REQUESTS]?: number;
+  /** Arms a deferred header deadline once the gateway reads the connection again. */
+  [HEAD_DUE]?: (() => void) | undefined;
 };
 /** `_last`: close the connection once this response is finished. */
-export type ServerReply = ServerResponse & { _last?: boolean; [TX]?: Transaction };
+export type ServerReply = ServerResponse & { _last?: boolean; [TX]?: Transaction; [COUNTED]?: true };
 
 /** Marks `res` as `tx`'s response, so a parser error on its connection finds the transaction it belongs to. */
 export function setTransaction(res: ServerResponse, tx: Transaction): void {
@@ -55,6 +62,35 @@ function startReading(socket: Socket): void {
     s.parser?.resume();
     s.resume();
   }
+  const due = s[HEAD_DUE];
+  if (due !== undefined) {
+    s[HEAD_DUE] = undefined;
+    due();
+  }
+}
+
+/** Whether the gateway itself has stopped reading this connection because pipelined requests wait their turn. */
+export function holdingReads(socket: Socket): boolean {
+  return ((socket as ServerSocket)[WAITING] ?? 0) > 0;
+}
+
+/**
+ * Node's header timeout fired for a request head the gateway itself stopped reading (a
+ * pipelined request waits its turn, so the rest of the next head sits unread): the consumer
+ * is not late. Node has dropped the connection from its own deadline list by now, so the
+ * deadline is re-armed here: `expire` runs `ms` after the gateway reads the connection
+ * again, unless a request head completes first (a slow head is still bounded).
+ */
+export function deferHeadTimeout(socket: Socket, ms: number, expire: () => void): void {
+  const s = socket as ServerSocket;
+  const parsed = s[REQUESTS] ?? 0;
+  s[HEAD_DUE] = () => {
+    setTimeout(() => {
+      if (s.destroyed || (s[REQUESTS] ?? 0) !== parsed) return;
+      if (holdingReads(s)) deferHeadTimeout(s, ms, expire);
+      else expire();
+    }, ms).unref();
+  };
 }
 
 /**
@@ -84,6 +120,12 @@ export function waitForTurn(req: IncomingMessage, res: ServerResponse, go: (req:
     stopReading(socket);
     return true;
   }
+  // Counted once per request: a request that waited comes through here again on its turn.
+  const reply = res as ServerReply;
+  if (reply[COUNTED] !== true) {
+    reply[COUNTED] = true;
+    socket[REQUESTS] = (socket[REQUESTS] ?? 0) + 1;
+  }
   if (res.socket !== null) return false;
   socket[WAITING] = (socket[WAITING] ?? 0) + 1;
   stopReading(socket);
@@ -93,4 +135,26 @@ export function waitForTurn(req: IncomingMessage, res: ServerResponse, go: (req:
     go(req, res);
   });
   return true;
+}
+
+/**
+ * Node bounds an idle keep-alive connection by inactivity (keepAliveTimeout) and a request
+ * head by headersTimeout from its first byte, but empty lines between requests are neither:
+ * llhttp skips them without starting a message, and each one resets the inactivity timer. A
+ * consumer sending "\r\n" every second held its connection, and a MAX_CONNECTIONS slot, for
+ * as long as it liked. So once `res` has finished on a connection kept alive, the next request
+ * head must be parsed within `ms` (keep-alive timeout + header timeout: never shorter than
+ * what a consumer sending a real request is allowed), or the connection is closed. Nothing is
+ * recorded: no request was made.
+ */
+export function closeIfNoRequestWithin(res: ServerResponse, ms: number): void {
+  const socket = res.socket as ServerSocket | null;
+  if (socket === null) return;
+  res.once('finish', () => {
+    if (socket.destroyed || !socket.writable) return;
+    const parsed = socket[REQUESTS] ?? 0;
+    setTimeout(() => {
+      if (!socket.destroyed && (socket[REQUESTS] ?? 0) === parsed && responseInProgress(socket) === null) socket.destroy();
+    }, ms).unref();
+  });
 }

@@ -4,4 +4,4 @@ export { createUpgradeRefuser } from './upgrade-handler';
 export { createRefusalWriter } from './refusal-writer';
 export { ownResponseHeaders } from './own-headers';
 export { ConsumerConnections, defaultMaxConnections, openFilesLimit, DESCRIPTOR_RESERVE } from './connections';
-export { waitForTurn } from './connection-state';
+export { closeIfNoRequestWithin, waitForTurn } from './connection-state';

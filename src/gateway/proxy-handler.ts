@@ -54,9 +54,17 @@ export function framingRefusal(req: IncomingMessage, head: RequestHead, maxHeade
     const named = forbiddenConnectionOption(head.connection);
     if (named !== null) return refuse.connectionOption(named);
   }
+  // HTTP/0.9 and "HTTP/2.0" request lines parse on this port but are not HTTP/1.x
+  // messages: the consumer would be answered in a framing it did not ask for.
+  if (req.httpVersionMajor !== 1) return refuse.malformedHttp();
+  if (head.underscoreAlias !== null) return refuse.invalidHeader(head.underscoreAlias, 'spelt with "-" (a name with "_" for "-" is read as the same header by some provider stacks)');
+  // RFC 9110 10.1.1: the only expectation is 100-continue; anything else would get Node's bare 417.
+  if (head.unmetExpectation) return refuse.invalidHeader('Expect', '"100-continue", or no Expect header');
   if (req.httpVersionMinor === 1 ? head.hosts !== 1 : head.hosts > 1) return refuse.invalidHeader('Host', 'the host name the consumer connected to');
   // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
   if (req.httpVersionMinor === 0 && head.hasTransferEncoding) return refuse.malformedHttp();
+  // The same refusal Node's parser gives `chunked, identity`: only one `chunked` is relayed.
+  if (head.otherTransferCoding) return refuse.malformedHttp();
   return null;
 }
 
@@ -76,6 +84,8 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
   return function handleProxyRequest(req: IncomingMessage, res: ServerResponse): void {
     res.sendDate = false; // a provider's response gets no Date it did not send
     const head = readRequestHead(req.rawHeaders);
+    // RFC 9110 10.1.1 and 15.2: 100-continue from an HTTP/1.0 client is ignored, and it is sent no 1xx.
+    if (req.httpVersionMinor !== 1) head.expectsContinue = false;
     const headerProblem = checkSspHeaders(head);
     const tx = openTransaction(req, head, deps.audit !== null);
     setTransaction(res, tx);

@@ -21,8 +21,25 @@ export class RequestHead {
   /** -1 when absent. */
   contentLength = -1;
   hasTransferEncoding = false;
+  /**
+   * Transfer-Encoding was other than one line saying `chunked` (any case): a coding list
+   * (`identity, chunked`, `gzip, chunked`) or a second line. Node's parser accepts those when
+   * chunked comes last, but providers' parsers differ on them (one reading `identity` as "no
+   * coding" would take the chunked body for the next request), so none is relayed.
+   */
+  otherTransferCoding = false;
   /** Expect: 100-continue was sent: the provider's 100 must be relayed. */
   expectsContinue = false;
+  /**
+   * An Expect line other than exactly `100-continue` was sent. Node answers those with a
+   * bare 417 of its own (no OperationOutcome, no record) unless the handler takes them.
+   */
+  unmetExpectation = false;
+  /**
+   * The canonical name of a header the gateway acts on (Ssp-*, framing, Host, Authorization,
+   * Connection, Expect, Upgrade) that a field name spells with "_" for "-", or null.
+   */
+  underscoreAlias: string | null = null;
   /** The Authorization value, for audit's claim decoding only; never stored or logged. */
   authorization: string | null = null;
   /** Value(s) of Connection, whose tokens name extra hop-by-hop headers (RFC 9110 7.6.1). */
@@ -43,6 +60,7 @@ export function readRequestHead(rawHeaders: readonly string[]): RequestHead {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i];
     const value = rawHeaders[i + 1];
+    if (name.indexOf('_') !== -1 && head.underscoreAlias === null) head.underscoreAlias = underscoreAliasOf(name);
     switch (name.length) {
       case 4:
         if (name.toLowerCase() === 'host') head.hosts++;
@@ -51,7 +69,10 @@ export function readRequestHead(rawHeaders: readonly string[]): RequestHead {
         const lower = name.toLowerCase();
         if (lower === 'ssp-to') setOnce(head, 'to', 'Ssp-To', value);
         else if (lower === 'accept') head.accept = value;
-        else if (lower === 'expect') head.expectsContinue = value.toLowerCase() === '100-continue';
+        else if (lower === 'expect') {
+          if (value.toLowerCase() === '100-continue') head.expectsContinue = true;
+          else head.unmetExpectation = true;
+        }
         break;
       }
       case 7:
@@ -74,7 +95,10 @@ export function readRequestHead(rawHeaders: readonly string[]): RequestHead {
         break;
       case 17:
         if (name.toLowerCase() === 'ssp-interactionid') setOnce(head, 'interactionId', 'Ssp-InteractionID', value);
-        else if (name.toLowerCase() === 'transfer-encoding') head.hasTransferEncoding = true;
+        else if (name.toLowerCase() === 'transfer-encoding') {
+          if (head.hasTransferEncoding || value.length !== 7 || value.toLowerCase() !== 'chunked') head.otherTransferCoding = true;
+          head.hasTransferEncoding = true;
+        }
         break;
     }
   }
@@ -114,6 +138,22 @@ const NOT_HOP_BY_HOP: ReadonlyMap<string, string> = new Map([
   ['ssp-to', 'Ssp-To'],
   ['ssp-interactionid', 'Ssp-InteractionID'],
 ]);
+
+/**
+ * CGI and WSGI servers (and the frameworks on them) read a field as HTTP_<NAME> with "-"
+ * and "_" both turned into "_", so `Ssp_From: 999` next to the checked `Ssp-From` becomes
+ * a second Ssp-From at such a provider, and which one it reads is up to its stack; likewise
+ * `Content_Length` or `Transfer_Encoding` next to the real framing. The gateway checks and
+ * audits the "-" spelling only, so a look-alike of a header it acts on is refused.
+ * Returns that header's canonical name, or null for any other name.
+ */
+function underscoreAliasOf(name: string): string | null {
+  const folded = name.toLowerCase().replaceAll('_', '-');
+  if (folded === 'connection') return 'Connection';
+  const named = NOT_HOP_BY_HOP.get(folded);
+  if (named !== undefined) return named;
+  return folded.startsWith('ssp-') ? 'Ssp-*' : null;
+}
 
 /**
  * The first Connection option (RFC 9110 7.6.1) that names a field which must never be

@@ -36,3 +36,44 @@ describe('readRequestHead: Host and Upgrade', () => {
     expect(head.connection).toBe('keep-alive,Content-Length');
   });
 });
+
+describe('readRequestHead: framing and look-alike fields (issue 9 red team r2)', () => {
+  test.each([
+    [['Transfer-Encoding', 'chunked'], false],
+    [['Transfer-Encoding', 'CHUNKED'], false],
+    [['Transfer-Encoding', 'identity, chunked'], true],
+    [['Transfer-Encoding', 'gzip, chunked'], true],
+    [['Transfer-Encoding', 'chunked', 'transfer-encoding', 'chunked'], true],
+  ])('Transfer-Encoding %j: otherTransferCoding %s', (raw, other) => {
+    const head = readRequestHead(raw);
+    expect(head.hasTransferEncoding).toBe(true);
+    expect(head.otherTransferCoding).toBe(other);
+  });
+
+  test.each([
+    [['Expect', '100-continue'], true, false],
+    [['Expect', '100-Continue'], true, false],
+    [['Expect', '200-ok'], false, true],
+    [['Expect', '100-continue, foo'], false, true],
+    [['Expect', '100-continue', 'Expect', 'foo'], true, true],
+  ])('Expect %j: expectsContinue %s, unmetExpectation %s', (raw, cont, unmet) => {
+    const head = readRequestHead(raw);
+    expect(head.expectsContinue).toBe(cont);
+    expect(head.unmetExpectation).toBe(unmet);
+  });
+
+  test.each([
+    ['Ssp_From', 'Ssp-From'],
+    ['SSP_TRACEID', 'Ssp-TraceID'],
+    ['ssp_interactionid', 'Ssp-InteractionID'],
+    ['Ssp_Whatever', 'Ssp-*'],
+    ['Content_Length', 'Content-Length'],
+    ['Transfer_Encoding', 'Transfer-Encoding'],
+    ['connection', null],
+    ['Connec_tion', null],
+    ['X_Request_ID', null],
+    ['Authorization', null],
+  ])('field name %s: underscoreAlias %s', (name, alias) => {
+    expect(readRequestHead([name, 'v']).underscoreAlias).toBe(alias);
+  });
+});
