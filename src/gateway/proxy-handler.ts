@@ -77,6 +77,12 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
   const allowed = new Set(deps.allowedMethods);
 
   function deny(req: IncomingMessage, res: ServerResponse, tx: Transaction, head: RequestHead, refusal: Refusal, close = head.hasBody && !req.complete): void {
+    // A refusal of a known party still names its organisation, so counts by ODS code include refusals.
+    const index = deps.directory.current;
+    if (index !== null) {
+      if (tx.consumerOds === '') tx.consumerOds = index.consumers.get(tx.consumerAsid)?.ods ?? '';
+      if (tx.providerOds === '') tx.providerOds = index.providers.get(tx.providerAsid)?.ods ?? '';
+    }
     tx.responseBytes = deps.writeRefusal(res, refusal, head.accept, close);
     if (tx.finish('denied', refusal.status, refusal.code)) deps.done(tx);
   }

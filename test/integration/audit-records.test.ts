@@ -81,6 +81,14 @@ test('refused: one record with the stable refusal code and who asked, never the 
   expect(JSON.stringify(row)).not.toContain('9000000009');
 });
 
+test('refused between known parties: the record names both organisations, so counts by ODS code include refusals', async () => {
+  const id = trace();
+  // 200000000360 (ODS NOAGREE) is accredited for metadata, but no agreement covers it and A20047.
+  await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': id, 'Ssp-From': '200000000360' }) });
+  const [row] = await searchUntil(gw.adminPort, byTrace(id), (rows) => rows.length === 1);
+  expect(row).toMatchObject({ outcome: 'denied', status: 403, error_code: 'FOT_CHECK_FAILED', consumer_ods: 'NOAGREE', provider_ods: 'A20047' });
+});
+
 test('provider timeout: one record, upstream_timeout, 504', async () => {
   mode = 'stall';
   const id = trace();
