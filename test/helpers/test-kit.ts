@@ -265,3 +265,16 @@ export async function eventually(predicate: () => boolean, ms = 3000, what = 'co
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Waits until `predicate` (which may ask a server) holds, polling every `everyMs`, or fails
+ * after `ms` naming `what`. For waits on something the test cannot be told about directly;
+ * a fixed sleep in its place is either too short on a loaded machine or wasted time.
+ */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, ms = 5000, what = 'condition', everyMs = 25): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { PROVIDER_ASID, directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import { PROVIDER_ASID, directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, waitFor, type RunningGateway, type TestProvider } from '../helpers/test-kit';
 import { readFileSync } from 'node:fs';
 
 let provider: TestProvider;
@@ -52,10 +52,14 @@ describe('admin port', () => {
       headers: { ...sspHeaders({ Authorization: 'Bearer canary-token.x.' }), 'X-Ordinary': 'canary-header-value' },
       body: 'canary-body-bytes',
     });
-    gw.gateway.log.flush();
-    await new Promise((r) => setTimeout(r, 100));
+    // The line is written when the transaction ends, which may be just after the reply reaches us.
+    const postLine = () => {
+      gw.gateway.log.flush();
+      return readFileSync(gw.logFile, 'utf8').split('\n').filter((l) => l.includes('"transaction"') && l.includes('"POST"')).pop();
+    };
+    await waitFor(() => postLine() !== undefined, 5000, 'the transaction log line');
     const log = readFileSync(gw.logFile, 'utf8');
-    const line = log.split('\n').filter((l) => l.includes('"transaction"') && l.includes('"POST"')).pop()!;
+    const line = postLine()!;
     expect(JSON.parse(line)).toMatchObject({ method: 'POST', status: 200, outcome: 'forwarded', endpoint: provider.root, request_bytes: 17 });
     for (const canary of ['9000000009', 'canary-query-value', 'canary-token', 'canary-header-value', 'canary-body-bytes', 'Patient']) {
       expect(log).not.toContain(canary);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, tempDir, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import { directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, tempDir, waitFor, type RunningGateway, type TestProvider } from '../helpers/test-kit';
 import { getText } from '../helpers/metrics-kit';
 import { AdminTokens } from '../../src/admin';
 
@@ -65,10 +65,12 @@ describe('admin port with ADMIN_TOKENS_FILE', () => {
     }
     for (const until = Date.now() + 10_000; rows.length === 0 && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) await search();
     expect(rows.length).toBe(1);
-    gw.gateway.log.flush();
-    await new Promise((r) => setTimeout(r, 50));
-    const lines = readFileSync(gw.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit search"')).map((l) => JSON.parse(l));
-    expect(lines.length).toBeGreaterThan(0);
+    const searchLines = () => {
+      gw.gateway.log.flush();
+      return readFileSync(gw.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit search"')).map((l) => JSON.parse(l));
+    };
+    await waitFor(() => searchLines().length > 0, 5000, 'the audit search log line');
+    const lines = searchLines();
     expect(lines[lines.length - 1]).toMatchObject({ who: 'alice', role: 'auditor', filters: { consumer_asid: '200000000359', limit: 5 } });
     expect(readFileSync(gw.logFile, 'utf8')).not.toContain(AUDITOR_TOKEN);
   });

@@ -1,4 +1,4 @@
-import { directoryYaml, eventually, send, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import { directoryYaml, eventually, send, startGateway, startProvider, waitFor, type RunningGateway, type TestProvider } from '../helpers/test-kit';
 import { getText, parseExposition } from '../helpers/metrics-kit';
 import { RawConnection, sspLines, statusLines } from '../helpers/raw-conn';
 import { defaultMaxConnections, openFilesLimit, DESCRIPTOR_RESERVE } from '../../src/gateway';
@@ -45,11 +45,20 @@ describe('MAX_CONNECTIONS', () => {
     expect(metrics.get('spine_gateway_connections_rejected_total')).toBe(7);
     // Under the cap again, the port serves.
     for (const c of idle) c.destroy();
-    await new Promise((r) => setTimeout(r, 100));
-    const conn = new RawConnection(gw.proxyPort);
-    conn.write(request(provider.root, '/metadata', 'Connection: close\r\n'));
-    await conn.closes(3000);
-    expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200 OK\r\n']);
+    // Once the gateway has seen those closes (a connection tried before then is closed unanswered).
+    let answer = '';
+    await waitFor(
+      async () => {
+        const conn = new RawConnection(gw.proxyPort);
+        conn.write(request(provider.root, '/metadata', 'Connection: close\r\n'));
+        await conn.closes(3000);
+        answer = conn.text();
+        return answer !== '';
+      },
+      5000,
+      'a connection under the cap to be answered',
+    );
+    expect(statusLines(answer)).toEqual(['HTTP/1.1 200 OK\r\n']);
   });
 
   test('the chosen cap is logged at start-up', () => {

@@ -85,8 +85,10 @@ test('after a CRL reload, a connection open with the now-revoked certificate is 
 
 test('a response in progress at the reload finishes, then its connection closes', async () => {
   const revokeMe = spine.issue('pharmacy.example.nhs.uk');
+  const seen = provider.requests.length;
   const conn = await openAndAsk(revokeMe, '/slow');
-  await new Promise((r) => setTimeout(r, 200));
+  // In progress: the provider has the request (and answers it 800 ms later).
+  await eventually(() => provider.requests.slice(seen).some((r) => (r.url ?? '').includes('/slow')), 5000, 'the request to reach the provider');
   copyFileSync(spine.revoke(revokeMe), crlFile);
   gw.gateway.reloadTls();
   await conn.until((t) => t.endsWith('ok'), 3000);
@@ -108,9 +110,10 @@ test('client-initiated TLS 1.2 renegotiation is refused: the connection is close
   const exited = new Promise<void>((r) => client.on('exit', () => r()));
   try {
     await eventually(() => out.includes('Verify return code'), 5000, 'the handshake');
-    await new Promise((r) => setTimeout(r, 200));
     client.stdin.write('R\n');
-    await new Promise((r) => setTimeout(r, 500));
+    await eventually(() => out.includes('RENEGOTIATING'), 5000, 'openssl to ask to renegotiate');
+    // The gateway closes the connection, and openssl exits; should it not within a second, a request would show whether it is served.
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))]);
     if (client.exitCode === null && client.stdin.writable) client.stdin.write(request('/metadata'));
     await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
   } finally {

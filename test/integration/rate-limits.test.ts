@@ -23,13 +23,28 @@ ${providerLimit}
 `;
 }
 
+/**
+ * The rate limiter's clock is performance.now(). Jest fakes that one API in these tests
+ * and leaves timers, Date and nextTick real, so sockets, servers and the audit pipeline run
+ * as ever: the limiter's time stands still during a burst (no token comes back mid-burst
+ * however slow the machine) and moves only when a test moves it, instead of a sleep.
+ * The limiter's arithmetic is tested on its own in test/unit/limit/rate-limiter.test.ts.
+ */
+const ALL_BUT_PERFORMANCE = ['Date', 'hrtime', 'nextTick', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] as const;
+
 let provider: TestProvider;
 let gw: RunningGateway;
 beforeAll(async () => {
   provider = await startProvider(okHandler());
 });
 afterAll(() => provider.close());
-afterEach(() => gw.stop());
+beforeEach(() => {
+  jest.useFakeTimers({ doNotFake: [...ALL_BUT_PERFORMANCE] });
+});
+afterEach(async () => {
+  await gw.stop();
+  jest.useRealTimers();
+});
 
 async function burst(n: number, from = CONSUMER_ASID): Promise<Array<Awaited<ReturnType<typeof send>>>> {
   return Promise.all(Array.from({ length: n }, () => send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-From': from }) })));
@@ -37,7 +52,7 @@ async function burst(n: number, from = CONSUMER_ASID): Promise<Array<Awaited<Ret
 
 describe('rate limits', () => {
   test("a burst over a consumer's limit gets exactly the expected 429s, each with Retry-After, audited and counted", async () => {
-    // 0.5/s refills one token in 2 s: within the burst test none comes back.
+    // 0.5/s refills one token in 2 s, and the limiter's clock stands still: none comes back.
     gw = await startGateway(directory(provider.root, '    rate_limit: { per_second: 0.5, burst: 5 }'), { AUDIT_ENABLED: 'true' });
     const before = provider.requests.length;
     const replies = await burst(12);
@@ -76,7 +91,11 @@ describe('rate limits', () => {
     gw = await startGateway(directory(provider.root, '    rate_limit: { per_second: 20, burst: 2 }'));
     const first = await burst(3);
     expect(first.map((r) => r.status).sort()).toEqual([200, 200, 429]);
-    await new Promise((r) => setTimeout(r, 120)); // 20/s: a token every 50 ms
+    const retryAfter = Number(first.find((r) => r.status === 429)!.headers['retry-after']);
+    expect(retryAfter).toBe(1); // 20/s: a token every 50 ms, said in whole seconds
+    jest.advanceTimersByTime(40); // 0.8 of a token: not yet
+    expect((await burst(1))[0].status).toBe(429);
+    jest.advanceTimersByTime(retryAfter * 1000);
     expect((await burst(1))[0].status).toBe(200);
   });
 });

@@ -6,8 +6,7 @@ import { searchUntil } from '../helpers/audit-kit';
 import { RawConnection, displayOf, recordsFor, sspLines, statusLines, transactionLines } from '../helpers/raw-conn';
 
 /**
- * Request smuggling, desync and framing variants against the consumer port (issue 9,
- * second red-team pass), with raw bytes on real sockets, an audit-enabled gateway and a
+ * Request smuggling, desync and framing variants against the consumer port, with raw bytes on real sockets, an audit-enabled gateway and a
  * provider that records every request it parses (method, path, body) and counts its
  * connections. For each variant: what the consumer got, what the provider saw (only
  * requests the gateway checked, with the body the consumer framed), and exactly one

@@ -1,12 +1,14 @@
 import { writeFileSync } from 'node:fs';
-import { directoryYaml, okHandler, send, sspHeaders, startProvider, type TestProvider } from '../helpers/test-kit';
+import { directoryYaml, eventually, okHandler, waitFor, send, sspHeaders, startProvider, type TestProvider } from '../helpers/test-kit';
 import { runGateway } from '../helpers/child-gateway';
 
 let provider: TestProvider;
 let slow: TestProvider;
+/** The slow provider's held responses: each request waits here until the test releases it. */
+const held: Array<() => void> = [];
 beforeAll(async () => {
   provider = await startProvider(okHandler('fast'));
-  slow = await startProvider((_req, res) => setTimeout(() => res.end('slow but complete'), 700));
+  slow = await startProvider((_req, res) => held.push(() => res.end('slow but complete')));
 });
 afterAll(async () => {
   await provider.close();
@@ -49,8 +51,11 @@ describe('signals', () => {
   test('SIGTERM: stops accepting, finishes the in-flight transaction, exits 0', async () => {
     const gw = await runGateway(directoryYaml({ metadata: slow.root }));
     const inFlight = send(gw.url(`${slow.root}/metadata`), { headers: sspHeaders() });
-    await new Promise((r) => setTimeout(r, 200));
+    await eventually(() => held.length === 1, 5000, 'the request to reach the provider');
     gw.kill('SIGTERM');
+    // The gateway has begun to shut down while the transaction is still in flight; only then does the provider answer.
+    await eventually(() => gw.stdout().includes('"msg":"shutting down"'), 5000, 'the gateway to say it is shutting down');
+    held.shift()!();
     const reply = await inFlight;
     expect(reply.status).toBe(200);
     expect(reply.body.toString()).toBe('slow but complete');
@@ -65,17 +70,15 @@ describe('signals', () => {
     try {
       expect((await send(gw.url(`${other.root}/metadata`), { headers: sspHeaders() })).status).toBe(400);
       writeFileSync(gw.directoryFile, directoryYaml({ metadata: other.root }));
+      // Proving that nothing happens needs a window: twice the watcher's 150 ms debounce, by
+      // which a watching gateway would have reloaded (the only deliberate sleep in this file).
       await new Promise((r) => setTimeout(r, 300));
       expect((await send(gw.url(`${other.root}/metadata`), { headers: sspHeaders() })).status).toBe(400); // not watched
+      expect(gw.stdout()).not.toContain('"trigger":"file change"');
       gw.kill('SIGHUP');
-      const deadline = Date.now() + 3000;
-      let status = 0;
-      while (Date.now() < deadline && status !== 200) {
-        status = (await send(gw.url(`${other.root}/metadata`), { headers: sspHeaders() })).status;
-        if (status !== 200) await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(status).toBe(200);
+      await waitFor(async () => (await send(gw.url(`${other.root}/metadata`), { headers: sspHeaders() })).status === 200, 5000, 'the SIGHUP reload');
       expect(gw.stdout()).toMatch(/"trigger":"SIGHUP".*"msg":"directory loaded"/);
+      expect(gw.stdout()).not.toContain('"trigger":"file change"');
     } finally {
       gw.kill('SIGTERM');
       await gw.exited;
