@@ -55,7 +55,7 @@ describe('metrics agree with the traffic sent, exactly', () => {
   afterEach(() => gw.stop());
 
   test('every kind of transaction, by interaction, provider, status class and outcome', async () => {
-    gw = await startGateway(directory(provider.root), { UPSTREAM_TIMEOUT_MS: '300' });
+    gw = await startGateway(directory(provider.root), { UPSTREAM_TIMEOUT_MS: '1500' });
     const admin = `http://127.0.0.1:${gw.adminPort}`;
     const bodies: number[] = [];
     const expectStatus = async (status: number, url: string, init: Parameters<typeof send>[1] = { headers: sspHeaders() }) => {

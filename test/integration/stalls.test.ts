@@ -81,7 +81,7 @@ test('a consumer that never reads a 64 MiB download: client_timeout, both connec
   expect(row).toMatchObject({ outcome: 'client_timeout', error_code: 'CLIENT_TIMEOUT', status: 200 });
   expect(Number(row.response_bytes)).toBeLessThan(BIG);
   expect(Date.now() - started).toBeGreaterThanOrEqual(650);
-  await eventually(() => providerClosed === 1, 2000, 'the provider request to be aborted');
+  await eventually(() => providerClosed === 1, 5000, 'the provider request to be aborted');
   c.close();
 });
 
@@ -115,7 +115,7 @@ test('a consumer uploading one byte every 1000 ms with a 700 ms idle timeout: 40
     expect(text).toMatch(/\r\nConnection: close\r\n/i);
     const row = await recordFor(trace);
     expect(row).toMatchObject({ outcome: 'client_timeout', error_code: 'CLIENT_TIMEOUT', status: 408 });
-    await eventually(() => providerClosed === 1, 2000, 'the provider request to be aborted');
+    await eventually(() => providerClosed === 1, 5000, 'the provider request to be aborted');
   } finally {
     clearInterval(tick);
     c.close();
