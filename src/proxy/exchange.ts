@@ -26,6 +26,9 @@ class UpstreamTimeout extends Error {
 /** Errors a reused pooled socket gives when the provider had closed it as the gateway picked it (see canRetry). */
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
+/** More 100 Continue responses than any provider needs to send for one request (a flood is a fault). */
+const MAX_INTERIM = 16;
+
 /** Flushes the response head once the turn's data (if any) has gone out with it: headers are never held back. */
 function flushHead(ex: Exchange): void {
   if (ex.tx.outcome !== 'in_flight' || ex.flushed || ex.held !== null) return;
@@ -58,6 +61,7 @@ export class Exchange implements ResponseFraming {
   upstream: ClientRequest | null = null;
   incoming: IncomingMessage | null = null;
   contentLength = -1;
+  transferCoded = false;
   /** Body bytes relayed so far. */
   received = 0;
   /** The chunk that completes the response, held until its final record is written. */
@@ -73,6 +77,8 @@ export class Exchange implements ResponseFraming {
   private readonly onUpstreamTimeout = (): void => this.onUpstreamIdle();
   private timedOut = false;
   private retried = false;
+  /** 100 Continue responses the provider sent for this request. */
+  private interim = 0;
   /** The consumer's download is paused: its socket buffer is full. */
   private consumerBlocked = false;
   /** Expect: 100-continue and no 100 relayed yet: the consumer is waiting on the provider. */
@@ -144,16 +150,24 @@ export class Exchange implements ResponseFraming {
       return false;
     }
     this.upstream = upstream;
+    // Every header line of the provider's head is relayed, or none is: Node's default keeps
+    // the first 1,000 or so and silently drops the rest (the head stays bounded by Node's
+    // 16 KiB header size limit, past which the response is a 502).
+    upstream.maxHeadersCount = 0;
     const tx = this.tx;
     if (this.head.expectsContinue) {
-      upstream.on('continue', () => {
+      // Relayed once: writeContinue() ignores backpressure, so a provider repeating 100
+      // would pile its flood up in the memory of a consumer socket that is not read.
+      upstream.once('continue', () => {
         this.awaitingContinue = false;
         this.res.writeContinue();
       });
     }
     upstream.on('information', (info: { statusCode: number }) => {
-      // 100 is relayed above; any other 1xx is not GP Connect, and not relayed.
-      if (info.statusCode !== 100 && upstream === this.upstream) this.providerFault(UNEXPECTED_1XX);
+      if (upstream !== this.upstream) return;
+      // 100 is relayed above; any other 1xx is not GP Connect, and not relayed. A provider
+      // that keeps sending 100s instead of an answer is out of step too.
+      if (info.statusCode !== 100 || ++this.interim > MAX_INTERIM) this.providerFault(UNEXPECTED_1XX);
     });
     // A 101 with Upgrade headers: Node hands the socket over here (without a listener it
     // destroys it and the exchange hangs). GP Connect has no upgrades.
@@ -216,6 +230,9 @@ export class Exchange implements ResponseFraming {
     if (status < 200) return this.providerFault(status >= 100 ? UNEXPECTED_1XX : INVALID_RESPONSE_HEAD);
     const out = headersForConsumer(incoming.rawHeaders, this, this.req.httpVersionMinor === 0 && this.req.httpVersionMajor === 1);
     if (out === null) return this.providerFault(UNSUPPORTED_TRANSFER_CODING);
+    // An HTTP/1.0 message with Transfer-Encoding has faulty framing (RFC 9112 6.1): relay
+    // it as read, but close that provider connection after it, never reuse it.
+    if (this.transferCoded && incoming.httpVersionMinor === 0 && incoming.httpVersionMajor === 1) this.upstream!.shouldKeepAlive = false;
     // The consumer is still uploading but the provider has answered: this connection cannot be reused.
     if (!this.req.complete) out.push('Connection', 'close');
     this.out = out;

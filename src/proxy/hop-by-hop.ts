@@ -98,6 +98,8 @@ function canonicalCodings(value: string): string {
 export interface ResponseFraming {
   /** The provider's Content-Length, or -1 when it sent none. */
   contentLength: number;
+  /** The provider sent a Transfer-Encoding field. */
+  transferCoded: boolean;
 }
 
 /**
@@ -112,6 +114,7 @@ export interface ResponseFraming {
 export function headersForConsumer(raw: readonly string[], framing: ResponseFraming, consumerHttp10: boolean): string[] | null {
   let extra: Set<string> | null = null;
   framing.contentLength = -1;
+  framing.transferCoded = false;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') {
       const tokens = connectionTokens(raw[i + 1]);
@@ -129,7 +132,12 @@ export function headersForConsumer(raw: readonly string[], framing: ResponseFram
       if (name.length === 14 && name.toLowerCase() === 'content-length') framing.contentLength = Number(raw[i + 1]);
     } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
       transferEncodings++;
+      framing.transferCoded = true;
       const codings = canonicalCodings(raw[i + 1]);
+      // No coding at all (`Transfer-Encoding: `): Node frames the body by its Content-Length
+      // or the close, while relaying the field would tell the consumer `, chunked` beside
+      // that Content-Length, two framings on one message.
+      if (codings === '') return null;
       // Node chunks the body again itself; codings split over several lines are not relayed.
       if (codings === 'chunked') {
         if (coded) return null;

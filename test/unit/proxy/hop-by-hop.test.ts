@@ -20,7 +20,7 @@ describe('Connection options never remove framing or the target (request smuggli
 });
 
 describe('a provider response head for the consumer', () => {
-  const framing = { contentLength: -2 };
+  const framing = { contentLength: -2, transferCoded: false };
 
   test('Content-Length survives Connection: Content-Length and is noted', () => {
     expect(headersForConsumer(['Connection', 'Content-Length', 'Content-Length', '5', 'X', 'y'], framing, false)).toEqual(['Content-Length', '5', 'X', 'y']);
@@ -38,6 +38,7 @@ describe('a provider response head for the consumer', () => {
     ['chunked not last', ['Transfer-Encoding', 'chunked, gzip'], false],
     ['codings over two lines', ['Transfer-Encoding', 'gzip', 'Transfer-Encoding', 'chunked'], false],
     ['codings for an HTTP/1.0 consumer', ['Transfer-Encoding', 'gzip, chunked'], true],
+    ['no coding at all, beside a Content-Length', ['Transfer-Encoding', '', 'Content-Length', '2'], false],
   ])('%s: cannot be relayed as it is', (_name, raw, http10) => {
     expect(headersForConsumer(raw as string[], framing, http10 as boolean)).toBeNull();
   });
