@@ -235,6 +235,11 @@ export class Exchange implements ResponseFraming {
     if (this.transferCoded && incoming.httpVersionMinor === 0 && incoming.httpVersionMajor === 1) this.upstream!.shouldKeepAlive = false;
     // The consumer is still uploading but the provider has answered: this connection cannot be reused.
     if (!this.req.complete) out.push('Connection', 'close');
+    // Nor can the provider's: it answered before the whole request reached it (an early
+    // 401 or 413), so it may never read the rest, or read it as the start of the next
+    // request, which another consumer's request would then be glued to. Node closes
+    // the socket once this response ends.
+    if (!this.upstream!.writableFinished) this.upstream!.shouldKeepAlive = false;
     this.out = out;
     incoming.on('data', (chunk: Buffer) => this.onResponseData(chunk));
     incoming.on('end', () => this.onResponseEnd());

@@ -118,4 +118,34 @@ describe('a hostile provider against the engine', () => {
       c.close();
     }
   });
+
+  test('a response begun before the whole upload reached the provider (an early 401): that provider socket is never reused', async () => {
+    // The provider answers on the head, then finishes its answer only once the upload is
+    // in: a provider that never read that body would read it as the start of the next
+    // request on the connection, a prefix another consumer's request would be glued to.
+    reply = (s, line) => {
+      if (line.includes('/early-2')) return void s.write(SECOND);
+      s.write('HTTP/1.1 401 Unauthorized\r\nContent-Length: 4\r\n\r\nno');
+      setTimeout(() => s.writable && s.write('pe'), 400);
+    };
+    const a = await rawClient(engine.port);
+    const b = await rawClient(engine.port);
+    try {
+      a.write('POST /early-1 HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc');
+      await a.until((t) => t.endsWith('no'), 1000);
+      a.write('defghij');
+      const first = await a.until((t) => t.endsWith('nope'), 1500);
+      expect(statusLines(first)).toEqual(['HTTP/1.1 401 Unauthorized']);
+      expect(engine.done.at(-1)).toMatchObject({ outcome: 'forwarded', status: 401, responseBytes: 4 });
+      await new Promise((r) => setTimeout(r, 50));
+      b.write('GET /early-2 HTTP/1.1\r\nHost: a\r\n\r\n');
+      expect(await b.until((t) => t.endsWith('second'), 1500)).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*second$/);
+      const early = provider.received.findIndex((r) => r.includes('POST /early-1 '));
+      expect(provider.received[early]).not.toContain('/early-2');
+      expect(provider.connections[early].destroyed).toBe(true);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
 });
