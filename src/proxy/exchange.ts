@@ -62,6 +62,7 @@ export class Exchange implements ResponseFraming {
   incoming: IncomingMessage | null = null;
   contentLength = -1;
   transferCoded = false;
+  chunked = false;
   /** Body bytes relayed so far. */
   received = 0;
   /** The chunk that completes the response, held until its final record is written. */
@@ -233,8 +234,14 @@ export class Exchange implements ResponseFraming {
     // An HTTP/1.0 message with Transfer-Encoding has faulty framing (RFC 9112 6.1): relay
     // it as read, but close that provider connection after it, never reuse it.
     if (this.transferCoded && incoming.httpVersionMinor === 0 && incoming.httpVersionMajor === 1) this.upstream!.shouldKeepAlive = false;
+    // A body that ends with the provider's close (no Content-Length, not chunked) ends
+    // with a close for the consumer too. Node cannot tell a clean close from a cut one
+    // (a crash; a TLS connection closed without close_notify): chunking that body would
+    // certify to the consumer, with a terminator the provider never sent, that it is whole.
+    const closeDelimited = this.contentLength === -1 && !this.chunked && this.tx.method !== 'HEAD' && status !== 204 && status !== 304;
+    if (closeDelimited) this.res.useChunkedEncodingByDefault = false;
     // The consumer is still uploading but the provider has answered: this connection cannot be reused.
-    if (!this.req.complete) out.push('Connection', 'close');
+    if (closeDelimited || !this.req.complete) out.push('Connection', 'close');
     // Nor can the provider's: it answered before the whole request reached it (an early
     // 401 or 413), so it may never read the rest, or read it as the start of the next
     // request, which another consumer's request would then be glued to. Node closes

@@ -100,14 +100,16 @@ export interface ResponseFraming {
   contentLength: number;
   /** The provider sent a Transfer-Encoding field. */
   transferCoded: boolean;
+  /** Its body is framed by chunked coding (the last of its codings). */
+  chunked: boolean;
 }
 
 /**
  * The provider's header block as the consumer receives it: only hop-by-hop fields
  * dropped, and the response's framing noted in `framing`. A transfer coding other than
- * chunked (`gzip, chunked`) is relayed as `Transfer-Encoding: <codings>, chunked`, for
- * Node to chunk the body as the provider did, so the consumer learns that the body is
- * coded. Returns null when the response cannot be relayed as it is: codings with
+ * chunked (`gzip, chunked`) is relayed as it came, for Node to chunk the body as the
+ * provider did (or not, when chunked is not among the codings: the body then ends
+ * with the close), so the consumer learns that the body is coded. Returns null when the response cannot be relayed as it is: codings with
  * `chunked` anywhere but last (framing the gateway and the consumer could read
  * differently), or codings for an HTTP/1.0 consumer, which has no chunked framing.
  */
@@ -115,6 +117,7 @@ export function headersForConsumer(raw: readonly string[], framing: ResponseFram
   let extra: Set<string> | null = null;
   framing.contentLength = -1;
   framing.transferCoded = false;
+  framing.chunked = false;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') {
       const tokens = connectionTokens(raw[i + 1]);
@@ -141,6 +144,7 @@ export function headersForConsumer(raw: readonly string[], framing: ResponseFram
       // Node chunks the body again itself; codings split over several lines are not relayed.
       if (codings === 'chunked') {
         if (coded) return null;
+        framing.chunked = true;
         continue;
       }
       if (transferEncodings > 1) return null;
@@ -148,7 +152,10 @@ export function headersForConsumer(raw: readonly string[], framing: ResponseFram
       const list = codings.split(', ');
       const chunkedAt = list.indexOf('chunked');
       if (consumerHttp10 || (chunkedAt !== -1 && chunkedAt !== list.length - 1)) return null;
-      out.push(name, chunkedAt === -1 ? `${codings}, chunked` : codings);
+      // Without chunked the body ends with the provider's close, and so it does for the
+      // consumer (the engine closes the consumer's connection after it).
+      framing.chunked = chunkedAt !== -1;
+      out.push(name, codings);
     }
   }
   return out;

@@ -148,4 +148,32 @@ describe('a hostile provider against the engine', () => {
       b.close();
     }
   });
+
+  test.each([
+    ['no framing at all', 'HTTP/1.1 200 OK\r\nX-A: b\r\n\r\n', ''],
+    ['Transfer-Encoding: gzip, without chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n', 'gzip'],
+  ])('a body that ends with the provider\'s close (%s) ends with a close for the consumer: no terminator the provider never sent', async (_name, head, coding) => {
+    // Node cannot tell a provider's clean close from a cut one (a crash, or a TLS
+    // connection closed without close_notify): chunking that body would certify to the
+    // consumer that it is complete.
+    reply = (s) => {
+      s.write(head + 'part one,');
+      setTimeout(() => s.end(' part two'), 100);
+    };
+    const c = await rawClient(engine.port);
+    try {
+      c.write('GET /eof HTTP/1.1\r\nHost: a\r\n\r\n');
+      const text = await c.until(() => false, 1500);
+      expect(c.closed).toBe(true);
+      expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK']);
+      const at = text.indexOf('\r\n\r\n');
+      expect(text.slice(0, at + 2)).toMatch(/\r\nConnection: close\r\n/);
+      if (coding === '') expect(text.slice(0, at + 2)).not.toMatch(/\r\n(?:Transfer-Encoding|Content-Length):/i);
+      else expect(text.slice(0, at + 2)).toMatch(new RegExp(`\r\nTransfer-Encoding: ${coding}\r\n`));
+      expect(text.slice(at + 4)).toBe('part one, part two');
+      expect(engine.done.at(-1)).toMatchObject({ outcome: 'forwarded', status: 200, responseBytes: 18 });
+    } finally {
+      c.close();
+    }
+  });
 });

@@ -20,18 +20,21 @@ describe('Connection options never remove framing or the target (request smuggli
 });
 
 describe('a provider response head for the consumer', () => {
-  const framing = { contentLength: -2, transferCoded: false };
+  const framing = { contentLength: -2, transferCoded: false, chunked: false };
 
   test('Content-Length survives Connection: Content-Length and is noted', () => {
     expect(headersForConsumer(['Connection', 'Content-Length', 'Content-Length', '5', 'X', 'y'], framing, false)).toEqual(['Content-Length', '5', 'X', 'y']);
     expect(framing.contentLength).toBe(5);
   });
 
-  test('plain chunked is re-made by Node; other codings are named, with chunked last', () => {
+  test('plain chunked is re-made by Node; other codings are named as they came (without chunked, the body ends with the close)', () => {
     expect(headersForConsumer(['Transfer-Encoding', 'chunked'], framing, false)).toEqual([]);
     expect(framing.contentLength).toBe(-1);
+    expect(framing.chunked).toBe(true);
     expect(headersForConsumer(['Transfer-Encoding', 'gzip, chunked'], framing, false)).toEqual(['Transfer-Encoding', 'gzip, chunked']);
-    expect(headersForConsumer(['Transfer-Encoding', 'gzip'], framing, false)).toEqual(['Transfer-Encoding', 'gzip, chunked']);
+    expect(framing.chunked).toBe(true);
+    expect(headersForConsumer(['Transfer-Encoding', 'gzip'], framing, false)).toEqual(['Transfer-Encoding', 'gzip']);
+    expect(framing.chunked).toBe(false);
   });
 
   test.each([
