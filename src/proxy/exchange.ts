@@ -63,6 +63,8 @@ export class Exchange implements ResponseFraming {
   contentLength = -1;
   transferCoded = false;
   chunked = false;
+  /** The provider's body ends with its close, and the consumer's reply with the consumer connection's. */
+  private closeDelimited = false;
   /** Body bytes relayed so far. */
   received = 0;
   /** The chunk that completes the response, held until its final record is written. */
@@ -215,7 +217,7 @@ export class Exchange implements ResponseFraming {
       if (!this.headWritten) {
         this.fail(refuse.bodyTooLarge(this.ctx.maxBodyBytes), 'denied', '', true);
       } else {
-        this.res.destroy();
+        this.breakReply();
         this.end('denied', this.res.statusCode, 'REQUEST_BODY_TOO_LARGE');
       }
     }
@@ -238,10 +240,11 @@ export class Exchange implements ResponseFraming {
     // with a close for the consumer too. Node cannot tell a clean close from a cut one
     // (a crash; a TLS connection closed without close_notify): chunking that body would
     // certify to the consumer, with a terminator the provider never sent, that it is whole.
-    const closeDelimited = this.contentLength === -1 && !this.chunked && this.tx.method !== 'HEAD' && status !== 204 && status !== 304;
-    if (closeDelimited) this.res.useChunkedEncodingByDefault = false;
+    // A failure after that is a reset, not a close (breakReply).
+    this.closeDelimited = this.contentLength === -1 && !this.chunked && this.tx.method !== 'HEAD' && status !== 204 && status !== 304;
+    if (this.closeDelimited) this.res.useChunkedEncodingByDefault = false;
     // The consumer is still uploading but the provider has answered: this connection cannot be reused.
-    if (closeDelimited || !this.req.complete) out.push('Connection', 'close');
+    if (this.closeDelimited || !this.req.complete) out.push('Connection', 'close');
     // Nor can the provider's: it answered before the whole request reached it (an early
     // 401 or 413), so it may never read the rest, or read it as the start of the next
     // request, which another consumer's request would then be glued to. Node closes
@@ -331,7 +334,7 @@ export class Exchange implements ResponseFraming {
     const { tx, req } = this;
     if (tx.outcome !== 'in_flight') {
       // The record is written but the consumer has not read the reply's tail: let the connection go.
-      if (!this.res.writableFinished) this.res.destroy();
+      if (!this.res.writableFinished) this.breakReply();
       return;
     }
     const stalledUpload = this.head.hasBody && !req.complete && !this.awaitingContinue && !(this.upstream?.writableNeedDrain ?? false);
@@ -343,7 +346,7 @@ export class Exchange implements ResponseFraming {
     if (!this.headWritten) {
       this.fail(refuse.clientTimeout(this.ctx.clientIdleMs), 'client_timeout', '', true);
     } else {
-      this.res.destroy();
+      this.breakReply();
       this.end('client_timeout', this.res.statusCode, 'CLIENT_TIMEOUT');
     }
   }
@@ -371,7 +374,7 @@ export class Exchange implements ResponseFraming {
     if (!this.headWritten) {
       this.fail(refusal, failure.outcome, tx.failureReason, !this.req.complete);
     } else {
-      this.res.destroy();
+      this.breakReply();
       this.end(failure.outcome, this.res.statusCode, refusal.code);
     }
   }
@@ -408,9 +411,27 @@ export class Exchange implements ResponseFraming {
     if (!this.headWritten) {
       this.fail(refuse.upstreamError(this.target()), 'upstream_error', reason, true);
     } else {
-      this.res.destroy();
+      this.breakReply();
       this.end('upstream_error', this.res.statusCode, 'ERROR_COMMUNICATING_TO_ENDPOINT');
     }
+  }
+
+  /**
+   * Breaks the consumer's connection in the middle of a reply. A reply whose body ends
+   * with the close is broken with a reset (TCP RST), so the cut is never read as the end
+   * of the body; over TLS the connection ends without close_notify, which a TLS client
+   * can tell from a clean end.
+   */
+  private breakReply(): void {
+    const socket = this.res.socket;
+    if (this.closeDelimited && socket !== null && !(socket as Socket & { encrypted?: boolean }).encrypted) {
+      try {
+        socket.resetAndDestroy();
+      } catch {
+        // Not a TCP handle: the destroy below still breaks the connection.
+      }
+    }
+    this.res.destroy();
   }
 
   /** The gateway's own answer, when no byte of a provider's response has been written. */

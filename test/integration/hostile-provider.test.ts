@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { rawClient, rawProvider, startEngine, statusLines, type EngineUnderTest, type RawProvider } from '../helpers/engine-kit';
+import { directoryYaml, send, sspHeaders, startGateway, type RunningGateway } from '../helpers/test-kit';
+import { gatewayRequest, rawClient, rawProvider, startEngine, statusLines, transactionLines, type EngineUnderTest, type RawProvider } from '../helpers/engine-kit';
 
 /**
  * A hostile or broken provider, from the back-end side: raw bytes on a raw socket.
@@ -175,5 +177,166 @@ describe('a hostile provider against the engine', () => {
     } finally {
       c.close();
     }
+  });
+});
+
+/** What a strict HTTP/1.1 client makes of the bytes a consumer read: the first response, whole or not. */
+interface Read {
+  status: number;
+  head: string;
+  /** Body bytes as they arrived on the wire (chunk framing included), what the record counts are compared to. */
+  wireBody: number;
+  body: string;
+  complete: boolean;
+  /** Bytes after the first response. */
+  rest: string;
+}
+
+function readResponse(text: string, closed: boolean, method = 'GET'): Read {
+  const at = text.indexOf('\r\n\r\n');
+  const none = { status: 0, head: '', wireBody: 0, body: '', complete: false, rest: '' };
+  if (at === -1) return none;
+  const head = text.slice(0, at + 2);
+  const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1] ?? 0);
+  const after = text.slice(at + 4);
+  const cl = /\r\ncontent-length: *(\d+)\r\n/i.exec(head);
+  if (method === 'HEAD' || status === 204 || status === 304) return { status, head, wireBody: 0, body: '', complete: true, rest: after };
+  if (/\r\ntransfer-encoding:[^\r]*chunked\r\n/i.test(head)) {
+    let i = 0;
+    let body = '';
+    for (;;) {
+      const eol = after.indexOf('\r\n', i);
+      if (eol === -1) return { status, head, wireBody: after.length, body, complete: false, rest: '' };
+      const size = parseInt(after.slice(i, eol), 16);
+      if (size === 0) {
+        const end = after.indexOf('\r\n\r\n', eol);
+        if (end === -1 && after.slice(eol, eol + 4) !== '\r\n\r\n') return { status, head, wireBody: after.length, body, complete: false, rest: '' };
+        const stop = after.slice(eol, eol + 4) === '\r\n\r\n' ? eol + 4 : end + 4;
+        return { status, head, wireBody: stop, body, complete: true, rest: after.slice(stop) };
+      }
+      body += after.slice(eol + 2, eol + 2 + size);
+      if (after.length < eol + 2 + size + 2) return { status, head, wireBody: after.length, body, complete: false, rest: '' };
+      i = eol + 2 + size + 2;
+    }
+  }
+  if (cl) {
+    const n = Number(cl[1]);
+    return { status, head, wireBody: Math.min(n, after.length), body: after.slice(0, n), complete: after.length >= n, rest: after.slice(n) };
+  }
+  // Close-delimited: whole only once the connection closed.
+  return { status, head, wireBody: after.length, body: after, complete: closed, rest: '' };
+}
+
+/**
+ * The invariants over a gateway, the audit record included, for a list of raw provider
+ * answers: the byte-exact reply or a 502/504 or a broken connection; one record whose
+ * status and bytes are the consumer's; the next request on that connection answered
+ * right; the process alive (/healthz).
+ */
+describe('invariants over the whole gateway, one raw answer at a time', () => {
+  const root = (port: number) => `http://127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir`;
+  let provider: RawProvider;
+  let gw: RunningGateway;
+  let answer: (s: Socket) => void;
+  beforeAll(async () => {
+    provider = await rawProvider(
+      perHead((s, line) => {
+        if (line.includes('/second')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond');
+        else answer(s);
+      }),
+    );
+    gw = await startGateway(directoryYaml({ metadata: root(provider.port) }), { UPSTREAM_TIMEOUT_MS: '600', CLIENT_IDLE_TIMEOUT_MS: '2000' });
+  });
+  afterAll(async () => {
+    await gw.stop();
+    await provider.close();
+  });
+
+  const big = 'b'.repeat(70_000);
+  // [name, raw answer (or a writer), the body a complete relay carries (null: only a 502/504 or a break will do)]
+  const cases: Array<[string, string | ((s: Socket) => void), string | null]> = [
+    ['plain', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', 'ok'],
+    ['chunked with extensions and trailers', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nok\r\n0\r\nContent-Length: 9\r\nConnection: close\r\n\r\n', 'ok'],
+    ['Content-Length and chunked', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n', null],
+    ['two different Content-Lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!', null],
+    ['Content-Length with a plus', 'HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok', null],
+    ['Content-Length with leading zeros', 'HTTP/1.1 200 OK\r\nContent-Length: 0002\r\n\r\nok', 'ok'],
+    ['Content-Length past 2^64', 'HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nok', null],
+    ['a chunk size past 2^64', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\nok\r\n0\r\n\r\n', null],
+    ['chunked, chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n', null],
+    ['identity', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nok', 'ok'],
+    ['chunked not last', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n2\r\nok\r\n0\r\n\r\n', null],
+    ['obs-fold', 'HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok', null],
+    ['bare LF', 'HTTP/1.1 200 OK\nContent-Length: 2\n\nok', null],
+    ['HTTP/0.9 (a body, no head)', 'ok\r\n', null],
+    ['HTTP/1.0 without a length on keep-alive', 'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\nok', 'ok'],
+    ['204 with Content-Length and a body', 'HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\nok', ''],
+    ['a 1xx with a body', 'HTTP/1.1 100 Continue\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', null],
+    ['100 then 101', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\nRAW', null],
+    ['a head over 16 KiB', `HTTP/1.1 200 OK\r\n${'X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n'.repeat(600)}Content-Length: 2\r\n\r\nok`, null],
+    // Node counts only names and values against its 16 KiB: 10,000 empty fields fit, and are all relayed.
+    ['10,000 header lines', `HTTP/1.1 200 OK\r\n${'a:\r\n'.repeat(10_000)}Content-Length: 2\r\n\r\nok`, 'ok'],
+    ['a body ended by the close, then silence (a provider timeout)', 'HTTP/1.1 200 OK\r\n\r\npart', null],
+    ['50 bytes promised, 5 sent, then a close', (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhello'), null],
+    ['chunked cut before its terminator', (s) => s.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n'), null],
+    ['a reset right after the last byte', (s) => { s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n${big}`); s.resetAndDestroy(); }, big],
+    ['split at every byte boundary', (s) => {
+      const bytes = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n2\r\nok\r\n0\r\n\r\n';
+      let i = 0;
+      const next = (): void => { if (i < bytes.length && !s.destroyed) { s.write(bytes[i++]); setTimeout(next, 1); } };
+      next();
+    }, 'ok'],
+    ['silence', () => {}, null],
+  ];
+
+  test.each(cases)('%s', async (_name, raw, expected) => {
+    answer = typeof raw === 'string' ? (s) => s.write(raw) : raw;
+    const trace = randomUUID();
+    const c = await rawClient(gw.proxyPort);
+    // A reset is a broken connection, never the end of a body that ends with the close.
+    let reset = false;
+    c.socket.on('error', () => (reset = true));
+    try {
+      c.write(gatewayRequest(`${root(provider.port)}/metadata`, sspHeaders({ 'Ssp-TraceID': trace })));
+      const text = await c.until((t) => readResponse(t, false).complete, 2500);
+      const got = readResponse(text, c.closed && !reset);
+      // The consumer's first response: the provider's, byte for byte, or the gateway's 502/504, or a broken connection.
+      if (got.complete && got.status !== 502 && got.status !== 504) {
+        expect(expected).not.toBeNull();
+        expect(got.body).toBe(expected);
+      }
+      if (got.status === 502 || got.status === 504) expect(got.head).toContain('application/fhir+json');
+      // One record, with the status and body bytes the consumer got.
+      let rows = transactionLines(gw, trace);
+      for (let i = 0; i < 60 && rows.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        rows = transactionLines(gw, trace);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      rows = transactionLines(gw, trace);
+      expect(rows).toHaveLength(1);
+      const row = rows[0];
+      if (got.complete) {
+        expect(row.status).toBe(got.status);
+        if (got.status !== 502 && got.status !== 504) expect(row.outcome).toBe('forwarded');
+        expect(row.response_bytes).toBe(got.status === 502 || got.status === 504 || !/chunked/i.test(got.head) ? got.wireBody : got.body.length);
+      } else {
+        expect(row.outcome).not.toBe('forwarded');
+        if (got.status !== 0) expect(row.status).toBe(got.status);
+        expect(row.response_bytes as number).toBeLessThanOrEqual(got.wireBody);
+      }
+      // The next request on the same connection gets its own answer, unless the connection was closed.
+      if (!c.closed && got.complete && !/\r\nConnection: close\r\n/i.test(got.head)) {
+        const before = text.length;
+        c.write(gatewayRequest(`${root(provider.port)}/second`, sspHeaders()));
+        const more = await c.until((t) => t.length > before && readResponse(t.slice(before), false).complete, 2500);
+        expect(got.rest).toBe('');
+        expect(readResponse(more.slice(before), c.closed)).toMatchObject({ status: 200, body: 'second', complete: true });
+      }
+    } finally {
+      c.close();
+    }
+    // The process lives.
+    expect((await send(`http://127.0.0.1:${gw.adminPort}/healthz`)).status).toBe(200);
   });
 });
