@@ -180,6 +180,51 @@ describe('a hostile provider against the engine', () => {
   });
 });
 
+describe('the stale-socket retry, against a provider that reads and then resets', () => {
+  // Every connection answers its first request; any later request on it is read, then
+  // the connection is reset: from the gateway this looks exactly like the stale race.
+  // With `all`, fresh connections reset too.
+  let all = false;
+  let provider: RawProvider;
+  let engine: EngineUnderTest;
+  beforeAll(async () => {
+    provider = await rawProvider(perHead((s, _line, n) => (n === 1 && !all ? s.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`) : s.resetAndDestroy())));
+    engine = await startEngine(provider.port, { maxSockets: 1 });
+  });
+  afterAll(async () => {
+    await engine.close();
+    await provider.close();
+  });
+  const sent = (path: string) => provider.received.join('').split(` ${path} HTTP/1.1\r\n`).length - 1;
+
+  test.each([
+    ['GET', 'GET /again-get HTTP/1.1\r\nHost: a\r\n\r\n', '/again-get', 2],
+    ['HEAD', 'HEAD /again-head HTTP/1.1\r\nHost: a\r\n\r\n', '/again-head', 2],
+    ['POST with a body', 'POST /again-post HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi', '/again-post', 1],
+    ['POST without a body', 'POST /again-post0 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n', '/again-post0', 1],
+    ['GET with a body', 'GET /again-getbody HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi', '/again-getbody', 1],
+  ])('%s on a reused socket that is read and then reset: sent twice at most (once with a body, or not GET/HEAD), one record, a 502', async (_name, request, path, times) => {
+    all = false;
+    const c = await rawClient(engine.port);
+    try {
+      c.write('GET /warm HTTP/1.1\r\nHost: a\r\n\r\n');
+      await c.until((t) => t.endsWith('ok'), 2000);
+      // From now on every request is read and then reset, on any connection: the retry too.
+      all = true;
+      const records = engine.done.length;
+      c.write(request);
+      const text = await c.until((t) => statusLines(t).length === 2 && (t.endsWith('}') || request.startsWith('HEAD')), 2000);
+      expect(statusLines(text).at(-1)).toBe('HTTP/1.1 502 Bad Gateway');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(sent(path)).toBe(times);
+      expect(engine.done.length - records).toBe(1);
+      expect(engine.done.at(-1)).toMatchObject({ outcome: 'upstream_error', status: 502 });
+    } finally {
+      c.close();
+    }
+  });
+});
+
 /** What a strict HTTP/1.1 client makes of the bytes a consumer read: the first response, whole or not. */
 interface Read {
   status: number;
