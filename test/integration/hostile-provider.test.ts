@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Socket } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { TLSSocket, createSecureContext } from 'node:tls';
+import { TestCa } from '../helpers/pki';
 import { directoryYaml, send, sspHeaders, startGateway, type RunningGateway } from '../helpers/test-kit';
 import { gatewayRequest, rawClient, rawProvider, startEngine, statusLines, transactionLines, type EngineUnderTest, type RawProvider } from '../helpers/engine-kit';
 
@@ -177,6 +179,52 @@ describe('a hostile provider against the engine', () => {
     } finally {
       c.close();
     }
+  });
+
+  test('two answers in one write (the next request\'s answered early): the consumer gets only its own, the socket is dropped', async () => {
+    reply = (s, line) => s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${line.length}\r\n\r\n${line}HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL`);
+    const c = await rawClient(engine.port);
+    try {
+      c.write('GET /twice-1 HTTP/1.1\r\nHost: a\r\n\r\n');
+      await c.until((t) => t.endsWith('/twice-1 HTTP/1.1'), 1500);
+      c.write('GET /twice-2 HTTP/1.1\r\nHost: a\r\n\r\n');
+      const text = await c.until((t) => t.endsWith('/twice-2 HTTP/1.1'), 1500);
+      expect(text).not.toContain('EVIL');
+      expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+      const one = provider.received.findIndex((r) => r.includes('GET /twice-1 '));
+      expect(provider.received[one]).not.toContain('/twice-2');
+      expect(engine.done.slice(-2).map((t) => [t.outcome, t.status, t.responseBytes])).toEqual([
+        ['forwarded', 200, 21],
+        ['forwarded', 200, 21],
+      ]);
+    } finally {
+      c.close();
+    }
+  });
+
+  test('endless data to a consumer that leaves: the provider connection is dropped, one client_aborted record', async () => {
+    let pumped: Socket | null = null;
+    reply = (s) => {
+      pumped = s;
+      s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+      const block = `4000\r\n${'x'.repeat(0x4000)}\r\n`;
+      let budget = 4096; // 64 MiB at most: bounded even if the gateway never stopped it
+      const pump = (): void => {
+        while (!s.destroyed && budget-- > 0 && s.write(block));
+        if (!s.destroyed && budget > 0) s.once('drain', pump);
+      };
+      pump();
+    };
+    const records = engine.done.length;
+    const c = await rawClient(engine.port);
+    c.write('GET /endless HTTP/1.1\r\nHost: a\r\n\r\n');
+    await c.until((t) => t.length > 200_000, 2000);
+    c.close();
+    const deadline = Date.now() + 2000;
+    while (!(pumped as Socket | null)?.destroyed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect((pumped as Socket | null)?.destroyed).toBe(true);
+    expect(engine.done.length - records).toBe(1);
+    expect(engine.done.at(-1)).toMatchObject({ outcome: 'client_aborted', status: 200 });
   });
 });
 
@@ -383,5 +431,66 @@ describe('invariants over the whole gateway, one raw answer at a time', () => {
     }
     // The process lives.
     expect((await send(`http://127.0.0.1:${gw.adminPort}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('a TLS provider that drops the TCP connection without close_notify', () => {
+  const ca = TestCa.create('hostile-tls-ca');
+  const issued = ca.issue('provider', { usage: 'server' });
+  const context = createSecureContext({ cert: issued.certPem, key: issued.keyPem });
+  let answer = '';
+  let gw: RunningGateway;
+  let root = '';
+  const server = createTcpServer((raw) => {
+    raw.on('error', () => {});
+    const tls = new TLSSocket(raw, { isServer: true, secureContext: context });
+    tls.on('error', () => {});
+    // Writes the answer, then closes the TCP connection under TLS: no close_notify.
+    tls.once('data', () => tls.write(answer, () => setTimeout(() => raw.destroy(), 30)));
+  });
+  beforeAll(async () => {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    root = `https://127.0.0.1:${(server.address() as AddressInfo).port}/A20047/STU3/1/gpconnect/fhir`;
+    gw = await startGateway(directoryYaml({ metadata: root }), { UPSTREAM_CA_FILE: ca.certFile, UPSTREAM_TIMEOUT_MS: '1500' });
+  });
+  afterAll(async () => {
+    await gw.stop();
+    await new Promise((r) => server.close(r));
+  });
+
+  test.each([
+    ['a Content-Length body cut short', 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial'],
+    ['a chunked body cut before its terminator', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n'],
+    ['a body that ends with the close', 'HTTP/1.1 200 OK\r\n\r\npartial'],
+  ])('%s: never a reply the consumer reads as whole unless the provider\'s own framing said so', async (name, raw) => {
+    answer = raw;
+    const trace = randomUUID();
+    const c = await rawClient(gw.proxyPort);
+    let reset = false;
+    c.socket.on('error', () => (reset = true));
+    try {
+      c.write(gatewayRequest(`${root}/metadata`, sspHeaders({ 'Ssp-TraceID': trace })));
+      const text = await c.until(() => false, 1500);
+      const got = readResponse(text, c.closed && !reset);
+      let rows = transactionLines(gw, trace);
+      for (let i = 0; i < 60 && rows.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        rows = transactionLines(gw, trace);
+      }
+      expect(rows).toHaveLength(1);
+      if (name === 'a body that ends with the close') {
+        // Node reports this end as clean, so the gateway cannot know it was cut: it relays
+        // the body as the provider framed it, ending with a close, and certifies nothing.
+        expect(got.head).toMatch(/\r\nConnection: close\r\n/);
+        expect(got.head).not.toMatch(/\r\nTransfer-Encoding:/i);
+        expect(got.body).toBe('partial');
+        expect(rows[0]).toMatchObject({ outcome: 'forwarded', status: 200, response_bytes: 7 });
+      } else {
+        expect(got.complete && got.status === 200).toBe(false);
+        expect(rows[0].outcome).not.toBe('forwarded');
+      }
+    } finally {
+      c.close();
+    }
   });
 });
