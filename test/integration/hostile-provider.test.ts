@@ -18,7 +18,8 @@ import { gatewayRequest, rawClient, rawProvider, startEngine, statusLines, trans
 function perHead(answer: (s: Socket, line: string, n: number, connection: number) => void): (s: Socket, all: string, index: number) => void {
   const seen = new WeakMap<Socket, number>();
   return (s, all, index) => {
-    const lines = [...all.matchAll(/(?:^|\r\n\r\n|\n)([A-Z]+ \/\S* HTTP\/1\.[01])\r\n/g)].map((m) => m[1]);
+    // A request line starts the connection, follows a head, or follows a test body (lower-case letters).
+    const lines = [...all.matchAll(/(?:^|\r\n\r\n|\n|(?<=[a-z]))((?:GET|HEAD|POST|PUT) \/\S* HTTP\/1\.[01])\r\n/g)].map((m) => m[1]);
     let n = seen.get(s) ?? 0;
     while (n < lines.length) {
       const line = lines[n];
@@ -42,6 +43,22 @@ describe('a hostile provider against the engine', () => {
   afterAll(async () => {
     await engine.close();
     await provider.close();
+  });
+
+  test('a provider that does nothing odd keeps its socket: GETs and uploads in turn share one connection', async () => {
+    reply = (s, line) => s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${line.length}\r\n\r\n${line}`);
+    const c = await rawClient(engine.port);
+    try {
+      const before = provider.received.length;
+      for (const [i, request] of ['GET /calm-1 HTTP/1.1\r\nHost: a\r\n\r\n', 'POST /calm-2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc', 'POST /calm-3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', 'GET /calm-4 HTTP/1.1\r\nHost: a\r\n\r\n'].entries()) {
+        c.write(request);
+        await c.until((t) => t.endsWith(`/calm-${i + 1} HTTP/1.1`), 1500);
+      }
+      const used = provider.received.filter((r, i) => i >= before || r.includes('/calm-'));
+      expect(used.filter((r) => r.includes('/calm-'))).toHaveLength(1);
+    } finally {
+      c.close();
+    }
   });
 
   test('a flood of 100 Continue: the consumer that asked gets one, and the flood never piles up in its socket', async () => {
