@@ -63,8 +63,8 @@ export class Exchange implements ResponseFraming {
   contentLength = -1;
   transferCoded = false;
   chunked = false;
-  /** The provider's body ends with its close, and the consumer's reply with the consumer connection's. */
-  private closeDelimited = false;
+  /** The consumer's reply ends with the close of its connection (so a cut must be a reset: breakReply). */
+  private replyEndsWithClose = false;
   /** Body bytes relayed so far. */
   received = 0;
   /** The chunk that completes the response, held until its final record is written. */
@@ -231,7 +231,8 @@ export class Exchange implements ResponseFraming {
     this.status = status;
     // A 101 without Upgrade headers reaches here as a response: not relayed either.
     if (status < 200) return this.providerFault(status >= 100 ? UNEXPECTED_1XX : INVALID_RESPONSE_HEAD);
-    const out = headersForConsumer(incoming.rawHeaders, this, this.req.httpVersionMinor === 0 && this.req.httpVersionMajor === 1);
+    const consumerHttp10 = this.req.httpVersionMinor === 0 && this.req.httpVersionMajor === 1;
+    const out = headersForConsumer(incoming.rawHeaders, this, consumerHttp10);
     if (out === null) return this.providerFault(UNSUPPORTED_TRANSFER_CODING);
     // An HTTP/1.0 message with Transfer-Encoding has faulty framing (RFC 9112 6.1): relay
     // it as read, but close that provider connection after it, never reuse it.
@@ -241,10 +242,13 @@ export class Exchange implements ResponseFraming {
     // (a crash; a TLS connection closed without close_notify): chunking that body would
     // certify to the consumer, with a terminator the provider never sent, that it is whole.
     // A failure after that is a reset, not a close (breakReply).
-    this.closeDelimited = this.contentLength === -1 && !this.chunked && this.tx.method !== 'HEAD' && status !== 204 && status !== 304;
-    if (this.closeDelimited) this.res.useChunkedEncodingByDefault = false;
+    const hasBody = this.tx.method !== 'HEAD' && status !== 204 && status !== 304;
+    const closeDelimited = this.contentLength === -1 && !this.chunked && hasBody;
+    if (closeDelimited) this.res.useChunkedEncodingByDefault = false;
+    // An HTTP/1.0 consumer has no chunked framing: without a Content-Length its reply ends with the close too.
+    this.replyEndsWithClose = closeDelimited || (this.contentLength === -1 && hasBody && consumerHttp10);
     // The consumer is still uploading but the provider has answered: this connection cannot be reused.
-    if (this.closeDelimited || !this.req.complete) out.push('Connection', 'close');
+    if (closeDelimited || !this.req.complete) out.push('Connection', 'close');
     // Nor can the provider's: it answered before the whole request reached it (an early
     // 401 or 413), so it may never read the rest, or read it as the start of the next
     // request, which another consumer's request would then be glued to. Node closes
@@ -418,13 +422,13 @@ export class Exchange implements ResponseFraming {
 
   /**
    * Breaks the consumer's connection in the middle of a reply. A reply whose body ends
-   * with the close is broken with a reset (TCP RST), so the cut is never read as the end
-   * of the body; over TLS the connection ends without close_notify, which a TLS client
+   * with the close (the provider's own framing, or an HTTP/1.0 consumer's only one) is
+   * broken with a reset (TCP RST), so the cut is never read as the end of the body; over TLS the connection ends without close_notify, which a TLS client
    * can tell from a clean end.
    */
   private breakReply(): void {
     const socket = this.res.socket;
-    if (this.closeDelimited && socket !== null && !(socket as Socket & { encrypted?: boolean }).encrypted) {
+    if (this.replyEndsWithClose && socket !== null && !(socket as Socket & { encrypted?: boolean }).encrypted) {
       try {
         socket.resetAndDestroy();
       } catch {

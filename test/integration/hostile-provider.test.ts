@@ -198,6 +198,25 @@ describe('a hostile provider against the engine', () => {
     }
   });
 
+  test('an HTTP/1.0 consumer, whose reply can only end with the close: a provider failure mid-body is a reset, never a clean end', async () => {
+    // Chunked from the provider, but an HTTP/1.0 consumer has no chunked framing: its
+    // reply ends with the close, so a provider that goes silent must not end it cleanly.
+    reply = (s) => s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\npart\r\n');
+    const c = await rawClient(engine.port);
+    let reset = false;
+    c.socket.on('error', () => (reset = true));
+    try {
+      c.write('GET /old-consumer HTTP/1.0\r\nHost: a\r\n\r\n');
+      const text = await c.until(() => false, 3000);
+      expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\npart$/);
+      expect(engine.done.at(-1)).toMatchObject({ outcome: 'upstream_timeout', status: 200 });
+      expect(c.closed).toBe(true);
+      expect(reset).toBe(true);
+    } finally {
+      c.close();
+    }
+  });
+
   test('two answers in one write (the next request\'s answered early): the consumer gets only its own, the socket is dropped', async () => {
     reply = (s, line) => s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${line.length}\r\n\r\n${line}HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL`);
     const c = await rawClient(engine.port);
