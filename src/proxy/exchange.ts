@@ -423,8 +423,8 @@ export class Exchange implements ResponseFraming {
   /**
    * Breaks the consumer's connection in the middle of a reply. A reply whose body ends
    * with the close (the provider's own framing, or an HTTP/1.0 consumer's only one) is
-   * broken with a reset (TCP RST), so the cut is never read as the end of the body; over TLS the connection ends without close_notify, which a TLS client
-   * can tell from a clean end.
+   * broken with a reset (TCP RST), so the cut is never read as the end of the body; over
+   * TLS the connection ends without close_notify, which a TLS client can tell from an end.
    */
   private breakReply(): void {
     const socket = this.res.socket;

@@ -107,11 +107,13 @@ export interface ResponseFraming {
 /**
  * The provider's header block as the consumer receives it: only hop-by-hop fields
  * dropped, and the response's framing noted in `framing`. A transfer coding other than
- * chunked (`gzip, chunked`) is relayed as it came, for Node to chunk the body as the
- * provider did (or not, when chunked is not among the codings: the body then ends
- * with the close), so the consumer learns that the body is coded. Returns null when the response cannot be relayed as it is: codings with
- * `chunked` anywhere but last (framing the gateway and the consumer could read
- * differently), or codings for an HTTP/1.0 consumer, which has no chunked framing.
+ * chunked (`gzip, chunked`) is relayed as it came (in lower case), for Node to chunk the
+ * body as the provider did (or not, when chunked is not among the codings: the body
+ * then ends with the close), so the consumer learns that the body is coded. Returns
+ * null when the response cannot be relayed as it is: codings with `chunked` anywhere
+ * but last (framing the gateway and the consumer could read differently), a
+ * Transfer-Encoding field with no coding in it, or codings for an HTTP/1.0 consumer,
+ * which has no chunked framing.
  */
 export function headersForConsumer(raw: readonly string[], framing: ResponseFraming, consumerHttp10: boolean): string[] | null {
   let extra: Set<string> | null = null;
