@@ -24,10 +24,11 @@ export function classifyUpstreamFailure(err: NodeJS.ErrnoException | undefined, 
  * Failure reasons for a provider that answered, but with something the gateway will not
  * relay (each a 502 ERROR_COMMUNICATING_TO_ENDPOINT, its socket closed, never reused):
  * a 1xx other than 100 (101 Switching Protocols, 102, 103: GP Connect has no upgrades and
- * the gateway relays no interim responses); a status line or header Node will not write
- * as it is (a control character in the reason phrase, a name or a value); a transfer
- * coding the consumer cannot be told about (`gzip` to an HTTP/1.0 consumer, `chunked`
- * not last).
+ * the gateway relays no interim responses), or more 100 Continue than any provider needs
+ * to send; a status line or header Node will not write as it is (a control character in
+ * the reason phrase, a name or a value); a transfer coding the consumer cannot be told
+ * about (`gzip` to an HTTP/1.0 consumer, `chunked` not last, a Transfer-Encoding field
+ * with no coding in it).
  */
 export const UNEXPECTED_1XX = 'UNEXPECTED_1XX';
 export const INVALID_RESPONSE_HEAD = 'INVALID_RESPONSE_HEAD';

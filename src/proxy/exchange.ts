@@ -26,6 +26,9 @@ class UpstreamTimeout extends Error {
 /** Errors a reused pooled socket gives when the provider had closed it as the gateway picked it (see canRetry). */
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
+/** More 100 Continue responses than any provider needs to send for one request (a flood is a fault). */
+const MAX_INTERIM = 16;
+
 /** Flushes the response head once the turn's data (if any) has gone out with it: headers are never held back. */
 function flushHead(ex: Exchange): void {
   if (ex.tx.outcome !== 'in_flight' || ex.flushed || ex.held !== null) return;
@@ -58,6 +61,10 @@ export class Exchange implements ResponseFraming {
   upstream: ClientRequest | null = null;
   incoming: IncomingMessage | null = null;
   contentLength = -1;
+  transferCoded = false;
+  chunked = false;
+  /** The consumer's reply ends with the close of its connection (so a cut must be a reset: breakReply). */
+  private replyEndsWithClose = false;
   /** Body bytes relayed so far. */
   received = 0;
   /** The chunk that completes the response, held until its final record is written. */
@@ -73,6 +80,8 @@ export class Exchange implements ResponseFraming {
   private readonly onUpstreamTimeout = (): void => this.onUpstreamIdle();
   private timedOut = false;
   private retried = false;
+  /** 100 Continue responses the provider sent for this request. */
+  private interim = 0;
   /** The consumer's download is paused: its socket buffer is full. */
   private consumerBlocked = false;
   /** Expect: 100-continue and no 100 relayed yet: the consumer is waiting on the provider. */
@@ -144,16 +153,24 @@ export class Exchange implements ResponseFraming {
       return false;
     }
     this.upstream = upstream;
+    // Every header line of the provider's head is relayed, or none is: Node's default keeps
+    // the first 1,000 or so and silently drops the rest (the head stays bounded by Node's
+    // 16 KiB header size limit, past which the response is a 502).
+    upstream.maxHeadersCount = 0;
     const tx = this.tx;
     if (this.head.expectsContinue) {
-      upstream.on('continue', () => {
+      // Relayed once: writeContinue() ignores backpressure, so a provider repeating 100
+      // would pile its flood up in the memory of a consumer socket that is not read.
+      upstream.once('continue', () => {
         this.awaitingContinue = false;
         this.res.writeContinue();
       });
     }
     upstream.on('information', (info: { statusCode: number }) => {
-      // 100 is relayed above; any other 1xx is not GP Connect, and not relayed.
-      if (info.statusCode !== 100 && upstream === this.upstream) this.providerFault(UNEXPECTED_1XX);
+      if (upstream !== this.upstream) return;
+      // 100 is relayed above; any other 1xx is not GP Connect, and not relayed. A provider
+      // that keeps sending 100s instead of an answer is out of step too.
+      if (info.statusCode !== 100 || ++this.interim > MAX_INTERIM) this.providerFault(UNEXPECTED_1XX);
     });
     // A 101 with Upgrade headers: Node hands the socket over here (without a listener it
     // destroys it and the exchange hangs). GP Connect has no upgrades.
@@ -200,7 +217,7 @@ export class Exchange implements ResponseFraming {
       if (!this.headWritten) {
         this.fail(refuse.bodyTooLarge(this.ctx.maxBodyBytes), 'denied', '', true);
       } else {
-        this.res.destroy();
+        this.breakReply();
         this.end('denied', this.res.statusCode, 'REQUEST_BODY_TOO_LARGE');
       }
     }
@@ -214,10 +231,29 @@ export class Exchange implements ResponseFraming {
     this.status = status;
     // A 101 without Upgrade headers reaches here as a response: not relayed either.
     if (status < 200) return this.providerFault(status >= 100 ? UNEXPECTED_1XX : INVALID_RESPONSE_HEAD);
-    const out = headersForConsumer(incoming.rawHeaders, this, this.req.httpVersionMinor === 0 && this.req.httpVersionMajor === 1);
+    const consumerHttp10 = this.req.httpVersionMinor === 0 && this.req.httpVersionMajor === 1;
+    const out = headersForConsumer(incoming.rawHeaders, this, consumerHttp10);
     if (out === null) return this.providerFault(UNSUPPORTED_TRANSFER_CODING);
+    // An HTTP/1.0 message with Transfer-Encoding has faulty framing (RFC 9112 6.1): relay
+    // it as read, but close that provider connection after it, never reuse it.
+    if (this.transferCoded && incoming.httpVersionMinor === 0 && incoming.httpVersionMajor === 1) this.upstream!.shouldKeepAlive = false;
+    // A body that ends with the provider's close (no Content-Length, not chunked) ends
+    // with a close for the consumer too. Node cannot tell a clean close from a cut one
+    // (a crash; a TLS connection closed without close_notify): chunking that body would
+    // certify to the consumer, with a terminator the provider never sent, that it is whole.
+    // A failure after that is a reset, not a close (breakReply).
+    const hasBody = this.tx.method !== 'HEAD' && status !== 204 && status !== 304;
+    const closeDelimited = this.contentLength === -1 && !this.chunked && hasBody;
+    if (closeDelimited) this.res.useChunkedEncodingByDefault = false;
+    // An HTTP/1.0 consumer has no chunked framing: without a Content-Length its reply ends with the close too.
+    this.replyEndsWithClose = closeDelimited || (this.contentLength === -1 && hasBody && consumerHttp10);
     // The consumer is still uploading but the provider has answered: this connection cannot be reused.
-    if (!this.req.complete) out.push('Connection', 'close');
+    if (closeDelimited || !this.req.complete) out.push('Connection', 'close');
+    // Nor can the provider's: it answered before the whole request reached it (an early
+    // 401 or 413), so it may never read the rest, or read it as the start of the next
+    // request, which another consumer's request would then be glued to. Node closes
+    // the socket once this response ends.
+    if (!this.upstream!.writableFinished) this.upstream!.shouldKeepAlive = false;
     this.out = out;
     incoming.on('data', (chunk: Buffer) => this.onResponseData(chunk));
     incoming.on('end', () => this.onResponseEnd());
@@ -302,7 +338,7 @@ export class Exchange implements ResponseFraming {
     const { tx, req } = this;
     if (tx.outcome !== 'in_flight') {
       // The record is written but the consumer has not read the reply's tail: let the connection go.
-      if (!this.res.writableFinished) this.res.destroy();
+      if (!this.res.writableFinished) this.breakReply();
       return;
     }
     const stalledUpload = this.head.hasBody && !req.complete && !this.awaitingContinue && !(this.upstream?.writableNeedDrain ?? false);
@@ -314,7 +350,7 @@ export class Exchange implements ResponseFraming {
     if (!this.headWritten) {
       this.fail(refuse.clientTimeout(this.ctx.clientIdleMs), 'client_timeout', '', true);
     } else {
-      this.res.destroy();
+      this.breakReply();
       this.end('client_timeout', this.res.statusCode, 'CLIENT_TIMEOUT');
     }
   }
@@ -342,7 +378,7 @@ export class Exchange implements ResponseFraming {
     if (!this.headWritten) {
       this.fail(refusal, failure.outcome, tx.failureReason, !this.req.complete);
     } else {
-      this.res.destroy();
+      this.breakReply();
       this.end(failure.outcome, this.res.statusCode, refusal.code);
     }
   }
@@ -379,9 +415,27 @@ export class Exchange implements ResponseFraming {
     if (!this.headWritten) {
       this.fail(refuse.upstreamError(this.target()), 'upstream_error', reason, true);
     } else {
-      this.res.destroy();
+      this.breakReply();
       this.end('upstream_error', this.res.statusCode, 'ERROR_COMMUNICATING_TO_ENDPOINT');
     }
+  }
+
+  /**
+   * Breaks the consumer's connection in the middle of a reply. A reply whose body ends
+   * with the close (the provider's own framing, or an HTTP/1.0 consumer's only one) is
+   * broken with a reset (TCP RST), so the cut is never read as the end of the body; over
+   * TLS the connection ends without close_notify, which a TLS client can tell from an end.
+   */
+  private breakReply(): void {
+    const socket = this.res.socket;
+    if (this.replyEndsWithClose && socket !== null && !(socket as Socket & { encrypted?: boolean }).encrypted) {
+      try {
+        socket.resetAndDestroy();
+      } catch {
+        // Not a TCP handle: the destroy below still breaks the connection.
+      }
+    }
+    this.res.destroy();
   }
 
   /** The gateway's own answer, when no byte of a provider's response has been written. */

@@ -98,20 +98,28 @@ function canonicalCodings(value: string): string {
 export interface ResponseFraming {
   /** The provider's Content-Length, or -1 when it sent none. */
   contentLength: number;
+  /** The provider sent a Transfer-Encoding field. */
+  transferCoded: boolean;
+  /** Its body is framed by chunked coding (the last of its codings). */
+  chunked: boolean;
 }
 
 /**
  * The provider's header block as the consumer receives it: only hop-by-hop fields
  * dropped, and the response's framing noted in `framing`. A transfer coding other than
- * chunked (`gzip, chunked`) is relayed as `Transfer-Encoding: <codings>, chunked`, for
- * Node to chunk the body as the provider did, so the consumer learns that the body is
- * coded. Returns null when the response cannot be relayed as it is: codings with
- * `chunked` anywhere but last (framing the gateway and the consumer could read
- * differently), or codings for an HTTP/1.0 consumer, which has no chunked framing.
+ * chunked (`gzip, chunked`) is relayed as it came (in lower case), for Node to chunk the
+ * body as the provider did (or not, when chunked is not among the codings: the body
+ * then ends with the close), so the consumer learns that the body is coded. Returns
+ * null when the response cannot be relayed as it is: codings with `chunked` anywhere
+ * but last (framing the gateway and the consumer could read differently), a
+ * Transfer-Encoding field with no coding in it, or codings for an HTTP/1.0 consumer,
+ * which has no chunked framing.
  */
 export function headersForConsumer(raw: readonly string[], framing: ResponseFraming, consumerHttp10: boolean): string[] | null {
   let extra: Set<string> | null = null;
   framing.contentLength = -1;
+  framing.transferCoded = false;
+  framing.chunked = false;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') {
       const tokens = connectionTokens(raw[i + 1]);
@@ -129,10 +137,16 @@ export function headersForConsumer(raw: readonly string[], framing: ResponseFram
       if (name.length === 14 && name.toLowerCase() === 'content-length') framing.contentLength = Number(raw[i + 1]);
     } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
       transferEncodings++;
+      framing.transferCoded = true;
       const codings = canonicalCodings(raw[i + 1]);
+      // No coding at all (`Transfer-Encoding: `): Node frames the body by its Content-Length
+      // or the close, while relaying the field would tell the consumer `, chunked` beside
+      // that Content-Length, two framings on one message.
+      if (codings === '') return null;
       // Node chunks the body again itself; codings split over several lines are not relayed.
       if (codings === 'chunked') {
         if (coded) return null;
+        framing.chunked = true;
         continue;
       }
       if (transferEncodings > 1) return null;
@@ -140,7 +154,10 @@ export function headersForConsumer(raw: readonly string[], framing: ResponseFram
       const list = codings.split(', ');
       const chunkedAt = list.indexOf('chunked');
       if (consumerHttp10 || (chunkedAt !== -1 && chunkedAt !== list.length - 1)) return null;
-      out.push(name, chunkedAt === -1 ? `${codings}, chunked` : codings);
+      // Without chunked the body ends with the provider's close, and so it does for the
+      // consumer (the engine closes the consumer's connection after it).
+      framing.chunked = chunkedAt !== -1;
+      out.push(name, codings);
     }
   }
   return out;

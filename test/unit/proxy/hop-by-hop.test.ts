@@ -20,24 +20,28 @@ describe('Connection options never remove framing or the target (request smuggli
 });
 
 describe('a provider response head for the consumer', () => {
-  const framing = { contentLength: -2 };
+  const framing = { contentLength: -2, transferCoded: false, chunked: false };
 
   test('Content-Length survives Connection: Content-Length and is noted', () => {
     expect(headersForConsumer(['Connection', 'Content-Length', 'Content-Length', '5', 'X', 'y'], framing, false)).toEqual(['Content-Length', '5', 'X', 'y']);
     expect(framing.contentLength).toBe(5);
   });
 
-  test('plain chunked is re-made by Node; other codings are named, with chunked last', () => {
+  test('plain chunked is re-made by Node; other codings are named as they came (without chunked, the body ends with the close)', () => {
     expect(headersForConsumer(['Transfer-Encoding', 'chunked'], framing, false)).toEqual([]);
     expect(framing.contentLength).toBe(-1);
+    expect(framing.chunked).toBe(true);
     expect(headersForConsumer(['Transfer-Encoding', 'gzip, chunked'], framing, false)).toEqual(['Transfer-Encoding', 'gzip, chunked']);
-    expect(headersForConsumer(['Transfer-Encoding', 'gzip'], framing, false)).toEqual(['Transfer-Encoding', 'gzip, chunked']);
+    expect(framing.chunked).toBe(true);
+    expect(headersForConsumer(['Transfer-Encoding', 'gzip'], framing, false)).toEqual(['Transfer-Encoding', 'gzip']);
+    expect(framing.chunked).toBe(false);
   });
 
   test.each([
     ['chunked not last', ['Transfer-Encoding', 'chunked, gzip'], false],
     ['codings over two lines', ['Transfer-Encoding', 'gzip', 'Transfer-Encoding', 'chunked'], false],
     ['codings for an HTTP/1.0 consumer', ['Transfer-Encoding', 'gzip, chunked'], true],
+    ['no coding at all, beside a Content-Length', ['Transfer-Encoding', '', 'Content-Length', '2'], false],
   ])('%s: cannot be relayed as it is', (_name, raw, http10) => {
     expect(headersForConsumer(raw as string[], framing, http10 as boolean)).toBeNull();
   });
@@ -50,7 +54,7 @@ describe('every hop-by-hop field is dropped, every other line passes unchanged',
     for (const spelled of [name, name.toUpperCase(), name.toLowerCase()]) {
       const raw = ['X-Before', '1', spelled, 'v', 'X-After', '2'];
       expect(headersForProvider(raw, null, 'p', null)).toEqual(['X-Before', '1', 'X-After', '2', 'Host', 'p']);
-      expect(headersForConsumer(raw, { contentLength: -2 }, false)).toEqual(['X-Before', '1', 'X-After', '2']);
+      expect(headersForConsumer(raw, { contentLength: -2, transferCoded: false, chunked: false }, false)).toEqual(['X-Before', '1', 'X-After', '2']);
     }
   });
 
@@ -61,7 +65,7 @@ describe('every hop-by-hop field is dropped, every other line passes unchanged',
 
   test('fields a Connection option names are dropped in both directions, in any case', () => {
     expect(headersForProvider(['X-Hop', '1', 'x-keep', '2'], connectionTokens('X-HOP'), 'p', null)).toEqual(['x-keep', '2', 'Host', 'p']);
-    expect(headersForConsumer(['Connection', 'x-hop', 'Connection', 'Other', 'X-Hop', '1', 'other', '2', 'X-Keep', '3'], { contentLength: -2 }, false)).toEqual(['X-Keep', '3']);
+    expect(headersForConsumer(['Connection', 'x-hop', 'Connection', 'Other', 'X-Hop', '1', 'other', '2', 'X-Keep', '3'], { contentLength: -2, transferCoded: false, chunked: false }, false)).toEqual(['X-Keep', '3']);
   });
 
   test('Forwarded is appended as a new line, after any the consumer sent', () => {
@@ -69,7 +73,7 @@ describe('every hop-by-hop field is dropped, every other line passes unchanged',
   });
 
   test('a response without Content-Length notes -1', () => {
-    const framing = { contentLength: 99 };
+    const framing = { contentLength: 99, transferCoded: false, chunked: false };
     expect(headersForConsumer(['X', 'y'], framing, false)).toEqual(['X', 'y']);
     expect(framing.contentLength).toBe(-1);
   });
