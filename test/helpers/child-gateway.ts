@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, tempDir } from './test-kit';
+import { REPO, send, tempDir } from './test-kit';
 
 /** The built gateway (dist/src/main.js, made by `npm test`'s build step) as a child process. */
 export interface ChildGateway {
@@ -89,4 +89,21 @@ export async function measureRssGrowth<T>(gw: ChildGateway, work: () => Promise<
   } finally {
     clearInterval(timer);
   }
+}
+
+/** A metric's value from the child's /metrics (the first series of that name), or NaN. */
+export async function metric(gw: ChildGateway, name: string): Promise<number> {
+  const text = (await send(`http://127.0.0.1:${gw.adminPort}/metrics`)).body.toString();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
+
+/** The child's JSON log lines whose message matches. */
+export function logLines(gw: ChildGateway, msg: RegExp): Array<Record<string, unknown>> {
+  return gw
+    .stdout()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => msg.test(String(l.msg)));
 }

@@ -4,7 +4,7 @@ import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { diskFaultsUnavailable, fillDisk, mountTmpfs, unmountTmpfs } from '../helpers/disk-faults';
 import { directoryYaml, eventually, send, sspHeaders, startProvider, tempDir, type TestProvider } from '../helpers/test-kit';
-import { runGateway, type ChildGateway } from '../helpers/child-gateway';
+import { logLines, metric, runGateway, type ChildGateway } from '../helpers/child-gateway';
 
 /**
  * DATA_DIR/spool on a 2 MiB tmpfs that fills up. A full disk must never
@@ -75,22 +75,6 @@ function get(gw: ChildGateway, id: string = randomUUID()): Promise<{ id: string;
 
 async function readyz(gw: ChildGateway): Promise<number> {
   return (await send(`http://127.0.0.1:${gw.adminPort}/readyz`)).status;
-}
-
-async function metric(gw: ChildGateway, name: string): Promise<number> {
-  const text = (await send(`http://127.0.0.1:${gw.adminPort}/metrics`)).body.toString();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.split(' ').pop()) : NaN;
-}
-
-/** Log lines (parsed) whose message matches. */
-function logLines(gw: ChildGateway, msg: RegExp): Array<Record<string, unknown>> {
-  return gw
-    .stdout()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => msg.test(String(l.msg)));
 }
 
 async function recordOf(gw: ChildGateway, id: string, ms = 15_000): Promise<Record<string, unknown>> {

@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { chattr, diskFaultsUnavailable } from '../helpers/disk-faults';
 import { directoryYaml, eventually, okHandler, send, sspHeaders, startProvider, tempDir, type TestProvider } from '../helpers/test-kit';
-import { runGateway, type ChildGateway } from '../helpers/child-gateway';
+import { logLines, metric, runGateway, type ChildGateway } from '../helpers/child-gateway';
 
 /**
  * Readiness tells the truth: with the current spool segment made
@@ -68,21 +68,6 @@ function get(gw: ChildGateway): Promise<{ id: string; status: number; body: stri
     req.on('error', () => resolve({ id, status: 0, body: '' }));
     req.end();
   });
-}
-
-async function metric(gw: ChildGateway, name: string): Promise<number> {
-  const text = (await send(`http://127.0.0.1:${gw.adminPort}/metrics`)).body.toString();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.split(' ').pop()) : NaN;
-}
-
-function logLines(gw: ChildGateway, msg: RegExp): Array<Record<string, unknown>> {
-  return gw
-    .stdout()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => msg.test(String(l.msg)));
 }
 
 /** The segment the writer appends to: the newest one. */
