@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { refuse, type Refusal } from '../errors';
+import { refuse, UNKNOWN_FAILURE, type Refusal } from '../errors';
 import type { TransactionDone } from '../proxy';
 import { Transaction } from '../transaction';
 import { closeAfter, deferHeadTimeout, holdingReads, responseInProgress, stopReading, transactionOf } from './connection-state';
@@ -86,7 +86,7 @@ export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.Er
       return;
     }
     const refusal = refusalFor(code, deps);
-    const reason = /^[A-Z_]{1,40}$/.test(code) ? code : 'UNKNOWN';
+    const reason = /^[A-Z_]{1,40}$/.test(code) ? code : UNKNOWN_FAILURE;
 
     if (current !== null && !current.req.complete) {
       // The error is in the body of the request this response answers.

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJwtClaims, type AuditSink } from '../audit';
 import type { DirectoryStore } from '../directory';
-import { Refusal, refuse } from '../errors';
+import { ERROR_CODES, Refusal, refuse } from '../errors';
 import type { RateLimiter } from '../limit';
 import { certificateSpeaksFor, peerOf } from '../tls';
 import type { ProxyEngine, RefusalWriter, TransactionDone } from '../proxy';
@@ -138,7 +138,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     // Meanwhile the parser may have refused the request's body (clientError ended the transaction).
     if (tx.outcome !== 'in_flight') return;
     if (res.destroyed || req.socket.destroyed) {
-      if (tx.finish('client_aborted', 499, 'CLIENT_ABORTED')) deps.done(tx);
+      if (tx.finish('client_aborted', 499, ERROR_CODES.CLIENT_ABORTED)) deps.done(tx);
       return;
     }
     deps.engine.forward(req, res, tx, route, head);

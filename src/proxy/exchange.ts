@@ -2,7 +2,7 @@ import { request as httpRequest, type Agent, type ClientRequest, type IncomingMe
 import { request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
-import { classifyUpstreamFailure, refuse, UNEXPECTED_1XX, INVALID_RESPONSE_HEAD, UNSUPPORTED_TRANSFER_CODING, type Refusal } from '../errors';
+import { classifyUpstreamFailure, ERROR_CODES, refuse, UNEXPECTED_1XX, INVALID_RESPONSE_HEAD, UNSUPPORTED_TRANSFER_CODING, type ErrorCode, type Refusal } from '../errors';
 import type { Route } from '../route';
 import type { Transaction } from '../transaction';
 import type { RequestHead } from '../validate';
@@ -115,7 +115,7 @@ export class Exchange implements ResponseFraming {
         // The consumer went away (or its connection was refused mid-request, which ended the
         // transaction already): abort the provider request too.
         this.upstream?.destroy();
-        if (this.tx.outcome === 'in_flight') this.end('client_aborted', this.headWritten ? res.statusCode : 499, 'CLIENT_ABORTED');
+        if (this.tx.outcome === 'in_flight') this.end('client_aborted', this.headWritten ? res.statusCode : 499, ERROR_CODES.CLIENT_ABORTED);
       }
     });
   }
@@ -201,7 +201,7 @@ export class Exchange implements ResponseFraming {
         this.fail(refuse.bodyTooLarge(this.ctx.maxBodyBytes), 'denied', '', true);
       } else {
         this.res.destroy();
-        this.end('denied', this.res.statusCode, 'REQUEST_BODY_TOO_LARGE');
+        this.end('denied', this.res.statusCode, ERROR_CODES.REQUEST_BODY_TOO_LARGE);
       }
     }
   }
@@ -315,7 +315,7 @@ export class Exchange implements ResponseFraming {
       this.fail(refuse.clientTimeout(this.ctx.clientIdleMs), 'client_timeout', '', true);
     } else {
       this.res.destroy();
-      this.end('client_timeout', this.res.statusCode, 'CLIENT_TIMEOUT');
+      this.end('client_timeout', this.res.statusCode, ERROR_CODES.CLIENT_TIMEOUT);
     }
   }
 
@@ -336,14 +336,14 @@ export class Exchange implements ResponseFraming {
       return;
     }
     const failure = classifyUpstreamFailure(err, this.timedOut);
-    tx.failureReason = failure.reason === 'UNKNOWN' && err === undefined ? 'ECONNRESET' : failure.reason;
-    const refusal = failure.status === 504 ? refuse.upstreamTimeout(this.ctx.timeoutMs) : refuse.upstreamError(this.target());
+    tx.failureReason = failure.reason;
+    const refusal = failure.code === ERROR_CODES.UPSTREAM_TIMEOUT ? refuse.upstreamTimeout(this.ctx.timeoutMs) : refuse.upstreamError(this.target());
     this.upstream?.destroy();
     if (!this.headWritten) {
       this.fail(refusal, failure.outcome, tx.failureReason, !this.req.complete);
     } else {
       this.res.destroy();
-      this.end(failure.outcome, this.res.statusCode, refusal.code);
+      this.end(failure.outcome, this.res.statusCode, failure.code);
     }
   }
 
@@ -380,7 +380,7 @@ export class Exchange implements ResponseFraming {
       this.fail(refuse.upstreamError(this.target()), 'upstream_error', reason, true);
     } else {
       this.res.destroy();
-      this.end('upstream_error', this.res.statusCode, 'ERROR_COMMUNICATING_TO_ENDPOINT');
+      this.end('upstream_error', this.res.statusCode, ERROR_CODES.ERROR_COMMUNICATING_TO_ENDPOINT);
     }
   }
 
@@ -400,7 +400,7 @@ export class Exchange implements ResponseFraming {
     this.end(outcome, status, refusal.code);
   }
 
-  private end(outcome: Transaction['outcome'], status: number, code: string, then?: () => void): void {
+  private end(outcome: Transaction['outcome'], status: number, code: ErrorCode, then?: () => void): void {
     this.releaseSocket();
     if (this.tx.finish(outcome, status, code)) this.ctx.done(this.tx, then);
     else then?.();
