@@ -122,8 +122,6 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     maxBodyBytes: settings.MAX_REQUEST_BODY_BYTES,
     directory,
     engine,
-    writeRefusal,
-    done: proxiedDone,
     audit: audit?.sink ?? null,
     auditFailOpen: settings.AUDIT_FAILURE_MODE === 'open',
     limiter: new RateLimiter({
