@@ -8,7 +8,7 @@ import type { Exchange, ProxyEngine } from '../proxy';
 import { resolveRoute, type Route } from '../route';
 import { Transaction } from '../transaction';
 import { checkSspHeaders, forbiddenConnectionOption, overrideHeaderProblem, pathFormProblem, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
-import { setTransaction } from './connection-state';
+import { setExchange } from './connection-state';
 
 export interface ProxyHandlerDeps {
   allowedMethods: readonly string[];
@@ -95,8 +95,8 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     if (req.httpVersionMinor !== 1) head.expectsContinue = false;
     const headerProblem = checkSspHeaders(head);
     const tx = openTransaction(req, head, deps.audit !== null);
-    setTransaction(res, tx);
     const ex = deps.engine.open(req, res, tx, head);
+    setExchange(res, ex);
     const framing = framingRefusal(req, head, deps.maxHeaderLines);
     if (framing !== null) return deny(ex, framing, true);
     if (!allowed.has(tx.method)) return deny(ex, refuse.methodNotAllowed(deps.allowedMethods));

@@ -144,7 +144,6 @@ export class ProxyServer {
         maxHeaderBytes: settings.MAX_HEADER_BYTES,
         headersTimeoutMs: settings.HEADERS_TIMEOUT_MS,
         record: options.record,
-        done: this.done,
       }),
     );
     const refuseUpgrade = createUpgradeRefuser(options.ownHeaders, settings.ALLOWED_METHODS, options.decodeClaims, options.record);

@@ -2,7 +2,7 @@ import { request as httpRequest, type Agent, type ClientRequest, type IncomingMe
 import { request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
-import { classifyUpstreamFailure, ERROR_CODES, refuse, UNEXPECTED_1XX, INVALID_RESPONSE_HEAD, UNSUPPORTED_TRANSFER_CODING, type ErrorCode, type NonRefusalCode, type Refusal } from '../errors';
+import { classifyUpstreamFailure, ERROR_CODES, refuse, UNEXPECTED_1XX, INVALID_RESPONSE_HEAD, UNSUPPORTED_TRANSFER_CODING, type ErrorCode, type Refusal } from '../errors';
 import type { Route } from '../route';
 import type { Outcome, Transaction } from '../transaction';
 import type { RequestHead } from '../validate';
@@ -378,17 +378,18 @@ export class Exchange implements ResponseFraming {
    *   been written; otherwise the consumer's connection is broken, and the record keeps
    *   the status the consumer was sent.
    * - With a status and a code: nothing is written. The provider's reply is complete
-   *   (`forwarded`; `then` writes its last bytes once the final record is written), or the
-   *   consumer has gone (`client_aborted`).
+   *   (`forwarded`; `then` writes its last bytes once the final record is written), the
+   *   consumer has gone (`client_aborted`), or its connection's parser failed and the
+   *   gateway answers on the raw socket (client-error-handler.ts).
    */
   end(outcome: Outcome, refusal: Refusal, closeConnection: boolean): void;
-  end(outcome: Outcome, status: number, code: NonRefusalCode | '', then?: () => void): void;
-  end(outcome: Outcome, answer: Refusal | number, codeOrClose: NonRefusalCode | '' | boolean, then?: () => void): void {
+  end(outcome: Outcome, status: number, code: ErrorCode, then?: () => void): void;
+  end(outcome: Outcome, answer: Refusal | number, codeOrClose: ErrorCode | boolean, then?: () => void): void {
     let status: number;
     let code: ErrorCode;
     if (typeof answer === 'number') {
       status = answer;
-      code = codeOrClose as NonRefusalCode | '';
+      code = codeOrClose as ErrorCode;
     } else {
       code = answer.code;
       if (this.headWritten) {
