@@ -4,6 +4,7 @@ import type { TransactionDone } from '../proxy';
 import { Transaction } from '../transaction';
 import { closeAfter, deferHeadTimeout, holdingReads, responseInProgress, stopReading, exchangeOf } from './connection-state';
 import { rawRefusalResponse } from './refusal-writer';
+import { endAfterLinger, PARSER_ERROR_LINGER_MS, refuseOnSocket } from './socket-refusal';
 
 export interface ClientErrorDeps {
   ownHeaders: readonly string[];
@@ -14,19 +15,6 @@ export interface ClientErrorDeps {
 }
 
 const SEEN = Symbol('spine-gateway.clientError');
-
-/** How long a refused connection may go on sending before it is cut. */
-const LINGER_MS = 2000;
-
-/**
- * Writes the refusal and ends the connection; what the consumer still sends is read and
- * dropped for a moment, since closing with unread bytes would reset the connection and
- * could lose the refusal on the way.
- */
-function endWith(socket: Socket, bytes: string): void {
-  socket.end(bytes);
-  setTimeout(() => socket.destroy(), LINGER_MS).unref();
-}
 
 /** The refusal for a parser error, by Node's error code. */
 function refusalFor(code: string, deps: ClientErrorDeps): Refusal {
@@ -104,7 +92,7 @@ export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.Er
           ex.tx.responseBytes = response.bodyLength;
           ex.end('denied', refusal.status, refusal.code);
         }
-        endWith(socket, response.bytes);
+        endAfterLinger(socket, response.bytes, PARSER_ERROR_LINGER_MS);
       } else {
         if (open) ex.end('denied', current.statusCode, refusal.code);
         socket.destroy();
@@ -118,12 +106,9 @@ export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.Er
       // A response for an earlier request holds the connection: let it finish, then close.
       stopReading(socket);
       closeAfter(current);
-      if (tx.finish('denied', refusal.status, refusal.code)) deps.record(tx);
+      refuseOnSocket(socket, tx, refusal, null, PARSER_ERROR_LINGER_MS, deps.record);
       return;
     }
-    const response = rawRefusalResponse(refusal, deps.ownHeaders);
-    tx.responseBytes = response.bodyLength;
-    endWith(socket, response.bytes);
-    if (tx.finish('denied', refusal.status, refusal.code)) deps.record(tx);
+    refuseOnSocket(socket, tx, refusal, rawRefusalResponse(refusal, deps.ownHeaders), PARSER_ERROR_LINGER_MS, deps.record);
   };
 }
