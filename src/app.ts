@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { AdminTokens, adminBindAddress, createAdminApp } from './admin';
@@ -7,11 +7,8 @@ import { buildAuditPipeline, type AuditPipeline } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex, type RateLimit } from './directory';
 import { RateLimiter } from './limit';
-import { consumerSecureContext, consumerTlsServerOptions, notePeer, peerStillPasses, refuseRenegotiation, trustSnapshot, upstreamTlsOptions } from './tls';
-import {
-  ConsumerConnections, createClientErrorHandler, createProxyHandler, createRefusalWriter, createUpgradeRefuser,
-  defaultMaxConnections, openFilesLimit, ownResponseHeaders, waitForTurn, closeIfNoRequestWithin, DESCRIPTOR_RESERVE,
-} from './gateway';
+import { consumerSecureContext, consumerTlsServerOptions, peerStillPasses, trustSnapshot, upstreamTlsOptions } from './tls';
+import { createProxyHandler, createRefusalWriter, ownResponseHeaders, ProxyServer, DESCRIPTOR_RESERVE } from './gateway';
 import { createLogger, createTransactionLog, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
 import { ProxyEngine } from './proxy';
@@ -91,7 +88,6 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
 
   const ownHeaders = ownResponseHeaders(tls);
   const writeRefusal = createRefusalWriter(ownHeaders, settings.ALLOWED_METHODS);
-  let inFlight = 0;
   let logFlusher: NodeJS.Timeout | null = null;
   const logTransaction = createTransactionLog(log);
 
@@ -103,11 +99,9 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     if (observeMetrics) metrics.observe(tx);
     logTransaction(tx);
   }
-  function proxiedDone(tx: Transaction, then?: () => void): void {
-    inFlight--;
-    record(tx, then);
-  }
-  metrics.countInFlight(() => inFlight);
+  // The proxy port's server counts transactions in flight: the request path hands them to its `done`.
+  const proxyServer = new ProxyServer({ settings, consumerTls, ownHeaders, decodeClaims: audit !== null, record, metrics });
+  const proxiedDone = proxyServer.done;
 
   const engine = new ProxyEngine(
     {
@@ -128,8 +122,6 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     maxBodyBytes: settings.MAX_REQUEST_BODY_BYTES,
     directory,
     engine,
-    writeRefusal,
-    done: proxiedDone,
     audit: audit?.sink ?? null,
     auditFailOpen: settings.AUDIT_FAILURE_MODE === 'open',
     limiter: new RateLimiter({
@@ -138,57 +130,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     }),
     maxHeaderLines: settings.MAX_HEADER_LINES,
   });
-  function onRequest(req: Parameters<typeof handle>[0], res: Parameters<typeof handle>[1]): void {
-    // A pipelined request waits until the one before it on its connection has been answered.
-    if (waitForTurn(req, res, onRequest)) return;
-    // Empty lines after this response cannot keep the connection open for ever.
-    closeIfNoRequestWithin(res, proxyServer.keepAliveTimeout + settings.HEADERS_TIMEOUT_MS);
-    inFlight++;
-    handle(req, res);
-  }
-
-  const serverOptions = {
-    maxHeaderSize: settings.MAX_HEADER_BYTES,
-    // Large document migrations may upload for minutes: no whole-request deadline, but
-    // headers must arrive within HEADERS_TIMEOUT_MS and an idle socket is closed (server.timeout below).
-    requestTimeout: 0,
-    headersTimeout: settings.HEADERS_TIMEOUT_MS,
-    // How often Node looks for header blocks past their deadline (its default is 30 s).
-    connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(settings.HEADERS_TIMEOUT_MS / 4))),
-    // An HTTP/1.1 request without Host is refused by the handler, with an OperationOutcome and a record.
-    requireHostHeader: false,
-  };
-  // A TLS handshake gets the same time as a header block (Node's default is 120 s): a
-  // connection that never handshakes holds a MAX_CONNECTIONS slot no longer than that.
-  const proxyServer: Server = consumerTls
-    ? createHttpsServer({ ...serverOptions, ...consumerTls, handshakeTimeout: settings.HEADERS_TIMEOUT_MS }, onRequest)
-    : createHttpServer(serverOptions, onRequest);
-  // One line more than the limit reaches the handler, which refuses it (Node would drop lines past its cap silently).
-  proxyServer.maxHeadersCount = settings.MAX_HEADER_LINES + 1;
-  const openFiles = openFilesLimit();
-  const maxConnections = settings.MAX_CONNECTIONS ?? defaultMaxConnections(openFiles);
-  if (maxConnections !== null) proxyServer.maxConnections = maxConnections;
-  // Over the cap, Node closes a new connection at once and says so.
-  proxyServer.on('drop', () => metrics.connectionsRejected.inc());
-  const consumerConnections = new ConsumerConnections((reason, count) => metrics.connectionsRetired.inc({ reason }, count));
-  proxyServer.on(consumerTls ? 'secureConnection' : 'connection', (socket) => consumerConnections.add(socket));
-  if (consumerTls) {
-    proxyServer.on('secureConnection', notePeer);
-    proxyServer.on('secureConnection', refuseRenegotiation);
-  }
-  proxyServer.timeout = Math.max(120_000, settings.UPSTREAM_TIMEOUT_MS + 10_000);
-  // Validate before "100 Continue", so a refused upload is never sent.
-  proxyServer.on('checkContinue', onRequest);
-  // An Expect other than 100-continue: the handler refuses it with an OperationOutcome and
-  // a record (without a listener Node writes a bare 417 and no record is made).
-  proxyServer.on('checkExpectation', onRequest);
-  proxyServer.on(
-    'clientError',
-    createClientErrorHandler({ ownHeaders, maxHeaderBytes: settings.MAX_HEADER_BYTES, headersTimeoutMs: settings.HEADERS_TIMEOUT_MS, record, done: proxiedDone }),
-  );
-  const refuseUpgrade = createUpgradeRefuser(ownHeaders, settings.ALLOWED_METHODS, audit !== null, record);
-  proxyServer.on('upgrade', refuseUpgrade);
-  proxyServer.on('connect', refuseUpgrade);
+  proxyServer.serve(handle);
 
   if (adminTokens === null) log.warn(adminBind.warning ?? 'ADMIN_TOKENS_FILE is not set: /metrics and /audit/* on the admin port are open to anyone who can reach it (local trials only)');
   const adminApp = createAdminApp(
@@ -220,12 +162,13 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     directory,
     audit,
     async listen() {
-      const proxyPort = await listenOn(proxyServer, settings.PORT);
+      const proxyPort = await listenOn(proxyServer.server, settings.PORT);
       const adminPort = await listenOn(adminServer, settings.ADMIN_PORT, adminBind.host);
       if (settings.DIRECTORY_WATCH) directory.watch();
       audit?.start();
       if (!tls) log.warn('PORT speaks plain HTTP: fine for local trials, never for live traffic (set TLS_CERT_FILE and TLS_KEY_FILE)');
-      consumerConnections.startAgeLimit(settings.MAX_CONNECTION_AGE_MS);
+      proxyServer.startAgeLimit();
+      const { maxConnections, openFiles } = proxyServer;
       log.info(
         { maxConnections, openFilesLimit: openFiles, descriptorReserve: DESCRIPTOR_RESERVE, fromSetting: settings.MAX_CONNECTIONS !== undefined },
         maxConnections === null ? 'proxy port connection cap: none (the descriptor limit is unknown or unlimited; set MAX_CONNECTIONS)' : `proxy port connection cap: ${maxConnections}`,
@@ -241,7 +184,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       if (!tls) return;
       try {
         const context = consumerSecureContext(settings);
-        (proxyServer as HttpsServer).setSecureContext(context);
+        (proxyServer.server as HttpsServer).setSecureContext(context);
         // Connections already open were admitted under the old CA bundle and CRL: those whose
         // certificate no longer passes (revoked, expired, CA gone) close once idle.
         let keep = (_socket: unknown): boolean => false; // files it cannot read: every connection handshakes again
@@ -251,7 +194,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
         } catch (err) {
           log.warn(`TLS reload: cannot re-check open connections (${(err as Error).message}); all of them close once idle`);
         }
-        const retired = consumerConnections.retire(Date.now(), 'tls_reload', keep);
+        const retired = proxyServer.connections.retire(Date.now(), 'tls_reload', keep);
         log.info({ connectionsClosed: retired }, 'TLS certificate, key, client CA and CRL reloaded');
       } catch (err) {
         log.error({ code: (err as { code?: string }).code }, `TLS reload failed, the previous certificates stay in force: ${(err as Error).message}`);
@@ -260,14 +203,11 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     },
     async shutdown() {
       directory.close();
-      consumerConnections.stop();
-      proxyServer.close();
+      proxyServer.stopAccepting();
       adminServer.close();
-      proxyServer.closeIdleConnections();
-      const deadline = Date.now() + settings.SHUTDOWN_GRACE_MS;
-      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const inFlight = await proxyServer.drain(settings.SHUTDOWN_GRACE_MS);
       if (inFlight > 0) log.warn({ inFlight }, 'shutdown grace period over: closing connections with transactions in flight');
-      proxyServer.closeAllConnections();
+      proxyServer.closeAll();
       adminServer.closeAllConnections();
       engine.close();
       await audit?.stop();

@@ -1,34 +1,20 @@
 import type { Socket } from 'node:net';
-import { refuse, type Refusal } from '../errors';
+import { refuse, UNKNOWN_FAILURE, type Refusal } from '../errors';
 import type { TransactionDone } from '../proxy';
 import { Transaction } from '../transaction';
-import { closeAfter, deferHeadTimeout, holdingReads, responseInProgress, stopReading, transactionOf } from './connection-state';
+import { closeAfter, deferHeadTimeout, holdingReads, responseInProgress, stopReading, exchangeOf } from './connection-state';
 import { rawRefusalResponse } from './refusal-writer';
+import { endAfterLinger, PARSER_ERROR_LINGER_MS, refuseOnSocket } from './socket-refusal';
 
 export interface ClientErrorDeps {
   ownHeaders: readonly string[];
   maxHeaderBytes: number;
   headersTimeoutMs: number;
-  /** Hands on a transaction this handler made (audit, metrics, log). */
+  /** Hands on a transaction this handler made (audit, metrics, log); the request handler's end through their Exchange. */
   record: TransactionDone;
-  /** Hands on a transaction the request handler made (it also counts it out of in-flight). */
-  done: TransactionDone;
 }
 
 const SEEN = Symbol('spine-gateway.clientError');
-
-/** How long a refused connection may go on sending before it is cut. */
-const LINGER_MS = 2000;
-
-/**
- * Writes the refusal and ends the connection; what the consumer still sends is read and
- * dropped for a moment, since closing with unread bytes would reset the connection and
- * could lose the refusal on the way.
- */
-function endWith(socket: Socket, bytes: string): void {
-  socket.end(bytes);
-  setTimeout(() => socket.destroy(), LINGER_MS).unref();
-}
 
 /** The refusal for a parser error, by Node's error code. */
 function refusalFor(code: string, deps: ClientErrorDeps): Refusal {
@@ -86,32 +72,29 @@ export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.Er
       return;
     }
     const refusal = refusalFor(code, deps);
-    const reason = /^[A-Z_]{1,40}$/.test(code) ? code : 'UNKNOWN';
+    const reason = /^[A-Z_]{1,40}$/.test(code) ? code : UNKNOWN_FAILURE;
 
     if (current !== null && !current.req.complete) {
-      // The error is in the body of the request this response answers.
-      const tx = transactionOf(current);
+      // The error is in the body of the request this response answers: its transaction
+      // ends as the refusal, through its Exchange's one end (nothing written by it: the
+      // answer, if any, goes on the raw socket here).
+      const ex = exchangeOf(current);
+      const open = ex !== null && ex.tx.outcome === 'in_flight';
+      if (open) ex.tx.failureReason = reason;
       if (current.writableEnded) {
         // Already answered (a refusal sent while the body was still coming): let it flush, then close.
         stopReading(socket);
         closeAfter(current);
-        if (tx !== null && tx.finish('denied', current.statusCode, refusal.code)) {
-          tx.failureReason = reason;
-          deps.done(tx);
-        }
+        if (open) ex.end('denied', current.statusCode, refusal.code);
       } else if (!current.headersSent) {
         const response = rawRefusalResponse(refusal, deps.ownHeaders);
-        if (tx !== null && tx.finish('denied', refusal.status, refusal.code)) {
-          tx.failureReason = reason;
-          tx.responseBytes = response.bodyLength;
-          deps.done(tx);
+        if (open) {
+          ex.tx.responseBytes = response.bodyLength;
+          ex.end('denied', refusal.status, refusal.code);
         }
-        endWith(socket, response.bytes);
+        endAfterLinger(socket, response.bytes, PARSER_ERROR_LINGER_MS);
       } else {
-        if (tx !== null && tx.finish('denied', current.statusCode, refusal.code)) {
-          tx.failureReason = reason;
-          deps.done(tx);
-        }
+        if (open) ex.end('denied', current.statusCode, refusal.code);
         socket.destroy();
       }
       return;
@@ -123,12 +106,9 @@ export function createClientErrorHandler(deps: ClientErrorDeps): (err: NodeJS.Er
       // A response for an earlier request holds the connection: let it finish, then close.
       stopReading(socket);
       closeAfter(current);
-      if (tx.finish('denied', refusal.status, refusal.code)) deps.record(tx);
+      refuseOnSocket(socket, tx, refusal, null, PARSER_ERROR_LINGER_MS, deps.record);
       return;
     }
-    const response = rawRefusalResponse(refusal, deps.ownHeaders);
-    tx.responseBytes = response.bodyLength;
-    endWith(socket, response.bytes);
-    if (tx.finish('denied', refusal.status, refusal.code)) deps.record(tx);
+    refuseOnSocket(socket, tx, refusal, rawRefusalResponse(refusal, deps.ownHeaders), PARSER_ERROR_LINGER_MS, deps.record);
   };
 }

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Transaction } from '../transaction';
+import type { Exchange } from '../proxy';
 
 /**
  * What the gateway keeps about a consumer connection, on Node's own objects rather than in
- * a side table: the Transaction a response belongs to, the pipelined requests waiting for
+ * a side table: the Exchange (the request's one object) a response belongs to, the pipelined requests waiting for
  * their turn, and the few fields of Node's http server (v20) this relies on, typed once here.
  */
 
@@ -26,14 +26,14 @@ export type ServerSocket = Socket & {
   [HEAD_DUE]?: (() => void) | undefined;
 };
 /** `_last`: close the connection once this response is finished. */
-export type ServerReply = ServerResponse & { _last?: boolean; [TX]?: Transaction; [COUNTED]?: true };
+export type ServerReply = ServerResponse & { _last?: boolean; [TX]?: Exchange; [COUNTED]?: true };
 
-/** Marks `res` as `tx`'s response, so a parser error on its connection finds the transaction it belongs to. */
-export function setTransaction(res: ServerResponse, tx: Transaction): void {
-  (res as ServerReply)[TX] = tx;
+/** Marks `res` as `exchange`'s response, so a parser error on its connection ends the transaction it belongs to. */
+export function setExchange(res: ServerResponse, exchange: Exchange): void {
+  (res as ServerReply)[TX] = exchange;
 }
 
-export function transactionOf(res: ServerResponse): Transaction | null {
+export function exchangeOf(res: ServerResponse): Exchange | null {
   return (res as ServerReply)[TX] ?? null;
 }
 

@@ -36,6 +36,10 @@ export function defaultMaxConnections(openFiles: number | null): number | null {
 
 export type RetireReason = 'max_age' | 'tls_reload';
 
+/** Bounds on how often connections are checked against MAX_CONNECTION_AGE_MS (see startAgeLimit). */
+const AGE_SWEEP_MIN_MS = 100;
+const AGE_SWEEP_MAX_MS = 60_000;
+
 /**
  * The proxy port's open consumer connections (the socket the HTTP layer reads: the
  * TLSSocket on a TLS port), for what must act on connections already open: closing
@@ -77,10 +81,14 @@ export class ConsumerConnections {
     return count;
   }
 
-  /** Checks for connections older than `maxAgeMs` every quarter of it (at most every minute). 0: never. */
+  /**
+   * Checks for connections older than `maxAgeMs` every quarter of it, so one is closed
+   * within 25% past its age; never more often than AGE_SWEEP_MIN_MS (the sweep walks every
+   * connection) nor less often than AGE_SWEEP_MAX_MS. 0: never.
+   */
   startAgeLimit(maxAgeMs: number): void {
     if (maxAgeMs <= 0) return;
-    const every = Math.min(60_000, Math.max(100, Math.floor(maxAgeMs / 4)));
+    const every = Math.min(AGE_SWEEP_MAX_MS, Math.max(AGE_SWEEP_MIN_MS, Math.floor(maxAgeMs / 4)));
     this.sweeper = setInterval(() => this.retire(Date.now() - maxAgeMs, 'max_age'), every);
     this.sweeper.unref();
   }

@@ -5,3 +5,4 @@ export { createRefusalWriter } from './refusal-writer';
 export { ownResponseHeaders } from './own-headers';
 export { ConsumerConnections, defaultMaxConnections, openFilesLimit, DESCRIPTOR_RESERVE } from './connections';
 export { closeIfNoRequestWithin, waitForTurn } from './connection-state';
+export { ProxyServer, type ProxyServerOptions, type ProxyServerSettings } from './proxy-server';

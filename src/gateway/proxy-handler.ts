@@ -1,22 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJwtClaims, type AuditSink } from '../audit';
 import type { DirectoryStore } from '../directory';
-import { Refusal, refuse } from '../errors';
+import { ERROR_CODES, Refusal, refuse } from '../errors';
 import type { RateLimiter } from '../limit';
 import { certificateSpeaksFor, peerOf } from '../tls';
-import type { ProxyEngine, RefusalWriter, TransactionDone } from '../proxy';
+import type { Exchange, ProxyEngine } from '../proxy';
 import { resolveRoute, type Route } from '../route';
 import { Transaction } from '../transaction';
 import { checkSspHeaders, forbiddenConnectionOption, overrideHeaderProblem, pathFormProblem, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
-import { setTransaction } from './connection-state';
+import { setExchange } from './connection-state';
 
 export interface ProxyHandlerDeps {
   allowedMethods: readonly string[];
   maxBodyBytes: number;
   directory: DirectoryStore;
+  /** Opens each request's Exchange (which ends its transaction, refused or forwarded) and forwards it. */
   engine: ProxyEngine;
-  writeRefusal: RefusalWriter;
-  done: TransactionDone;
   /** Null when audit is off (AUDIT_ENABLED=false). */
   audit: AuditSink | null;
   /** AUDIT_FAILURE_MODE=open: forward even when the in-flight record could not be made durable. */
@@ -71,20 +70,22 @@ export function framingRefusal(req: IncomingMessage, head: RequestHead, maxHeade
 /**
  * The proxy port's request handler: a plain node:http handler (no express on the hot
  * path) that validates, routes, and hands both streams to the proxy engine. Anything
- * that fails is answered by the gateway before a byte reaches a provider.
+ * that fails is answered by the gateway before a byte reaches a provider. Each request's
+ * one object is its Exchange: a refusal here ends the transaction through its `end`, as
+ * everything after forwarding does.
  */
 export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const allowed = new Set(deps.allowedMethods);
 
-  function deny(req: IncomingMessage, res: ServerResponse, tx: Transaction, head: RequestHead, refusal: Refusal, close = head.hasBody && !req.complete): void {
+  function deny(ex: Exchange, refusal: Refusal, close = ex.head.hasBody && !ex.req.complete): void {
     // A refusal of a known party still names its organisation, so counts by ODS code include refusals.
+    const { tx } = ex;
     const index = deps.directory.current;
     if (index !== null) {
       if (tx.consumerOds === '') tx.consumerOds = index.consumers.get(tx.consumerAsid)?.ods ?? '';
       if (tx.providerOds === '') tx.providerOds = index.providers.get(tx.providerAsid)?.ods ?? '';
     }
-    tx.responseBytes = deps.writeRefusal(res, refusal, head.accept, close);
-    if (tx.finish('denied', refusal.status, refusal.code)) deps.done(tx);
+    ex.end('denied', refusal, close);
   }
 
   return function handleProxyRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -94,53 +95,51 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     if (req.httpVersionMinor !== 1) head.expectsContinue = false;
     const headerProblem = checkSspHeaders(head);
     const tx = openTransaction(req, head, deps.audit !== null);
-    setTransaction(res, tx);
+    const ex = deps.engine.open(req, res, tx, head);
+    setExchange(res, ex);
     const framing = framingRefusal(req, head, deps.maxHeaderLines);
-    if (framing !== null) return deny(req, res, tx, head, framing, true);
-    if (!allowed.has(tx.method)) return deny(req, res, tx, head, refuse.methodNotAllowed(deps.allowedMethods));
-    if (headerProblem !== null) return deny(req, res, tx, head, headerProblem);
+    if (framing !== null) return deny(ex, framing, true);
+    if (!allowed.has(tx.method)) return deny(ex, refuse.methodNotAllowed(deps.allowedMethods));
+    if (headerProblem !== null) return deny(ex, headerProblem);
 
     const url = req.url ?? '';
     // Origin-form only: "/" then the provider URL. An absolute-form target (GET http://x/ HTTP/1.1) is refused.
     const targetProblem = url.charCodeAt(0) === 0x2f ? targetSyntaxProblem(url.slice(1)) : 'the request-target must be "/" followed by the provider URL';
-    if (targetProblem !== null) return deny(req, res, tx, head, refuse.invalidTarget(targetProblem));
+    if (targetProblem !== null) return deny(ex, refuse.invalidTarget(targetProblem));
     const ambiguousForm = pathFormProblem(url.slice(1)) ?? overrideHeaderProblem(req.rawHeaders); // a path a provider may resolve to another endpoint
-    if (ambiguousForm !== null) return deny(req, res, tx, head, refuse.ambiguousPath(ambiguousForm));
+    if (ambiguousForm !== null) return deny(ex, refuse.ambiguousPath(ambiguousForm));
 
     const index = deps.directory.current!;
     const route = resolveRoute(index, tx.consumerAsid, tx.providerAsid, tx.interactionId, url.slice(1));
-    if (route instanceof Refusal) return deny(req, res, tx, head, route);
+    if (route instanceof Refusal) return deny(ex, route);
     // Spine's check 3: the certificate's host name must be one registered for the sender's ASID.
     const fqdns = route.consumer.certificateFqdns;
-    if (fqdns !== null && !certificateSpeaksFor(tx.tls, fqdns)) return deny(req, res, tx, head, refuse.certificateNotForSender(tx.consumerAsid));
+    if (fqdns !== null && !certificateSpeaksFor(tx.tls, fqdns)) return deny(ex, refuse.certificateNotForSender(tx.consumerAsid));
     tx.consumerOds = route.consumer.ods;
     tx.providerOds = route.provider.ods;
     tx.endpoint = route.endpoint.url;
     tx.targetHost = route.endpoint.hostHeader;
 
-    if (head.contentLength > deps.maxBodyBytes) return deny(req, res, tx, head, refuse.bodyTooLarge(deps.maxBodyBytes));
+    if (head.contentLength > deps.maxBodyBytes) return deny(ex, refuse.bodyTooLarge(deps.maxBodyBytes));
     const over = deps.limiter.admit(tx.consumerAsid, route.consumer.rateLimit, tx.providerAsid, route.provider.rateLimit);
-    if (over !== null) return deny(req, res, tx, head, refuse.rateLimited(over.party, over.asid, over.limit.perSecond, over.limit.burst, over.retryAfterSeconds));
+    if (over !== null) return deny(ex, refuse.rateLimited(over.party, over.asid, over.limit.perSecond, over.limit.burst, over.retryAfterSeconds));
     const audit = deps.audit;
-    if (audit === null) return deps.engine.forward(req, res, tx, route, head);
+    if (audit === null) return deps.engine.forward(ex, route);
     // No request reaches a provider unless its record is durable on local disk.
     audit.begin(tx).then(
-      () => forwardUnlessGone(req, res, tx, route, head),
+      () => forwardUnlessGone(ex, route),
       () => {
-        if (deps.auditFailOpen) forwardUnlessGone(req, res, tx, route, head);
-        else if (tx.outcome === 'in_flight') deny(req, res, tx, head, refuse.auditUnavailable());
+        if (deps.auditFailOpen) forwardUnlessGone(ex, route);
+        else if (tx.outcome === 'in_flight') deny(ex, refuse.auditUnavailable());
       },
     );
   };
 
   /** The consumer may have gone, or been refused, while the record was being made durable: then nothing is forwarded. */
-  function forwardUnlessGone(req: IncomingMessage, res: ServerResponse, tx: Transaction, route: Route, head: RequestHead): void {
+  function forwardUnlessGone(ex: Exchange, route: Route): void {
     // Meanwhile the parser may have refused the request's body (clientError ended the transaction).
-    if (tx.outcome !== 'in_flight') return;
-    if (res.destroyed || req.socket.destroyed) {
-      if (tx.finish('client_aborted', 499, 'CLIENT_ABORTED')) deps.done(tx);
-      return;
-    }
-    deps.engine.forward(req, res, tx, route, head);
+    if (ex.tx.outcome !== 'in_flight') return;
+    if (ex.res.destroyed || ex.req.socket.destroyed) return ex.end('client_aborted', 499, ERROR_CODES.CLIENT_ABORTED);
+    deps.engine.forward(ex, route);
   }
 }

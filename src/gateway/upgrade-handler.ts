@@ -7,8 +7,7 @@ import { readRequestHead, checkSspHeaders } from '../validate';
 import { responseInProgress } from './connection-state';
 import { openTransaction } from './proxy-handler';
 import { rawRefusalResponse } from './refusal-writer';
-
-const LINGER_MS = 1000;
+import { refuseOnSocket, UPGRADE_LINGER_MS } from './socket-refusal';
 
 /**
  * Node's 'upgrade' (Upgrade with `Connection: upgrade`) and 'connect' (CONNECT) events:
@@ -34,17 +33,13 @@ export function createUpgradeRefuser(
       // Pipelined behind a response still being written: nothing may be written into it,
       // and Node has already detached its parser and listeners, so the connection is broken.
       socket.destroy();
-      if (tx.finish('denied', refusal.status, refusal.code)) record(tx);
+      refuseOnSocket(socket, tx, refusal, null, UPGRADE_LINGER_MS, record);
       return;
     }
-    const response = rawRefusalResponse(refusal, ownHeaders, head.accept, allow);
-    tx.responseBytes = response.bodyLength;
-    socket.end(response.bytes);
     // Whatever the consumer still sends (a WebSocket frame, a tunnel's bytes) is read and
-    // dropped until it closes; a consumer that never does is cut after a second. Closing
-    // with unread bytes at once would reset the connection and could lose the refusal.
+    // dropped until it closes (Node has detached its parser: nothing else reads it); a
+    // consumer that never does is cut after UPGRADE_LINGER_MS.
     socket.resume();
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
-    if (tx.finish('denied', refusal.status, refusal.code)) record(tx);
+    refuseOnSocket(socket, tx, refusal, rawRefusalResponse(refusal, ownHeaders, head.accept, allow), UPGRADE_LINGER_MS, record);
   };
 }

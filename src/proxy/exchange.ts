@@ -2,9 +2,9 @@ import { request as httpRequest, type Agent, type ClientRequest, type IncomingMe
 import { request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
-import { classifyUpstreamFailure, refuse, UNEXPECTED_1XX, INVALID_RESPONSE_HEAD, UNSUPPORTED_TRANSFER_CODING, type Refusal } from '../errors';
+import { classifyUpstreamFailure, ERROR_CODES, refuse, UNEXPECTED_1XX, INVALID_RESPONSE_HEAD, UNSUPPORTED_TRANSFER_CODING, type ErrorCode, type Refusal } from '../errors';
 import type { Route } from '../route';
-import type { Transaction } from '../transaction';
+import type { Outcome, Transaction } from '../transaction';
 import type { RequestHead } from '../validate';
 import { headersForConsumer, type ResponseFraming } from './hop-by-hop';
 
@@ -38,8 +38,9 @@ function flushHead(ex: Exchange): void {
 }
 
 /**
- * One consumer request relayed to its provider and the response back: the state the
- * engine keeps per transaction, and the one place that decides how it ends.
+ * One consumer request, from the moment the gateway has read its head: it holds the
+ * request's Transaction and is the one place that ends it (`end`), whether the gateway
+ * refuses the request or relays it to its provider and the response back (`start`).
  *
  * Byte for byte, no body parser, no buffering; backpressure both ways (pipe() up, the
  * relay below down). Three rules keep a misbehaving party from hurting anyone else:
@@ -86,21 +87,26 @@ export class Exchange implements ResponseFraming {
   private consumerBlocked = false;
   /** Expect: 100-continue and no 100 relayed yet: the consumer is waiting on the provider. */
   private awaitingContinue: boolean;
+  /** Set by `start`: the pool, the matched route and the request's header lines for the provider. */
+  private agent!: Agent;
+  private route!: Route;
+  private headers!: string[];
 
   constructor(
     private readonly ctx: ExchangeContext,
-    private readonly agent: Agent,
-    private readonly req: IncomingMessage,
+    readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly tx: Transaction,
-    private readonly route: Route,
-    private readonly head: RequestHead,
-    private readonly headers: string[],
+    readonly head: RequestHead,
   ) {
     this.awaitingContinue = head.expectsContinue;
   }
 
-  start(): void {
+  /** Relays the request to `route`'s provider through `agent`, with `headers` as its header lines. */
+  start(agent: Agent, route: Route, headers: string[]): void {
+    this.agent = agent;
+    this.route = route;
+    this.headers = headers;
     const { req, res, head } = this;
     if (!this.send(this.agent)) return;
     if (head.hasBody) {
@@ -124,7 +130,7 @@ export class Exchange implements ResponseFraming {
         // The consumer went away (or its connection was refused mid-request, which ended the
         // transaction already): abort the provider request too.
         this.upstream?.destroy();
-        if (this.tx.outcome === 'in_flight') this.end('client_aborted', this.headWritten ? res.statusCode : 499, 'CLIENT_ABORTED');
+        if (this.tx.outcome === 'in_flight') this.end('client_aborted', this.headWritten ? res.statusCode : 499, ERROR_CODES.CLIENT_ABORTED);
       }
     });
   }
@@ -149,7 +155,7 @@ export class Exchange implements ResponseFraming {
       upstream = (tls ? httpsRequest : httpRequest)(options);
     } catch {
       // Node refused to build the request (a header it will not send): nothing left the gateway.
-      this.fail(refuse.upstreamError(this.target()), 'upstream_error', '', false);
+      this.end('upstream_error', refuse.upstreamError(this.target()), !this.req.complete);
       return false;
     }
     this.upstream = upstream;
@@ -214,12 +220,7 @@ export class Exchange implements ResponseFraming {
     if (tx.requestBytes > this.ctx.maxBodyBytes && tx.outcome === 'in_flight') {
       this.req.unpipe(this.upstream!);
       this.upstream!.destroy();
-      if (!this.headWritten) {
-        this.fail(refuse.bodyTooLarge(this.ctx.maxBodyBytes), 'denied', '', true);
-      } else {
-        this.breakReply();
-        this.end('denied', this.res.statusCode, 'REQUEST_BODY_TOO_LARGE');
-      }
+      this.end('denied', refuse.bodyTooLarge(this.ctx.maxBodyBytes), true);
     }
   }
 
@@ -347,12 +348,7 @@ export class Exchange implements ResponseFraming {
       return;
     }
     this.upstream?.destroy();
-    if (!this.headWritten) {
-      this.fail(refuse.clientTimeout(this.ctx.clientIdleMs), 'client_timeout', '', true);
-    } else {
-      this.breakReply();
-      this.end('client_timeout', this.res.statusCode, 'CLIENT_TIMEOUT');
-    }
+    this.end('client_timeout', refuse.clientTimeout(this.ctx.clientIdleMs), true);
   }
 
   private onUpstreamError(err: NodeJS.ErrnoException | undefined): void {
@@ -372,15 +368,10 @@ export class Exchange implements ResponseFraming {
       return;
     }
     const failure = classifyUpstreamFailure(err, this.timedOut);
-    tx.failureReason = failure.reason === 'UNKNOWN' && err === undefined ? 'ECONNRESET' : failure.reason;
-    const refusal = failure.status === 504 ? refuse.upstreamTimeout(this.ctx.timeoutMs) : refuse.upstreamError(this.target());
+    tx.failureReason = failure.reason;
+    const refusal = failure.code === ERROR_CODES.UPSTREAM_TIMEOUT ? refuse.upstreamTimeout(this.ctx.timeoutMs) : refuse.upstreamError(this.target());
     this.upstream?.destroy();
-    if (!this.headWritten) {
-      this.fail(refusal, failure.outcome, tx.failureReason, !this.req.complete);
-    } else {
-      this.breakReply();
-      this.end(failure.outcome, this.res.statusCode, refusal.code);
-    }
+    this.end(failure.outcome, refusal, !this.req.complete);
   }
 
   /**
@@ -412,12 +403,41 @@ export class Exchange implements ResponseFraming {
     this.tx.failureReason = reason;
     this.upstream?.destroy();
     this.incoming?.destroy();
-    if (!this.headWritten) {
-      this.fail(refuse.upstreamError(this.target()), 'upstream_error', reason, true);
+    this.end('upstream_error', refuse.upstreamError(this.target()), true);
+  }
+
+  /**
+   * The one end of a transaction: hands it to audit, the log and the metrics exactly once
+   * (`Transaction.finish`: the first end wins, a later one changes nothing).
+   * - With a refusal (the gateway's own answer, its code the record's code): written, with
+   *   `Connection: close` if `closeConnection`, when no byte of a provider's response has
+   *   been written; otherwise the consumer's connection is broken, and the record keeps
+   *   the status the consumer was sent.
+   * - With a status and a code: nothing is written. The provider's reply is complete
+   *   (`forwarded`; `then` writes its last bytes once the final record is written), the
+   *   consumer has gone (`client_aborted`), or its connection's parser failed and the
+   *   gateway answers on the raw socket (client-error-handler.ts).
+   */
+  end(outcome: Outcome, refusal: Refusal, closeConnection: boolean): void;
+  end(outcome: Outcome, status: number, code: ErrorCode, then?: () => void): void;
+  end(outcome: Outcome, answer: Refusal | number, codeOrClose: ErrorCode | boolean, then?: () => void): void {
+    let status: number;
+    let code: ErrorCode;
+    if (typeof answer === 'number') {
+      status = answer;
+      code = codeOrClose as ErrorCode;
     } else {
-      this.breakReply();
-      this.end('upstream_error', this.res.statusCode, 'ERROR_COMMUNICATING_TO_ENDPOINT');
+      code = answer.code;
+      if (this.headWritten) {
+        this.breakReply();
+        status = this.res.statusCode;
+      } else {
+        status = this.writeRefusal(answer, codeOrClose as boolean);
+      }
     }
+    this.releaseSocket();
+    if (this.tx.finish(outcome, status, code)) this.ctx.done(this.tx, then);
+    else then?.();
   }
 
   /**
@@ -438,26 +458,18 @@ export class Exchange implements ResponseFraming {
     this.res.destroy();
   }
 
-  /** The gateway's own answer, when no byte of a provider's response has been written. */
-  private fail(refusal: Refusal, outcome: Transaction['outcome'], failureReason: string, closeConnection: boolean): void {
-    if (failureReason !== '') this.tx.failureReason = failureReason;
-    let status = refusal.status;
+  /** Writes the gateway's refusal as the response; returns the status sent (0 if even that could not be written). */
+  private writeRefusal(refusal: Refusal, closeConnection: boolean): number {
     try {
-      this.tx.responseBytes = this.ctx.writeRefusal(this.res, refusal, this.head.accept, closeConnection || !this.req.complete);
+      this.tx.responseBytes = this.ctx.writeRefusal(this.res, refusal, this.head.accept, closeConnection);
+      return refusal.status;
     } catch {
       // Nothing a peer sent may end the process: if even the refusal cannot be written,
       // break the connection, and record that the consumer got no status.
       this.res.destroy();
       this.tx.responseBytes = 0;
-      status = 0;
+      return 0;
     }
-    this.end(outcome, status, refusal.code);
-  }
-
-  private end(outcome: Transaction['outcome'], status: number, code: string, then?: () => void): void {
-    this.releaseSocket();
-    if (this.tx.finish(outcome, status, code)) this.ctx.done(this.tx, then);
-    else then?.();
   }
 
   /** Stops listening to the provider socket's timer: a pooled socket outlives its exchange (the agent sets its idle timeout again). */

@@ -87,7 +87,17 @@ export class ProxyEngine {
     };
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, tx: Transaction, route: Route, head: RequestHead): void {
+  /**
+   * The request's one object (exchange.ts): holds its transaction, and ends it whether it
+   * is refused (`end` with the refusal) or forwarded (`forward`).
+   */
+  open(req: IncomingMessage, res: ServerResponse, tx: Transaction, head: RequestHead): Exchange {
+    return new Exchange(this.context, req, res, tx, head);
+  }
+
+  /** Relays `exchange`'s request to `route`'s provider, and the response back. */
+  forward(exchange: Exchange, route: Route): void {
+    const { req, tx, head } = exchange;
     tx.forwardedMs = tx.elapsedMs();
     const headers = headersForProvider(
       req.rawHeaders,
@@ -96,7 +106,7 @@ export class ProxyEngine {
       this.options.forwardedHeader ? forwardedValue(tx.clientIp, this.options.consumerTls) : null,
     );
     const agent = route.endpoint.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
-    new Exchange(this.context, agent, req, res, tx, route, head, headers).start();
+    exchange.start(agent, route, headers);
   }
 
   /** Frees pooled provider sockets (at shutdown). */

@@ -148,7 +148,7 @@ export async function startEngine(providerPort: number, options: Partial<ProxyEn
       endpoint: { url: root, origin: root, path: '', protocol: 'http:', hostname: '127.0.0.1', port: providerPort, hostHeader: `127.0.0.1:${providerPort}` },
       upstreamPath: req.url ?? '/',
     } as unknown as Route;
-    engine.forward(req, res, tx, route, head);
+    engine.forward(engine.open(req, res, tx, head), route);
   });
   server.on('checkContinue', server.listeners('request')[0] as never);
   const sockets = new Set<Socket>();
