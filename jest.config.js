@@ -23,5 +23,5 @@ module.exports = {
   maxWorkers: 2,
   collectCoverageFrom: ['<rootDir>/src/**/*.ts'],
   coverageReporters: ['text-summary', 'lcov'],
-  coverageThreshold: { global: { statements: 89.5, branches: 82, functions: 89, lines: 90.5 } },
+  coverageThreshold: { global: { statements: 89.5, branches: 82, functions: 88.5, lines: 90.5 } },
 };
