@@ -31,7 +31,10 @@ const upward = [...layerOf].map(([folder, layer]) => ({
   severity: 'error',
   from: { path: `^src/${folder}/` },
   to: {
-    path: `^src/(${[...layerOf].filter(([f, l]) => l >= layer && f !== folder).map(([f]) => f).join('|')})/`,
+    path: `^src/(${[...layerOf]
+      .filter(([f, l]) => l >= layer && f !== folder)
+      .map(([f]) => f)
+      .join('|')})/`,
   },
 }));
 
@@ -49,7 +52,7 @@ module.exports = {
     },
     {
       name: 'no-deep-imports',
-      comment: 'Another folder is imported through its index.ts only: a folder\'s files are its own business.',
+      comment: "Another folder is imported through its index.ts only: a folder's files are its own business.",
       severity: 'error',
       from: { path: '^src/([^/]+)/' },
       to: { path: '^src/[^/]+/', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$'] },
@@ -63,7 +66,7 @@ module.exports = {
     },
     {
       name: 'express-in-admin-only',
-      comment: 'express is the admin port\'s; the proxy port is plain node:http (measured faster).',
+      comment: "express is the admin port's; the proxy port is plain node:http (measured faster).",
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/admin/' },
       to: { path: 'node_modules/express/' },

@@ -8,7 +8,13 @@ import { readFileSync } from 'node:fs';
 
 const { programs } = JSON.parse(readFileSync(new URL('./system-packages.json', import.meta.url), 'utf8'));
 const has = (program) => spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;
-const missing = [...new Set(Object.entries(programs).filter(([program]) => !has(program)).map(([, pkg]) => pkg))];
+const missing = [
+  ...new Set(
+    Object.entries(programs)
+      .filter(([program]) => !has(program))
+      .map(([, pkg]) => pkg),
+  ),
+];
 
 if (missing.length === 0) {
   console.log(`setup:system: every program the tests need is installed (${Object.keys(programs).join(', ')})`);

@@ -39,7 +39,10 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
     // A disk that cannot take the lock cannot take audit records either: start as the
     // spool does on a failing disk (not ready in closed mode, serving in open mode).
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    log.warn({ code }, `DATA_DIR ${settings.DATA_DIR}: cannot create ${LOCK_FILE} (${code}); starting without it, so a second gateway on this DATA_DIR would not be stopped`);
+    log.warn(
+      { code },
+      `DATA_DIR ${settings.DATA_DIR}: cannot create ${LOCK_FILE} (${code}); starting without it, so a second gateway on this DATA_DIR would not be stopped`,
+    );
   }
   try {
     return await openAuditPipeline(settings, log, metrics, lock);
@@ -61,7 +64,8 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
       log.warn({ segment: bad.segment, bad_bytes: bad.badBytes }, 'audit spool: torn or corrupt tail skipped (records before it are kept)');
       metrics.spoolCorruptBytes.inc(bad.badBytes);
     }
-    if (recovery.interrupted > 0) log.warn({ interrupted: recovery.interrupted }, 'audit spool: transactions in flight at the last stop recorded as interrupted');
+    if (recovery.interrupted > 0)
+      log.warn({ interrupted: recovery.interrupted }, 'audit spool: transactions in flight at the last stop recorded as interrupted');
     backlog += recovery.backlog;
   };
   let spool: AuditSpool | null = null;
@@ -84,7 +88,10 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
         log.error({ code: health.code, previous_code: previous.code, held }, `audit spool still not writable, now ${why}`);
       } else if (previous.state === 'failing') {
         const seconds = previous.since > 0 ? Math.round((Date.now() - previous.since) / 100) / 10 : undefined;
-        log.warn({ code: previous.code, seconds, dropped: spool?.dropped ?? 0 }, `audit spool writable again${seconds === undefined ? '' : ` after ${seconds} s`}: held records written, requests audited as usual`);
+        log.warn(
+          { code: previous.code, seconds, dropped: spool?.dropped ?? 0 },
+          `audit spool writable again${seconds === undefined ? '' : ` after ${seconds} s`}: held records written, requests audited as usual`,
+        );
       }
       log.flush();
     },
@@ -128,7 +135,10 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
         log.warn({ bad_bytes: bytes }, 'audit spool: corrupt tail of an older segment skipped');
       },
       fileFault(kind, error) {
-        log.error({ code: error.code ?? 'EIO', work: kind }, `audit shipper: ${SHIPPER_WORK[kind]} failed (${error.code ?? 'EIO'}), retrying; nothing is skipped: ${error.message}`);
+        log.error(
+          { code: error.code ?? 'EIO', work: kind },
+          `audit shipper: ${SHIPPER_WORK[kind]} failed (${error.code ?? 'EIO'}), retrying; nothing is skipped: ${error.message}`,
+        );
         log.flush();
       },
       fileRecovered(kind) {
@@ -171,7 +181,10 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
       await spool.close();
       const lost = spool.dropped - droppedBefore;
       if (lost > 0) {
-        log.error({ held, lost }, `audit spool: ${lost} held records could not be written before the stop (the disk is still failing); their transactions will show as interrupted`);
+        log.error(
+          { held, lost },
+          `audit spool: ${lost} held records could not be written before the stop (the disk is still failing); their transactions will show as interrupted`,
+        );
       }
       try {
         await store.close();

@@ -66,7 +66,11 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     loaded({ index, warnings }, trigger) {
       for (const w of warnings) log.warn(w);
       if (index.agreements === null) log.warn('directory has no agreements key: the data-sharing agreement (FoT) check is off');
-      metrics.setKnownLabels({ interactions: allInteractions(catalogue, index), providers: new Set(index.providers.keys()), consumers: new Set(index.consumers.keys()) });
+      metrics.setKnownLabels({
+        interactions: allInteractions(catalogue, index),
+        providers: new Set(index.providers.keys()),
+        consumers: new Set(index.consumers.keys()),
+      });
       metrics.directoryEntries.set({ kind: 'consumers' }, index.consumers.size);
       metrics.directoryEntries.set({ kind: 'providers' }, index.providers.size);
       metrics.directoryEntries.set({ kind: 'endpoints' }, index.endpointCount);
@@ -132,7 +136,10 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   });
   proxyServer.serve(handle);
 
-  if (adminTokens === null) log.warn(adminBind.warning ?? 'ADMIN_TOKENS_FILE is not set: /metrics and /audit/* on the admin port are open to anyone who can reach it (local trials only)');
+  if (adminTokens === null)
+    log.warn(
+      adminBind.warning ?? 'ADMIN_TOKENS_FILE is not set: /metrics and /audit/* on the admin port are open to anyone who can reach it (local trials only)',
+    );
   const adminApp = createAdminApp(
     metrics.registry,
     [
@@ -171,7 +178,9 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       const { maxConnections, openFiles } = proxyServer;
       log.info(
         { maxConnections, openFilesLimit: openFiles, descriptorReserve: DESCRIPTOR_RESERVE, fromSetting: settings.MAX_CONNECTIONS !== undefined },
-        maxConnections === null ? 'proxy port connection cap: none (the descriptor limit is unknown or unlimited; set MAX_CONNECTIONS)' : `proxy port connection cap: ${maxConnections}`,
+        maxConnections === null
+          ? 'proxy port connection cap: none (the descriptor limit is unknown or unlimited; set MAX_CONNECTIONS)'
+          : `proxy port connection cap: ${maxConnections}`,
       );
       log.info({ host: settings.HOST, adminHost: adminBind.host, proxyPort, adminPort, tls }, 'gateway listening');
       log.flush();

@@ -58,7 +58,8 @@ export function loopbackHostOnly(req: Request, res: Response, next: NextFunction
   if (host === undefined || isLoopback(hostOfHeader(host))) return next();
   res.status(403).json({
     error: 'forbidden',
-    message: 'without ADMIN_TOKENS_FILE this route answers only requests addressed to 127.0.0.1, [::1] or localhost (a Host naming anything else may be a DNS-rebinding web page)',
+    message:
+      'without ADMIN_TOKENS_FILE this route answers only requests addressed to 127.0.0.1, [::1] or localhost (a Host naming anything else may be a DNS-rebinding web page)',
   });
 }
 

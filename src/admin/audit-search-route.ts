@@ -11,17 +11,27 @@ const CURSOR_RULE = 'must be the next_cursor of a previous page, unchanged (an o
 const filtersSchema = z
   .object({
     // Compared in lower case: consumers send GUIDs in either case, and the record keeps what was sent.
-    trace_id: z.string().regex(/^[\x21-\x7e]{1,64}$/, 'must be the Ssp-TraceID (up to 64 printable characters; any case)').transform((v) => v.toLowerCase()).optional(),
+    trace_id: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,64}$/, 'must be the Ssp-TraceID (up to 64 printable characters; any case)')
+      .transform((v) => v.toLowerCase())
+      .optional(),
     consumer_asid: z.string().regex(ASID_PATTERN, 'must be an ASID (digits)').optional(),
     provider_asid: z.string().regex(ASID_PATTERN, 'must be an ASID (digits)').optional(),
     interaction_id: z.string().regex(INTERACTION_PATTERN, 'must be an interaction URN').optional(),
     outcome: z.enum(OUTCOMES).optional(),
-    error_code: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must be a stable error code, e.g. MISSING_OR_INVALID_HEADER or AMBIGUOUS_PATH (README, Refusals)').optional(),
+    error_code: z
+      .string()
+      .regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must be a stable error code, e.g. MISSING_OR_INVALID_HEADER or AMBIGUOUS_PATH (README, Refusals)')
+      .optional(),
     status: z.coerce.number().int().min(0).max(599).optional(),
     from: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-11-21T09:00:00Z' }).optional(),
     to: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-11-21T10:00:00Z' }).optional(),
     limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(100),
-    cursor: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, CURSOR_RULE).optional(),
+    cursor: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,200}$/, CURSOR_RULE)
+      .optional(),
   })
   .strict();
 
@@ -62,7 +72,7 @@ export function auditSearchRoute(store: AuditStore, log: Logger) {
     const parsed = filtersSchema.safeParse(req.query);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      const name = issue.path.length ? String(issue.path[0]) : (issue as { keys?: string[] }).keys?.join(', ') ?? 'query';
+      const name = issue.path.length ? String(issue.path[0]) : ((issue as { keys?: string[] }).keys?.join(', ') ?? 'query');
       res.status(400).json({ error: 'invalid filter', filter: name, message: issue.message });
       return;
     }

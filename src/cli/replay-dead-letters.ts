@@ -17,7 +17,9 @@ async function main(): Promise<number> {
   const dir = join(settings.DATA_DIR, 'dead-letter');
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.seg')).sort();
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.seg'))
+      .sort();
   } catch {
     files = [];
   }
@@ -32,7 +34,10 @@ async function main(): Promise<number> {
       lock = DataDirLock.acquire(settings.DATA_DIR);
     } catch (err) {
       if (!(err instanceof DataDirInUseError)) throw err;
-      throw new Error(`DATA_DIR ${settings.DATA_DIR} is in use by a gateway (pid ${err.owner.pid}): stop it first, since the embedded engine opens DATA_DIR/clickhouse in one process at a time`, { cause: err });
+      throw new Error(
+        `DATA_DIR ${settings.DATA_DIR} is in use by a gateway (pid ${err.owner.pid}): stop it first, since the embedded engine opens DATA_DIR/clickhouse in one process at a time`,
+        { cause: err },
+      );
     }
   }
   const store = AuditStore.fromSettings(settings);
@@ -49,7 +54,7 @@ async function main(): Promise<number> {
         continue;
       }
       const lines: string[] = [];
-      for (let offset = 0; ; ) {
+      for (let offset = 0; ;) {
         const r = decodeRecord(data, offset);
         if (r.kind !== 'record') break;
         lines.push(r.payload.toString('utf8'));
@@ -68,7 +73,9 @@ async function main(): Promise<number> {
       } catch (err) {
         // Inserted: a second replay is harmless (idempotent), so the file may simply be deleted by hand.
         failed++;
-        process.stdout.write(`replayed ${file}: ${lines.length} records, but cannot delete it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); delete it by hand or run again\n`);
+        process.stdout.write(
+          `replayed ${file}: ${lines.length} records, but cannot delete it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); delete it by hand or run again\n`,
+        );
       }
     }
   } finally {

@@ -19,7 +19,6 @@ export interface SearchFilters {
   after?: { receivedAt: string; eventId: string };
 }
 
-
 /**
  * The search as SQL with every value bound as a parameter (never spliced in), newest
  * first, through FINAL so each transaction is one row.

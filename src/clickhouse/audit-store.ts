@@ -59,7 +59,8 @@ export class AuditStore {
         log: { level: ClickHouseLogLevel.OFF },
       });
     }
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(this.database)) throw new StoreConfigError(`CLICKHOUSE_URL: database name "${this.database}" is not a plain identifier (letters, digits and _, at most 64)`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(this.database))
+      throw new StoreConfigError(`CLICKHOUSE_URL: database name "${this.database}" is not a plain identifier (letters, digits and _, at most 64)`);
   }
 
   /** The store the settings describe (CLICKHOUSE_URL or the embedded engine under DATA_DIR). */
@@ -87,7 +88,9 @@ export class AuditStore {
     try {
       await this.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${this.database}` });
       await this.client.command({
-        query: this.sql('CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, description String, applied_at DateTime) ENGINE = MergeTree ORDER BY version'),
+        query: this.sql(
+          'CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, description String, applied_at DateTime) ENGINE = MergeTree ORDER BY version',
+        ),
       });
       const done = await this.queryRows<{ version: number }>(this.sql('SELECT version FROM {db}.schema_migrations'), {});
       const applied = new Set(done.map((r) => Number(r.version)));
@@ -95,7 +98,11 @@ export class AuditStore {
       for (const m of migrations) {
         if (applied.has(m.version)) continue;
         for (const statement of m.statements) await this.client.command({ query: this.sql(statement) });
-        await this.client.insert({ table: `${this.database}.schema_migrations`, values: [{ version: m.version, description: m.description, applied_at: Math.floor(Date.now() / 1000) }], format: 'JSONEachRow' });
+        await this.client.insert({
+          table: `${this.database}.schema_migrations`,
+          values: [{ version: m.version, description: m.description, applied_at: Math.floor(Date.now() / 1000) }],
+          format: 'JSONEachRow',
+        });
         now.push(m.version);
       }
       await this.client.command({ query: this.sql(retentionStatement(this.options.retentionDays)) });

@@ -64,7 +64,7 @@ export const migrations: Migration[] = [
     version: 2,
     description: 'provider connect time',
     statements: [
-      "ALTER TABLE {db}.transactions ADD COLUMN IF NOT EXISTS upstream_connect_ms Float64 DEFAULT -1 CODEC(Gorilla, ZSTD(1)) AFTER upstream_ttfb_ms",
+      'ALTER TABLE {db}.transactions ADD COLUMN IF NOT EXISTS upstream_connect_ms Float64 DEFAULT -1 CODEC(Gorilla, ZSTD(1)) AFTER upstream_ttfb_ms',
     ],
   },
   {

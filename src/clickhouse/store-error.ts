@@ -56,7 +56,7 @@ export function classifyStoreError(err: unknown): AuditStoreError {
   // Servers before 19.x word errors "Code: 60, e.displayText() = ...", which the client
   // does not parse into `code`: read the number from that fixed prefix (anchored, no backtracking).
   const legacy = e.code === undefined ? /^Code: (\d{1,5})[.,]/.exec(e.message ?? '') : null;
-  const code = e.code !== undefined ? String(e.code) : legacy ? legacy[1] : e.type ?? 'UNKNOWN';
+  const code = e.code !== undefined ? String(e.code) : legacy ? legacy[1] : (e.type ?? 'UNKNOWN');
   const permanent = PERMANENT_CLICKHOUSE_CODES.has(code);
   return new AuditStoreError(code, !permanent, (e.message ?? String(err)).split('\n')[0].slice(0, 300), { cause: err });
 }

@@ -7,12 +7,15 @@ import { z } from 'zod';
  */
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().min(1);
-const flag = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes' || v === 'on');
+const flag = z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']).transform((v) => v === 'true' || v === '1' || v === 'yes' || v === 'on');
 const methodList = z
   .string()
-  .transform((s) => s.split(',').map((m) => m.trim()).filter((m) => m.length > 0))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((m) => m.trim())
+      .filter((m) => m.length > 0),
+  )
   .pipe(z.array(z.string().regex(/^[A-Z]+$/, 'methods are upper-case tokens such as GET')).min(1));
 
 export const settingsSchema = z
@@ -93,7 +96,10 @@ export const settingsSchema = z
     /** pino level. Default info. */
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Environment label written with every transaction (live, test, ...). */
-    ENVIRONMENT: z.string().regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes').default('local'),
+    ENVIRONMENT: z
+      .string()
+      .regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes')
+      .default('local'),
     /** TLS on PORT: PEM certificate and key (both or neither). */
     TLS_CERT_FILE: z.string().min(1).optional(),
     TLS_KEY_FILE: z.string().min(1).optional(),

@@ -75,7 +75,10 @@ export class DirectoryIndex {
   readonly agreements: AgreementIndex | null;
   readonly endpointCount: number;
 
-  constructor(file: DirectoryFile, readonly loadedAt: number = Date.now()) {
+  constructor(
+    file: DirectoryFile,
+    readonly loadedAt: number = Date.now(),
+  ) {
     for (const c of file.consumers) {
       if (this.consumers.has(c.asid)) throw new Error(`consumer ASID ${c.asid} is listed twice`);
       this.consumers.set(c.asid, {

@@ -54,9 +54,7 @@ export const directorySchema = z
         })
         .strict(),
     ),
-    agreements: z
-      .array(z.object({ id: z.string().min(1), consumers: odsList, providers: odsList }).strict())
-      .optional(),
+    agreements: z.array(z.object({ id: z.string().min(1), consumers: odsList, providers: odsList }).strict()).optional(),
   })
   .strict();
 

@@ -80,11 +80,7 @@ export const refuse = {
     );
   },
   methodNotAllowed(allowed: readonly string[]): Refusal {
-    return new Refusal(
-      'METHOD_NOT_ALLOWED',
-      '405: Method Not Allowed',
-      `This method is not allowed through the gateway; use one of ${allowed.join(', ')}.`,
-    );
+    return new Refusal('METHOD_NOT_ALLOWED', '405: Method Not Allowed', `This method is not allowed through the gateway; use one of ${allowed.join(', ')}.`);
   },
   malformedHttp(): Refusal {
     return new Refusal(
@@ -94,11 +90,7 @@ export const refuse = {
     );
   },
   bodyTooLarge(limit: number): Refusal {
-    return new Refusal(
-      'REQUEST_BODY_TOO_LARGE',
-      'REQUEST_BODY_TOO_LARGE',
-      `The request body is larger than the gateway accepts (${limit} bytes).`,
-    );
+    return new Refusal('REQUEST_BODY_TOO_LARGE', 'REQUEST_BODY_TOO_LARGE', `The request body is larger than the gateway accepts (${limit} bytes).`);
   },
   headersTooLarge(limit: number): Refusal {
     return new Refusal(
@@ -153,18 +145,10 @@ export const refuse = {
     );
   },
   tooManyHeaders(limit: number): Refusal {
-    return new Refusal(
-      'TOO_MANY_HEADERS',
-      'TOO_MANY_HEADERS',
-      `The request has more header lines than the gateway accepts (${limit}): send fewer.`,
-    );
+    return new Refusal('TOO_MANY_HEADERS', 'TOO_MANY_HEADERS', `The request has more header lines than the gateway accepts (${limit}): send fewer.`);
   },
   requestTimeout(timeoutMs: number): Refusal {
-    return new Refusal(
-      'REQUEST_TIMEOUT',
-      'REQUEST_TIMEOUT',
-      `The request headers did not arrive within ${timeoutMs} ms: send the whole header block at once.`,
-    );
+    return new Refusal('REQUEST_TIMEOUT', 'REQUEST_TIMEOUT', `The request headers did not arrive within ${timeoutMs} ms: send the whole header block at once.`);
   },
   clientTimeout(timeoutMs: number): Refusal {
     return new Refusal(

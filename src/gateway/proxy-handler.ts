@@ -7,7 +7,15 @@ import { certificateSpeaksFor, peerOf } from '../tls';
 import type { Exchange, ProxyEngine } from '../proxy';
 import { resolveRoute, type Route } from '../route';
 import { Transaction } from '../transaction';
-import { checkSspHeaders, forbiddenConnectionOption, overrideHeaderProblem, pathFormProblem, readRequestHead, targetSyntaxProblem, type RequestHead } from '../validate';
+import {
+  checkSspHeaders,
+  forbiddenConnectionOption,
+  overrideHeaderProblem,
+  pathFormProblem,
+  readRequestHead,
+  targetSyntaxProblem,
+  type RequestHead,
+} from '../validate';
 import { setExchange } from './connection-state';
 
 export interface ProxyHandlerDeps {
@@ -56,7 +64,8 @@ export function framingRefusal(req: IncomingMessage, head: RequestHead, maxHeade
   // HTTP/0.9 and "HTTP/2.0" request lines parse on this port but are not HTTP/1.x
   // messages: the consumer would be answered in a framing it did not ask for.
   if (req.httpVersionMajor !== 1) return refuse.malformedHttp();
-  if (head.underscoreAlias !== null) return refuse.invalidHeader(head.underscoreAlias, 'spelt with "-" (a name with "_" for "-" is read as the same header by some provider stacks)');
+  if (head.underscoreAlias !== null)
+    return refuse.invalidHeader(head.underscoreAlias, 'spelt with "-" (a name with "_" for "-" is read as the same header by some provider stacks)');
   // RFC 9110 10.1.1: the only expectation is 100-continue; anything else would get Node's bare 417.
   if (head.unmetExpectation) return refuse.invalidHeader('Expect', '"100-continue", or no Expect header');
   if (req.httpVersionMinor === 1 ? head.hosts !== 1 : head.hosts > 1) return refuse.invalidHeader('Host', 'the host name the consumer connected to');

@@ -85,7 +85,7 @@ export class GatewayMetrics {
   );
   private readonly upstreamDuration = new HotHistogram(
     'spine_gateway_upstream_duration_seconds',
-    "Time from sending a request on to the provider until its response was complete (or failed).",
+    'Time from sending a request on to the provider until its response was complete (or failed).',
     ['interaction'],
     DURATION_BUCKETS,
     this.registry,
@@ -176,7 +176,8 @@ export class GatewayMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'spine_gateway_' });
     // prom-client names three gauges `..._total`, which Prometheus reserves for counters
     // (promtool check metrics says so). `nodejs_active_resources{type}` tells the same.
-    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`spine_gateway_nodejs_${name}`);
+    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
+      this.registry.removeSingleMetric(`spine_gateway_nodejs_${name}`);
     this.directoryReloads.inc({ result: 'failure' }, 0);
     this.directoryReloads.inc({ result: 'success' }, 0);
     this.insertFailures.inc({ kind: 'transient' }, 0);
@@ -212,10 +213,21 @@ export class GatewayMetrics {
   /** Exposes the audit pipeline's counters and gauges, read from `stats` when scraped. */
   watchAudit(stats: AuditStats): void {
     const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({ name, help, registers: [this.registry], collect(this: Gauge) { this.set(read()); } });
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect(this: Gauge) {
+          this.set(read());
+        },
+      });
     const counter = (name: string, help: string, read: () => number) => new ReadCounter(name, help, read, this.registry);
     counter('spine_gateway_audit_records_written_total', 'Audit records made durable in the spool since start.', stats.written);
-    counter('spine_gateway_audit_records_dropped_total', 'Audit records never written and never to be: in-flight records of requests forwarded without them (open mode), and held records given up on.', stats.dropped);
+    counter(
+      'spine_gateway_audit_records_dropped_total',
+      'Audit records never written and never to be: in-flight records of requests forwarded without them (open mode), and held records given up on.',
+      stats.dropped,
+    );
     counter('spine_gateway_audit_records_timed_out_total', 'Audit records not durable within AUDIT_WRITE_TIMEOUT_MS.', stats.timedOut);
     counter('spine_gateway_audit_records_shipped_total', 'Audit records acknowledged by ClickHouse since start.', stats.shipped);
     counter('spine_gateway_audit_records_dead_lettered_total', 'Audit records sent to dead-letter files since start.', stats.deadLettered);

@@ -9,8 +9,18 @@ import type { Registry } from 'prom-client';
  */
 
 type Labels = Record<string, string>;
-interface Sample { labels: Labels; value: number; metricName?: string }
-interface MetricObject { name: string; help: string; type: string; values: Sample[]; aggregator: 'sum' }
+interface Sample {
+  labels: Labels;
+  value: number;
+  metricName?: string;
+}
+interface MetricObject {
+  name: string;
+  help: string;
+  type: string;
+  values: Sample[];
+  aggregator: 'sum';
+}
 
 abstract class HotMetric<Child> {
   protected readonly children = new Map<string, { labels: Labels; child: Child }>();
@@ -62,7 +72,13 @@ export interface HistogramChild {
 
 export class HotHistogram extends HotMetric<HistogramChild> {
   readonly type = 'histogram';
-  constructor(name: string, help: string, labelNames: readonly string[], private readonly buckets: readonly number[], registry: Registry) {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    private readonly buckets: readonly number[],
+    registry: Registry,
+  ) {
     super(name, help, labelNames, registry);
   }
   protected create(): HistogramChild {

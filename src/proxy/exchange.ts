@@ -2,7 +2,16 @@ import { request as httpRequest, type Agent, type ClientRequest, type IncomingMe
 import { request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
-import { classifyUpstreamFailure, ERROR_CODES, refuse, UNEXPECTED_1XX, INVALID_RESPONSE_HEAD, UNSUPPORTED_TRANSFER_CODING, type ErrorCode, type Refusal } from '../errors';
+import {
+  classifyUpstreamFailure,
+  ERROR_CODES,
+  refuse,
+  UNEXPECTED_1XX,
+  INVALID_RESPONSE_HEAD,
+  UNSUPPORTED_TRANSFER_CODING,
+  type ErrorCode,
+  type Refusal,
+} from '../errors';
 import type { Route } from '../route';
 import type { Outcome, Transaction } from '../transaction';
 import type { RequestHead } from '../validate';
@@ -195,7 +204,8 @@ export class Exchange implements ResponseFraming {
       this.upstreamSocket = socket;
       socket.setTimeout(this.ctx.timeoutMs);
       socket.on('timeout', this.onUpstreamTimeout);
-      if (!socket.connecting) tx.upstreamConnectMs = 0; // a pooled keep-alive socket
+      if (!socket.connecting)
+        tx.upstreamConnectMs = 0; // a pooled keep-alive socket
       else socket.once(this.route.endpoint.protocol === 'https:' ? 'secureConnect' : 'connect', () => (tx.upstreamConnectMs = tx.elapsedMs()));
     });
     upstream.on('response', (incoming: IncomingMessage) => {

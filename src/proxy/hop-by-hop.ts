@@ -59,12 +59,7 @@ function isHopByHop(name: string, extra: Set<string> | null): boolean {
  * provider can disagree with us about how the body is framed), and an RFC 7239
  * Forwarded field line appended as a new line when asked for.
  */
-export function headersForProvider(
-  raw: readonly string[],
-  extraHop: Set<string> | null,
-  hostHeader: string,
-  forwarded: string | null,
-): string[] {
+export function headersForProvider(raw: readonly string[], extraHop: Set<string> | null, hostHeader: string, forwarded: string | null): string[] {
   const out: string[] = [];
   let sawHost = false;
   for (let i = 0; i < raw.length; i += 2) {

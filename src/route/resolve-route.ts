@@ -30,13 +30,7 @@ function upstreamPathFor(target: string, endpoint: Endpoint): string | null {
  * section 3): sender accredited, receiver registered, target under the endpoint,
  * data-sharing agreement. Returns the Route or the refusal.
  */
-export function resolveRoute(
-  index: DirectoryIndex,
-  from: string,
-  to: string,
-  interactionId: string,
-  target: string,
-): Route | Refusal {
+export function resolveRoute(index: DirectoryIndex, from: string, to: string, interactionId: string, target: string): Route | Refusal {
   const consumer = index.consumers.get(from);
   if (consumer === undefined || !consumer.interactions.has(interactionId)) return refuse.senderNotAuthorised(from);
   const provider = index.providers.get(to);

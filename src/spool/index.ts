@@ -1,4 +1,15 @@
-export { SpoolWriter, SpoolClosedError, SpoolFullError, SpoolTimeoutError, SpoolUnavailableError, HELD_MAX_BYTES, HELD_LOW_PRIORITY_BYTES, type SpoolWriterOptions, type SpoolHealth, type DurableEnd } from './spool-writer';
+export {
+  SpoolWriter,
+  SpoolClosedError,
+  SpoolFullError,
+  SpoolTimeoutError,
+  SpoolUnavailableError,
+  HELD_MAX_BYTES,
+  HELD_LOW_PRIORITY_BYTES,
+  type SpoolWriterOptions,
+  type SpoolHealth,
+  type DurableEnd,
+} from './spool-writer';
 export { recoverSpool, scanSegment, type RecoveryReport } from './recovery';
 export { readBatch, type SpoolBatch } from './spool-reader';
 export { readCheckpoint, writeCheckpoint, loadCheckpoint, saveCheckpoint, type SpoolPosition } from './checkpoint';

@@ -60,7 +60,8 @@ export async function readBatch(dir: string, from: SpoolPosition, durable: Durab
         offset = r.next;
         continue;
       }
-      if (r.kind === 'incomplete' && !windowReachesEnd) segmentDone = false; // the window ended, not the segment
+      if (r.kind === 'incomplete' && !windowReachesEnd)
+        segmentDone = false; // the window ended, not the segment
       else if (!isTail && offset < data.length) {
         // A bad tail in an older segment (nothing in it after a bad record can be trusted): skip it.
         skippedBadBytes += size - (position.offset + offset);

@@ -245,9 +245,15 @@ export class SpoolWriter {
   get health(): SpoolHealth {
     if (this.fault !== null) return { state: 'failing', ...this.fault };
     if (this.closed) return { state: 'failing', code: 'GW_ERR_SPOOL_CLOSED', message: 'the spool is closed', since: 0 };
-    if (this.stalled) return { state: 'failing', code: 'GW_ERR_SPOOL_TIMEOUT', message: `the disk did not complete a write within ${this.options.deadlineMs} ms`, since: 0 };
+    if (this.stalled)
+      return { state: 'failing', code: 'GW_ERR_SPOOL_TIMEOUT', message: `the disk did not complete a write within ${this.options.deadlineMs} ms`, since: 0 };
     if (this.held.length > 0 || this.totalBytes + this.lastFrameBytes > this.options.maxBytes) {
-      return { state: 'failing', code: 'GW_ERR_SPOOL_FULL', message: `the spool is at its size cap (AUDIT_SPOOL_MAX_BYTES ${this.options.maxBytes})`, since: 0 };
+      return {
+        state: 'failing',
+        code: 'GW_ERR_SPOOL_FULL',
+        message: `the spool is at its size cap (AUDIT_SPOOL_MAX_BYTES ${this.options.maxBytes})`,
+        since: 0,
+      };
     }
     return HEALTHY;
   }
@@ -368,7 +374,7 @@ export class SpoolWriter {
   private writeOut(data: Buffer): void {
     if (this.segmentSize > 0 && this.segmentSize + data.length > this.options.segmentBytes) this.rotate();
     try {
-      for (let done = 0; done < data.length; ) done += writeSync(this.fd, data, done);
+      for (let done = 0; done < data.length;) done += writeSync(this.fd, data, done);
     } catch (err) {
       // ENOSPC, EIO: cut any partial frame off, so no torn record sits before later ones.
       try {
@@ -444,7 +450,8 @@ export class SpoolWriter {
     }
     const code = errnoOf(err);
     this.failures++;
-    if (this.fault === null || this.fault.code !== code) this.fault = { code, message: (err as Error).message ?? String(err), since: this.fault?.since ?? Date.now() };
+    if (this.fault === null || this.fault.code !== code)
+      this.fault = { code, message: (err as Error).message ?? String(err), since: this.fault?.since ?? Date.now() };
     this.note();
     this.scheduleProbe();
   }

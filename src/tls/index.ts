@@ -1,3 +1,11 @@
-export { certificateSpeaksFor, consumerSecureContext, consumerTlsServerOptions, notePeer, peerOf, refuseRenegotiation, upstreamTlsOptions } from './tls-settings';
+export {
+  certificateSpeaksFor,
+  consumerSecureContext,
+  consumerTlsServerOptions,
+  notePeer,
+  peerOf,
+  refuseRenegotiation,
+  upstreamTlsOptions,
+} from './tls-settings';
 export type { TlsPeer } from '../transaction';
 export { peerStillPasses, trustSnapshot, type TrustSnapshot } from './peer-recheck';

@@ -46,7 +46,7 @@ function tlv(der: Buffer, at: number): Tlv {
 
 function children(der: Buffer, parent: Tlv): Tlv[] {
   const out: Tlv[] = [];
-  for (let at = parent.start; at < parent.end; ) {
+  for (let at = parent.start; at < parent.end;) {
     const child = tlv(der, at);
     out.push(child);
     at = child.end;
@@ -56,7 +56,11 @@ function children(der: Buffer, parent: Tlv): Tlv[] {
 
 /** An INTEGER's value as upper-case hex without leading zeros (X509Certificate.serialNumber's form). */
 function integerHex(der: Buffer, node: Tlv): string {
-  const hex = der.subarray(node.start, node.end).toString('hex').toUpperCase().replace(/^(00)+(?=.)/, '');
+  const hex = der
+    .subarray(node.start, node.end)
+    .toString('hex')
+    .toUpperCase()
+    .replace(/^(00)+(?=.)/, '');
   return hex === '' ? '0' : hex;
 }
 
@@ -102,7 +106,10 @@ export function readCertificates(file: Buffer): X509Certificate[] {
   return [...text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
 }
 
-export function trustSnapshot(ca: Buffer | string | Array<Buffer | string> | undefined, crl: Buffer | string | Array<Buffer | string> | undefined): TrustSnapshot {
+export function trustSnapshot(
+  ca: Buffer | string | Array<Buffer | string> | undefined,
+  crl: Buffer | string | Array<Buffer | string> | undefined,
+): TrustSnapshot {
   const asBuffer = (v: Buffer | string | Array<Buffer | string>) => (Array.isArray(v) ? Buffer.concat(v.map((x) => Buffer.from(x))) : Buffer.from(v));
   return {
     cas: ca === undefined ? [] : readCertificates(asBuffer(ca)),

@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { ConfigError, type Settings } from '../config';
 
-
 const PEER = Symbol('spine-gateway.tlsPeer');
 
 function read(setting: string, file: string): Buffer {
@@ -35,7 +34,9 @@ export function consumerSecureContext(settings: Settings): SecureContextOptions 
 export function upstreamTlsOptions(settings: Settings): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
   return {
     ...(settings.UPSTREAM_CA_FILE !== undefined ? { ca: read('UPSTREAM_CA_FILE', settings.UPSTREAM_CA_FILE) } : {}),
-    ...(settings.UPSTREAM_CERT_FILE !== undefined ? { cert: read('UPSTREAM_CERT_FILE', settings.UPSTREAM_CERT_FILE), key: read('UPSTREAM_KEY_FILE', settings.UPSTREAM_KEY_FILE!) } : {}),
+    ...(settings.UPSTREAM_CERT_FILE !== undefined
+      ? { cert: read('UPSTREAM_CERT_FILE', settings.UPSTREAM_CERT_FILE), key: read('UPSTREAM_KEY_FILE', settings.UPSTREAM_KEY_FILE!) }
+      : {}),
   };
 }
 
@@ -72,10 +73,21 @@ export function notePeer(socket: TLSSocket): void {
     serial = cert.serialNumber;
     sha256 = cert.fingerprint256;
     const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
-    const dns = (cert.subjectAltName ?? '').split(', ').filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4));
+    const dns = (cert.subjectAltName ?? '')
+      .split(', ')
+      .filter((s) => s.startsWith('DNS:'))
+      .map((s) => s.slice(4));
     hostNames = [...(cn ? [cn] : []), ...dns].map((h) => h.toLowerCase());
   }
-  const peer: TlsPeer = { protocol: socket.getProtocol() ?? '', cipher: cipher?.standardName ?? cipher?.name ?? '', subject, issuer, serial, sha256, hostNames };
+  const peer: TlsPeer = {
+    protocol: socket.getProtocol() ?? '',
+    cipher: cipher?.standardName ?? cipher?.name ?? '',
+    subject,
+    issuer,
+    serial,
+    sha256,
+    hostNames,
+  };
   (socket as TLSSocket & { [PEER]?: TlsPeer })[PEER] = peer;
 }
 

@@ -8,16 +8,7 @@ import { performance } from 'node:perf_hooks';
  * (`upstream_timeout`) so that one party's stall never pages the other's alert.
  * `interrupted` is for records recovered after a crash.
  */
-export const OUTCOMES = [
-  'in_flight',
-  'forwarded',
-  'denied',
-  'upstream_error',
-  'upstream_timeout',
-  'client_aborted',
-  'client_timeout',
-  'interrupted',
-] as const;
+export const OUTCOMES = ['in_flight', 'forwarded', 'denied', 'upstream_error', 'upstream_timeout', 'client_aborted', 'client_timeout', 'interrupted'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 /**

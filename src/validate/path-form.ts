@@ -47,8 +47,8 @@ export const PATH_FORMS = {
   compatibility: 'a compatibility character that normalises to a separator (fullwidth or similar / \\ ; % ? #)',
   nonAscii: 'a non-ASCII character (percent-encoded UTF-8), which some servers map to / \\ . or ; (Windows best-fit, NFKC, trimming)',
   parameters: 'a ; (path parameters, which Tomcat and Spring strip from the segment)',
-  methodParameter: 'a _method query parameter, which some servers read as the request\'s method',
-  overrideHeader: 'a header that some servers read as the request\'s URL, host or method instead of the request line and Host',
+  methodParameter: "a _method query parameter, which some servers read as the request's method",
+  overrideHeader: "a header that some servers read as the request's URL, host or method instead of the request line and Host",
 } as const;
 
 function hexValue(c: number): number {
@@ -257,8 +257,22 @@ function isMethodName(target: string, start: number, end: number): boolean {
  * check. No GP Connect consumer sends them. (Forwarded: host= is checked below.)
  */
 const OVERRIDE_HEADERS = new Map<string, string>(
-  ['X-Original-URL', 'X-Rewrite-URL', 'X-Original-URI', 'X-Forwarded-Uri', 'X-Forwarded-Path', 'X-Forwarded-Prefix', 'X-Envoy-Original-Path',
-    'X-HTTP-Method-Override', 'X-HTTP-Method', 'X-Method-Override', 'X-Forwarded-Host', 'X-Host', 'X-Original-Host', 'X-Forwarded-Server'].map((n) => [n.toLowerCase(), n]),
+  [
+    'X-Original-URL',
+    'X-Rewrite-URL',
+    'X-Original-URI',
+    'X-Forwarded-Uri',
+    'X-Forwarded-Path',
+    'X-Forwarded-Prefix',
+    'X-Envoy-Original-Path',
+    'X-HTTP-Method-Override',
+    'X-HTTP-Method',
+    'X-Method-Override',
+    'X-Forwarded-Host',
+    'X-Host',
+    'X-Original-Host',
+    'X-Forwarded-Server',
+  ].map((n) => [n.toLowerCase(), n]),
 );
 /**
  * A host= parameter in a Forwarded element (RFC 7239), leniently: any case, spaces
@@ -276,7 +290,8 @@ const OVERRIDE_LENGTHS = new Set([...OVERRIDE_HEADERS.keys()].map((n) => n.lengt
 export function overrideHeaderProblem(rawHeaders: readonly string[]): string | null {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i];
-    if (name.length === 9 && name.toLowerCase() === 'forwarded' && FORWARDED_HOST.test(rawHeaders[i + 1])) return `${PATH_FORMS.overrideHeader} (Forwarded: host=)`;
+    if (name.length === 9 && name.toLowerCase() === 'forwarded' && FORWARDED_HOST.test(rawHeaders[i + 1]))
+      return `${PATH_FORMS.overrideHeader} (Forwarded: host=)`;
     // Every other name starts "X-": Authorization, Ssp-To or Accept share a length with one.
     if ((name.charCodeAt(0) | 0x20) !== 0x78 || name.charCodeAt(1) !== 0x2d || !OVERRIDE_LENGTHS.has(name.length)) continue;
     const shown = OVERRIDE_HEADERS.get(name.toLowerCase());

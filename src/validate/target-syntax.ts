@@ -18,7 +18,7 @@ const enum Ch {
 
 // RFC 3986 pchar without '%': unreserved / sub-delims / ":" / "@".
 const PCHAR = new Uint8Array(128);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&\'()*+,;=:@') PCHAR[c.charCodeAt(0)] = 1;
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@") PCHAR[c.charCodeAt(0)] = 1;
 // Host names, IPv4, bracketed IPv6 and a port: anything else in the authority is refused.
 const AUTHORITY = new Uint8Array(128);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.:[]') AUTHORITY[c.charCodeAt(0)] = 1;

@@ -26,7 +26,14 @@ export async function measureDrain(
   });
   for (let i = 0; i < records; i++) {
     const tx = new Transaction('GET', '127.0.0.1');
-    Object.assign(tx, { traceId: randomUUID(), consumerAsid: '200000000359', providerAsid: '918999198993', interactionId: 'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1', endpoint: 'http://127.0.0.1:8081/A20047/STU3/1/gpconnect/fhir', targetHost: '127.0.0.1:8081' });
+    Object.assign(tx, {
+      traceId: randomUUID(),
+      consumerAsid: '200000000359',
+      providerAsid: '918999198993',
+      interactionId: 'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1',
+      endpoint: 'http://127.0.0.1:8081/A20047/STU3/1/gpconnect/fhir',
+      targetHost: '127.0.0.1:8081',
+    });
     tx.finish('forwarded', 200);
     spool.finish(tx);
   }

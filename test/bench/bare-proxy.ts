@@ -8,10 +8,13 @@ import { Agent, createServer, request } from 'node:http';
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 const server = createServer((req, res) => {
   const target = new URL(req.url!.slice(1));
-  const upstream = request({ host: target.hostname, port: target.port, path: target.pathname + target.search, method: req.method, headers: req.headers, agent }, (up) => {
-    res.writeHead(up.statusCode!, up.headers);
-    up.pipe(res);
-  });
+  const upstream = request(
+    { host: target.hostname, port: target.port, path: target.pathname + target.search, method: req.method, headers: req.headers, agent },
+    (up) => {
+      res.writeHead(up.statusCode!, up.headers);
+      up.pipe(res);
+    },
+  );
   upstream.on('error', () => res.destroy());
   req.pipe(upstream);
 });

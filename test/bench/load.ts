@@ -61,9 +61,11 @@ async function fixed(rate: number): Promise<void> {
 
 async function closed(connections: number): Promise<void> {
   const end = performance.now() + seconds * 1000;
-  await Promise.all(Array.from({ length: connections }, async () => {
-    while (performance.now() < end) await once(performance.now());
-  }));
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < end) await once(performance.now());
+    }),
+  );
 }
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -74,6 +76,8 @@ void (async () => {
   else await closed(Number(process.env.CONNECTIONS ?? 32));
   const elapsed = (performance.now() - started) / 1000;
   const sorted = latencies.sort((a, b) => a - b);
-  process.stdout.write(`${JSON.stringify({ requests: sorted.length, errors, seconds: elapsed, rps: sorted.length / elapsed, p50Ms: pct(sorted, 50), p99Ms: pct(sorted, 99) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ requests: sorted.length, errors, seconds: elapsed, rps: sorted.length / elapsed, p50Ms: pct(sorted, 50), p99Ms: pct(sorted, 99) })}\n`,
+  );
   agent.destroy();
 })();

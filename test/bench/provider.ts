@@ -29,7 +29,11 @@ const handler: RequestListener = (req, res) => {
 // With TLS_CERT and TLS_KEY it speaks TLS; with TLS_CA too it requires a client certificate (as providers behind Spine do).
 const server = process.env.TLS_CERT
   ? createHttpsServer(
-      { cert: readFileSync(process.env.TLS_CERT), key: readFileSync(process.env.TLS_KEY!), ...(process.env.TLS_CA ? { ca: readFileSync(process.env.TLS_CA), requestCert: true, rejectUnauthorized: true } : {}) },
+      {
+        cert: readFileSync(process.env.TLS_CERT),
+        key: readFileSync(process.env.TLS_KEY!),
+        ...(process.env.TLS_CA ? { ca: readFileSync(process.env.TLS_CA), requestCert: true, rejectUnauthorized: true } : {}),
+      },
       handler,
     )
   : createHttpServer(handler);

@@ -65,7 +65,6 @@ function startServer(core: string, script: string, env: Record<string, string>):
   });
 }
 
-
 /**
  * The gateway on free ports; resolves once its proxy port accepts connections (its logs are drained, not parsed).
  * `dist` picks another build (an A/B against an older checkout's dist/).
@@ -108,11 +107,25 @@ function ms(value: string): number {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
 }
 
-interface LoadResult { requests: number; rps: number; p50Ms: number; p99Ms: number; errors: number }
+interface LoadResult {
+  requests: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
 
 async function closedLoop(url: string, seconds: number, connections = 32): Promise<LoadResult> {
   if (!hasWrk) {
-    return JSON.parse(await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], { URL: url, HEADERS: JSON.stringify(HEADERS), MODE: 'closed', CONNECTIONS: String(connections), SECONDS: String(seconds) }));
+    return JSON.parse(
+      await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], {
+        URL: url,
+        HEADERS: JSON.stringify(HEADERS),
+        MODE: 'closed',
+        CONNECTIONS: String(connections),
+        SECONDS: String(seconds),
+      }),
+    );
   }
   const headerArgs = Object.entries(HEADERS).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
   const out = await run(LOAD_CORE, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...headerArgs, url]);
@@ -128,7 +141,15 @@ async function closedLoop(url: string, seconds: number, connections = 32): Promi
 }
 
 async function fixedRate(url: string, rate: number, seconds: number): Promise<LoadResult> {
-  return JSON.parse(await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], { URL: url, HEADERS: JSON.stringify(HEADERS), MODE: 'fixed', RATE: String(rate), SECONDS: String(seconds) }));
+  return JSON.parse(
+    await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], {
+      URL: url,
+      HEADERS: JSON.stringify(HEADERS),
+      MODE: 'fixed',
+      RATE: String(rate),
+      SECONDS: String(seconds),
+    }),
+  );
 }
 
 /** Streams /big through `url` once; wall time and the peak RSS growth of `pid` while it runs. */
@@ -153,12 +174,26 @@ function bigDownload(url: string, pid: number | null): Promise<{ seconds: number
 }
 
 type Big = Awaited<ReturnType<typeof bigDownload>>;
-interface Column { name: string; closed: LoadResult; cpuUsPerReqClosed: number; fixed: LoadResult; cpuUsPerReqFixed: number; bigCold: Big; bigWarm: Big; bigWarmMaxGrowth: number }
+interface Column {
+  name: string;
+  closed: LoadResult;
+  cpuUsPerReqClosed: number;
+  fixed: LoadResult;
+  cpuUsPerReqFixed: number;
+  bigCold: Big;
+  bigWarm: Big;
+  bigWarmMaxGrowth: number;
+}
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-interface Target { name: string; base: string; target: string; pid: number | null }
+interface Target {
+  name: string;
+  base: string;
+  target: string;
+  pid: number | null;
+}
 
 /** One closed-loop run against a target: wrk's figures and the proxy's CPU per request. */
 async function closedRun(t: Target, connections: number): Promise<{ load: LoadResult; cpuUs: number }> {
@@ -194,7 +229,16 @@ async function measure(t: Target, closed: { closed: LoadResult; cpuUs: number })
   const warm: Big[] = [];
   for (let i = 0; i < 3; i++) warm.push(await bigDownload(t.base + bigTarget, t.pid));
   warm.sort((x, y) => x.rssGrowthMiB - y.rssGrowthMiB);
-  return { name: t.name, closed: closed.closed, cpuUsPerReqClosed: closed.cpuUs, fixed, cpuUsPerReqFixed, bigCold, bigWarm: warm[1], bigWarmMaxGrowth: warm[2].rssGrowthMiB };
+  return {
+    name: t.name,
+    closed: closed.closed,
+    cpuUsPerReqClosed: closed.cpuUs,
+    fixed,
+    cpuUsPerReqFixed,
+    bigCold,
+    bigWarm: warm[1],
+    bigWarmMaxGrowth: warm[2].rssGrowthMiB,
+  };
 }
 
 function table(cols: Column[]): string {
@@ -207,7 +251,10 @@ function table(cols: Column[]): string {
     ['2 KiB GET, fixed 1,000 req/s: p50 / p99 (ms)', (c) => `${f(c.fixed.p50Ms, 3)} / ${f(c.fixed.p99Ms, 3)}`],
     ['  proxy CPU per request (µs)', (c) => f(c.cpuUsPerReqFixed, 1)],
     ['100 MiB streamed response: wall time (s), cold / warm', (c) => `${f(c.bigCold.seconds, 2)} / ${f(c.bigWarm.seconds, 2)}`],
-    ['  proxy RSS growth (MiB), cold / warm median (max)', (c) => `${f(c.bigCold.rssGrowthMiB, 1)} / ${f(c.bigWarm.rssGrowthMiB, 1)} (${f(c.bigWarmMaxGrowth, 1)})`],
+    [
+      '  proxy RSS growth (MiB), cold / warm median (max)',
+      (c) => `${f(c.bigCold.rssGrowthMiB, 1)} / ${f(c.bigWarm.rssGrowthMiB, 1)} (${f(c.bigWarmMaxGrowth, 1)})`,
+    ],
   ];
   const width = Math.max(...rows.map((r) => r[0].length)) + 2;
   const colWidth = 22;
@@ -226,7 +273,12 @@ async function abComparison(baseline: string): Promise<void> {
   const root = `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/fhir`;
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-ab-'));
   const directoryFile = join(dir, 'directory.yaml');
-  writeFileSync(directoryFile, readFileSync(join(ROOT, 'config', 'directory.yaml'), 'utf8').split('http://127.0.0.1:8081').join(`http://127.0.0.1:${provider.port}`));
+  writeFileSync(
+    directoryFile,
+    readFileSync(join(ROOT, 'config', 'directory.yaml'), 'utf8')
+      .split('http://127.0.0.1:8081')
+      .join(`http://127.0.0.1:${provider.port}`),
+  );
   const env = { DIRECTORY_FILE: directoryFile, INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json') };
   const builds = [
     { name: 'baseline', dist: join(baseline, 'dist') },
@@ -247,9 +299,13 @@ async function abComparison(baseline: string): Promise<void> {
     const [a, b] = targets.map((t) => results.get(t)!);
     for (const t of targets) {
       const r = results.get(t)!;
-      process.stdout.write(`  ${t.name.padEnd(34)}${r.closed.rps.toFixed(0).padStart(8)} req/s   p99 ${r.closed.p99Ms.toFixed(2).padStart(6)} ms   CPU ${r.cpuUs.toFixed(1)} us/req   errors ${r.closed.errors}\n`);
+      process.stdout.write(
+        `  ${t.name.padEnd(34)}${r.closed.rps.toFixed(0).padStart(8)} req/s   p99 ${r.closed.p99Ms.toFixed(2).padStart(6)} ms   CPU ${r.cpuUs.toFixed(1)} us/req   errors ${r.closed.errors}\n`,
+      );
     }
-    process.stdout.write(`  ${mode}: this build / baseline: requests/s ${(b.closed.rps / a.closed.rps).toFixed(3)}x, CPU per request ${(b.cpuUs / a.cpuUs).toFixed(3)}x (${connections} connections, median of ${ROUNDS})\n`);
+    process.stdout.write(
+      `  ${mode}: this build / baseline: requests/s ${(b.closed.rps / a.closed.rps).toFixed(3)}x, CPU per request ${(b.cpuUs / a.cpuUs).toFixed(3)}x (${connections} connections, median of ${ROUNDS})\n`,
+    );
     for (const p of procs) p.child.kill();
   }
 }
@@ -271,7 +327,9 @@ async function main(): Promise<void> {
   const directoryFile = join(dir, 'directory.yaml');
   writeFileSync(
     directoryFile,
-    readFileSync(join(ROOT, 'config', 'directory.yaml'), 'utf8').split('http://127.0.0.1:8081').join(`http://127.0.0.1:${provider.port}`),
+    readFileSync(join(ROOT, 'config', 'directory.yaml'), 'utf8')
+      .split('http://127.0.0.1:8081')
+      .join(`http://127.0.0.1:${provider.port}`),
   );
   process.stdout.write(
     `load generator: ${hasWrk ? 'wrk (closed loop) + Node open loop (fixed rate)' : 'Node (wrk not installed: apt-get install wrk)'}; ` +
@@ -343,7 +401,12 @@ async function main(): Promise<void> {
   for (const child of started) if (child.exitCode === null) child.kill();
   await tlsComparison(gatewayEnv, dir);
   // The gateway on both cores here: the embedded engine's insert and merge threads run beside the event loop.
-  const drain = await measureDrain(join(dir, 'drain'), { DIRECTORY_FILE: directoryFile, INTERACTIONS_FILE: gatewayEnv.INTERACTIONS_FILE }, Number(process.env.BENCH_BACKLOG ?? 300_000), '0-1');
+  const drain = await measureDrain(
+    join(dir, 'drain'),
+    { DIRECTORY_FILE: directoryFile, INTERACTIONS_FILE: gatewayEnv.INTERACTIONS_FILE },
+    Number(process.env.BENCH_BACKLOG ?? 300_000),
+    '0-1',
+  );
   process.stdout.write(
     `audit backlog of ${drain.records} records (a 10-minute outage at 500 req/s): drained into the embedded engine in ${drain.seconds.toFixed(1)} s ` +
       `(target < 60 s; ${drain.startupSeconds.toFixed(1)} s of it start-up and recovery); the shipper sustains ${Math.round(drain.perSecond)} records/s (target >= 50,000)\n`,
@@ -383,15 +446,32 @@ async function tlsComparison(gatewayEnv: Record<string, string>, dir: string): P
   const path = '/A20047/STU3/1/gpconnect/fhir/metadata';
   const runs: Record<'plain' | 'tls', Array<{ rps: number; p99Ms: number; cpuUs: number }>> = { plain: [], tls: [] };
   const targets = [
-    { key: 'plain' as const, pid: plain.child.pid!, url: `http://127.0.0.1:${plain.port}/http://127.0.0.1:${plainProvider.port}${path}`, env: {} as Record<string, string> },
-    { key: 'tls' as const, pid: tls.child.pid!, url: `https://127.0.0.1:${tls.port}/https://127.0.0.1:${tlsProvider.port}${path}`, env: { TLS_CA: ca.certFile, TLS_CERT: client.cert, TLS_KEY: client.key } },
+    {
+      key: 'plain' as const,
+      pid: plain.child.pid!,
+      url: `http://127.0.0.1:${plain.port}/http://127.0.0.1:${plainProvider.port}${path}`,
+      env: {} as Record<string, string>,
+    },
+    {
+      key: 'tls' as const,
+      pid: tls.child.pid!,
+      url: `https://127.0.0.1:${tls.port}/https://127.0.0.1:${tlsProvider.port}${path}`,
+      env: { TLS_CA: ca.certFile, TLS_CERT: client.cert, TLS_KEY: client.key },
+    },
   ];
   for (let round = 0; round <= ROUNDS; round++) {
     for (const t of targets) {
       const cpu0 = cpuSeconds(t.pid);
       const seconds = round === 0 ? 1 : SECONDS; // round 0 warms up
       const r = JSON.parse(
-        await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], { URL: t.url, HEADERS: JSON.stringify(HEADERS), MODE: 'closed', CONNECTIONS: '32', SECONDS: String(seconds), ...t.env }),
+        await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], {
+          URL: t.url,
+          HEADERS: JSON.stringify(HEADERS),
+          MODE: 'closed',
+          CONNECTIONS: '32',
+          SECONDS: String(seconds),
+          ...t.env,
+        }),
       ) as LoadResult;
       if (r.errors > 0) throw new Error(`${t.key}: ${r.errors} errors`);
       if (round > 0) runs[t.key].push({ rps: r.rps, p99Ms: r.p99Ms, cpuUs: ((cpuSeconds(t.pid) - cpu0) * 1e6) / r.requests });

@@ -72,7 +72,11 @@ export function runGateway(directoryYamlText: string, env: Record<string, string
 }
 
 /** Samples a child's RSS every `everyMs` while `work` runs; returns the work's result and the peak RSS growth. */
-export async function measureRssGrowth<T>(gw: ChildGateway, work: () => Promise<T>, everyMs = 20): Promise<{ result: T; baseline: number; peakGrowth: number }> {
+export async function measureRssGrowth<T>(
+  gw: ChildGateway,
+  work: () => Promise<T>,
+  everyMs = 20,
+): Promise<{ result: T; baseline: number; peakGrowth: number }> {
   const baseline = gw.rssBytes();
   let peak = baseline;
   const timer = setInterval(() => {

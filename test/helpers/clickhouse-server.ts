@@ -29,10 +29,18 @@ export async function clickhouseServer(dir: string): Promise<ClickHouseServer> {
       child = spawn(
         'clickhouse-server',
         [
-          '--config-file=/etc/clickhouse-server/config.xml', '--',
-          `--path=${dir}/`, `--tmp_path=${dir}/tmp/`, `--user_files_path=${dir}/uf/`, `--format_schema_path=${dir}/fs/`,
-          `--logger.log=${dir}/log`, `--logger.errorlog=${dir}/err`,
-          `--http_port=${httpPort}`, `--tcp_port=${tcpPort}`, `--interserver_http_port=${interserverPort}`, '--listen_host=127.0.0.1',
+          '--config-file=/etc/clickhouse-server/config.xml',
+          '--',
+          `--path=${dir}/`,
+          `--tmp_path=${dir}/tmp/`,
+          `--user_files_path=${dir}/uf/`,
+          `--format_schema_path=${dir}/fs/`,
+          `--logger.log=${dir}/log`,
+          `--logger.errorlog=${dir}/err`,
+          `--http_port=${httpPort}`,
+          `--tcp_port=${tcpPort}`,
+          `--interserver_http_port=${interserverPort}`,
+          '--listen_host=127.0.0.1',
         ],
         { stdio: 'ignore', detached: true },
       );

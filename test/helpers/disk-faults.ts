@@ -22,7 +22,11 @@ export function diskFaultsUnavailable(): string | null {
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'pipe' });
   } catch (err) {
-    return (cached = `cannot mount a tmpfs: ${String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim().split('\n')[0]}`);
+    return (cached = `cannot mount a tmpfs: ${
+      String((err as { stderr?: Buffer }).stderr ?? (err as Error).message)
+        .trim()
+        .split('\n')[0]
+    }`);
   }
   try {
     const file = join(dir, 'x');

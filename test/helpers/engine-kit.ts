@@ -143,7 +143,7 @@ export async function startEngine(providerPort: number, options: Partial<ProxyEn
     res.sendDate = false;
     const tx = new Transaction(req.method ?? '', req.socket.remoteAddress ?? '');
     const head = readRequestHead(req.rawHeaders);
-    tx.traceId = req.headers['ssp-traceid'] as string ?? '';
+    tx.traceId = (req.headers['ssp-traceid'] as string) ?? '';
     const route = {
       endpoint: { url: root, origin: root, path: '', protocol: 'http:', hostname: '127.0.0.1', port: providerPort, hostHeader: `127.0.0.1:${providerPort}` },
       upstreamPath: req.url ?? '/',
@@ -250,5 +250,7 @@ export function transactionLines(gw: RunningGateway, traceId?: string): Array<Re
 
 /** A raw request to the gateway's proxy port for `target`, with valid Ssp-* headers and extra header lines. */
 export function gatewayRequest(target: string, ssp: Record<string, string>, extra = '', method = 'GET'): string {
-  return `${method} /${target} HTTP/1.1\r\nHost: gw\r\n${Object.entries(ssp).map(([k, v]) => `${k}: ${v}\r\n`).join('')}${extra}\r\n`;
+  return `${method} /${target} HTTP/1.1\r\nHost: gw\r\n${Object.entries(ssp)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}${extra}\r\n`;
 }

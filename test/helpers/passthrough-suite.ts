@@ -15,7 +15,13 @@ export function passthroughSuite(makeTransport: () => Transport): void {
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
   /** What the provider saw of the last request, and what it answers next. */
-  interface Seen { method: string; url: string; rawHeaders: string[]; bodySha: string; bodyLength: number }
+  interface Seen {
+    method: string;
+    url: string;
+    rawHeaders: string[];
+    bodySha: string;
+    bodyLength: number;
+  }
   let seen: Seen;
   let reply: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
 
@@ -32,7 +38,10 @@ export function passthroughSuite(makeTransport: () => Transport): void {
       reply(req, res, body);
     });
     ROOT = provider.root;
-    gw = await startGateway(directoryYaml({ metadata: ROOT, structured: `${t.proto}://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/structured/fhir` }), t.gatewayEnv);
+    gw = await startGateway(
+      directoryYaml({ metadata: ROOT, structured: `${t.proto}://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/structured/fhir` }),
+      t.gatewayEnv,
+    );
   });
   afterAll(async () => {
     // Set-up may have failed (a program not installed): its one line is the report.
@@ -61,7 +70,11 @@ export function passthroughSuite(makeTransport: () => Transport): void {
         res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(down.length) });
         res.end(down);
       };
-      const r = await t.send(gw.url(`${ROOT}/metadata`), { method: 'POST', headers: { ...sspHeaders(), 'Content-Type': 'application/octet-stream' }, body: up });
+      const r = await t.send(gw.url(`${ROOT}/metadata`), {
+        method: 'POST',
+        headers: { ...sspHeaders(), 'Content-Type': 'application/octet-stream' },
+        body: up,
+      });
       expect(r.status).toBe(200);
       expect(seen.bodyLength).toBe(size);
       expect(seen.bodySha).toBe(sha(up));
@@ -131,13 +144,15 @@ export function passthroughSuite(makeTransport: () => Transport): void {
       const pathAndQuery = '/Patient?identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9000000009&identifier=raw|pipe&_format=json&empty=&x=%E2%9C%93';
       const raw = await t.raw(
         gw.proxyPort,
-        `GET /${ROOT}${pathAndQuery} HTTP/1.1\r\nHost: gw\r\n${Object.entries(sspHeaders()).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\nConnection: close\r\n\r\n`,
+        `GET /${ROOT}${pathAndQuery} HTTP/1.1\r\nHost: gw\r\n${Object.entries(sspHeaders())
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\r\n')}\r\nConnection: close\r\n\r\n`,
       );
       expect(raw.slice(9, 12)).toBe('200');
       expect(seen.url).toBe(`/A20047/STU3/1/gpconnect/fhir${pathAndQuery}`);
     });
 
-    test('request header names keep their case, order and repeats; Host becomes the provider\'s', async () => {
+    test("request header names keep their case, order and repeats; Host becomes the provider's", async () => {
       const lines = [
         ['Host', 'gateway.example'],
         ['Ssp-TraceID', '629EA9BA-A077-4D99-B289-7A9B19FD4E03'],
@@ -163,14 +178,22 @@ export function passthroughSuite(makeTransport: () => Transport): void {
 
     test('response status, reason phrase, header case, order and repeats (two Set-Cookie) arrive unchanged, with nothing of ours added', async () => {
       const providerHeaders = [
-        'Content-Type', 'application/fhir+json',
-        'set-Cookie', 'a=1; Path=/',
-        'X-Dup', 'one',
-        'Set-Cookie', 'b=2; Path=/',
-        'x-dup', 'two',
-        'ETag', 'W/"3"',
-        'Cache-Control', 'no-store',
-        'Content-Length', '2',
+        'Content-Type',
+        'application/fhir+json',
+        'set-Cookie',
+        'a=1; Path=/',
+        'X-Dup',
+        'one',
+        'Set-Cookie',
+        'b=2; Path=/',
+        'x-dup',
+        'two',
+        'ETag',
+        'W/"3"',
+        'Cache-Control',
+        'no-store',
+        'Content-Length',
+        '2',
       ];
       reply = (_req, res) => {
         res.sendDate = false;
@@ -191,7 +214,9 @@ export function passthroughSuite(makeTransport: () => Transport): void {
         res.end();
       };
       const text =
-        `GET /${ROOT}/metadata HTTP/1.1\r\nHost: gw\r\n${Object.entries(sspHeaders()).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n` +
+        `GET /${ROOT}/metadata HTTP/1.1\r\nHost: gw\r\n${Object.entries(sspHeaders())
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\r\n')}\r\n` +
         'Connection: close, X-Consumer-Hop\r\nX-Consumer-Hop: secret\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\nProxy-Connection: keep-alive\r\nX-Kept: yes\r\n\r\n';
       const raw = await t.raw(gw.proxyPort, text);
       const names = seen.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
@@ -246,11 +271,12 @@ export function passthroughSuite(makeTransport: () => Transport): void {
       expect(r.body.length).toBe(0);
     });
 
-    test('Expect: 100-continue: the provider\'s 100 reaches the consumer, then the body flows', async () => {
+    test("Expect: 100-continue: the provider's 100 reaches the consumer, then the body flows", async () => {
       const body = randomBytes(10_000);
       const head =
-        `POST /${ROOT}/metadata HTTP/1.1\r\nHost: gw\r\n${Object.entries(sspHeaders()).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n` +
-        `Content-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`;
+        `POST /${ROOT}/metadata HTTP/1.1\r\nHost: gw\r\n${Object.entries(sspHeaders())
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\r\n')}\r\n` + `Content-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`;
       const text = await new Promise<string>((resolve, reject) => {
         let got = '';
         let sent = false;
@@ -273,8 +299,9 @@ export function passthroughSuite(makeTransport: () => Transport): void {
       const before = provider.connections;
       const raw = await t.raw(
         gw.proxyPort,
-        `POST /${ROOT}/metadata HTTP/1.1\r\nHost: gw\r\n${Object.entries(sspHeaders({ 'Ssp-From': '111111111111' })).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n` +
-          'Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n',
+        `POST /${ROOT}/metadata HTTP/1.1\r\nHost: gw\r\n${Object.entries(sspHeaders({ 'Ssp-From': '111111111111' }))
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\r\n')}\r\n` + 'Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n',
       );
       expect(raw).toMatch(/^HTTP\/1\.1 403 /);
       expect(raw).not.toMatch(/100 Continue/);

@@ -49,15 +49,37 @@ export class TestCa {
    * (openssl -subj form, with a CN) replaces the plain `/CN=<cn>`, its fields kept as given;
    * `san` adds other subjectAltName entries as written (`IP:...`, `email:...`).
    */
-  issue(cn: string, options: { dns?: string[]; usage?: 'client' | 'server'; validity?: { start: string; end: string }; subject?: string; san?: string[] } = {}): Issued {
+  issue(
+    cn: string,
+    options: { dns?: string[]; usage?: 'client' | 'server'; validity?: { start: string; end: string }; subject?: string; san?: string[] } = {},
+  ): Issued {
     const base = join(this.dir, `${cn.replace(/[^a-z0-9.-]/gi, '_')}-${Math.random().toString(36).slice(2, 8)}`);
     const usage = options.usage ?? 'client';
     const san = [...(options.dns ?? []).map((d) => `DNS:${d}`), ...(usage === 'server' ? ['IP:127.0.0.1'] : []), ...(options.san ?? [])];
     const ext = `${base}.ext`;
-    writeFileSync(ext, `[v3]\nbasicConstraints = CA:FALSE\nextendedKeyUsage = ${usage === 'server' ? 'serverAuth' : 'clientAuth'}\n${san.length ? `subjectAltName = ${san.join(',')}\n` : ''}`);
+    writeFileSync(
+      ext,
+      `[v3]\nbasicConstraints = CA:FALSE\nextendedKeyUsage = ${usage === 'server' ? 'serverAuth' : 'clientAuth'}\n${san.length ? `subjectAltName = ${san.join(',')}\n` : ''}`,
+    );
     run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', options.subject ?? `/CN=${cn}`]);
     const dates = options.validity ? ['-startdate', options.validity.start, '-enddate', options.validity.end] : ['-days', '1'];
-    run(['ca', '-batch', '-notext', '-config', join(this.dir, 'ca.cnf'), '-in', `${base}.csr`, '-out', `${base}.pem`, '-extfile', ext, '-extensions', 'v3', ...dates, ...(options.subject ? ['-preserveDN'] : [])]);
+    run([
+      'ca',
+      '-batch',
+      '-notext',
+      '-config',
+      join(this.dir, 'ca.cnf'),
+      '-in',
+      `${base}.csr`,
+      '-out',
+      `${base}.pem`,
+      '-extfile',
+      ext,
+      '-extensions',
+      'v3',
+      ...dates,
+      ...(options.subject ? ['-preserveDN'] : []),
+    ]);
     return { cert: `${base}.pem`, key: `${base}.key`, certPem: readFileSync(`${base}.pem`), keyPem: readFileSync(`${base}.key`) };
   }
 

@@ -18,7 +18,9 @@ export function promtool(args: string[], input?: string): { status: number; outp
 export interface PrometheusServer {
   url: string;
   /** An instant query over the HTTP API: the parsed JSON answer (status "success" or "error"). */
-  query(promql: string): Promise<{ status: string; data?: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> }; error?: string }>;
+  query(
+    promql: string,
+  ): Promise<{ status: string; data?: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> }; error?: string }>;
   stop(): Promise<void>;
 }
 

@@ -97,7 +97,12 @@ export function transactionLines(logFile: string): Array<Record<string, unknown>
 }
 
 /** Waits until the log holds `count` transaction lines matching `match`, then a little longer to catch an extra one. */
-export async function recordsFor(logFile: string, match: (r: Record<string, unknown>) => boolean, count = 1, ms = 3000): Promise<Array<Record<string, unknown>>> {
+export async function recordsFor(
+  logFile: string,
+  match: (r: Record<string, unknown>) => boolean,
+  count = 1,
+  ms = 3000,
+): Promise<Array<Record<string, unknown>>> {
   const deadline = Date.now() + ms;
   let rows = transactionLines(logFile).filter(match);
   while (rows.length < count && Date.now() < deadline) {

@@ -168,9 +168,7 @@ export function sspHeaders(overrides: Record<string, string | undefined> = {}): 
 export function rawExchange(port: number, bytes: string | Buffer, waitMs = 2000, tls?: ClientTls): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const socket = tls
-      ? tlsConnect({ host: '127.0.0.1', port, ...tls }, () => socket.write(bytes))
-      : connect(port, '127.0.0.1', () => socket.write(bytes));
+    const socket = tls ? tlsConnect({ host: '127.0.0.1', port, ...tls }, () => socket.write(bytes)) : connect(port, '127.0.0.1', () => socket.write(bytes));
     const timer = setTimeout(() => socket.destroy(), waitMs);
     socket.on('data', (c) => chunks.push(c));
     socket.on('error', reject);

@@ -1,5 +1,16 @@
 import request from 'supertest';
-import { PROVIDER_ASID, directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, waitFor, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import {
+  PROVIDER_ASID,
+  directoryYaml,
+  okHandler,
+  send,
+  sspHeaders,
+  startGateway,
+  startProvider,
+  waitFor,
+  type RunningGateway,
+  type TestProvider,
+} from '../helpers/test-kit';
 import { readFileSync } from 'node:fs';
 
 let provider: TestProvider;
@@ -20,7 +31,10 @@ describe('admin port', () => {
   test('/healthz and /readyz', async () => {
     await request(admin).get('/healthz').expect(200, { status: 'ok' });
     const ready = await request(admin).get('/readyz').expect(200);
-    expect(ready.body.checks).toEqual([{ name: 'directory', ok: true }, { name: 'audit', ok: true }]);
+    expect(ready.body.checks).toEqual([
+      { name: 'directory', ok: true },
+      { name: 'audit', ok: true },
+    ]);
     // helmet on our own responses
     expect(ready.headers['x-content-type-options']).toBe('nosniff');
   });
@@ -32,7 +46,8 @@ describe('admin port', () => {
   test('/metrics counts exactly the traffic sent, by interaction, provider, status class and outcome', async () => {
     const metadata = 'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1';
     for (let i = 0; i < 7; i++) expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
-    for (let i = 0; i < 3; i++) expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-From': '111111111111' }) })).status).toBe(403);
+    for (let i = 0; i < 3; i++)
+      expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-From': '111111111111' }) })).status).toBe(403);
     await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-InteractionID': 'urn:made:up-by-a-consumer' }) });
     const text = (await request(admin).get('/metrics').expect(200)).text;
     expect(text).toContain(`spine_gateway_requests_total{interaction="${metadata}",provider_asid="${PROVIDER_ASID}",status_class="2xx",outcome="forwarded"} 7`);
@@ -55,7 +70,10 @@ describe('admin port', () => {
     // The line is written when the transaction ends, which may be just after the reply reaches us.
     const postLine = () => {
       gw.gateway.log.flush();
-      return readFileSync(gw.logFile, 'utf8').split('\n').filter((l) => l.includes('"transaction"') && l.includes('"POST"')).pop();
+      return readFileSync(gw.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"transaction"') && l.includes('"POST"'))
+        .pop();
     };
     await waitFor(() => postLine() !== undefined, 5000, 'the transaction log line');
     const log = readFileSync(gw.logFile, 'utf8');

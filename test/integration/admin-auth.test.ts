@@ -1,7 +1,18 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, tempDir, waitFor, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import {
+  directoryYaml,
+  okHandler,
+  send,
+  sspHeaders,
+  startGateway,
+  startProvider,
+  tempDir,
+  waitFor,
+  type RunningGateway,
+  type TestProvider,
+} from '../helpers/test-kit';
 import { getText } from '../helpers/metrics-kit';
 import { AdminTokens } from '../../src/admin';
 
@@ -11,7 +22,10 @@ const AUDITOR_TOKEN = 'alice-5b7e22c4d1';
 
 function tokensFile(): string {
   const file = join(tempDir('tokens-'), 'admin-tokens.yaml');
-  writeFileSync(file, `- { name: prometheus, role: metrics, sha256: ${sha(METRICS_TOKEN)} }\n- { name: alice, role: auditor, sha256: ${sha(AUDITOR_TOKEN)} }\n`);
+  writeFileSync(
+    file,
+    `- { name: prometheus, role: metrics, sha256: ${sha(METRICS_TOKEN)} }\n- { name: alice, role: auditor, sha256: ${sha(AUDITOR_TOKEN)} }\n`,
+  );
   return file;
 }
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
@@ -67,7 +81,10 @@ describe('admin port with ADMIN_TOKENS_FILE', () => {
     expect(rows.length).toBe(1);
     const searchLines = () => {
       gw.gateway.log.flush();
-      return readFileSync(gw.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit search"')).map((l) => JSON.parse(l));
+      return readFileSync(gw.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"audit search"'))
+        .map((l) => JSON.parse(l));
     };
     await waitFor(() => searchLines().length > 0, 5000, 'the audit search log line');
     const lines = searchLines();

@@ -1,7 +1,20 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONSUMER_ASID, PROVIDER_ASID, directoryYaml, okHandler, rawExchange, send, sspHeaders, startGateway, startProvider, tempDir, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import {
+  CONSUMER_ASID,
+  PROVIDER_ASID,
+  directoryYaml,
+  okHandler,
+  rawExchange,
+  send,
+  sspHeaders,
+  startGateway,
+  startProvider,
+  tempDir,
+  type RunningGateway,
+  type TestProvider,
+} from '../helpers/test-kit';
 import { getText } from '../helpers/metrics-kit';
 
 /**
@@ -50,7 +63,10 @@ async function searchUntil(query: string, predicate: (rows: Array<Record<string,
 
 function logLines(): Array<Record<string, unknown>> {
   gw.gateway.log.flush();
-  return readFileSync(gw.logFile, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  return readFileSync(gw.logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
 }
 
 describe('a malformed cursor', () => {
@@ -145,7 +161,14 @@ describe('refusals an investigator must be able to find', () => {
       `consumer_asid=${CONSUMER_ASID}&provider_asid=${PROVIDER_ASID}&from=${encodeURIComponent(from)}&error_code=MISSING_OR_INVALID_HEADER`,
       (rs) => rs.length === 1,
     );
-    expect(rows[0]).toMatchObject({ error_code: 'MISSING_OR_INVALID_HEADER', status: 400, outcome: 'denied', consumer_asid: CONSUMER_ASID, provider_asid: PROVIDER_ASID, trace_id: '' });
+    expect(rows[0]).toMatchObject({
+      error_code: 'MISSING_OR_INVALID_HEADER',
+      status: 400,
+      outcome: 'denied',
+      consumer_asid: CONSUMER_ASID,
+      provider_asid: PROVIDER_ASID,
+      trace_id: '',
+    });
     expect(JSON.stringify(rows)).not.toContain('CANARY'); // a malformed header may hold anything: never stored
   });
 
@@ -153,7 +176,9 @@ describe('refusals an investigator must be able to find', () => {
     const from = new Date(Date.now() - 1000).toISOString();
     const raw = await rawExchange(
       gw.proxyPort,
-      `GET /${provider.root}/..;/structured/fhir/metadata HTTP/1.1\r\nHost: g\r\n${Object.entries(sspHeaders()).map(([k, v]) => `${k}: ${v}\r\n`).join('')}Connection: close\r\n\r\n`,
+      `GET /${provider.root}/..;/structured/fhir/metadata HTTP/1.1\r\nHost: g\r\n${Object.entries(sspHeaders())
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('')}Connection: close\r\n\r\n`,
     );
     expect(raw.slice(9, 12)).toBe('400');
     const rows = await searchUntil(`error_code=AMBIGUOUS_PATH&from=${encodeURIComponent(from)}`, (rs) => rs.length === 1);
@@ -356,11 +381,17 @@ describe('second pass: cursor and filter fuzzing against the real store', () => 
     if (filter) expect(JSON.stringify(JSON.parse(r.body))).toContain(filter);
   });
 
-  test('dates outside DateTime64\'s range (1900-2299) clamp, never drop rows: from=0001 and to=9999 find what an open search finds', async () => {
+  test("dates outside DateTime64's range (1900-2299) clamp, never drop rows: from=0001 and to=9999 find what an open search finds", async () => {
     expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
     const all = await searchUntil(`consumer_asid=${CONSUMER_ASID}&limit=1000`, (rs) => rs.length > 0);
     const ids = (rows: Array<Record<string, unknown>>) => rows.map((r) => r.event_id).sort();
-    for (const range of ['from=0001-01-01T00:00:00Z', 'from=1899-12-31T23:59:59Z', 'to=9999-12-31T23:59:59Z', 'to=2300-01-01T00:00:00Z', 'from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z']) {
+    for (const range of [
+      'from=0001-01-01T00:00:00Z',
+      'from=1899-12-31T23:59:59Z',
+      'to=9999-12-31T23:59:59Z',
+      'to=2300-01-01T00:00:00Z',
+      'from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z',
+    ]) {
       const r = await search(`consumer_asid=${CONSUMER_ASID}&limit=1000&${range}`);
       expect([range, r.status]).toEqual([range, 200]);
       expect(ids(JSON.parse(r.body).transactions)).toEqual(expect.arrayContaining(ids(all))); // rows may only have been added since
@@ -400,7 +431,12 @@ describe('second pass: Cache-Control: no-store on every /audit path, method and 
   });
 
   test('no path outside /audit answers with audit rows', async () => {
-    for (const target of ['//audit/transactions?limit=1', '/%61udit/transactions?limit=1', '/./audit/transactions?limit=1', '/metrics/../audit/transactions?limit=1']) {
+    for (const target of [
+      '//audit/transactions?limit=1',
+      '/%61udit/transactions?limit=1',
+      '/./audit/transactions?limit=1',
+      '/metrics/../audit/transactions?limit=1',
+    ]) {
       const r = await adminRaw(target, [A]);
       expect([target, r.status === 200 && r.body.includes('"transactions"') && !/cache-control: no-store/i.test(r.headers)]).toEqual([target, false]);
     }
@@ -428,13 +464,18 @@ describe('second pass: an open admin port answers only a loopback Host (DNS rebi
     return Number(raw.slice(9, 12));
   };
 
-  test.each(['rebind.attacker.example', 'rebind.attacker.example:9090', '127.0.0.1.nip.io', 'localhost.attacker.example', '10.0.0.5', '[::ffff:10.0.0.5]:80', 'attacker.example@127.0.0.1'])(
-    'Host: %s → 403 on /metrics, /healthz still 200',
-    async (host) => {
-      expect(await ask('/metrics', host)).toBe(403);
-      expect(await ask('/healthz', host)).toBe(200);
-    },
-  );
+  test.each([
+    'rebind.attacker.example',
+    'rebind.attacker.example:9090',
+    '127.0.0.1.nip.io',
+    'localhost.attacker.example',
+    '10.0.0.5',
+    '[::ffff:10.0.0.5]:80',
+    'attacker.example@127.0.0.1',
+  ])('Host: %s → 403 on /metrics, /healthz still 200', async (host) => {
+    expect(await ask('/metrics', host)).toBe(403);
+    expect(await ask('/healthz', host)).toBe(200);
+  });
 
   test.each(['127.0.0.1', `127.0.0.1:PORT`, 'localhost', 'LOCALHOST:PORT', '[::1]:PORT', '127.0.0.2:PORT'])('Host: %s → 200 on /metrics', async (host) => {
     expect(await ask('/metrics', host.replace('PORT', String(open.adminPort)))).toBe(200);
@@ -443,7 +484,10 @@ describe('second pass: an open admin port answers only a loopback Host (DNS rebi
   test('with tokens the Host is not checked: the token is the guard', async () => {
     const r = await adminRaw('/metrics', [`Authorization: Bearer ${METRICS_TOKEN}`]);
     expect(r.status).toBe(200);
-    const raw = await rawExchange(gw.adminPort, `GET /metrics HTTP/1.1\r\nHost: rebind.attacker.example\r\nAuthorization: Bearer ${METRICS_TOKEN}\r\nConnection: close\r\n\r\n`);
+    const raw = await rawExchange(
+      gw.adminPort,
+      `GET /metrics HTTP/1.1\r\nHost: rebind.attacker.example\r\nAuthorization: Bearer ${METRICS_TOKEN}\r\nConnection: close\r\n\r\n`,
+    );
     expect(raw.slice(9, 12)).toBe('200');
   });
 });

@@ -1,6 +1,17 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { FIXTURES, abandonAfter, directoryYaml, okHandler, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import {
+  FIXTURES,
+  abandonAfter,
+  directoryYaml,
+  okHandler,
+  send,
+  sspHeaders,
+  startGateway,
+  startProvider,
+  type RunningGateway,
+  type TestProvider,
+} from '../helpers/test-kit';
 import { allFileBytes, exampleJwt, searchUntil } from '../helpers/audit-kit';
 
 /**
@@ -35,7 +46,7 @@ beforeEach(() => {
 const trace = () => randomUUID();
 const byTrace = (id: string) => `trace_id=${id}`;
 
-test('forwarded: one record with the transaction\'s facts and the JWT\'s audit claims, never the token', async () => {
+test("forwarded: one record with the transaction's facts and the JWT's audit claims, never the token", async () => {
   const id = trace();
   const token = exampleJwt(FIXTURES);
   const r = await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': id, Authorization: `Bearer ${token}` }) });
@@ -75,9 +86,18 @@ test('forwarded: one record with the transaction\'s facts and the JWT\'s audit c
 test('refused: one record with the stable refusal code and who asked, never the target URL', async () => {
   const id = trace();
   const token = exampleJwt(FIXTURES);
-  await send(gw.url(`${provider.root}/Patient/9000000009?identifier=x`), { headers: sspHeaders({ 'Ssp-TraceID': id, 'Ssp-From': '111111111111', Authorization: `Bearer ${token}` }) });
+  await send(gw.url(`${provider.root}/Patient/9000000009?identifier=x`), {
+    headers: sspHeaders({ 'Ssp-TraceID': id, 'Ssp-From': '111111111111', Authorization: `Bearer ${token}` }),
+  });
   const [row] = await searchUntil(gw.adminPort, byTrace(id), (rows) => rows.length === 1);
-  expect(row).toMatchObject({ outcome: 'denied', status: 403, error_code: 'ASID_CHECK_FAILED_MESSAGESENDER', consumer_asid: '111111111111', jwt_practitioner_id: '111222333444', jwt_requesting_organization: 'A1001' });
+  expect(row).toMatchObject({
+    outcome: 'denied',
+    status: 403,
+    error_code: 'ASID_CHECK_FAILED_MESSAGESENDER',
+    consumer_asid: '111111111111',
+    jwt_practitioner_id: '111222333444',
+    jwt_requesting_organization: 'A1001',
+  });
   expect(JSON.stringify(row)).not.toContain('9000000009');
 });
 
@@ -130,14 +150,24 @@ test('search: filters, newest first, bounded pages with a cursor, clear 400s', a
   expect(all.map((r) => r.trace_id)).toEqual([...ids].reverse());
   const page1 = JSON.parse((await send(`http://127.0.0.1:${gw.adminPort}/audit/transactions?provider_asid=999999999999&limit=2`)).body.toString());
   expect(page1.transactions).toHaveLength(2);
-  const page2 = JSON.parse((await send(`http://127.0.0.1:${gw.adminPort}/audit/transactions?provider_asid=999999999999&limit=2&cursor=${page1.next_cursor}`)).body.toString());
+  const page2 = JSON.parse(
+    (await send(`http://127.0.0.1:${gw.adminPort}/audit/transactions?provider_asid=999999999999&limit=2&cursor=${page1.next_cursor}`)).body.toString(),
+  );
   expect(page2).toMatchObject({ next_cursor: null });
   expect(page2.transactions.map((r: { trace_id: string }) => r.trace_id)).toEqual([ids[0]]);
   expect(page2.next_cursor).toBeNull();
   const from = encodeURIComponent(new Date(Date.now() + 3_600_000).toISOString());
   const none = JSON.parse((await send(`http://127.0.0.1:${gw.adminPort}/audit/transactions?from=${from}`)).body.toString());
   expect(none.transactions).toEqual([]);
-  for (const [q, filter] of [['limit=5000', 'limit'], ['consumer_asid=abc', 'consumer_asid'], ['from=yesterday', 'from'], ['outcome=maybe', 'outcome'], ["trace_id=x'%20OR%201=1--", 'trace_id'], ['cursor=!!', 'cursor'], ['sql=1', 'sql']]) {
+  for (const [q, filter] of [
+    ['limit=5000', 'limit'],
+    ['consumer_asid=abc', 'consumer_asid'],
+    ['from=yesterday', 'from'],
+    ['outcome=maybe', 'outcome'],
+    ["trace_id=x'%20OR%201=1--", 'trace_id'],
+    ['cursor=!!', 'cursor'],
+    ['sql=1', 'sql'],
+  ]) {
     const r = await send(`http://127.0.0.1:${gw.adminPort}/audit/transactions?${q}`);
     expect(r.status).toBe(400);
     expect(JSON.parse(r.body.toString()).filter).toBe(filter);

@@ -12,7 +12,18 @@ afterAll(() => store.close());
 
 function row(overrides: Partial<AuditRow> = {}): AuditRow {
   const now = new Date().toISOString();
-  return { event_id: randomUUID(), version: 2, trace_id: randomUUID(), received_at: now, completed_at: now, duration_ms: 1, consumer_asid: '200000000359', outcome: 'forwarded', status: 200, ...overrides };
+  return {
+    event_id: randomUUID(),
+    version: 2,
+    trace_id: randomUUID(),
+    received_at: now,
+    completed_at: now,
+    duration_ms: 1,
+    consumer_asid: '200000000359',
+    outcome: 'forwarded',
+    status: 200,
+    ...overrides,
+  };
 }
 const lines = (rows: AuditRow[]) => rows.map((r) => JSON.stringify(r)).join('\n');
 

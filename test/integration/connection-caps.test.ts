@@ -11,10 +11,13 @@ beforeAll(async () => {
   provider = await startProvider((req, res) => {
     req.resume();
     const slow = (req.url ?? '').includes('/slow');
-    setTimeout(() => {
-      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '2' });
-      res.end('ok');
-    }, slow ? 900 : 0);
+    setTimeout(
+      () => {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '2' });
+        res.end('ok');
+      },
+      slow ? 900 : 0,
+    );
   });
 });
 afterAll(() => provider.close());
@@ -62,7 +65,9 @@ describe('MAX_CONNECTIONS', () => {
   });
 
   test('the chosen cap is logged at start-up', () => {
-    const line = readFileSync(gw.logFile, 'utf8').split('\n').find((l) => l.includes('proxy port connection cap'));
+    const line = readFileSync(gw.logFile, 'utf8')
+      .split('\n')
+      .find((l) => l.includes('proxy port connection cap'));
     expect(line).toBeDefined();
     expect(JSON.parse(line!)).toMatchObject({ maxConnections: 5, fromSetting: true });
   });
@@ -88,7 +93,9 @@ describe('default MAX_CONNECTIONS from the descriptor limit', () => {
   test('a gateway without MAX_CONNECTIONS logs the cap it chose', async () => {
     const gw = await startGateway(directoryYaml({ metadata: provider.root }));
     try {
-      const line = readFileSync(gw.logFile, 'utf8').split('\n').find((l) => l.includes('proxy port connection cap'));
+      const line = readFileSync(gw.logFile, 'utf8')
+        .split('\n')
+        .find((l) => l.includes('proxy port connection cap'));
       expect(JSON.parse(line!)).toMatchObject({ maxConnections: defaultMaxConnections(openFilesLimit()), fromSetting: false });
     } finally {
       await gw.stop();

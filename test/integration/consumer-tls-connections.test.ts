@@ -24,10 +24,13 @@ beforeAll(async () => {
   const server = spine.issue('gateway.test', { usage: 'server', dns: ['localhost'] });
   provider = await startProvider((req, res) => {
     req.resume();
-    setTimeout(() => {
-      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '2' });
-      res.end('ok');
-    }, (req.url ?? '').includes('/slow') ? 800 : 0);
+    setTimeout(
+      () => {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '2' });
+        res.end('ok');
+      },
+      (req.url ?? '').includes('/slow') ? 800 : 0,
+    );
   });
   gw = await startGateway(directoryYaml({ metadata: provider.root }), {
     TLS_CERT_FILE: server.cert,
@@ -72,7 +75,10 @@ test('after a CRL reload, a connection open with the now-revoked certificate is 
   goodConn.destroy();
   // A new connection with the revoked certificate fails its handshake (TLS 1.3 reports it after 'secureConnect').
   const again = new RawConnection(gw.proxyPort, tlsOf(revokeMe));
-  await again.whenOpen.then(() => again.write(request('/metadata')), () => {});
+  await again.whenOpen.then(
+    () => again.write(request('/metadata')),
+    () => {},
+  );
   expect(await again.closes(2000)).toBe(true);
   expect(again.text()).not.toContain('HTTP/1.1 200');
   const fresh = await openAndAsk(good);

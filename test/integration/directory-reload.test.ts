@@ -1,6 +1,16 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { directoryYaml, eventually, okHandler, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import {
+  directoryYaml,
+  eventually,
+  okHandler,
+  send,
+  sspHeaders,
+  startGateway,
+  startProvider,
+  type RunningGateway,
+  type TestProvider,
+} from '../helpers/test-kit';
 
 let first: TestProvider;
 let second: TestProvider;
@@ -30,7 +40,11 @@ describe('directory reload', () => {
     const tmp = join(gw.dir, 'directory.yaml.new');
     writeFileSync(tmp, directoryYaml({ metadata: second.root }));
     renameSync(tmp, gw.directoryFile);
-    await eventually(() => gw.gateway.directory.current!.providers.get('918999198993')!.endpointFor.values().next().value!.url === second.root, 3000, 'the reload');
+    await eventually(
+      () => gw.gateway.directory.current!.providers.get('918999198993')!.endpointFor.values().next().value!.url === second.root,
+      3000,
+      'the reload',
+    );
     expect((await send(gw.url(`${second.root}/metadata`), { headers: sspHeaders() })).body.toString()).toBe('second');
     const stale = await send(gw.url(`${first.root}/metadata`), { headers: sspHeaders() });
     expect(stale.status).toBe(400);
@@ -48,6 +62,8 @@ describe('directory reload', () => {
     expect((await send(gw.url(`${second.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
     gw.gateway.log.flush();
     await eventually(() => readFileSync(gw.logFile, 'utf8').includes('must not contain userinfo'), 3000, 'the log line');
-    expect(readFileSync(gw.logFile, 'utf8')).toMatch(/directory reload failed, previous directory stays in force: directory .*providers\.0\.endpoints\.0\.url: must not contain userinfo/);
+    expect(readFileSync(gw.logFile, 'utf8')).toMatch(
+      /directory reload failed, previous directory stays in force: directory .*providers\.0\.endpoints\.0\.url: must not contain userinfo/,
+    );
   });
 });

@@ -2,8 +2,16 @@ import { request } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import {
-  abandonAfter, directoryYaml, eventually, okHandler, send, sspHeaders, startGateway, startProvider,
-  type RunningGateway, type TestProvider,
+  abandonAfter,
+  directoryYaml,
+  eventually,
+  okHandler,
+  send,
+  sspHeaders,
+  startGateway,
+  startProvider,
+  type RunningGateway,
+  type TestProvider,
 } from '../helpers/test-kit';
 
 /** A raw TCP "provider" whose behaviour each test sets: reset, stall, half a response. */
@@ -19,7 +27,11 @@ async function tcpProvider(onSocket: (s: Socket) => void): Promise<{ port: numbe
   return {
     port: (server.address() as AddressInfo).port,
     sockets,
-    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -77,7 +89,7 @@ describe('provider faults', () => {
     }
   });
 
-  test('provider breaks the connection mid-response: the consumer\'s connection breaks too, never a clean short 200', async () => {
+  test("provider breaks the connection mid-response: the consumer's connection breaks too, never a clean short 200", async () => {
     const halfway = await tcpProvider((s) =>
       s.once('data', () => {
         s.write('HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: 100000\r\n\r\n');
@@ -152,7 +164,9 @@ describe('consumer goes away', () => {
   test('mid-download: the provider request is aborted', async () => {
     mode = 'slow-download';
     await abandonAfter(gw.url(`${provider.root}/metadata`), sspHeaders(), 100_000);
-    await expect(Promise.race([providerSawClose, new Promise((_, rej) => setTimeout(() => rej(new Error('provider never saw the abort')), 3000))])).resolves.toBeUndefined();
+    await expect(
+      Promise.race([providerSawClose, new Promise((_, rej) => setTimeout(() => rej(new Error('provider never saw the abort')), 3000))]),
+    ).resolves.toBeUndefined();
     await stillServesHere();
   });
 
@@ -163,7 +177,9 @@ describe('consumer goes away', () => {
     req.write(randomBytes(64 * 1024));
     await eventually(() => provider.requests.length > 0 && providerSawClose !== undefined, 3000, 'the upload to reach the provider');
     req.destroy();
-    await expect(Promise.race([providerSawClose, new Promise((_, rej) => setTimeout(() => rej(new Error('provider never saw the abort')), 3000))])).resolves.toBeUndefined();
+    await expect(
+      Promise.race([providerSawClose, new Promise((_, rej) => setTimeout(() => rej(new Error('provider never saw the abort')), 3000))]),
+    ).resolves.toBeUndefined();
     await stillServesHere();
   });
 

@@ -3,7 +3,16 @@ import { createServer as createTcpServer, type AddressInfo, type Socket } from '
 import { TLSSocket, createSecureContext } from 'node:tls';
 import { TestCa } from '../helpers/pki';
 import { directoryYaml, send, sspHeaders, startGateway, type RunningGateway } from '../helpers/test-kit';
-import { gatewayRequest, rawClient, rawProvider, startEngine, statusLines, transactionLines, type EngineUnderTest, type RawProvider } from '../helpers/engine-kit';
+import {
+  gatewayRequest,
+  rawClient,
+  rawProvider,
+  startEngine,
+  statusLines,
+  transactionLines,
+  type EngineUnderTest,
+  type RawProvider,
+} from '../helpers/engine-kit';
 
 /**
  * A hostile or broken provider, from the back-end side: raw bytes on a raw socket.
@@ -50,7 +59,12 @@ describe('a hostile provider against the engine', () => {
     const c = await rawClient(engine.port);
     try {
       const before = provider.received.length;
-      for (const [i, request] of ['GET /calm-1 HTTP/1.1\r\nHost: a\r\n\r\n', 'POST /calm-2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc', 'POST /calm-3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', 'GET /calm-4 HTTP/1.1\r\nHost: a\r\n\r\n'].entries()) {
+      for (const [i, request] of [
+        'GET /calm-1 HTTP/1.1\r\nHost: a\r\n\r\n',
+        'POST /calm-2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc',
+        'POST /calm-3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+        'GET /calm-4 HTTP/1.1\r\nHost: a\r\n\r\n',
+      ].entries()) {
         c.write(request);
         await c.until((t) => t.endsWith(`/calm-${i + 1} HTTP/1.1`), 1500);
       }
@@ -123,7 +137,8 @@ describe('a hostile provider against the engine', () => {
   });
 
   test('an HTTP/1.0 response with Transfer-Encoding and keep-alive: relayed, and its provider socket closed after it (RFC 9112 6.1)', async () => {
-    reply = (s, line) => s.write(line.includes('/h10-2') ? SECOND : 'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+    reply = (s, line) =>
+      s.write(line.includes('/h10-2') ? SECOND : 'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
     const c = await rawClient(engine.port);
     try {
       c.write('GET /h10-1 HTTP/1.1\r\nHost: a\r\n\r\n');
@@ -173,30 +188,33 @@ describe('a hostile provider against the engine', () => {
   test.each([
     ['no framing at all', 'HTTP/1.1 200 OK\r\nX-A: b\r\n\r\n', ''],
     ['Transfer-Encoding: gzip, without chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n', 'gzip'],
-  ])('a body that ends with the provider\'s close (%s) ends with a close for the consumer: no terminator the provider never sent', async (_name, head, coding) => {
-    // Node cannot tell a provider's clean close from a cut one (a crash, or a TLS
-    // connection closed without close_notify): chunking that body would certify to the
-    // consumer that it is complete.
-    reply = (s) => {
-      s.write(head + 'part one,');
-      setTimeout(() => s.end(' part two'), 100);
-    };
-    const c = await rawClient(engine.port);
-    try {
-      c.write('GET /eof HTTP/1.1\r\nHost: a\r\n\r\n');
-      const text = await c.until(() => false, 1500);
-      expect(c.closed).toBe(true);
-      expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK']);
-      const at = text.indexOf('\r\n\r\n');
-      expect(text.slice(0, at + 2)).toMatch(/\r\nConnection: close\r\n/);
-      if (coding === '') expect(text.slice(0, at + 2)).not.toMatch(/\r\n(?:Transfer-Encoding|Content-Length):/i);
-      else expect(text.slice(0, at + 2)).toMatch(new RegExp(`\r\nTransfer-Encoding: ${coding}\r\n`));
-      expect(text.slice(at + 4)).toBe('part one, part two');
-      expect(engine.done.at(-1)).toMatchObject({ outcome: 'forwarded', status: 200, responseBytes: 18 });
-    } finally {
-      c.close();
-    }
-  });
+  ])(
+    "a body that ends with the provider's close (%s) ends with a close for the consumer: no terminator the provider never sent",
+    async (_name, head, coding) => {
+      // Node cannot tell a provider's clean close from a cut one (a crash, or a TLS
+      // connection closed without close_notify): chunking that body would certify to the
+      // consumer that it is complete.
+      reply = (s) => {
+        s.write(head + 'part one,');
+        setTimeout(() => s.end(' part two'), 100);
+      };
+      const c = await rawClient(engine.port);
+      try {
+        c.write('GET /eof HTTP/1.1\r\nHost: a\r\n\r\n');
+        const text = await c.until(() => false, 1500);
+        expect(c.closed).toBe(true);
+        expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK']);
+        const at = text.indexOf('\r\n\r\n');
+        expect(text.slice(0, at + 2)).toMatch(/\r\nConnection: close\r\n/);
+        if (coding === '') expect(text.slice(0, at + 2)).not.toMatch(/\r\n(?:Transfer-Encoding|Content-Length):/i);
+        else expect(text.slice(0, at + 2)).toMatch(new RegExp(`\r\nTransfer-Encoding: ${coding}\r\n`));
+        expect(text.slice(at + 4)).toBe('part one, part two');
+        expect(engine.done.at(-1)).toMatchObject({ outcome: 'forwarded', status: 200, responseBytes: 18 });
+      } finally {
+        c.close();
+      }
+    },
+  );
 
   test('an HTTP/1.0 consumer, whose reply can only end with the close: a provider failure mid-body is a reset, never a clean end', async () => {
     // Chunked from the provider, but an HTTP/1.0 consumer has no chunked framing: its
@@ -217,7 +235,7 @@ describe('a hostile provider against the engine', () => {
     }
   });
 
-  test('two answers in one write (the next request\'s answered early): the consumer gets only its own, the socket is dropped', async () => {
+  test("two answers in one write (the next request's answered early): the consumer gets only its own, the socket is dropped", async () => {
     reply = (s, line) => s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${line.length}\r\n\r\n${line}HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL`);
     const c = await rawClient(engine.port);
     try {
@@ -287,26 +305,29 @@ describe('the stale-socket retry, against a provider that reads and then resets'
     ['POST with a body', 'POST /again-post HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi', '/again-post', 1],
     ['POST without a body', 'POST /again-post0 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n', '/again-post0', 1],
     ['GET with a body', 'GET /again-getbody HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi', '/again-getbody', 1],
-  ])('%s on a reused socket that is read and then reset: sent twice at most (once with a body, or not GET/HEAD), one record, a 502', async (_name, request, path, times) => {
-    all = false;
-    const c = await rawClient(engine.port);
-    try {
-      c.write('GET /warm HTTP/1.1\r\nHost: a\r\n\r\n');
-      await c.until((t) => t.endsWith('ok'), 2000);
-      // From now on every request is read and then reset, on any connection: the retry too.
-      all = true;
-      const records = engine.done.length;
-      c.write(request);
-      const text = await c.until((t) => statusLines(t).length === 2 && (t.endsWith('}') || request.startsWith('HEAD')), 2000);
-      expect(statusLines(text).at(-1)).toBe('HTTP/1.1 502 Bad Gateway');
-      await new Promise((r) => setTimeout(r, 200));
-      expect(sent(path)).toBe(times);
-      expect(engine.done.length - records).toBe(1);
-      expect(engine.done.at(-1)).toMatchObject({ outcome: 'upstream_error', status: 502 });
-    } finally {
-      c.close();
-    }
-  });
+  ])(
+    '%s on a reused socket that is read and then reset: sent twice at most (once with a body, or not GET/HEAD), one record, a 502',
+    async (_name, request, path, times) => {
+      all = false;
+      const c = await rawClient(engine.port);
+      try {
+        c.write('GET /warm HTTP/1.1\r\nHost: a\r\n\r\n');
+        await c.until((t) => t.endsWith('ok'), 2000);
+        // From now on every request is read and then reset, on any connection: the retry too.
+        all = true;
+        const records = engine.done.length;
+        c.write(request);
+        const text = await c.until((t) => statusLines(t).length === 2 && (t.endsWith('}') || request.startsWith('HEAD')), 2000);
+        expect(statusLines(text).at(-1)).toBe('HTTP/1.1 502 Bad Gateway');
+        await new Promise((r) => setTimeout(r, 200));
+        expect(sent(path)).toBe(times);
+        expect(engine.done.length - records).toBe(1);
+        expect(engine.done.at(-1)).toMatchObject({ outcome: 'upstream_error', status: 502 });
+      } finally {
+        c.close();
+      }
+    },
+  );
 });
 
 /** What a strict HTTP/1.1 client makes of the bytes a consumer read: the first response, whole or not. */
@@ -388,7 +409,11 @@ describe('invariants over the whole gateway, one raw answer at a time', () => {
   // [name, raw answer (or a writer), the body a complete relay carries (null: only a 502/504 or a break will do)]
   const cases: Array<[string, string | ((s: Socket) => void), string | null]> = [
     ['plain', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', 'ok'],
-    ['chunked with extensions and trailers', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nok\r\n0\r\nContent-Length: 9\r\nConnection: close\r\n\r\n', 'ok'],
+    [
+      'chunked with extensions and trailers',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nok\r\n0\r\nContent-Length: 9\r\nConnection: close\r\n\r\n',
+      'ok',
+    ],
     ['Content-Length and chunked', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n', null],
     ['two different Content-Lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!', null],
     ['Content-Length with a plus', 'HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok', null],
@@ -411,13 +436,29 @@ describe('invariants over the whole gateway, one raw answer at a time', () => {
     ['a body ended by the close, then silence (a provider timeout)', 'HTTP/1.1 200 OK\r\n\r\npart', null],
     ['50 bytes promised, 5 sent, then a close', (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhello'), null],
     ['chunked cut before its terminator', (s) => s.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n'), null],
-    ['a reset right after the last byte', (s) => { s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n${big}`); s.resetAndDestroy(); }, big],
-    ['split at every byte boundary', (s) => {
-      const bytes = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n2\r\nok\r\n0\r\n\r\n';
-      let i = 0;
-      const next = (): void => { if (i < bytes.length && !s.destroyed) { s.write(bytes[i++]); setTimeout(next, 1); } };
-      next();
-    }, 'ok'],
+    [
+      'a reset right after the last byte',
+      (s) => {
+        s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n${big}`);
+        s.resetAndDestroy();
+      },
+      big,
+    ],
+    [
+      'split at every byte boundary',
+      (s) => {
+        const bytes = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n2\r\nok\r\n0\r\n\r\n';
+        let i = 0;
+        const next = (): void => {
+          if (i < bytes.length && !s.destroyed) {
+            s.write(bytes[i++]);
+            setTimeout(next, 1);
+          }
+        };
+        next();
+      },
+      'ok',
+    ],
     ['silence', () => {}, null],
   ];
 
@@ -501,7 +542,7 @@ describe('a TLS provider that drops the TCP connection without close_notify', ()
     ['a Content-Length body cut short', 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial'],
     ['a chunked body cut before its terminator', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n'],
     ['a body that ends with the close', 'HTTP/1.1 200 OK\r\n\r\npartial'],
-  ])('%s: never a reply the consumer reads as whole unless the provider\'s own framing said so', async (name, raw) => {
+  ])("%s: never a reply the consumer reads as whole unless the provider's own framing said so", async (name, raw) => {
     answer = raw;
     const trace = randomUUID();
     const c = await rawClient(gw.proxyPort);
@@ -552,7 +593,7 @@ describe('fuzz: mutated provider answers', () => {
     await gw.stop();
     await provider.close();
   });
-  test('the consumer\'s bytes and the one record agree, and the gateway lives', async () => {
+  test("the consumer's bytes and the one record agree, and the gateway lives", async () => {
     let seed = Number(process.env.SEED ?? 7);
     const rnd = (n: number): number => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -563,7 +604,25 @@ describe('fuzz: mutated provider answers', () => {
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
       'HTTP/1.1 200 OK\r\nX-A: b\r\n\r\nhello',
     ];
-    const alphabet = ['\r', '\n', ' ', '\t', ':', ',', '0', '5', 'a', 'chunked', 'Content-Length: 5\r\n', 'Transfer-Encoding: chunked\r\n', 'Connection: content-length\r\n', '\x00', '\x7f', '\xff', 'HTTP/1.1 200 OK\r\n\r\n'];
+    const alphabet = [
+      '\r',
+      '\n',
+      ' ',
+      '\t',
+      ':',
+      ',',
+      '0',
+      '5',
+      'a',
+      'chunked',
+      'Content-Length: 5\r\n',
+      'Transfer-Encoding: chunked\r\n',
+      'Connection: content-length\r\n',
+      '\x00',
+      '\x7f',
+      '\xff',
+      'HTTP/1.1 200 OK\r\n\r\n',
+    ];
     const bad: string[] = [];
     for (let i = 0; i < Number(process.env.ITER ?? 120); i++) {
       let m = bases[rnd(bases.length)];

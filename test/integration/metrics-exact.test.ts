@@ -1,5 +1,16 @@
 import { request } from 'node:http';
-import { CONSUMER_ASID, METADATA, PROVIDER_ASID, freePort, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import {
+  CONSUMER_ASID,
+  METADATA,
+  PROVIDER_ASID,
+  freePort,
+  send,
+  sspHeaders,
+  startGateway,
+  startProvider,
+  type RunningGateway,
+  type TestProvider,
+} from '../helpers/test-kit';
 import { getText, parseExposition } from '../helpers/metrics-kit';
 
 /**
@@ -64,7 +75,8 @@ describe('metrics agree with the traffic sent, exactly', () => {
       bodies.push(reply.body.length);
     };
     for (let i = 0; i < 3; i++) await expectStatus(200, gw.url(`${provider.root}/metadata`));
-    for (let i = 0; i < 2; i++) await expectStatus(200, gw.url(`${provider.root}/metadata`), { method: 'POST', headers: sspHeaders(), body: Buffer.alloc(1000, 1) });
+    for (let i = 0; i < 2; i++)
+      await expectStatus(200, gw.url(`${provider.root}/metadata`), { method: 'POST', headers: sspHeaders(), body: Buffer.alloc(1000, 1) });
     for (let i = 0; i < 2; i++) await expectStatus(503, gw.url(`${provider.root}/fail`));
     await expectStatus(504, gw.url(`${provider.root}/slow`));
     await expectStatus(502, gw.url(`http://127.0.0.1:${closedPort}/B00001/fhir/metadata`), { headers: sspHeaders({ 'Ssp-To': CLOSED_ASID }) });
@@ -116,7 +128,9 @@ describe('metrics agree with the traffic sent, exactly', () => {
     expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-From': '123456789012' }) })).status).toBe(403);
     const m = parseExposition((await getText(`http://127.0.0.1:${gw.adminPort}/metrics`)).text);
     const series = (consumer: string, sc: string, outcome: string) =>
-      m.get(`spine_gateway_requests_total{interaction="${METADATA}",provider_asid="${PROVIDER_ASID}",consumer_asid="${consumer}",status_class="${sc}",outcome="${outcome}"}`);
+      m.get(
+        `spine_gateway_requests_total{interaction="${METADATA}",provider_asid="${PROVIDER_ASID}",consumer_asid="${consumer}",status_class="${sc}",outcome="${outcome}"}`,
+      );
     expect(series(CONSUMER_ASID, '2xx', 'forwarded')).toBe(2);
     expect(series('other', '4xx', 'denied')).toBe(1);
     expect([...m.keys()].some((k) => k.includes('123456789012'))).toBe(false);

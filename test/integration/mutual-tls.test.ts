@@ -45,12 +45,19 @@ beforeAll(async () => {
   const rogueProviderCert = rogue.issue('gp.rogue.example', { usage: 'server' });
 
   // The provider accepts only clients with a Spine certificate, as real providers accept only the SSP.
-  provider = createHttpsServer({ cert: providerCert.certPem, key: providerCert.keyPem, ca: spine.pem, requestCert: true, rejectUnauthorized: true }, async (req, res) => {
-    const body = await readBody(req);
-    seenByProvider.push({ clientCn: (req.socket as TLSSocket).getPeerCertificate().subject.CN as string, body: createHash('sha256').update(body).digest('hex'), headers: req.rawHeaders });
-    res.writeHead(200, { 'Content-Type': 'application/fhir+json', 'X-Echo-Length': String(body.length) });
-    res.end(body.length > 0 ? body : '{"resourceType":"CapabilityStatement"}');
-  });
+  provider = createHttpsServer(
+    { cert: providerCert.certPem, key: providerCert.keyPem, ca: spine.pem, requestCert: true, rejectUnauthorized: true },
+    async (req, res) => {
+      const body = await readBody(req);
+      seenByProvider.push({
+        clientCn: (req.socket as TLSSocket).getPeerCertificate().subject.CN as string,
+        body: createHash('sha256').update(body).digest('hex'),
+        headers: req.rawHeaders,
+      });
+      res.writeHead(200, { 'Content-Type': 'application/fhir+json', 'X-Echo-Length': String(body.length) });
+      res.end(body.length > 0 ? body : '{"resourceType":"CapabilityStatement"}');
+    },
+  );
   untrusted = createHttpsServer({ cert: rogueProviderCert.certPem, key: rogueProviderCert.keyPem }, (_req, res) => res.end('should never be reached'));
   const [providerPort, untrustedPort] = await Promise.all([listen(provider), listen(untrusted)]);
   providerRoot = `https://127.0.0.1:${providerPort}/A20047/STU3/1/gpconnect/fhir`;
@@ -100,12 +107,22 @@ function tlsSend(target: string, client: Issued | null, options: Parameters<type
 }
 
 describe('consumer leg: mutual TLS', () => {
-  test('a good client certificate passes, the provider sees the gateway\'s own certificate, and bodies pass byte for byte both ways', async () => {
+  test("a good client certificate passes, the provider sees the gateway's own certificate, and bodies pass byte for byte both ways", async () => {
     const body = randomBytes(1024 * 1024 + 17);
     const before = seenByProvider.length;
     const r = await tlsSend(`${providerRoot}/Patient/$gpc.getstructuredrecord`, good, {
       method: 'POST',
-      headers: ['Host', 'localhost', ...Object.entries(sspHeaders()).flat(), 'Content-Type', 'application/fhir+json', 'X-Case-Kept', 'One', 'x-case-kept', 'two'],
+      headers: [
+        'Host',
+        'localhost',
+        ...Object.entries(sspHeaders()).flat(),
+        'Content-Type',
+        'application/fhir+json',
+        'X-Case-Kept',
+        'One',
+        'x-case-kept',
+        'two',
+      ],
       body,
     });
     expect(r.status).toBe(200);
@@ -149,7 +166,9 @@ describe('consumer leg: mutual TLS', () => {
 
   test('the audit record carries the client certificate and the TLS protocol and cipher', async () => {
     const rows = await searchUntil(gw.adminPort, `consumer_asid=${CONSUMER_ASID}&outcome=forwarded`, (rs) => rs.length > 0);
-    const goodSha = createHash('sha256').update(Buffer.from(good.certPem.toString().replace(/-----[^-]+-----|\s/g, ''), 'base64')).digest('hex');
+    const goodSha = createHash('sha256')
+      .update(Buffer.from(good.certPem.toString().replace(/-----[^-]+-----|\s/g, ''), 'base64'))
+      .digest('hex');
     const row = rows.find((x) => String(x.client_cert_sha256).replace(/:/g, '').toLowerCase() === goodSha)!;
     expect(row).toBeDefined();
     expect(row.client_cert_subject).toBe(`CN=${BOUND_HOST}`);
@@ -161,7 +180,7 @@ describe('consumer leg: mutual TLS', () => {
 });
 
 describe('provider leg', () => {
-  test('a provider whose certificate does not verify gets a 502 with the real proxy\'s code, and the audit record says why', async () => {
+  test("a provider whose certificate does not verify gets a 502 with the real proxy's code, and the audit record says why", async () => {
     const r = await tlsSend(`${untrustedRoot}/metadata`, good, { headers: sspHeaders({ 'Ssp-To': UNTRUSTED_ASID }) });
     expect(r.status).toBe(502);
     expect(JSON.parse(r.body.toString()).issue[0].details.coding[0].display).toBe(`ERROR_COMMUNICATING_TO_ENDPOINT_URL_${untrustedRoot}/metadata`);

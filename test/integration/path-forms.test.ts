@@ -3,9 +3,19 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
-  CONSUMER_ASID, FIXTURES, METADATA, PROVIDER_ASID, STRUCTURED, TRACE_ID,
-  directoryYaml, okHandler, rawExchange, startGateway, startProvider,
-  type RunningGateway, type TestProvider,
+  CONSUMER_ASID,
+  FIXTURES,
+  METADATA,
+  PROVIDER_ASID,
+  STRUCTURED,
+  TRACE_ID,
+  directoryYaml,
+  okHandler,
+  rawExchange,
+  startGateway,
+  startProvider,
+  type RunningGateway,
+  type TestProvider,
 } from '../helpers/test-kit';
 
 /**
@@ -69,7 +79,7 @@ async function transactionLines(): Promise<Array<Record<string, unknown>>> {
 /** [name, the path below the metadata endpoint (after {root}), the form `why` must name] */
 const ambiguous: Array<[string, string, RegExp]> = [
   // A segment that is . or .. in any encoding or case, with or without ;parameters
-  ['..; (the issue\'s example)', `/..;/structured/fhir/${CANARY}`, /dot-segment/],
+  ["..; (the issue's example)", `/..;/structured/fhir/${CANARY}`, /dot-segment/],
   ['..;x=y', `/..;x=y/structured/fhir/${CANARY}`, /dot-segment/],
   ['.;', `/.;/${CANARY}`, /dot-segment/],
   ['.;jsessionid=1', `/.;jsessionid=1/${CANARY}`, /dot-segment/],
@@ -254,7 +264,11 @@ providers:
   const cases = interactions.flatMap((i) => expand(i.path).map((p) => [`${i.method} ${p}`, i, p] as [string, Interaction, string]));
   cases.push(
     ['GET /Patient/{id} with a FHIR id holding dots and dashes', { id: ids[1], method: 'GET', path: '' }, '/Patient/a-b.c..d'],
-    ['GET /metadata?_format=application/fhir+json;charset=utf-8 (a ; in the query)', { id: METADATA, method: 'GET', path: '' }, '/metadata?_format=application/fhir%2Bjson;charset=utf-8'],
+    [
+      'GET /metadata?_format=application/fhir+json;charset=utf-8 (a ; in the query)',
+      { id: METADATA, method: 'GET', path: '' },
+      '/metadata?_format=application/fhir%2Bjson;charset=utf-8',
+    ],
     ['GET a query with %2e%2e/ and ..;/ as values (the query is not a path)', { id: METADATA, method: 'GET', path: '' }, '/metadata?x=..;/y&z=%2e%2e%2f'],
   );
 
@@ -419,7 +433,7 @@ describe('second pass: other spellings of the authority and of the endpoint boun
   });
 
   test('Node normalises nothing: what the consumer wrote below the origin is what the provider receives, byte for byte', async () => {
-    const below = "/Patient/9000000009/-._~!$&'()*+,=:@x?a=%2e%2e%2f;b|c%7C{}^`\"<>&_format=json";
+    const below = '/Patient/9000000009/-._~!$&\'()*+,=:@x?a=%2e%2e%2f;b|c%7C{}^`"<>&_format=json';
     const raw = await rawExchange(gw.proxyPort, head(`${ROOT}${below}`));
     expect(raw.slice(9, 12)).toBe('200');
     expect(provider.requests[provider.requests.length - 1].url).toBe(`/A20047/STU3/1/gpconnect/fhir${below}`);
@@ -519,7 +533,9 @@ describe('second pass: headers that override the path or method are refused', ()
 
   test('look-alike names that no stack reads as the URL still pass (X-Original-URL-Note, X-Forwarded-For)', async () => {
     const seen = provider.requests.length;
-    const bytes = head(`${ROOT}/metadata`).toString('latin1').replace('Connection: close\r\n', 'X-Original-URL-Note: a\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close\r\n');
+    const bytes = head(`${ROOT}/metadata`)
+      .toString('latin1')
+      .replace('Connection: close\r\n', 'X-Original-URL-Note: a\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close\r\n');
     const raw = await rawExchange(gw.proxyPort, bytes);
     expect(raw.slice(9, 12)).toBe('200');
     expect(provider.requests.length).toBe(seen + 1);
@@ -552,7 +568,10 @@ describe('second pass: headers that override the host are refused', () => {
   test.each(hostOverrides)('%s', async (_name, line, shown) => {
     const before = provider.connections;
     const seen = provider.requests.length;
-    const raw = await rawExchange(gw.proxyPort, head(`${ROOT}/metadata`).toString('latin1').replace('Connection: close\r\n', `${line}\r\nConnection: close\r\n`));
+    const raw = await rawExchange(
+      gw.proxyPort,
+      head(`${ROOT}/metadata`).toString('latin1').replace('Connection: close\r\n', `${line}\r\nConnection: close\r\n`),
+    );
     const reply = outcomeOf(raw);
     expect(reply).toMatchObject({ status: 400, display: 'AMBIGUOUS_PATH' });
     expect(reply.diagnostics).toContain(shown);

@@ -131,7 +131,11 @@ describe('one bad byte from a provider (item 9)', () => {
         if (m[1] === 'status') return void s.end(`HTTP/1.1 ${m[2]} Status\r\nContent-Length: 2\r\n\r\nok`);
         const b = String.fromCharCode(Number(m[2]));
         const head =
-          m[1] === 'reason' ? `HTTP/1.1 200 O${b}K\r\nX-Fuzz: v\r\n` : m[1] === 'name' ? `HTTP/1.1 200 OK\r\nX-F${b}z: v\r\n` : `HTTP/1.1 200 OK\r\nX-Fuzz: v${b}v\r\n`;
+          m[1] === 'reason'
+            ? `HTTP/1.1 200 O${b}K\r\nX-Fuzz: v\r\n`
+            : m[1] === 'name'
+              ? `HTTP/1.1 200 OK\r\nX-F${b}z: v\r\n`
+              : `HTTP/1.1 200 OK\r\nX-Fuzz: v${b}v\r\n`;
         s.end(Buffer.from(`${head}Content-Length: 2\r\n\r\nok`, 'latin1'));
       }),
     );
@@ -142,7 +146,7 @@ describe('one bad byte from a provider (item 9)', () => {
     await provider.close();
   });
 
-  test('the issue\'s reason phrase `O\\x01K`: 502, audited, and the gateway lives', async () => {
+  test("the issue's reason phrase `O\\x01K`: 502, audited, and the gateway lives", async () => {
     const trace = randomUUID();
     const text = await exchange(gw, `${root(provider.port)}/fuzz/reason/1`, trace);
     expect(statusLines(text)).toEqual(['HTTP/1.1 502 Bad Gateway']);
@@ -158,29 +162,33 @@ describe('one bad byte from a provider (item 9)', () => {
     return `${line.slice(0, colon)}: ${line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')}`;
   }
 
-  test.each(['reason', 'name', 'value'])('every byte 0..255 in the %s: the byte-exact response or a 502', async (where) => {
-    const outcomes = { relayed: 0, refused: 0 };
-    for (let b = 0; b < 256; b++) {
-      const text = await exchange(gw, `${root(provider.port)}/fuzz/${where}/${b}`, randomUUID(), '', 2000);
-      const ch = String.fromCharCode(b);
-      if (text.startsWith('HTTP/1.1 502 Bad Gateway\r\n')) {
-        outcomes.refused++;
-        continue;
+  test.each(['reason', 'name', 'value'])(
+    'every byte 0..255 in the %s: the byte-exact response or a 502',
+    async (where) => {
+      const outcomes = { relayed: 0, refused: 0 };
+      for (let b = 0; b < 256; b++) {
+        const text = await exchange(gw, `${root(provider.port)}/fuzz/${where}/${b}`, randomUUID(), '', 2000);
+        const ch = String.fromCharCode(b);
+        if (text.startsWith('HTTP/1.1 502 Bad Gateway\r\n')) {
+          outcomes.refused++;
+          continue;
+        }
+        const [head, body] = text.split('\r\n\r\n');
+        const lines = head.split('\r\n');
+        if (where === 'reason') expect([b, lines[0]]).toEqual([b, `HTTP/1.1 200 O${ch}K`]);
+        else expect([b, lines[0]]).toEqual([b, 'HTTP/1.1 200 OK']);
+        const want = where === 'name' ? canonical(`X-F${ch}z: v`) : where === 'value' ? `X-Fuzz: v${ch}v` : 'X-Fuzz: v';
+        expect([b, lines[1]]).toEqual([b, want]);
+        expect([b, body]).toEqual([b, 'ok']);
+        outcomes.relayed++;
       }
-      const [head, body] = text.split('\r\n\r\n');
-      const lines = head.split('\r\n');
-      if (where === 'reason') expect([b, lines[0]]).toEqual([b, `HTTP/1.1 200 O${ch}K`]);
-      else expect([b, lines[0]]).toEqual([b, 'HTTP/1.1 200 OK']);
-      const want = where === 'name' ? canonical(`X-F${ch}z: v`) : where === 'value' ? `X-Fuzz: v${ch}v` : 'X-Fuzz: v';
-      expect([b, lines[1]]).toEqual([b, want]);
-      expect([b, body]).toEqual([b, 'ok']);
-      outcomes.relayed++;
-    }
-    expect(outcomes.relayed + outcomes.refused).toBe(256);
-    expect(outcomes.relayed).toBeGreaterThan(60);
-    const health = await send(`http://127.0.0.1:${gw.adminPort}/healthz`);
-    expect(health.status).toBe(200);
-  }, 120_000);
+      expect(outcomes.relayed + outcomes.refused).toBe(256);
+      expect(outcomes.relayed).toBeGreaterThan(60);
+      const health = await send(`http://127.0.0.1:${gw.adminPort}/healthz`);
+      expect(health.status).toBe(200);
+    },
+    120_000,
+  );
 
   test('every status code 000..999: relayed as sent, or a 502 (every 1xx and anything below 100)', async () => {
     for (let code = 0; code < 1000; code++) {
@@ -231,11 +239,13 @@ describe('framing the provider chose (item 11)', () => {
     expect(await recordFor(gw, trace)).toMatchObject({ status: 502, failure_reason: 'UNSUPPORTED_TRANSFER_CODING' });
   });
 
-  test('a consumer\'s Transfer-Encoding reaches the provider as plain `chunked`, whatever its case', async () => {
+  test("a consumer's Transfer-Encoding reaches the provider as plain `chunked`, whatever its case", async () => {
     reply = (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     const before = provider.received.length;
     const c = await rawClient(gw.proxyPort);
-    c.write(gatewayRequest(`${root(provider.port)}/metadata`, sspHeaders(), 'Transfer-Encoding: Chunked\r\nConnection: close\r\n', 'POST') + '3\r\nabc\r\n0\r\n\r\n');
+    c.write(
+      gatewayRequest(`${root(provider.port)}/metadata`, sspHeaders(), 'Transfer-Encoding: Chunked\r\nConnection: close\r\n', 'POST') + '3\r\nabc\r\n0\r\n\r\n',
+    );
     const text = await c.until(() => false, 1500);
     c.close();
     expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK']);
@@ -256,7 +266,7 @@ describe('framing the provider chose (item 11)', () => {
     ['204 with a body', 'GET', 'HTTP/1.1 204 No Content\r\n\r\nbody'],
     ['304 with a body', 'GET', 'HTTP/1.1 304 Not Modified\r\n\r\nbody'],
     ['junk after a complete response', 'GET', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokJUNK'],
-  ])('%s: the record\'s status is the one the consumer got', async (_name, method, response) => {
+  ])("%s: the record's status is the one the consumer got", async (_name, method, response) => {
     reply = (s) => s.write(response);
     const trace = randomUUID();
     const c = await rawClient(gw.proxyPort);
@@ -324,7 +334,9 @@ describe('stale keep-alive sockets (item 11)', () => {
   test('a pooled socket that fails before any response byte: a GET is retried once on a new connection, one record', async () => {
     // Every connection answers its first request and drops the second unanswered: what a
     // provider closing an idle socket just as the gateway reuses it looks like.
-    const provider = await rawProvider(perRequest((s, line, n) => (n === 1 ? s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${line.length}\r\n\r\n${line}`) : s.destroy())));
+    const provider = await rawProvider(
+      perRequest((s, line, n) => (n === 1 ? s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${line.length}\r\n\r\n${line}`) : s.destroy())),
+    );
     const gw = await startGateway(directoryYaml({ metadata: root(provider.port) }), { UPSTREAM_MAX_SOCKETS: '1', UPSTREAM_IDLE_MS: '10000' });
     try {
       const first = await send(gw.url(`${root(provider.port)}/one`), { headers: sspHeaders() });

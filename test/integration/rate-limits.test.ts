@@ -1,4 +1,15 @@
-import { CONSUMER_ASID, METADATA, PROVIDER_ASID, okHandler, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import {
+  CONSUMER_ASID,
+  METADATA,
+  PROVIDER_ASID,
+  okHandler,
+  send,
+  sspHeaders,
+  startGateway,
+  startProvider,
+  type RunningGateway,
+  type TestProvider,
+} from '../helpers/test-kit';
 import { getText, parseExposition } from '../helpers/metrics-kit';
 import { searchUntil } from '../helpers/audit-kit';
 
@@ -30,7 +41,18 @@ ${providerLimit}
  * however slow the machine) and moves only when a test moves it, instead of a sleep.
  * The limiter's arithmetic is tested on its own in test/unit/limit/rate-limiter.test.ts.
  */
-const ALL_BUT_PERFORMANCE = ['Date', 'hrtime', 'nextTick', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] as const;
+const ALL_BUT_PERFORMANCE = [
+  'Date',
+  'hrtime',
+  'nextTick',
+  'queueMicrotask',
+  'setImmediate',
+  'clearImmediate',
+  'setInterval',
+  'clearInterval',
+  'setTimeout',
+  'clearTimeout',
+] as const;
 
 let provider: TestProvider;
 let gw: RunningGateway;

@@ -45,7 +45,11 @@ test.each([['Chunked'], ['CHUNKED']])('a consumer body with Transfer-Encoding: %
   received.length = 0;
   const { lines } = sspLines();
   const root = `http://127.0.0.1:${port}/A20047/STU3/1/gpconnect/fhir`;
-  const raw = await rawExchange(gw.proxyPort, `POST /${root}/metadata HTTP/1.1\r\nHost: gw\r\n${lines}Transfer-Encoding: ${coding}\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, 2000);
+  const raw = await rawExchange(
+    gw.proxyPort,
+    `POST /${root}/metadata HTTP/1.1\r\nHost: gw\r\n${lines}Transfer-Encoding: ${coding}\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    2000,
+  );
   expect(statusLines(raw)).toEqual(['HTTP/1.1 200 OK\r\n']);
   const head = received.join('').split('\r\n\r\n')[0];
   expect(head).toMatch(/\r\nTransfer-Encoding: chunked\r\n/);

@@ -1,7 +1,16 @@
 import {
-  CONSUMER_ASID, METADATA, PROVIDER_ASID, STRUCTURED, TRACE_ID,
-  directoryYaml, okHandler, rawExchange, startGateway, startProvider,
-  type RunningGateway, type TestProvider,
+  CONSUMER_ASID,
+  METADATA,
+  PROVIDER_ASID,
+  STRUCTURED,
+  TRACE_ID,
+  directoryYaml,
+  okHandler,
+  rawExchange,
+  startGateway,
+  startProvider,
+  type RunningGateway,
+  type TestProvider,
 } from '../helpers/test-kit';
 
 /**
@@ -59,15 +68,40 @@ const target = (t: string) => `/${t}`;
 
 const cases: Case[] = [
   // Where the request would go
-  ['unregistered host', () => requestText('GET', target(`http://gp.evil.example/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /^ENDPOINT_.*_VARIES_FROM_TARGETURL_http:\/\/gp\.evil\.example/],
+  [
+    'unregistered host',
+    () => requestText('GET', target(`http://gp.evil.example/A20047/STU3/1/gpconnect/fhir/metadata`)),
+    400,
+    /^ENDPOINT_.*_VARIES_FROM_TARGETURL_http:\/\/gp\.evil\.example/,
+  ],
   ['unregistered loopback host', () => requestText('GET', target(`http://127.0.0.2:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
-  ['registered host, another port', () => requestText('GET', target(`http://127.0.0.1:${P + 1}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
-  ['registered host, another scheme', () => requestText('GET', target(`https://127.0.0.1:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
+  [
+    'registered host, another port',
+    () => requestText('GET', target(`http://127.0.0.1:${P + 1}/A20047/STU3/1/gpconnect/fhir/metadata`)),
+    400,
+    /VARIES_FROM_TARGETURL/,
+  ],
+  [
+    'registered host, another scheme',
+    () => requestText('GET', target(`https://127.0.0.1:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)),
+    400,
+    /VARIES_FROM_TARGETURL/,
+  ],
   ['registered host, no port', () => requestText('GET', target(`http://127.0.0.1/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
   ['path outside the endpoint', () => requestText('GET', target(`http://127.0.0.1:${P}/B99999/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
-  ['prefix match not at a segment boundary', () => requestText('GET', target(`http://127.0.0.1:${P}/A20047/STU3/1/gpconnect/fhirX/metadata`)), 400, /VARIES_FROM_TARGETURL/],
+  [
+    'prefix match not at a segment boundary',
+    () => requestText('GET', target(`http://127.0.0.1:${P}/A20047/STU3/1/gpconnect/fhirX/metadata`)),
+    400,
+    /VARIES_FROM_TARGETURL/,
+  ],
   ['parent of the endpoint', () => requestText('GET', target(`http://127.0.0.1:${P}/A20047/STU3/1/gpconnect`)), 400, /VARIES_FROM_TARGETURL/],
-  ['host suffix trick', () => requestText('GET', target(`http://127.0.0.1:${P}.evil.example/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
+  [
+    'host suffix trick',
+    () => requestText('GET', target(`http://127.0.0.1:${P}.evil.example/A20047/STU3/1/gpconnect/fhir/metadata`)),
+    400,
+    /VARIES_FROM_TARGETURL/,
+  ],
   // Dot-segments, plain and percent-encoded (path form: test/integration/path-forms.test.ts has every form)
   ['dot-dot segment', () => requestText('GET', target(`{root}/../../../admin`)), 400, 'AMBIGUOUS_PATH'],
   ['dot segment', () => requestText('GET', target(`{root}/./metadata`)), 400, 'AMBIGUOUS_PATH'],
@@ -83,12 +117,32 @@ const cases: Case[] = [
   ['broken escape', () => requestText('GET', target(`{root}/meta%zzdata`)), 400, 'AMBIGUOUS_PATH'],
   ['empty segment', () => requestText('GET', target(`{root}//metadata`)), 400, 'MISSING_OR_INVALID_HEADER'],
   // Userinfo and authority tricks
-  ['userinfo before the registered host', () => requestText('GET', target(`http://user:pw@127.0.0.1:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, 'MISSING_OR_INVALID_HEADER'],
-  ['registered host as userinfo', () => requestText('GET', target(`http://127.0.0.1:${P}@gp.evil.example/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, 'MISSING_OR_INVALID_HEADER'],
-  ['#@ trick', () => requestText('GET', target(`http://gp.evil.example#@127.0.0.1:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, 'MISSING_OR_INVALID_HEADER'],
+  [
+    'userinfo before the registered host',
+    () => requestText('GET', target(`http://user:pw@127.0.0.1:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)),
+    400,
+    'MISSING_OR_INVALID_HEADER',
+  ],
+  [
+    'registered host as userinfo',
+    () => requestText('GET', target(`http://127.0.0.1:${P}@gp.evil.example/A20047/STU3/1/gpconnect/fhir/metadata`)),
+    400,
+    'MISSING_OR_INVALID_HEADER',
+  ],
+  [
+    '#@ trick',
+    () => requestText('GET', target(`http://gp.evil.example#@127.0.0.1:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)),
+    400,
+    'MISSING_OR_INVALID_HEADER',
+  ],
   ['fragment in the path', () => requestText('GET', target(`{root}/metadata#x`)), 400, 'MISSING_OR_INVALID_HEADER'],
   // Backslashes
-  ['backslash in the authority', () => requestText('GET', target(`http://gp.evil.example\\@127.0.0.1:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, 'MISSING_OR_INVALID_HEADER'],
+  [
+    'backslash in the authority',
+    () => requestText('GET', target(`http://gp.evil.example\\@127.0.0.1:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)),
+    400,
+    'MISSING_OR_INVALID_HEADER',
+  ],
   ['backslash in the path', () => requestText('GET', target(`{root}\\..\\..\\admin`)), 400, 'AMBIGUOUS_PATH'],
   ['backslash in the query', () => requestText('GET', target(`{root}/metadata?x=\\y`)), 400, 'MISSING_OR_INVALID_HEADER'],
   // Alternative spellings of the registered host
@@ -96,7 +150,12 @@ const cases: Case[] = [
   ['hex IPv4', () => requestText('GET', target(`http://0x7f.0.0.1:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
   ['octal IPv4', () => requestText('GET', target(`http://0177.0.0.1:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
   ['short IPv4', () => requestText('GET', target(`http://127.1:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
-  ['IPv4-mapped IPv6 literal', () => requestText('GET', target(`http://[::ffff:127.0.0.1]:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
+  [
+    'IPv4-mapped IPv6 literal',
+    () => requestText('GET', target(`http://[::ffff:127.0.0.1]:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)),
+    400,
+    /VARIES_FROM_TARGETURL/,
+  ],
   ['localhost', () => requestText('GET', target(`http://localhost:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
   ['trailing dot', () => requestText('GET', target(`http://127.0.0.1.:${P}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
   ['leading-zero port', () => requestText('GET', target(`http://127.0.0.1:0${P}/A20047/STU3/1/gpconnect/fhir/metadata`)), 400, /VARIES_FROM_TARGETURL/],
@@ -114,13 +173,43 @@ const cases: Case[] = [
   ['Ssp-To missing', () => requestText('GET', target(`{root}/metadata`), { 'Ssp-To': null }), 400, 'MISSING_OR_INVALID_HEADER'],
   ['Ssp-To not digits', () => requestText('GET', target(`{root}/metadata`), { 'Ssp-To': '9189991989 3' }), 400, 'MISSING_OR_INVALID_HEADER'],
   ['Ssp-InteractionID missing', () => requestText('GET', target(`{root}/metadata`), { 'Ssp-InteractionID': null }), 400, 'MISSING_OR_INVALID_HEADER'],
-  ['Ssp-InteractionID not a URN', () => requestText('GET', target(`{root}/metadata`), { 'Ssp-InteractionID': 'read-metadata' }), 400, 'MISSING_OR_INVALID_HEADER'],
+  [
+    'Ssp-InteractionID not a URN',
+    () => requestText('GET', target(`{root}/metadata`), { 'Ssp-InteractionID': 'read-metadata' }),
+    400,
+    'MISSING_OR_INVALID_HEADER',
+  ],
   // The directory's decisions
-  ['unknown consumer', () => requestText('GET', target(`{root}/metadata`), { 'Ssp-From': '111111111111' }), 403, 'ASID_CHECK_FAILED_MESSAGESENDER_111111111111'],
-  ['consumer not accredited for the interaction', () => requestText('GET', target(`{root}/metadata`), { 'Ssp-From': '200000000360', 'Ssp-InteractionID': STRUCTURED }), 403, 'ASID_CHECK_FAILED_MESSAGESENDER_200000000360'],
-  ['unknown provider', () => requestText('GET', target(`{root}/metadata`), { 'Ssp-To': '999999999999' }), 403, 'PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_999999999999'],
-  ['interaction not registered at the endpoint', () => requestText('GET', target(`{root}/metadata`), { 'Ssp-InteractionID': STRUCTURED }), 403, `PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_${PROVIDER_ASID}`],
-  ['no data-sharing agreement', () => requestText('GET', target(`{root}/metadata`), { 'Ssp-From': '200000000360' }), 403, `FOT_CHECK_FAILED_MESSAGESENDER_200000000360_MESSAGERECEIVER_${PROVIDER_ASID}`],
+  [
+    'unknown consumer',
+    () => requestText('GET', target(`{root}/metadata`), { 'Ssp-From': '111111111111' }),
+    403,
+    'ASID_CHECK_FAILED_MESSAGESENDER_111111111111',
+  ],
+  [
+    'consumer not accredited for the interaction',
+    () => requestText('GET', target(`{root}/metadata`), { 'Ssp-From': '200000000360', 'Ssp-InteractionID': STRUCTURED }),
+    403,
+    'ASID_CHECK_FAILED_MESSAGESENDER_200000000360',
+  ],
+  [
+    'unknown provider',
+    () => requestText('GET', target(`{root}/metadata`), { 'Ssp-To': '999999999999' }),
+    403,
+    'PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_999999999999',
+  ],
+  [
+    'interaction not registered at the endpoint',
+    () => requestText('GET', target(`{root}/metadata`), { 'Ssp-InteractionID': STRUCTURED }),
+    403,
+    `PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_${PROVIDER_ASID}`,
+  ],
+  [
+    'no data-sharing agreement',
+    () => requestText('GET', target(`{root}/metadata`), { 'Ssp-From': '200000000360' }),
+    403,
+    `FOT_CHECK_FAILED_MESSAGESENDER_200000000360_MESSAGERECEIVER_${PROVIDER_ASID}`,
+  ],
   // Methods
   ['DELETE', () => requestText('DELETE', target(`{root}/metadata`)), 405, '405: Method Not Allowed'],
   ['TRACE', () => requestText('TRACE', target(`{root}/metadata`)), 405, '405: Method Not Allowed'],
@@ -128,9 +217,24 @@ const cases: Case[] = [
   // What Node's strict parser rejects, answered by the gateway
   ['NUL in a header value', () => requestText('GET', target(`{root}/metadata`), { 'X-Note': 'a\u0000b' }), 400, 'MALFORMED_HTTP_REQUEST'],
   ['bare CR in a header value', () => requestText('GET', target(`{root}/metadata`), { 'X-Note': 'a\rX-Injected: b' }), 400, 'MALFORMED_HTTP_REQUEST'],
-  ['CR/LF in an Ssp header (header injection)', () => requestText('GET', target(`{root}/metadata`), { 'Ssp-To': `${PROVIDER_ASID}\r\n Host: evil` }), 400, /MALFORMED_HTTP_REQUEST|MISSING_OR_INVALID_HEADER/],
-  ['Content-Length with Transfer-Encoding', () => requestText('POST', target(`{root}/metadata`), {}, ['Content-Length: 5', 'Transfer-Encoding: chunked']), 400, 'MALFORMED_HTTP_REQUEST'],
-  ['two different Content-Lengths', () => requestText('POST', target(`{root}/metadata`), {}, ['Content-Length: 5', 'Content-Length: 6']), 400, 'MALFORMED_HTTP_REQUEST'],
+  [
+    'CR/LF in an Ssp header (header injection)',
+    () => requestText('GET', target(`{root}/metadata`), { 'Ssp-To': `${PROVIDER_ASID}\r\n Host: evil` }),
+    400,
+    /MALFORMED_HTTP_REQUEST|MISSING_OR_INVALID_HEADER/,
+  ],
+  [
+    'Content-Length with Transfer-Encoding',
+    () => requestText('POST', target(`{root}/metadata`), {}, ['Content-Length: 5', 'Transfer-Encoding: chunked']),
+    400,
+    'MALFORMED_HTTP_REQUEST',
+  ],
+  [
+    'two different Content-Lengths',
+    () => requestText('POST', target(`{root}/metadata`), {}, ['Content-Length: 5', 'Content-Length: 6']),
+    400,
+    'MALFORMED_HTTP_REQUEST',
+  ],
   ['oversized header block', () => requestText('GET', target(`{root}/metadata`), { 'X-Big': 'x'.repeat(5000) }), 431, 'REQUEST_HEADERS_TOO_LARGE'],
   ['body over the limit', () => requestText('POST', target(`{root}/metadata`), {}, ['Content-Length: 5000']), 413, 'REQUEST_BODY_TOO_LARGE'],
 ];

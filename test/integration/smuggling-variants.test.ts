@@ -77,7 +77,7 @@ describe('Expect: only 100-continue, always with an OperationOutcome and a recor
     ['an unknown expectation with a body', 'Expect: foo\r\nContent-Length: 5\r\n'],
     ['100-continue listed with another expectation', 'Expect: 100-continue, foo\r\nContent-Length: 5\r\n'],
     ['100-continue and a second Expect line', 'Expect: 100-continue\r\nExpect: foo\r\nContent-Length: 5\r\n'],
-  ])('%s: 400 MISSING_OR_INVALID_HEADER (not Node\'s bare 417), one audit record, nothing forwarded', async (_name, lines) => {
+  ])("%s: 400 MISSING_OR_INVALID_HEADER (not Node's bare 417), one audit record, nothing forwarded", async (_name, lines) => {
     const before = provider.connections;
     const count = seen.length;
     const req = head('/metadata', lines, 'POST');
@@ -233,12 +233,20 @@ describe('Framing variants: refused by the parser with one record, or forwarded 
     ['Content-Length: 05', `Content-Length: 0${SMUGGLED.length}\r\n`, SMUGGLED],
     ['Content-Length with trailing whitespace', `Content-Length: ${SMUGGLED.length} \r\n`, SMUGGLED],
     ['chunk extension', 'Transfer-Encoding: chunked\r\n', `${hex(SMUGGLED.length)};ext=1;q="a b"\r\n${SMUGGLED}\r\n0\r\n\r\n`],
-    ['trailer carrying Ssp-From (trailers are not relayed)', 'Transfer-Encoding: chunked\r\n', `${hex(SMUGGLED.length)}\r\n${SMUGGLED}\r\n0\r\nSsp-From: 999\r\nSsp-InteractionID: x\r\n\r\n`],
+    [
+      'trailer carrying Ssp-From (trailers are not relayed)',
+      'Transfer-Encoding: chunked\r\n',
+      `${hex(SMUGGLED.length)}\r\n${SMUGGLED}\r\n0\r\nSsp-From: 999\r\nSsp-InteractionID: x\r\n\r\n`,
+    ],
     ['Connection naming content-length;x (no such field)', `Connection: content-length;x\r\nContent-Length: ${SMUGGLED.length}\r\n`, SMUGGLED],
     ['Connection naming "content-length" quoted (no such field)', `Connection: "content-length"\r\nContent-Length: ${SMUGGLED.length}\r\n`, SMUGGLED],
     ['Proxy-Connection: content-length', `Proxy-Connection: content-length\r\nContent-Length: ${SMUGGLED.length}\r\n`, SMUGGLED],
     ['Keep-Alive: timeout=1, max=1', `Keep-Alive: timeout=1, max=1\r\nContent-Length: ${SMUGGLED.length}\r\n`, SMUGGLED],
-    ['Connection: keep-alive, Keep-Alive, TE, Trailer', `Connection: keep-alive, Keep-Alive, TE, Trailer\r\nTE: trailers\r\nContent-Length: ${SMUGGLED.length}\r\n`, SMUGGLED],
+    [
+      'Connection: keep-alive, Keep-Alive, TE, Trailer',
+      `Connection: keep-alive, Keep-Alive, TE, Trailer\r\nTE: trailers\r\nContent-Length: ${SMUGGLED.length}\r\n`,
+      SMUGGLED,
+    ],
   ];
   test.each(forwarded)('%s: one request at the provider, body intact, one record', async (_name, lines, rest) => {
     seen.length = 0;

@@ -2,7 +2,17 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { directoryYaml, sspHeaders, startGateway, type RunningGateway } from '../helpers/test-kit';
-import { gatewayRequest, parseRequests, rawClient, rawProvider, requestLines, startEngine, statusLines, type EngineUnderTest, type RawProvider } from '../helpers/engine-kit';
+import {
+  gatewayRequest,
+  parseRequests,
+  rawClient,
+  rawProvider,
+  requestLines,
+  startEngine,
+  statusLines,
+  type EngineUnderTest,
+  type RawProvider,
+} from '../helpers/engine-kit';
 
 /**
  * Issue 9 item 1: request smuggling through `Connection`. A header named in Connection
@@ -48,7 +58,7 @@ describe('engine alone: framing survives any Connection header', () => {
     ['with Host and Transfer-Encoding too', 'Connection: Host, Transfer-Encoding,Content-Length\r\n'],
   ];
 
-  test.each(variants)('the issue\'s attack (%s): one request reaches the provider, with its Content-Length and body', async (_name, connection) => {
+  test.each(variants)("the issue's attack (%s): one request reaches the provider, with its Content-Length and body", async (_name, connection) => {
     const c = await rawClient(engine.port);
     try {
       c.write(`GET /A20047/fhir/metadata HTTP/1.1\r\nHost: gw\r\n${connection}Content-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`);
@@ -72,7 +82,9 @@ describe('engine alone: framing survives any Connection header', () => {
     const c = await rawClient(engine.port);
     try {
       const hex = SMUGGLED.length.toString(16);
-      c.write(`POST /A20047/fhir/x HTTP/1.1\r\nHost: gw\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n${hex}\r\n${SMUGGLED}\r\n0\r\n\r\n`);
+      c.write(
+        `POST /A20047/fhir/x HTTP/1.1\r\nHost: gw\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n${hex}\r\n${SMUGGLED}\r\n0\r\n\r\n`,
+      );
       const text = await c.until((t) => t.includes('answer:'));
       expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK']);
       expect(requestLines(provider.received)).toEqual(['POST /A20047/fhir/x HTTP/1.1']);
@@ -96,7 +108,7 @@ describe('engine alone: framing survives any Connection header', () => {
   });
 });
 
-describe('engine alone: a provider\'s Connection cannot desynchronise the consumer', () => {
+describe("engine alone: a provider's Connection cannot desynchronise the consumer", () => {
   test.each([
     ['Content-Length', 'HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\nhello'],
     ['Transfer-Encoding', 'HTTP/1.1 200 OK\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
@@ -159,13 +171,17 @@ describe('through the gateway: two consumers, a delayed provider', () => {
     await new Promise((r) => provider.close(r));
   });
 
-  test('the attacker\'s body never becomes a request; the victim gets only its own response', async () => {
+  test("the attacker's body never becomes a request; the victim gets only its own response", async () => {
     const attackerTrace = randomUUID();
     const attacker = await rawClient(gw.proxyPort);
     const victim = await rawClient(gw.proxyPort);
     try {
       attacker.write(
-        gatewayRequest(`${root()}/metadata`, sspHeaders({ 'Ssp-TraceID': attackerTrace }), `Connection: Content-Length\r\nContent-Length: ${SMUGGLED.length}\r\n`) + SMUGGLED,
+        gatewayRequest(
+          `${root()}/metadata`,
+          sspHeaders({ 'Ssp-TraceID': attackerTrace }),
+          `Connection: Content-Length\r\nContent-Length: ${SMUGGLED.length}\r\n`,
+        ) + SMUGGLED,
       );
       const first = await attacker.until((t) => statusLines(t).length >= 1 && /\r\n\r\n/.test(t), 3000);
       // With the handler's refusal in front, the attacker gets a 400; without it, its own metadata answer.

@@ -144,7 +144,7 @@ test('a slow upload that keeps sending within the idle timeout is not cut', asyn
   }
 });
 
-test('a provider that stops reading an upload is the provider\'s stall: upstream_timeout', async () => {
+test("a provider that stops reading an upload is the provider's stall: upstream_timeout", async () => {
   mode = 'no-read';
   const trace = randomUUID();
   const c = await rawClient(gw.proxyPort);
@@ -167,7 +167,7 @@ test('a provider that stops reading an upload is the provider\'s stall: upstream
   }
 });
 
-test('a provider silent after an upload that paused past UPSTREAM_TIMEOUT_MS: still 504 (the timer that was not the provider\'s fault re-arms)', async () => {
+test("a provider silent after an upload that paused past UPSTREAM_TIMEOUT_MS: still 504 (the timer that was not the provider's fault re-arms)", async () => {
   mode = 'silent';
   const trace = randomUUID();
   const c = await rawClient(gw.proxyPort);

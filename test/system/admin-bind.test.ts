@@ -28,7 +28,11 @@ function boundAddress(port: number): string | null {
 }
 
 function lines(gw: ChildGateway): Array<Record<string, unknown>> {
-  return gw.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  return gw
+    .stdout()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
 }
 
 function tokensFile(): string {

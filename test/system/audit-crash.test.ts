@@ -109,7 +109,9 @@ test('every transaction survives SIGKILL at random moments, exactly once', async
     const outcomes = rows.reduce<Record<string, number>>((acc, r) => ({ ...acc, [String(r.outcome)]: (acc[String(r.outcome)] ?? 0) + 1 }), {});
     expect(Object.keys(outcomes).sort()).toEqual(expect.arrayContaining(['forwarded']));
     expect(rows.every((r) => r.outcome === 'forwarded' || r.outcome === 'interrupted')).toBe(true);
-    process.stdout.write(`audit crash test: ${answered.size} answered, ${reachedProvider.size} reached the provider, ${rows.length} records: ${JSON.stringify(outcomes)}\n`);
+    process.stdout.write(
+      `audit crash test: ${answered.size} answered, ${reachedProvider.size} reached the provider, ${rows.length} records: ${JSON.stringify(outcomes)}\n`,
+    );
   } finally {
     gw.kill('SIGTERM');
     await gw.exited;
@@ -123,7 +125,14 @@ test('a torn spool tail at start-up is cut, logged and counted, and never stops 
   expect((await send(first.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
   first.kill('SIGKILL');
   await first.exited;
-  const segment = join(dataDir, 'spool', readdirSync(join(dataDir, 'spool')).filter((f) => f.endsWith('.seg')).sort().pop()!);
+  const segment = join(
+    dataDir,
+    'spool',
+    readdirSync(join(dataDir, 'spool'))
+      .filter((f) => f.endsWith('.seg'))
+      .sort()
+      .pop()!,
+  );
   appendFileSync(segment, Buffer.from([0x30, 0x01, 0x00, 0x00, 0xde, 0xad])); // half a record header: a torn write
   const gw = await runGateway(yaml, { DATA_DIR: dataDir });
   try {

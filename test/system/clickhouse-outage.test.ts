@@ -57,7 +57,12 @@ function get(gw: ChildGateway, agent?: Agent): Promise<{ id: string; status: num
 
 async function serverCounts(): Promise<Map<string, number>> {
   const text = await ch.sql("SELECT trace_id, count() FROM spine_audit.transactions FINAL WHERE outcome != 'in_flight' GROUP BY trace_id FORMAT TabSeparated");
-  return new Map(text.split('\n').filter(Boolean).map((l) => [l.split('\t')[0], Number(l.split('\t')[1])]));
+  return new Map(
+    text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => [l.split('\t')[0], Number(l.split('\t')[1])]),
+  );
 }
 
 test('ClickHouse stopped under load: every request is served, and every record arrives exactly once', async () => {
@@ -101,7 +106,9 @@ test('ClickHouse stopped under load: every request is served, and every record a
     expect(await metric(gw, 'spine_gateway_audit_records_pending')).toBe(0);
     expect(await metric(gw, 'spine_gateway_audit_records_dropped_total')).toBe(0);
     expect(await metric(gw, 'spine_gateway_audit_records_dead_lettered_total')).toBe(0);
-    process.stdout.write(`outage test: ${results.length} requests, all 200; ${counts.size} records; ${failuresDuringOutage} failed inserts during the outage\n`);
+    process.stdout.write(
+      `outage test: ${results.length} requests, all 200; ${counts.size} records; ${failuresDuringOutage} failed inserts during the outage\n`,
+    );
   } finally {
     running = false;
     agent.destroy();

@@ -60,16 +60,20 @@ describe('one gateway per DATA_DIR', () => {
     ['AUDIT_FAILURE_MODE=open, embedded engine', { AUDIT_FAILURE_MODE: 'open' }],
     // With a server the spool is still under DATA_DIR: two writers would corrupt it silently.
     ['a ClickHouse server (down)', { CLICKHOUSE_URL: 'http://127.0.0.1:1/spine_audit' }],
-  ])('a second gateway on the same DATA_DIR stops with one line (%s); the first serves on', async (_name, env) => {
-    const dataDir = join(tempDir('gw-lock-'), 'data');
-    const first = await start(dataDir, env);
-    const { code, stderr } = await startFails(dataDir, env);
-    expect(code).toBe(1);
-    expect(stderr).toBe(IN_USE(dataDir, first.pid));
-    const reply = await send(first.url(`${provider.root}/metadata`), { headers: sspHeaders() });
-    expect(reply.status).toBe(200);
-    expect(reply.body.toString()).toBe('fine');
-  }, 60_000);
+  ])(
+    'a second gateway on the same DATA_DIR stops with one line (%s); the first serves on',
+    async (_name, env) => {
+      const dataDir = join(tempDir('gw-lock-'), 'data');
+      const first = await start(dataDir, env);
+      const { code, stderr } = await startFails(dataDir, env);
+      expect(code).toBe(1);
+      expect(stderr).toBe(IN_USE(dataDir, first.pid));
+      const reply = await send(first.url(`${provider.root}/metadata`), { headers: sspHeaders() });
+      expect(reply.status).toBe(200);
+      expect(reply.body.toString()).toBe('fine');
+    },
+    60_000,
+  );
 
   test('a stopped gateway leaves DATA_DIR free: the next one starts', async () => {
     const dataDir = join(tempDir('gw-lock-'), 'data');
@@ -147,21 +151,25 @@ describe('one gateway per DATA_DIR', () => {
   }, 60_000);
 
   const noFaults = diskFaultsUnavailable();
-  (noFaults === null ? test : test.skip)('a DATA_DIR that cannot hold the lock (chattr +i) does not stop start-up: one warning, traffic audited as usual', async () => {
-    const dataDir = join(tempDir('gw-lock-'), 'data');
-    const first = await start(dataDir); // makes spool/ and clickhouse/ under DATA_DIR
-    first.kill('SIGTERM');
-    await first.exited;
-    chattr('+i', dataDir);
-    try {
-      const gw = await start(dataDir);
-      expect(gw.stdout()).toMatch(/cannot create gateway\.lock \(EPERM\); starting without it/);
-      expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
-      gw.kill('SIGTERM');
-      expect(await gw.exited).toEqual({ code: 0, signal: null });
-    } finally {
-      chattr('-i', dataDir);
-    }
-  }, 60_000);
+  (noFaults === null ? test : test.skip)(
+    'a DATA_DIR that cannot hold the lock (chattr +i) does not stop start-up: one warning, traffic audited as usual',
+    async () => {
+      const dataDir = join(tempDir('gw-lock-'), 'data');
+      const first = await start(dataDir); // makes spool/ and clickhouse/ under DATA_DIR
+      first.kill('SIGTERM');
+      await first.exited;
+      chattr('+i', dataDir);
+      try {
+        const gw = await start(dataDir);
+        expect(gw.stdout()).toMatch(/cannot create gateway\.lock \(EPERM\); starting without it/);
+        expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
+        gw.kill('SIGTERM');
+        expect(await gw.exited).toEqual({ code: 0, signal: null });
+      } finally {
+        chattr('-i', dataDir);
+      }
+    },
+    60_000,
+  );
 });
 if (diskFaultsUnavailable() !== null) process.stdout.write(`data-dir-lock: the chattr case skips: ${diskFaultsUnavailable()}\n`);

@@ -85,10 +85,10 @@ function download(): Promise<{ bytes: number; sha: string }> {
     });
     req.on('error', reject);
     req.end();
-    });
+  });
 }
 
-test('a 200 MiB streamed response arrives intact, with the gateway\'s RSS flat', async () => {
+test("a 200 MiB streamed response arrives intact, with the gateway's RSS flat", async () => {
   // The first large transfer grows the heap once (~35 MiB: V8 lets freed socket buffers pile
   // up to its external-memory GC threshold); warm up so the bound measures per-stream growth.
   downloadSize = 20 * MiB;
@@ -101,17 +101,19 @@ test('a 200 MiB streamed response arrives intact, with the gateway\'s RSS flat',
   expect(peakGrowth).toBeLessThan(RSS_BOUND);
 }, 120000);
 
-test('a 50 MiB streamed upload arrives intact, with the gateway\'s RSS flat', async () => {
+test("a 50 MiB streamed upload arrives intact, with the gateway's RSS flat", async () => {
   const { stream, digest } = source(50 * MiB);
-  const { result, peakGrowth } = await measureRssGrowth(gw, () =>
-    new Promise<number>((resolve, reject) => {
-      const req = request(gw.url(`${provider.root}/metadata`), { method: 'POST', headers: sspHeaders(), agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode!));
-      });
-      req.on('error', reject);
-      stream.pipe(req);
-    }),
+  const { result, peakGrowth } = await measureRssGrowth(
+    gw,
+    () =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(gw.url(`${provider.root}/metadata`), { method: 'POST', headers: sspHeaders(), agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        stream.pipe(req);
+      }),
   );
   expect(result).toBe(200);
   const received = await providerReceived;

@@ -15,7 +15,10 @@ afterAll(async () => {
   await slow.close();
 });
 
-async function startError(env: Record<string, string>, directory = directoryYaml({ metadata: 'http://127.0.0.1:1/A1' })): Promise<{ code: number; stderr: string }> {
+async function startError(
+  env: Record<string, string>,
+  directory = directoryYaml({ metadata: 'http://127.0.0.1:1/A1' }),
+): Promise<{ code: number; stderr: string }> {
   try {
     const gw = await runGateway(directory, env);
     gw.kill('SIGKILL');
@@ -42,7 +45,9 @@ describe('start-up', () => {
   test('a broken directory stops start-up with one line naming the place', async () => {
     const { code, stderr } = await startError({}, directoryYaml({ metadata: 'https://GP.example/A1' }));
     expect(code).toBe(1);
-    expect(stderr).toMatch(/^spine-gateway: cannot start: directory .*providers\.0\.endpoints\.0\.url: must be written canonically as https:\/\/gp\.example\/A1.*\n$/);
+    expect(stderr).toMatch(
+      /^spine-gateway: cannot start: directory .*providers\.0\.endpoints\.0\.url: must be written canonically as https:\/\/gp\.example\/A1.*\n$/,
+    );
     expect(stderr.split('\n').filter(Boolean)).toHaveLength(1);
   });
 });

@@ -3,7 +3,19 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { exportedNames, getText } from '../helpers/metrics-kit';
 import { promtool, startPrometheus, type PrometheusServer } from '../helpers/prometheus-server';
-import { REPO, TRACE_ID, directoryYaml, eventually, okHandler, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import {
+  REPO,
+  TRACE_ID,
+  directoryYaml,
+  eventually,
+  okHandler,
+  send,
+  sspHeaders,
+  startGateway,
+  startProvider,
+  type RunningGateway,
+  type TestProvider,
+} from '../helpers/test-kit';
 
 /**
  * The dashboards, alert rules and scrape config ship in the repository; these tests keep
@@ -17,21 +29,40 @@ const DASHBOARDS = ['traffic-overview', 'audit-pipeline', 'audit-explorer'].map(
   json: JSON.parse(readFileSync(join(REPO, 'dashboards', `${name}.json`), 'utf8')) as Dashboard,
 }));
 
-interface Target { datasource: { uid: string }; expr?: string; rawSql?: string }
-interface Panel { title: string; datasource: { uid: string }; targets: Target[] }
-interface Dashboard { uid: string; panels: Panel[]; templating: { list: Array<{ name: string; datasource?: { uid: string }; definition?: string }> } }
+interface Target {
+  datasource: { uid: string };
+  expr?: string;
+  rawSql?: string;
+}
+interface Panel {
+  title: string;
+  datasource: { uid: string };
+  targets: Target[];
+}
+interface Dashboard {
+  uid: string;
+  panels: Panel[];
+  templating: { list: Array<{ name: string; datasource?: { uid: string }; definition?: string }> };
+}
 
 function targets(ds: string): Array<{ where: string; target: Target }> {
-  return DASHBOARDS.flatMap(({ name, json }) => json.panels.flatMap((p) => p.targets.filter((t) => t.datasource.uid === ds).map((target) => ({ where: `${name}: ${p.title}`, target }))));
+  return DASHBOARDS.flatMap(({ name, json }) =>
+    json.panels.flatMap((p) => p.targets.filter((t) => t.datasource.uid === ds).map((target) => ({ where: `${name}: ${p.title}`, target }))),
+  );
 }
 const ruleExprs = (): Array<{ where: string; expr: string }> =>
-  (parseYaml(readFileSync(join(REPO, 'dashboards', 'prometheus', 'alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> }).groups.flatMap((g) =>
-    g.rules.map((r) => ({ where: `rule ${r.alert}`, expr: r.expr })),
-  );
+  (
+    parseYaml(readFileSync(join(REPO, 'dashboards', 'prometheus', 'alerts.yml'), 'utf8')) as {
+      groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
+    }
+  ).groups.flatMap((g) => g.rules.map((r) => ({ where: `rule ${r.alert}`, expr: r.expr })));
 
 /** Grafana's variables, as Grafana would substitute them for a whole-range, all-values view. */
 function promqlAsGrafanaSends(expr: string): string {
-  const out = expr.replace(/\$__rate_interval|\$__interval/g, '1m').replace(/\$__range/g, '1h').replace(/\$interaction/g, '.*');
+  const out = expr
+    .replace(/\$__rate_interval|\$__interval/g, '1m')
+    .replace(/\$__range/g, '1h')
+    .replace(/\$interaction/g, '.*');
   expect(out).not.toContain('$');
   return out;
 }
@@ -55,13 +86,23 @@ describe('the trial stack (docker-compose.yml, not run here)', () => {
     const mounts = Object.values(compose.services).flatMap((svc) => (svc.volumes ?? []).filter((v) => v.startsWith('.')).map((v) => v.split(':')[0]));
     expect(mounts.length).toBeGreaterThan(8);
     for (const source of mounts) expect(existsSync(join(dir, source))).toBe(true);
-    expect(mounts).toEqual(expect.arrayContaining(['./prometheus/alerts.yml', './prometheus/prometheus.yml', './provisioning/datasources.yml', ...DASHBOARDS.map((d) => `./${d.name}.json`)]));
+    expect(mounts).toEqual(
+      expect.arrayContaining([
+        './prometheus/alerts.yml',
+        './prometheus/prometheus.yml',
+        './provisioning/datasources.yml',
+        ...DASHBOARDS.map((d) => `./${d.name}.json`),
+      ]),
+    );
     expect(existsSync(join(dir, compose.services.gateway.build!, 'Dockerfile'))).toBe(true);
     // The gateway's named volume holds the image's DATA_DIR (spool and dead letters survive a restart).
     const dataDir = /DATA_DIR=(\S+)/.exec(readFileSync(join(REPO, 'Dockerfile'), 'utf8'))![1];
     expect(compose.services.gateway.volumes).toContain(`gateway-data:${dataDir}`);
     // The scrape config names the job the rules and dashboards select on.
-    const scrape = parseYaml(readFileSync(join(dir, 'prometheus', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string }>; rule_files: string[] };
+    const scrape = parseYaml(readFileSync(join(dir, 'prometheus', 'prometheus.yml'), 'utf8')) as {
+      scrape_configs: Array<{ job_name: string }>;
+      rule_files: string[];
+    };
     expect(scrape.scrape_configs.map((c) => c.job_name)).toEqual(['spine-gateway']);
     expect(scrape.rule_files).toEqual(['alerts.yml']);
   });
@@ -98,7 +139,8 @@ describe('against a live gateway and a real Prometheus', () => {
     prometheus = await startPrometheus([`127.0.0.1:${gw.adminPort}`]);
     // Known traffic: 20 forwarded, 5 refused (unknown consumer).
     for (let i = 0; i < 20; i++) expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
-    for (let i = 0; i < 5; i++) expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-From': '111111111111' }) })).status).toBe(403);
+    for (let i = 0; i < 5; i++)
+      expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-From': '111111111111' }) })).status).toBe(403);
     const audit = gw.gateway.audit!;
     await eventually(() => audit.stats.shipped() >= 25, 15_000, 'the audit records to reach the embedded engine');
     live = (await getText(`http://127.0.0.1:${gw.adminPort}/metrics`)).text;
@@ -136,7 +178,9 @@ describe('against a live gateway and a real Prometheus', () => {
     const exprs = [
       ...targets('prometheus').map(({ where, target }) => ({ where, expr: target.expr! })),
       ...ruleExprs(),
-      ...DASHBOARDS.flatMap(({ name, json }) => json.templating.list.filter((v) => v.datasource?.uid === 'prometheus').map((v) => ({ where: `${name}: $${v.name}`, expr: v.definition! }))),
+      ...DASHBOARDS.flatMap(({ name, json }) =>
+        json.templating.list.filter((v) => v.datasource?.uid === 'prometheus').map((v) => ({ where: `${name}: $${v.name}`, expr: v.definition! })),
+      ),
     ];
     expect(exprs.length).toBeGreaterThan(40);
     for (const { where, expr } of exprs) {
@@ -166,7 +210,10 @@ describe('against a live gateway and a real Prometheus', () => {
   });
 
   test('dashboards use only the provisioned data sources', () => {
-    const provisioned = (parseYaml(readFileSync(join(REPO, 'dashboards', 'provisioning', 'datasources.yml'), 'utf8')) as { datasources: Array<{ uid: string }> }).datasources.map((d) => d.uid);
-    for (const { json } of DASHBOARDS) for (const p of json.panels) for (const uid of [p.datasource.uid, ...p.targets.map((t) => t.datasource.uid)]) expect(provisioned).toContain(uid);
+    const provisioned = (
+      parseYaml(readFileSync(join(REPO, 'dashboards', 'provisioning', 'datasources.yml'), 'utf8')) as { datasources: Array<{ uid: string }> }
+    ).datasources.map((d) => d.uid);
+    for (const { json } of DASHBOARDS)
+      for (const p of json.panels) for (const uid of [p.datasource.uid, ...p.targets.map((t) => t.datasource.uid)]) expect(provisioned).toContain(uid);
   });
 });

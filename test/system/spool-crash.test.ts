@@ -15,7 +15,10 @@ const CHILD = join(REPO, 'dist', 'test', 'fixtures', 'spool-child.js');
 
 function runAndKill(dir: string, prefix: string, afterMs: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD], { env: { PATH: process.env.PATH, SPOOL_DIR: dir, ID_PREFIX: prefix }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [CHILD], {
+      env: { PATH: process.env.PATH, SPOOL_DIR: dir, ID_PREFIX: prefix },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (c) => {
       out += c;
@@ -27,7 +30,12 @@ function runAndKill(dir: string, prefix: string, afterMs: number): Promise<strin
     child.on('exit', (_code, signal) => {
       if (signal !== 'SIGKILL') return reject(new Error(`child exited on its own: ${out.slice(-200)}`));
       // Only whole lines count: a line cut by the kill was never fully acknowledged.
-      resolve(out.split('\n').filter((l) => l.startsWith('ack ')).map((l) => l.slice(4)));
+      resolve(
+        out
+          .split('\n')
+          .filter((l) => l.startsWith('ack '))
+          .map((l) => l.slice(4)),
+      );
     });
   });
 }
@@ -68,7 +76,12 @@ test('no acknowledged record is lost across five SIGKILLs at random moments, and
     // the one whose tail the child's recovery should have cut, scans clean to its end.
     const segments = listSegments(dir);
     const scans = segments.map((segment) => scanSegment(dir, segment));
-    expect(scans.slice(0, -1).filter((scan) => scan.badBytes > 0).map((scan) => scan.segment)).toEqual([]);
+    expect(
+      scans
+        .slice(0, -1)
+        .filter((scan) => scan.badBytes > 0)
+        .map((scan) => scan.segment),
+    ).toEqual([]);
     if (scans[scans.length - 1].badBytes > 0) naturalTails++;
     // Every record acknowledged this round lies before any torn bytes: recovery can cut the tail and lose nothing acknowledged.
     const good = new Set(scans.flatMap((scan) => scan.records.map((r) => idOf(r.payload))));
@@ -109,5 +122,7 @@ test('no acknowledged record is lost across five SIGKILLs at random moments, and
   const missing = acked.filter((id) => !counts.has(id));
   expect(missing).toEqual([]);
   expect([...counts.values()].every((c) => c === 1)).toBe(true);
-  process.stdout.write(`spool crash test: ${acked.length} acknowledged, ${seen.length} on disk, 5 torn tails written and cut, ${naturalTails} left by a kill mid-write\n`);
+  process.stdout.write(
+    `spool crash test: ${acked.length} acknowledged, ${seen.length} on disk, 5 torn tails written and cut, ${naturalTails} left by a kill mid-write\n`,
+  );
 }, 60000);

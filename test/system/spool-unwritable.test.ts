@@ -73,7 +73,9 @@ function get(gw: ChildGateway): Promise<{ id: string; status: number; body: stri
 /** The segment the writer appends to: the newest one. */
 function currentSegment(gw: ChildGateway): string {
   const spool = join(gw.dir, 'data', 'spool');
-  const segments = readdirSync(spool).filter((n) => n.endsWith('.seg')).sort();
+  const segments = readdirSync(spool)
+    .filter((n) => n.endsWith('.seg'))
+    .sort();
   return join(spool, segments[segments.length - 1]);
 }
 

@@ -15,7 +15,12 @@ describe('ERROR_CODES', () => {
 describe('classifyUpstreamFailure', () => {
   it('gives the outcome, status, code and reason together', () => {
     expect(classifyUpstreamFailure(undefined, true)).toEqual({ outcome: 'upstream_timeout', status: 504, code: 'UPSTREAM_TIMEOUT', reason: 'ETIMEDOUT' });
-    expect(classifyUpstreamFailure(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), false)).toEqual({ outcome: 'upstream_error', status: 502, code: 'ERROR_COMMUNICATING_TO_ENDPOINT', reason: 'ECONNREFUSED' });
+    expect(classifyUpstreamFailure(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), false)).toEqual({
+      outcome: 'upstream_error',
+      status: 502,
+      code: 'ERROR_COMMUNICATING_TO_ENDPOINT',
+      reason: 'ECONNREFUSED',
+    });
   });
 
   it('records a connection closed mid-response without an error as a reset', () => {

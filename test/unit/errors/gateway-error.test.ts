@@ -20,7 +20,12 @@ describe('GatewayError', () => {
       [classifyStoreError(Object.assign(new Error('Table x does not exist'), { code: '60' })), '60', 'AuditStoreError'],
     ];
     for (const [error, code, name] of cases) {
-      expect({ name: error.name, code: error.code, base: error instanceof GatewayError, error: error instanceof Error }).toEqual({ name, code, base: true, error: true });
+      expect({ name: error.name, code: error.code, base: error instanceof GatewayError, error: error instanceof Error }).toEqual({
+        name,
+        code,
+        base: true,
+        error: true,
+      });
     }
     expect(classifyStoreError(new Error('x'))).toBeInstanceOf(AuditStoreError);
   });
@@ -34,9 +39,9 @@ describe('GatewayError', () => {
   });
 
   test('a database name that is not a plain identifier: StoreConfigError, before any connection', () => {
-    expect(() => new AuditStore({ url: 'http://127.0.0.1:1/bad-name', dataDir: tempDir('store-'), manageSchema: false, retentionDays: 30, timeoutMs: 100 })).toThrow(
-      expect.objectContaining({ code: 'GW_ERR_STORE_CONFIG', name: 'StoreConfigError' }),
-    );
+    expect(
+      () => new AuditStore({ url: 'http://127.0.0.1:1/bad-name', dataDir: tempDir('store-'), manageSchema: false, retentionDays: 30, timeoutMs: 100 }),
+    ).toThrow(expect.objectContaining({ code: 'GW_ERR_STORE_CONFIG', name: 'StoreConfigError' }));
   });
 
   test('a bad setting and a missing directory file: ConfigError and DirectoryError', () => {

@@ -85,7 +85,9 @@ describe('the refusal catalogue', () => {
   });
 
   test('the SSP-shaped refusals match the live SSP examples in shape', () => {
-    const fixture = JSON.parse(readFileSync(join(__dirname, '..', '..', 'fixtures', 'gpconnect', 'operationoutcome', 'ssp-403-sender-asid-not-authorised.json'), 'utf8'));
+    const fixture = JSON.parse(
+      readFileSync(join(__dirname, '..', '..', 'fixtures', 'gpconnect', 'operationoutcome', 'ssp-403-sender-asid-not-authorised.json'), 'utf8'),
+    );
     const ours = JSON.parse(renderOperationOutcome(refuse.senderNotAuthorised('100000000001'), 'json').body);
     expect(ours.issue[0].details.coding[0].system).toBe(fixture.issue[0].details.coding[0].system);
     expect(ours.issue[0].details.coding[0].display).toBe(fixture.issue[0].details.coding[0].display);

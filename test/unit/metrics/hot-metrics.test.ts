@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import { HotCounter, HotHistogram } from '../../../src/metrics/hot-metrics';
 
 describe('hot metrics', () => {
-  test('a counter child is found once per label set and exposed in prom-client\'s format', async () => {
+  test("a counter child is found once per label set and exposed in prom-client's format", async () => {
     const registry = new Registry();
     const counter = new HotCounter('x_requests_total', 'Requests.', ['a', 'b'], registry);
     counter.child('1|2', '1', '2').value += 3;

@@ -1,9 +1,12 @@
 import { connectionTokens, forwardedValue, headersForConsumer, headersForProvider } from '../../../src/proxy/hop-by-hop';
 
 describe('Connection options never remove framing or the target (request smuggling)', () => {
-  test.each(['Content-Length', 'content-length', ' TRANSFER-ENCODING ', 'Host', 'keep-alive, Content-Length, Host'])('Connection: %s names no hop-by-hop field', (value) => {
-    expect(connectionTokens(value)).toBeNull();
-  });
+  test.each(['Content-Length', 'content-length', ' TRANSFER-ENCODING ', 'Host', 'keep-alive, Content-Length, Host'])(
+    'Connection: %s names no hop-by-hop field',
+    (value) => {
+      expect(connectionTokens(value)).toBeNull();
+    },
+  );
 
   test('other options still name hop-by-hop fields', () => {
     expect([...(connectionTokens('close, X-Hop, Content-Length') ?? [])]).toEqual(['x-hop']);
@@ -60,16 +63,40 @@ describe('every hop-by-hop field is dropped, every other line passes unchanged',
 
   test("names, values, order and repeats of other lines are kept, and Host is the provider's own, once, where the consumer put it", () => {
     const raw = ['x-lower', 'a', 'X-UPPER', 'B ', 'Host', 'gw.example', 'Accept', 'x', 'Accept', 'y', 'HOST', 'second.example'];
-    expect(headersForProvider(raw, null, 'provider:443', null)).toEqual(['x-lower', 'a', 'X-UPPER', 'B ', 'Host', 'provider:443', 'Accept', 'x', 'Accept', 'y']);
+    expect(headersForProvider(raw, null, 'provider:443', null)).toEqual([
+      'x-lower',
+      'a',
+      'X-UPPER',
+      'B ',
+      'Host',
+      'provider:443',
+      'Accept',
+      'x',
+      'Accept',
+      'y',
+    ]);
   });
 
   test('fields a Connection option names are dropped in both directions, in any case', () => {
     expect(headersForProvider(['X-Hop', '1', 'x-keep', '2'], connectionTokens('X-HOP'), 'p', null)).toEqual(['x-keep', '2', 'Host', 'p']);
-    expect(headersForConsumer(['Connection', 'x-hop', 'Connection', 'Other', 'X-Hop', '1', 'other', '2', 'X-Keep', '3'], { contentLength: -2, transferCoded: false, chunked: false }, false)).toEqual(['X-Keep', '3']);
+    expect(
+      headersForConsumer(
+        ['Connection', 'x-hop', 'Connection', 'Other', 'X-Hop', '1', 'other', '2', 'X-Keep', '3'],
+        { contentLength: -2, transferCoded: false, chunked: false },
+        false,
+      ),
+    ).toEqual(['X-Keep', '3']);
   });
 
   test('Forwarded is appended as a new line, after any the consumer sent', () => {
-    expect(headersForProvider(['Forwarded', 'for=1.2.3.4'], null, 'p', 'for=127.0.0.1;proto=http')).toEqual(['Forwarded', 'for=1.2.3.4', 'Host', 'p', 'Forwarded', 'for=127.0.0.1;proto=http']);
+    expect(headersForProvider(['Forwarded', 'for=1.2.3.4'], null, 'p', 'for=127.0.0.1;proto=http')).toEqual([
+      'Forwarded',
+      'for=1.2.3.4',
+      'Host',
+      'p',
+      'Forwarded',
+      'for=127.0.0.1;proto=http',
+    ]);
   });
 
   test('a response without Content-Length notes -1', () => {

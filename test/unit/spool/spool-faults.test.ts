@@ -2,7 +2,18 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, closeSync, openSync, promises as fsp, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeRecord } from '../../../src/spool/framing';
-import { AuditSpool, HELD_LOW_PRIORITY_BYTES, HELD_MAX_BYTES, SpoolWriter, listSegments, readBatch, readCheckpoint, recoverSpool, segmentPath, type SpoolHealth } from '../../../src/spool';
+import {
+  AuditSpool,
+  HELD_LOW_PRIORITY_BYTES,
+  HELD_MAX_BYTES,
+  SpoolWriter,
+  listSegments,
+  readBatch,
+  readCheckpoint,
+  recoverSpool,
+  segmentPath,
+  type SpoolHealth,
+} from '../../../src/spool';
 import { chattr, diskFaultsUnavailable } from '../../helpers/disk-faults';
 import { eventually, tempDir } from '../../helpers/test-kit';
 
@@ -63,7 +74,8 @@ async function readAll(dir: string, writer: SpoolWriter): Promise<Buffer[]> {
   return out;
 }
 
-const appendWritten = (writer: SpoolWriter, record: string, priority = true) => new Promise<Error | undefined>((resolve) => writer.appendWritten(record, resolve, priority));
+const appendWritten = (writer: SpoolWriter, record: string, priority = true) =>
+  new Promise<Error | undefined>((resolve) => writer.appendWritten(record, resolve, priority));
 
 suite('SpoolWriter under file-system faults', () => {
   test('an immutable segment: EPERM, failing once, final records held in order, and back by itself with them written', async () => {
@@ -105,7 +117,12 @@ suite('SpoolWriter under file-system faults', () => {
     lock(dir);
     const results: Array<'ok' | string> = [];
     for (let i = 20; i < 200; i++) {
-      results.push(await writer.append(rec(i)).then(() => 'ok', (err) => String(err.reason ?? err.code)));
+      results.push(
+        await writer.append(rec(i)).then(
+          () => 'ok',
+          (err) => String(err.reason ?? err.code),
+        ),
+      );
     }
     expect(results).toContain('EPERM');
     expect(results.filter((r) => r !== 'ok' && r !== 'EPERM')).toEqual([]);

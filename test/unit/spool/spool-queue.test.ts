@@ -18,7 +18,10 @@ function holding(dir: string, id: string): number[] {
   return listSegments(dir).filter((s) => readFileSync(segmentPath(dir, s)).includes(id));
 }
 
-const bytesOnDisk = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.seg')).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+const bytesOnDisk = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.seg'))
+    .reduce((n, f) => n + statSync(join(dir, f)).size, 0);
 
 describe('SpoolQueue.acknowledge', () => {
   test('a batch spanning segments files each begin record under its own segment: the one holding an open transaction is kept', async () => {

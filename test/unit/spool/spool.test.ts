@@ -11,7 +11,12 @@ const ids = (payloads: Buffer[]) => payloads.map((p) => JSON.parse(p.toString())
 
 async function openSpool(dir: string, options: { segmentBytes?: number; maxBytes?: number } = {}) {
   const report = recoverSpool(dir);
-  const writer = await SpoolWriter.open({ dir, segmentBytes: options.segmentBytes ?? 1 << 20, maxBytes: options.maxBytes ?? 1 << 30 }, report.tail.segment, report.tail.size, report.totalBytes);
+  const writer = await SpoolWriter.open(
+    { dir, segmentBytes: options.segmentBytes ?? 1 << 20, maxBytes: options.maxBytes ?? 1 << 30 },
+    report.tail.segment,
+    report.tail.size,
+    report.totalBytes,
+  );
   return { report, writer };
 }
 

@@ -43,7 +43,7 @@ describe('pathFormProblem', () => {
     ['/a%ef%bc%85b', PATH_FORMS.compatibility], // fullwidth %
     ['/..%c0%bb/x', PATH_FORMS.badUtf8], // overlong ;
     ['/%ef%bc%8e%ef%bc%8e/x', PATH_FORMS.dotSegment],
-    ['/%EF%BC%8E%EF%BC%8E%EF%BC%9B/x', PATH_FORMS.dotSegment], // fullwidth ..; 
+    ['/%EF%BC%8E%EF%BC%8E%EF%BC%9B/x', PATH_FORMS.dotSegment], // fullwidth ..;
     ['/%ef%b9%92/x', PATH_FORMS.dotSegment], // small full stop
     ['/..%c2%a0/x', PATH_FORMS.dotSegment], // no-break space is a space after NFKC
     ['/%c0%ae%c0%ae/x', PATH_FORMS.badUtf8],
@@ -169,12 +169,21 @@ describe('targetSyntaxProblem, second pass: the authority', () => {
 });
 
 describe('pathFormProblem, second pass: _method in the query', () => {
-  test.each(['_method=DELETE', 'a=1&_method=PUT', '_METHOD=x', '%5Fmethod=x', '.method=x', '[method=x', '_method[]=x', '+_method=x', '_%6Dethod=x', '_method', 'a;_method=x'])(
-    'refuses ?%s',
-    (query) => {
-      expect(pathFormProblem(`${ROOT}/metadata?${query}`)).toBe(PATH_FORMS.methodParameter);
-    },
-  );
+  test.each([
+    '_method=DELETE',
+    'a=1&_method=PUT',
+    '_METHOD=x',
+    '%5Fmethod=x',
+    '.method=x',
+    '[method=x',
+    '_method[]=x',
+    '+_method=x',
+    '_%6Dethod=x',
+    '_method',
+    'a;_method=x',
+  ])('refuses ?%s', (query) => {
+    expect(pathFormProblem(`${ROOT}/metadata?${query}`)).toBe(PATH_FORMS.methodParameter);
+  });
   test.each(['method=x', '_methods=x', 'x_method=x', 'a=_method', '_format=json&_count=1', '%zz=1', '+method=x', '_count=1'])('accepts ?%s', (query) => {
     expect(pathFormProblem(`${ROOT}/metadata?${query}`)).toBeNull();
   });
@@ -205,8 +214,53 @@ test('pathFormProblem, second pass: a 1 MiB query of many plain names stays line
  */
 test('pathFormProblem, second pass: no accepted path escapes the endpoint in any server model (30,000 seeded paths)', () => {
   const EP = '/A20047/STU3/1/gpconnect/fhir';
-  const tokens = ['.', '..', '%2e', '%2E', ';', '%3b', '/', '%2f', '\\', '%5c', '+', '%20', '%09', '%00', 'a', '%25', '%c0%ae', '%ef%bc%8e', '%e2%88%95', '%c2%a5',
-    ':', '%3a', '?', '%3f', '#', '%23', '~', '%7e', '$', '=', '@', '&', '!', "'", '(', ')', ',', '%u002e', '%2', 'x.', '.x', '%252e', '%0a', '%c2%a0', '%e3%80%82'];
+  const tokens = [
+    '.',
+    '..',
+    '%2e',
+    '%2E',
+    ';',
+    '%3b',
+    '/',
+    '%2f',
+    '\\',
+    '%5c',
+    '+',
+    '%20',
+    '%09',
+    '%00',
+    'a',
+    '%25',
+    '%c0%ae',
+    '%ef%bc%8e',
+    '%e2%88%95',
+    '%c2%a5',
+    ':',
+    '%3a',
+    '?',
+    '%3f',
+    '#',
+    '%23',
+    '~',
+    '%7e',
+    '$',
+    '=',
+    '@',
+    '&',
+    '!',
+    "'",
+    '(',
+    ')',
+    ',',
+    '%u002e',
+    '%2',
+    'x.',
+    '.x',
+    '%252e',
+    '%0a',
+    '%c2%a0',
+    '%e3%80%82',
+  ];
   let seed = 12345;
   const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
   const decode = (s: string) => {
@@ -218,20 +272,57 @@ test('pathFormProblem, second pass: no accepted path escapes the endpoint in any
   };
   const dots = (segments: string[]) => {
     const out: string[] = [];
-    for (const s of segments) if (s === '..') out.pop(); else if (s !== '.' && s !== '') out.push(s);
+    for (const s of segments)
+      if (s === '..') out.pop();
+      else if (s !== '.' && s !== '') out.push(s);
     return `/${out.join('/')}`;
   };
   const models: Record<string, (p: string) => string> = {
     tomcat: (p) => dots(p.split('/').map((s) => decode(s.split(';')[0]))),
-    decodeFirst: (p) => dots(decode(p).split('/').map((s) => s.split(';')[0])),
-    iis: (p) => dots(decode(p).replace(/\\/g, '/').split('/').map((s) => (/^[. ]+$/.test(s) && s.includes('..') ? '..' : s.replace(/[. ]+$/, '') || s))),
+    decodeFirst: (p) =>
+      dots(
+        decode(p)
+          .split('/')
+          .map((s) => s.split(';')[0]),
+      ),
+    iis: (p) =>
+      dots(
+        decode(p)
+          .replace(/\\/g, '/')
+          .split('/')
+          .map((s) => (/^[. ]+$/.test(s) && s.includes('..') ? '..' : s.replace(/[. ]+$/, '') || s)),
+      ),
     nginx: (p) => dots(decode(p).split('/')),
     node: (p) => posix.normalize(decode(p).replace(/\\/g, '/')),
-    doubleDecode: (p) => dots(decode(decode(p)).replace(/\\/g, '/').split('/').map((s) => s.split(';')[0])),
-    nfkc: (p) => dots(decode(p).normalize('NFKC').replace(/\\/g, '/').split('/').map((s) => s.split(';')[0])),
-    formTrim: (p) => dots(decode(p.replace(/\+/g, ' ')).split('/').map((s) => s.trim())),
+    doubleDecode: (p) =>
+      dots(
+        decode(decode(p))
+          .replace(/\\/g, '/')
+          .split('/')
+          .map((s) => s.split(';')[0]),
+      ),
+    nfkc: (p) =>
+      dots(
+        decode(p)
+          .normalize('NFKC')
+          .replace(/\\/g, '/')
+          .split('/')
+          .map((s) => s.split(';')[0]),
+      ),
+    formTrim: (p) =>
+      dots(
+        decode(p.replace(/\+/g, ' '))
+          .split('/')
+          .map((s) => s.trim()),
+      ),
     cutAtQuery: (p) => dots(decode(p).split(/[?#]/)[0].split('/')),
-    windowsBestFit: (p) => dots(decode(p).replace(/[\u2215\u2044\uff0f]/g, '/').replace(/[\u2216\uff3c\u00a5\u20a9\\]/g, '/').split('/')),
+    windowsBestFit: (p) =>
+      dots(
+        decode(p)
+          .replace(/[\u2215\u2044\uff0f]/g, '/')
+          .replace(/[\u2216\uff3c\u00a5\u20a9\\]/g, '/')
+          .split('/'),
+      ),
   };
   let accepted = 0;
   const escapes: string[] = [];

@@ -19,9 +19,12 @@ describe('forbiddenConnectionOption', () => {
     expect(forbiddenConnectionOption(value)).toBe(named);
   });
 
-  test.each(['keep-alive', 'close', 'Keep-Alive', 'X-Hop', 'keep-alive, X-Hop, TE', '', ',', 'content-length-x', 'xcontent-length', 'sspfrom'])('%j names nothing forbidden', (value) => {
-    expect(forbiddenConnectionOption(value)).toBeNull();
-  });
+  test.each(['keep-alive', 'close', 'Keep-Alive', 'X-Hop', 'keep-alive, X-Hop, TE', '', ',', 'content-length-x', 'xcontent-length', 'sspfrom'])(
+    '%j names nothing forbidden',
+    (value) => {
+      expect(forbiddenConnectionOption(value)).toBeNull();
+    },
+  );
 
   test('the diagnostics never carry the consumer spelling of an unknown Ssp-* name', () => {
     expect(forbiddenConnectionOption('Ssp-<script>')).toBe('an Ssp-* header');
@@ -80,7 +83,16 @@ describe('readRequestHead: framing and look-alike fields', () => {
 
 describe('readRequestHead: the fields the gateway acts on, in one pass, any case', () => {
   const TRACE = '629ea9ba-a077-4d99-b289-7a9b19fd4e03';
-  const ssp = ['SSP-TRACEID', TRACE, 'ssp-from', '200000000359', 'Ssp-To', '918999198993', 'Ssp-InteractionId', 'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1'];
+  const ssp = [
+    'SSP-TRACEID',
+    TRACE,
+    'ssp-from',
+    '200000000359',
+    'Ssp-To',
+    '918999198993',
+    'Ssp-InteractionId',
+    'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1',
+  ];
 
   test('Ssp-* values, Accept, Authorization, Expect and framing', () => {
     const head = readRequestHead([...ssp, 'ACCEPT', 'application/fhir+json', 'authorization', 'Bearer x', 'Expect', '100-Continue', 'content-length', '17']);
@@ -114,8 +126,32 @@ describe('readRequestHead: the fields the gateway acts on, in one pass, any case
   });
 
   test('names of the same length that are not ours are ignored', () => {
-    const head = readRequestHead(['Hostx', 'a', 'Ssp-Tx', 'x', 'Ssp-Frox', 'x', 'Ssp-TraceIX', 'x', 'Content-Lengtx', '5', 'Ssp-InteractionIX', 'x', 'Transfer-EncodinX', 'x']);
-    expect(head).toMatchObject({ hosts: 0, to: null, from: null, traceId: null, contentLength: -1, interactionId: null, hasTransferEncoding: false, repeated: null });
+    const head = readRequestHead([
+      'Hostx',
+      'a',
+      'Ssp-Tx',
+      'x',
+      'Ssp-Frox',
+      'x',
+      'Ssp-TraceIX',
+      'x',
+      'Content-Lengtx',
+      '5',
+      'Ssp-InteractionIX',
+      'x',
+      'Transfer-EncodinX',
+      'x',
+    ]);
+    expect(head).toMatchObject({
+      hosts: 0,
+      to: null,
+      from: null,
+      traceId: null,
+      contentLength: -1,
+      interactionId: null,
+      hasTransferEncoding: false,
+      repeated: null,
+    });
   });
 
   test.each(['Ssp-TraceID', 'Ssp-From', 'Ssp-To', 'Ssp-InteractionID'])('%s sent twice is noted as repeated, by its canonical name', (name) => {
@@ -128,10 +164,14 @@ describe('readRequestHead: the fields the gateway acts on, in one pass, any case
 describe('checkSspHeaders', () => {
   const good = () =>
     readRequestHead([
-      'Ssp-TraceID', '629EA9BA-A077-4D99-B289-7A9B19FD4E03',
-      'Ssp-From', '200000000359',
-      'Ssp-To', '918999198993',
-      'Ssp-InteractionID', 'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1',
+      'Ssp-TraceID',
+      '629EA9BA-A077-4D99-B289-7A9B19FD4E03',
+      'Ssp-From',
+      '200000000359',
+      'Ssp-To',
+      '918999198993',
+      'Ssp-InteractionID',
+      'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1',
     ]);
 
   test('four well-formed headers, sent once each: no refusal (a GUID in either case)', () => {
