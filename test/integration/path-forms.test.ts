@@ -19,7 +19,7 @@ import {
 } from '../helpers/test-kit';
 
 /**
- * Issue 9 item 5: path forms a provider may resolve differently from the gateway.
+ * Path forms a provider may resolve differently from the gateway.
  * The consumer is accredited for metadata only, at /A20047/STU3/1/gpconnect/fhir; a
  * Tomcat or Spring provider would read `fhir/..;/structured/fhir/metadata` as the
  * structured endpoint next door. Every form is refused with 400 AMBIGUOUS_PATH as an
