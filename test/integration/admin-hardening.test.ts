@@ -18,7 +18,7 @@ import {
 import { getText } from '../helpers/metrics-kit';
 
 /**
- * Issue 9 item 8: the audit search API with a real embedded ClickHouse (chDB) behind it.
+ * The audit search API with a real embedded ClickHouse (chDB) behind it.
  * Malformed cursors, trace-ID case, caching, the Bearer scheme's case, and finding the
  * record of a refusal whose trace ID was not a GUID.
  */

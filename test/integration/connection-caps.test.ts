@@ -4,7 +4,7 @@ import { RawConnection, sspLines, statusLines } from '../helpers/raw-conn';
 import { defaultMaxConnections, openFilesLimit, DESCRIPTOR_RESERVE } from '../../src/gateway';
 import { readFileSync } from 'node:fs';
 
-/** Issue 9 item 6 (MAX_CONNECTIONS) and item 11 (MAX_CONNECTION_AGE_MS) on the proxy port. */
+/** MAX_CONNECTIONS and MAX_CONNECTION_AGE_MS on the proxy port. */
 let provider: TestProvider;
 
 beforeAll(async () => {

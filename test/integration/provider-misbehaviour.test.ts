@@ -7,7 +7,7 @@ import { directoryYaml, eventually, send, sspHeaders, startGateway, type Running
 import { gatewayRequest, rawClient, rawProvider, requestLines, startEngine, statusLines, transactionLines, type RawProvider } from '../helpers/engine-kit';
 
 /**
- * Issue 9 items 4, 9 and 11 (provider side): whatever a provider sends, the process
+ * The provider side: whatever a provider sends, the process
  * lives, the consumer gets the provider's response byte for byte or a 502, the audit
  * record says what the consumer got, and a provider socket that misbehaved is never reused.
  */

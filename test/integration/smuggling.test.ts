@@ -15,7 +15,7 @@ import {
 } from '../helpers/engine-kit';
 
 /**
- * Issue 9 item 1: request smuggling through `Connection`. A header named in Connection
+ * Request smuggling through `Connection`. A header named in Connection
  * is hop-by-hop and dropped, but framing (Content-Length, Transfer-Encoding) and Host are
  * never dropped that way: a body leaves with the framing it arrived with, so a body can
  * never become a second request on the provider connection, and a provider's Connection

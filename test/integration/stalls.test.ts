@@ -5,7 +5,7 @@ import { directoryYaml, eventually, send, sspHeaders, startGateway, type Running
 import { gatewayRequest, rawClient, statusLines, transactionLines } from '../helpers/engine-kit';
 
 /**
- * Issue 9 item 7: who is to blame for a stall. The consumer's silence (an upload that
+ * Who is to blame for a stall. The consumer's silence (an upload that
  * stops, a download it does not read) ends as `client_timeout` after
  * CLIENT_IDLE_TIMEOUT_MS; `upstream_timeout` is kept for the provider's own silence, and
  * its timer never runs while the gateway itself holds the provider back.

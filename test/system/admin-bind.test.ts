@@ -7,7 +7,7 @@ import { getText } from '../helpers/metrics-kit';
 import { REPO, directoryYaml, tempDir } from '../helpers/test-kit';
 
 /**
- * Issue 9 item 8: the container image (HOST=0.0.0.0) must not expose an open audit API.
+ * The container image (HOST=0.0.0.0) must not expose an open audit API.
  * The built gateway runs as a child process; where a port is bound is read from the
  * kernel (/proc/net/tcp, listening sockets), not only from the gateway's own log line.
  */
