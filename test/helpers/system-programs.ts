@@ -1,9 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** scripts/system-packages.json: each program the suite runs, and the Debian package that brings it. */
-const PACKAGES: Record<string, string> = JSON.parse(readFileSync(join(__dirname, '..', '..', 'scripts', 'system-packages.json'), 'utf8')).programs;
+// From test/helpers under ts-jest, or dist/test/helpers when the bench runs the compiled helpers.
+const LIST = [join(__dirname, '..', '..', 'scripts', 'system-packages.json'), join(__dirname, '..', '..', '..', 'scripts', 'system-packages.json')].find((f) =>
+  existsSync(f),
+)!;
+const PACKAGES: Record<string, string> = JSON.parse(readFileSync(LIST, 'utf8')).programs;
 
 const checked = new Map<string, boolean>();
 
