@@ -13,6 +13,8 @@
  * arrived with.
  */
 
+import { connectionOptions } from '../validate';
+
 const ALWAYS_HOP = new Set([
   'connection',
   'proxy-connection',
@@ -31,17 +33,10 @@ const NEVER_AN_OPTION = new Set(['content-length', 'transfer-encoding', 'host'])
 
 /** The extra hop-by-hop names a Connection header lists (tokens, lower-cased), or null. */
 export function connectionTokens(connection: string | null): Set<string> | null {
-  if (connection === null) return null;
-  // The common values name no extra field: skip the split.
-  if (connection.length <= 10) {
-    const lower = connection.toLowerCase();
-    if (lower === 'keep-alive' || lower === 'close') return null;
-  }
+  const options = connectionOptions(connection);
+  if (options === null) return null;
   const tokens = new Set<string>();
-  for (const t of connection.split(',')) {
-    const token = t.trim().toLowerCase();
-    if (token !== '' && token !== 'close' && token !== 'keep-alive' && !NEVER_AN_OPTION.has(token)) tokens.add(token);
-  }
+  for (const token of options) if (!NEVER_AN_OPTION.has(token)) tokens.add(token);
   return tokens.size === 0 ? null : tokens;
 }
 

@@ -161,19 +161,34 @@ function underscoreAliasOf(name: string): string | null {
  * A proxy drops every field Connection names: naming Content-Length or Transfer-Encoding
  * would forward a body without its framing (request smuggling), naming Host, Authorization,
  * Expect or an Ssp-* header would forward a request other than the one checked.
- * Tokens are split on commas and trimmed the same way the forwarder trims them.
+ * Tokens are read by connectionOptions(), as the forwarder reads them.
  */
 export function forbiddenConnectionOption(connection: string): string | null {
-  // The common values name nothing: no split.
-  if (connection.length <= 10) {
-    const lower = connection.toLowerCase();
-    if (lower === 'keep-alive' || lower === 'close') return null;
-  }
-  for (const t of connection.split(',')) {
-    const token = t.trim().toLowerCase();
+  for (const token of connectionOptions(connection) ?? []) {
     const named = NOT_HOP_BY_HOP.get(token);
     if (named !== undefined) return named;
     if (token.startsWith('ssp-')) return 'an Ssp-* header';
   }
   return null;
+}
+
+/**
+ * The field names a Connection value lists (RFC 9110 7.6.1): split on commas, trimmed,
+ * lower-cased, without `close` and `keep-alive` (which are about the connection itself);
+ * null when it lists none. The one reading of Connection, for the handler's check and the
+ * forwarder alike, so the two can never disagree on what a value names.
+ */
+export function connectionOptions(connection: string | null): string[] | null {
+  if (connection === null) return null;
+  // The common values name no field: skip the split.
+  if (connection.length <= 10) {
+    const lower = connection.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close') return null;
+  }
+  const names: string[] = [];
+  for (const t of connection.split(',')) {
+    const token = t.trim().toLowerCase();
+    if (token !== '' && token !== 'close' && token !== 'keep-alive') names.push(token);
+  }
+  return names.length === 0 ? null : names;
 }
