@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
-import { readFileSync } from 'node:fs';
 import { ProxyEngine, type ProxyEngineOptions } from '../../src/proxy';
 import { createRefusalWriter } from '../../src/gateway/refusal-writer';
 import type { Route } from '../../src/route';
 import { Transaction } from '../../src/transaction';
 import { readRequestHead } from '../../src/validate';
+import { transactionLines as logTransactionLines } from './raw-conn';
 import type { RunningGateway } from './test-kit';
 
 /** A raw TCP "provider": every byte it received, per connection, and a behaviour per connection. */
@@ -233,19 +233,8 @@ export function statusLines(text: string): string[] {
 /** The gateway's transaction log lines (one per transaction), parsed, optionally for one trace ID. */
 export function transactionLines(gw: RunningGateway, traceId?: string): Array<Record<string, unknown>> {
   gw.gateway.log.flush();
-  let text = '';
-  try {
-    text = readFileSync(gw.logFile, 'utf8');
-  } catch {
-    return [];
-  }
-  const out: Array<Record<string, unknown>> = [];
-  for (const line of text.split('\n')) {
-    if (!line.includes('"msg":"transaction"')) continue;
-    const row = JSON.parse(line) as Record<string, unknown>;
-    if (traceId === undefined || row.trace_id === traceId) out.push(row);
-  }
-  return out;
+  const rows = logTransactionLines(gw.logFile);
+  return traceId === undefined ? rows : rows.filter((row) => row.trace_id === traceId);
 }
 
 /** A raw request to the gateway's proxy port for `target`, with valid Ssp-* headers and extra header lines. */
