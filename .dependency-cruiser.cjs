@@ -19,7 +19,7 @@ const LAYERS = [
   ['tls'],
   ['validate'],
   ['directory'],
-  ['route', 'limit', 'audit'],
+  ['route', 'limit', 'audit', 'seal'],
   ['proxy', 'spool', 'clickhouse'],
   ['gateway', 'shipper', 'admin'],
 ];

@@ -25,6 +25,9 @@ export function isoMillis(epochMs: number): string {
   return `${cachedPrefix}${sec < 10 ? '0' : ''}${sec}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
 }
 
+/** Tamper-evidence fields of a record not (yet) sealed: the in-flight record always. */
+const UNSEALED = ',"seal_chain":"","seal_period":0,"seq":0,"record_hash":""';
+
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
 const text = JSON.stringify;
 
@@ -45,7 +48,7 @@ export function encodeAuditRecord(tx: Transaction, version: RecordVersion, conte
     return (
       `{"event_id":"${tx.eventId}","version":1${tx.auditRequestFacts}` +
       `,"completed_at":"${isoMillis(tx.receivedAt)}","duration_ms":0,"status":0,"outcome":"in_flight","error_code":"","failure_reason":""` +
-      `,"request_bytes":0,"response_bytes":0,"upstream_ttfb_ms":-1,"upstream_connect_ms":-1}`
+      `,"request_bytes":0,"response_bytes":0,"upstream_ttfb_ms":-1,"upstream_connect_ms":-1${UNSEALED}}`
     );
   }
   return (
@@ -53,7 +56,7 @@ export function encodeAuditRecord(tx: Transaction, version: RecordVersion, conte
     `,"completed_at":"${isoMillis(tx.completedAt)}","duration_ms":${round3(tx.durationMs)}` +
     `,"status":${tx.status},"outcome":"${tx.outcome}","error_code":"${tx.errorCode}","failure_reason":"${tx.failureReason}"` +
     `,"request_bytes":${tx.requestBytes},"response_bytes":${tx.responseBytes},"upstream_ttfb_ms":${round3(tx.upstreamTtfbMs)}` +
-    `,"upstream_connect_ms":${round3(tx.upstreamConnectMs)}}`
+    `,"upstream_connect_ms":${round3(tx.upstreamConnectMs)}${UNSEALED}}`
   );
 }
 

@@ -60,6 +60,10 @@ export const AUDIT_COLUMNS: readonly AuditColumn[] = [
   { name: 'client_cert_sha256', type: 'String', migration: 3 },
   { name: 'tls_protocol', type: LC, migration: 3 },
   { name: 'tls_cipher', type: LC, migration: 3 },
+  { name: 'seal_chain', type: LC, migration: 4 },
+  { name: 'seal_period', type: 'UInt64', migration: 4 },
+  { name: 'seq', type: 'UInt64', migration: 4 },
+  { name: 'record_hash', type: 'String', migration: 4 },
 ];
 
 /** What the audit search returns: every column but `version` (FINAL keeps the highest; it says nothing more). */

@@ -80,6 +80,69 @@ export const migrations: Migration[] = [
         ADD COLUMN IF NOT EXISTS tls_cipher LowCardinality(String) DEFAULT '' AFTER tls_protocol`,
     ],
   },
+  {
+    version: 4,
+    description: 'tamper evidence: seal chain, seal period, sequence number and record hash',
+    statements: [
+      `ALTER TABLE {db}.transactions
+        ADD COLUMN IF NOT EXISTS seal_chain LowCardinality(String) DEFAULT '' AFTER tls_cipher,
+        ADD COLUMN IF NOT EXISTS seal_period UInt64 DEFAULT 0 AFTER seal_chain,
+        ADD COLUMN IF NOT EXISTS seq UInt64 DEFAULT 0 AFTER seal_period,
+        ADD COLUMN IF NOT EXISTS record_hash String DEFAULT '' AFTER seq`,
+    ],
+  },
+  {
+    version: 5,
+    description: 'audit seals: one signed digest per seal period, kept apart from the rows',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.audit_seals
+      (
+        chain String,
+        instance LowCardinality(String),
+        period_start DateTime64(3, 'UTC'),
+        period_end DateTime64(3, 'UTC'),
+        first_seq UInt64,
+        last_seq UInt64,
+        records UInt64,
+        dropped Array(UInt64),
+        records_root String,
+        previous_digest String,
+        sealed_at DateTime64(3, 'UTC'),
+        key_id String,
+        digest String,
+        signature String
+      )
+      ENGINE = ReplacingMergeTree
+      ORDER BY (chain, period_start)`,
+    ],
+  },
+  {
+    version: 6,
+    description: 'access log: every use of the audit API, refused ones included',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.access_log
+      (
+        event_id UUID,
+        at DateTime64(3, 'UTC'),
+        who LowCardinality(String),
+        role LowCardinality(String),
+        client_ip String,
+        action LowCardinality(String),
+        method LowCardinality(String),
+        route LowCardinality(String),
+        query String,
+        status UInt16,
+        rows UInt64,
+        bytes UInt64,
+        duration_ms Float64,
+        sha256 String,
+        gateway_instance LowCardinality(String)
+      )
+      ENGINE = ReplacingMergeTree
+      PARTITION BY toYYYYMM(at)
+      ORDER BY (at, event_id)`,
+    ],
+  },
 ];
 
 /** Retention is a setting, not a migration: applied (idempotently) at every start. */

@@ -56,6 +56,16 @@ export const settingsSchema = z
     AUDIT_BATCH_MAX_AGE_MS: positiveInt.max(60_000).default(500),
     /** Keep audit rows this many days (ClickHouse TTL). Default 3000 (about 8 years). */
     AUDIT_RETENTION_DAYS: positiveInt.max(36_500).default(3_000),
+    /** PEM Ed25519 private key that signs the audit trail's seals; unset: one generated once under DATA_DIR (audit-signing-key.pem, mode 0600). */
+    AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
+    /** Length of a seal period: the trail is sealed at least this often, an empty period too. Default 60000 (at most a minute). */
+    AUDIT_SEAL_PERIOD_MS: positiveInt.min(1_000).max(60_000).default(60_000),
+    /** Most rows one export (format=csv|ndjson) streams; the export says when it stopped there. Default 1000000. */
+    AUDIT_EXPORT_MAX_ROWS: positiveInt.max(100_000_000).default(1_000_000),
+    /** Most rows one auditor SQL query (POST /audit/sql) returns. Default 10000. */
+    AUDIT_SQL_MAX_ROWS: positiveInt.max(1_000_000).default(10_000),
+    /** Execution-time limit of one auditor SQL query. Default 10000. */
+    AUDIT_SQL_TIMEOUT_MS: positiveInt.min(100).max(600_000).default(10_000),
     /** Create and migrate the ClickHouse schema at start; false where DBAs own the DDL. Default true. */
     AUDIT_SCHEMA_MANAGEMENT: flag.default(true),
     /** Deadline for one request to a ClickHouse server. Default 10000. */

@@ -1,0 +1,2 @@
+export { CANONICAL_V1, canonicalText, recordHash, recordHashSql, type CanonicalKind, type CanonicalValues } from './canonical';
+export { EMPTY_ROOT, GENESIS_DIGEST, SEAL_FORMAT, checkSeal, keyId, recordsRoot, sealText, signSeal, type Seal, type SealBody } from './seal-format';
