@@ -1,0 +1,346 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeAuditRecord } from '../../src/audit';
+import { encodeRecord } from '../../src/spool';
+import { Transaction } from '../../src/transaction';
+import { runGateway, type ChildGateway } from '../helpers/child-gateway';
+import {
+  CONSUMER_ASID,
+  directoryYaml,
+  freePort,
+  okHandler,
+  PROVIDER_ASID,
+  REPO,
+  send,
+  sspHeaders,
+  startProvider,
+  tempDir,
+  TRACE_ID,
+  waitFor,
+  type TestProvider,
+} from '../helpers/test-kit';
+
+/**
+ * The command line (`spine-gateway`, dist/src/cli/spine-gateway.js) as a person or a script
+ * runs it: a child process against a running gateway (itself a child process, audit on the
+ * embedded engine, admin tokens on), with nothing but PATH and the SPINE_GATEWAY_* variables.
+ */
+const CLI = join(REPO, 'dist', 'src', 'cli', 'spine-gateway.js');
+const AUDITOR_TOKEN = 'cli-auditor-3f9a61c0d2b4e8';
+const METRICS_TOKEN = 'cli-metrics-77c2a0e915';
+const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let provider: TestProvider;
+let gw: ChildGateway;
+let adminUrl: string;
+/** Trace IDs of the traffic sent, in order; TRACE_ID has three transactions, one of them refused. */
+const traces: string[] = [];
+const FORWARDED = 12;
+
+function cli(args: string[], options: { env?: Record<string, string | undefined>; input?: string; timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '', SPINE_GATEWAY_ADMIN_URL: adminUrl, SPINE_GATEWAY_TOKEN: AUDITOR_TOKEN };
+    for (const [k, v] of Object.entries(options.env ?? {})) {
+      if (v === undefined) delete env[k];
+      else env[k] = v;
+    }
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`spine-gateway ${args.join(' ')} did not finish: ${stderr}`));
+    }, options.timeoutMs ?? 30_000);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** The API's own answer, for comparison with what the CLI printed. */
+async function api(path: string): Promise<Record<string, unknown>> {
+  const r = await send(`${adminUrl}${path}`, { headers: { Authorization: `Bearer ${AUDITOR_TOKEN}` } });
+  expect(r.status).toBe(200);
+  return JSON.parse(r.body.toString()) as Record<string, unknown>;
+}
+
+beforeAll(async () => {
+  provider = await startProvider(okHandler());
+  const tokens = join(tempDir('cli-tokens-'), 'admin-tokens.yaml');
+  writeFileSync(
+    tokens,
+    `- { name: casey, role: auditor, sha256: ${sha(AUDITOR_TOKEN)} }\n- { name: prometheus, role: metrics, sha256: ${sha(METRICS_TOKEN)} }\n`,
+  );
+  gw = await runGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', ADMIN_TOKENS_FILE: tokens, LOG_LEVEL: 'info' });
+  adminUrl = `http://127.0.0.1:${gw.adminPort}`;
+  const url = gw.url(`${provider.root}/metadata`);
+  for (let i = 0; i < FORWARDED; i++) {
+    const trace = i % 5 === 0 ? TRACE_ID : randomUUID();
+    traces.push(trace);
+    expect((await send(url, { headers: sspHeaders({ 'Ssp-TraceID': trace }) })).status).toBe(200);
+  }
+  // A consumer without a data-sharing agreement: refused (403), in the same trace.
+  traces.push(TRACE_ID);
+  expect((await send(url, { headers: sspHeaders({ 'Ssp-From': '200000000360' }) })).status).toBe(403);
+  await waitFor(
+    async () => ((await api('/audit/transactions?limit=1000')).transactions as unknown[]).length >= traces.length,
+    20_000,
+    'the traffic in the audit store',
+    200,
+  );
+}, 60_000);
+
+afterAll(async () => {
+  gw?.kill('SIGTERM');
+  await gw?.exited;
+  await provider?.close();
+});
+
+describe('search and trace', () => {
+  test('search prints a table for people: headers, one aligned line per row, times readable', async () => {
+    const r = await cli(['audit', 'search', '--consumer-asid', CONSUMER_ASID, '--limit', '5'], { env: { COLUMNS: '250' } });
+    expect(r.stderr).toMatch(/^More rows: the same command with --cursor [A-Za-z0-9_-]+\n$/);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(
+      /^RECEIVED \(UTC\) +TRACE ID +CONSUMER +PROVIDER +INTERACTION +OUTCOME +STATUS +DURATION +ERROR CODE +CONSUMER ODS +PROVIDER ODS +ENV$/,
+    );
+    expect(lines).toHaveLength(6);
+    for (const line of lines.slice(1)) {
+      expect(line).toMatch(
+        /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} {2}[0-9a-f-]{36} {2}200000000359 {2}918999198993 {2}fhir:rest:read:metadata-1 +forwarded +200 +\d+ ms/,
+      );
+      // Columns line up: each starts where its header does.
+      expect(line.indexOf('200000000359')).toBe(lines[0].indexOf('CONSUMER'));
+      expect(line.indexOf('forwarded')).toBe(lines[0].indexOf('OUTCOME'));
+    }
+    // Newest first, as the API: the last five forwarded transactions of the consumer.
+    expect(lines.slice(1).map((l) => l.slice(21, 57))).toEqual(traces.slice(FORWARDED - 5, FORWARDED).reverse());
+  });
+
+  test('the next page comes with the cursor it printed', async () => {
+    const first = await cli(['audit', 'search', '--limit', '4', '--json']);
+    const page1 = JSON.parse(first.stdout) as { transactions: Array<{ event_id: string }>; next_cursor: string };
+    const shown = await cli(['audit', 'search', '--limit', '4']);
+    const cursor = /--cursor (\S+)/.exec(shown.stderr)![1];
+    expect(cursor).toBe(page1.next_cursor);
+    const second = JSON.parse((await cli(['audit', 'search', '--limit', '4', '--cursor', cursor, '--json'])).stdout) as typeof page1;
+    expect(second.transactions).toHaveLength(4);
+    expect(second.transactions.map((t) => t.event_id)).not.toContain(page1.transactions[0].event_id);
+  });
+
+  test('the table fits the terminal: columns hidden, then the trace ID cut, and stderr says which', async () => {
+    const r = await cli(['audit', 'search', '--limit', '3'], { env: { COLUMNS: '100' } });
+    expect(r.status).toBe(0);
+    for (const line of r.stdout.trimEnd().split('\n')) expect(line.length).toBeLessThanOrEqual(100);
+    expect(r.stdout.split('\n')[0]).toMatch(/^RECEIVED \(UTC\) +TRACE ID +CONSUMER +PROVIDER +OUTCOME +STATUS$/);
+    expect(r.stderr).toContain('(hidden to fit the terminal: Env, Consumer ODS, Provider ODS, Duration, Error code, Interaction; --json has every field)');
+  });
+
+  test('search --json is the API answer, one JSON document', async () => {
+    const r = await cli(['audit', 'search', '--json', '--consumer-asid', CONSUMER_ASID, '--from', '1h', '--limit', '50']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.endsWith('}\n')).toBe(true);
+    const answer = JSON.parse(r.stdout) as { transactions: Array<Record<string, unknown>>; next_cursor: unknown };
+    const direct = await api(`/audit/transactions?consumer_asid=${CONSUMER_ASID}&limit=50`);
+    expect(answer).toEqual(direct);
+    expect(answer.transactions).toHaveLength(FORWARDED);
+  });
+
+  test('trace shows every transaction of the trace, oldest first, the refusal included; any case', async () => {
+    const r = await cli(['audit', 'trace', TRACE_ID.toUpperCase()], { env: { COLUMNS: '250' } });
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(new RegExp(`^Trace ${TRACE_ID.toUpperCase()}: 4 transactions, \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d to .* UTC$`));
+    expect(lines[1]).toBe('');
+    const rows = lines.slice(3);
+    expect(rows).toHaveLength(4);
+    for (const row of rows) expect(row).toContain(TRACE_ID);
+    expect(rows.slice(0, 3).every((row) => /forwarded +200/.test(row))).toBe(true);
+    expect(rows[3]).toMatch(/200000000360 +918999198993 .* denied +403 .* FOT_CHECK_FAILED +NOAGREE/);
+    const times = rows.map((row) => row.slice(0, 19));
+    expect([...times].sort()).toEqual(times);
+  });
+
+  test('trace --json: one document holding every row', async () => {
+    const r = await cli(['audit', 'trace', TRACE_ID, '--json']);
+    expect(r.status).toBe(0);
+    const answer = JSON.parse(r.stdout) as { transactions: Array<Record<string, unknown>>; next_cursor: unknown };
+    expect(answer.next_cursor).toBeNull();
+    expect(answer.transactions.map((t) => t.trace_id)).toEqual([TRACE_ID, TRACE_ID, TRACE_ID, TRACE_ID]);
+    expect(answer.transactions.map((t) => t.outcome).sort()).toEqual(['denied', 'forwarded', 'forwarded', 'forwarded']);
+  });
+
+  test('a trace that is not there says so, and is not an error', async () => {
+    const r = await cli(['audit', 'trace', 'no-such-trace']);
+    expect(r).toEqual({ status: 0, stdout: 'No transactions with trace ID no-such-trace.\n', stderr: '' });
+  });
+
+  test('--full shows every field of a row', async () => {
+    const r = await cli(['audit', 'search', '--trace-id', TRACE_ID, '--outcome', 'denied', '--full']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^── 1 of 1 ─+\n/);
+    expect(r.stdout).toMatch(/^error_code +FOT_CHECK_FAILED$/m);
+    expect(r.stdout).toMatch(/^interaction_id +urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1$/m);
+  });
+});
+
+describe('exit statuses', () => {
+  test('an unknown option: 2, commander names it', async () => {
+    const r = await cli(['audit', 'search', '--consumer', CONSUMER_ASID]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe("spine-gateway: unknown option '--consumer'\n(add --help for usage)\n");
+  });
+
+  test('an unknown command: 2, with the nearest one', async () => {
+    const r = await cli(['audit', 'serch']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("spine-gateway: unknown command 'serch'\n(Did you mean search?)");
+  });
+
+  test("the API's 400: 2, its message under the option's name", async () => {
+    const r = await cli(['audit', 'search', '--consumer-asid', 'not-an-asid']);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.split('\n')[0]).toBe('spine-gateway: --consumer-asid: must be an ASID (digits)');
+    const time = await cli(['audit', 'search', '--from', 'last tuesday']);
+    expect(time.status).toBe(2);
+    expect(time.stderr.split('\n')[0]).toBe('spine-gateway: --from: must be an ISO 8601 date-time, e.g. 2026-11-21T09:00:00Z');
+  });
+
+  test('nothing listening on the admin port: 3, one line saying where and what to check', async () => {
+    const port = await freePort();
+    const r = await cli(['audit', 'search'], { env: { SPINE_GATEWAY_ADMIN_URL: `http://127.0.0.1:${port}` } });
+    expect(r.status).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `spine-gateway: cannot reach the gateway's admin API at http://127.0.0.1:${port} (ECONNREFUSED): is the gateway running, and is --admin-url (or SPINE_GATEWAY_ADMIN_URL) its admin port?\n`,
+    );
+  });
+
+  test('the proxy port given for the admin port: 3, and says so', async () => {
+    const r = await cli(['audit', 'search', '--admin-url', `http://127.0.0.1:${gw.proxyPort}`]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toBe(
+      `spine-gateway: http://127.0.0.1:${gw.proxyPort} answered 400 without the admin API's JSON: is --admin-url the gateway's admin port (not its proxy port)?\n`,
+    );
+  });
+
+  test('a wrong token: 3, and the token is never printed', async () => {
+    const wrong = 'wrong-token-5a5a5a5a5a';
+    const r = await cli(['audit', 'search', '--token', wrong]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toBe(`spine-gateway: the gateway at ${adminUrl} refused the token (401): it is not one of ADMIN_TOKENS_FILE's\n`);
+    const fromEnv = await cli(['audit', 'trace', TRACE_ID], { env: { SPINE_GATEWAY_TOKEN: wrong } });
+    expect(fromEnv.status).toBe(3);
+    for (const out of [r, fromEnv]) expect(out.stdout + out.stderr).not.toContain(wrong);
+  });
+
+  test('no token: 3, saying how to give one', async () => {
+    const r = await cli(['audit', 'search'], { env: { SPINE_GATEWAY_TOKEN: undefined } });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toBe(`spine-gateway: the gateway at ${adminUrl} needs an auditor token: set SPINE_GATEWAY_TOKEN, or give --token-file FILE\n`);
+  });
+
+  test('a token of another role (403): 3, with the gateway’s reason', async () => {
+    const r = await cli(['audit', 'trace', TRACE_ID], { env: { SPINE_GATEWAY_TOKEN: METRICS_TOKEN } });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toBe(
+      `spine-gateway: the gateway at ${adminUrl} refused the token (403): this needs a token with the role auditor; "prometheus" has metrics\n`,
+    );
+    expect(r.stderr).not.toContain(METRICS_TOKEN);
+  });
+
+  test('--token-file works, and a token a header cannot carry is refused without echoing it', async () => {
+    const file = join(tempDir('cli-token-'), 'token');
+    writeFileSync(file, `${AUDITOR_TOKEN}\n`);
+    const ok = await cli(['audit', 'search', '--limit', '1', '--json', '--token-file', file], { env: { SPINE_GATEWAY_TOKEN: undefined } });
+    expect(ok.status).toBe(0);
+    const bad = 'secret\r\nX-Injected: 1';
+    const r = await cli(['audit', 'search', '--token', bad]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(
+      'spine-gateway: the token from --token is empty or has characters an HTTP header cannot carry (spaces, line breaks, non-ASCII); admin tokens are printable ASCII\n',
+    );
+  });
+
+  test('help never shows the token from the environment', async () => {
+    const r = await cli(['audit', 'search', '--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('--consumer-asid <asid>');
+    expect(r.stdout).toContain('$SPINE_GATEWAY_TOKEN');
+    expect(r.stdout + r.stderr).not.toContain(AUDITOR_TOKEN);
+  });
+});
+
+describe('replay-dead-letters', () => {
+  /** A dead-letter file as the shipper leaves it: one final record in the spool's framing. */
+  function deadLetter(dataDir: string, traceId: string): void {
+    const t = new Transaction('GET', '127.0.0.1');
+    Object.assign(t, {
+      traceId,
+      consumerAsid: CONSUMER_ASID,
+      providerAsid: PROVIDER_ASID,
+      interactionId: 'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1',
+    });
+    t.finish('forwarded', 200);
+    mkdirSync(join(dataDir, 'dead-letter'), { recursive: true });
+    writeFileSync(
+      join(dataDir, 'dead-letter', '00000001.seg'),
+      encodeRecord(Buffer.from(encodeAuditRecord(t, 2, { instance: 'cli-test', environment: 'test' }))),
+    );
+  }
+
+  test('inserts the files into the store and deletes them; the gateway then finds the row', async () => {
+    const dataDir = join(tempDir('cli-replay-'), 'data');
+    const trace = randomUUID();
+    deadLetter(dataDir, trace);
+    const r = await cli(['audit', 'replay-dead-letters'], { env: { DATA_DIR: dataDir }, timeoutMs: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('replayed 00000001.seg: 1 records\n');
+    expect(r.status).toBe(0);
+    expect(readdirSync(join(dataDir, 'dead-letter'))).toEqual([]);
+    const again = await cli(['audit', 'replay-dead-letters'], { env: { DATA_DIR: dataDir } });
+    expect(again).toEqual({ status: 0, stdout: `no dead-letter files in ${join(dataDir, 'dead-letter')}\n`, stderr: '' });
+
+    const second = await runGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', DATA_DIR: dataDir, LOG_LEVEL: 'info' });
+    try {
+      const found = await cli(['audit', 'trace', trace, '--json'], {
+        env: { SPINE_GATEWAY_ADMIN_URL: `http://127.0.0.1:${second.adminPort}`, SPINE_GATEWAY_TOKEN: undefined },
+      });
+      expect(found.status).toBe(0);
+      expect((JSON.parse(found.stdout) as { transactions: Array<Record<string, unknown>> }).transactions).toMatchObject([
+        { trace_id: trace, outcome: 'forwarded', gateway_instance: 'cli-test' },
+      ]);
+    } finally {
+      second.kill('SIGTERM');
+      await second.exited;
+    }
+  }, 90_000);
+
+  test('with the gateway running on that DATA_DIR: 1, and the reason; the file is kept', async () => {
+    const dataDir = join(gw.dir, 'data');
+    deadLetter(dataDir, randomUUID());
+    const r = await cli(['audit', 'replay-dead-letters'], { env: { DATA_DIR: dataDir } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      `spine-gateway: DATA_DIR ${dataDir} is in use by a gateway (pid ${gw.pid}): stop it first, since the embedded engine opens DATA_DIR/clickhouse in one process at a time\n`,
+    );
+    expect(existsSync(join(dataDir, 'dead-letter', '00000001.seg'))).toBe(true);
+    expect(readFileSync(join(dataDir, 'dead-letter', '00000001.seg')).length).toBeGreaterThan(0);
+  });
+});
