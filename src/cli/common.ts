@@ -28,8 +28,9 @@ export function addCommonOptions(cmd: Command, what: { json: string; progress?: 
   return cmd;
 }
 
-export function clientFor(options: CommonOptions): AdminClient {
-  return new AdminClient(resolveTarget(options), optionName);
+/** `names`: how the API's parameter names are shown in its 400s (default: as the options, --consumer-asid). */
+export function clientFor(options: CommonOptions, names: (api: string) => string = optionName): AdminClient {
+  return new AdminClient(resolveTarget(options), names);
 }
 
 /** Writes to stdout; resolves once the stream has taken it (a large table to a slow pipe). */

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { addCommonOptions, clientFor, note, out, printJson, printTable, type CommonOptions } from '../common';
-import { addFilterOptions, filterQuery, TIME_FILTERS } from '../filters';
+import { addFilterOptions, filterQuery, optionName, TIME_FILTERS } from '../filters';
 import { count, readableTime } from '../table';
 import { printFull, TRANSACTION_COLUMNS, type Row } from './transaction-view';
 
@@ -19,7 +19,7 @@ export function traceCommand(): Command {
   cmd.option('--full', 'every field of each row, one per line, instead of the table');
   addCommonOptions(cmd, { json: 'one JSON document, as the search API\'s: {"transactions":[every row, newest first],"next_cursor":null}' });
   cmd.action(async (traceId: string, options: TraceOptions) => {
-    const client = clientFor(options);
+    const client = clientFor(options, (api) => (api === 'trace_id' ? 'the trace ID' : optionName(api)));
     const query = filterQuery(options as Record<string, unknown>, TIME_FILTERS);
     query.set('trace_id', traceId);
     query.set('limit', String(PAGE));
