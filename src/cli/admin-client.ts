@@ -136,7 +136,7 @@ export class AdminClient {
     if (status === 400 && isAdminApi) {
       const filter = typeof body.filter === 'string' ? body.filter : null;
       const head = filter !== null ? `${this.names(filter)}: ${message || String(body.error)}` : `${oneLine(String(body.error))}: ${message}`;
-      return usageError(head, validLines(body.valid, this.names));
+      return usageError(head, validLines(body.valid, this.names, filter, message));
     }
     if (status === 401) {
       return unreachableError(
@@ -155,10 +155,20 @@ export class AdminClient {
   }
 }
 
-/** The 400's `valid` object ({name: what it takes}) as lines, with the CLI's names. */
-function validLines(valid: unknown, names: ParameterNames): string[] {
+/**
+ * The 400's `valid` object ({name: what it takes}) as lines, with the CLI's names. When the
+ * 400 names a filter the list has, only that entry is shown, and not at all when the message
+ * says it already; otherwise (an unknown parameter, a bad SQL request) the whole list.
+ */
+function validLines(valid: unknown, names: ParameterNames, filter: string | null = null, message = ''): string[] {
   if (valid === null || typeof valid !== 'object') return [];
-  const entries = Object.entries(valid as Record<string, unknown>).map(([k, v]) => [names(k), oneLine(typeof v === 'string' ? v : JSON.stringify(v))] as const);
+  const all = valid as Record<string, unknown>;
+  const text = (v: unknown) => oneLine(typeof v === 'string' ? v : JSON.stringify(v));
+  if (filter !== null && filter in all) {
+    const one = text(all[filter]);
+    return message.includes(one) ? [] : [`valid: ${one}`];
+  }
+  const entries = Object.entries(all).map(([k, v]) => [names(k), text(v)] as const);
   if (entries.length === 0) return [];
   const width = Math.min(40, Math.max(...entries.map(([k]) => k.length)));
   return ['valid:', ...entries.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)];

@@ -1,5 +1,11 @@
 import { count } from './table';
 
+/** On a terminal: redrawn at most this often, and first drawn after FIRST_DRAW_MS, so a quick export or verify shows no flicker. */
+const REDRAW_MS = 200;
+const FIRST_DRAW_MS = 500;
+/** To a pipe or file (--progress): one line this often, the first at once. */
+const LINE_EVERY_MS = 1000;
+
 /**
  * A progress line on stderr for long exports and verifies: rows so far and the rate. On a
  * terminal it is redrawn in place (at most 5 times a second) and cleared at the end;
@@ -7,14 +13,16 @@ import { count } from './table';
  */
 export class Progress {
   private readonly started = Date.now();
-  private last = 0;
+  private last: number;
   private drawn = false;
 
   constructor(
     private readonly enabled: boolean,
     private readonly what: string,
     private readonly stream: NodeJS.WriteStream = process.stderr,
-  ) {}
+  ) {
+    this.last = stream.isTTY ? this.started + FIRST_DRAW_MS - REDRAW_MS : 0;
+  }
 
   /** --progress / --no-progress, else on when stderr is a terminal. */
   static wanted(option: boolean | undefined, stream: NodeJS.WriteStream = process.stderr): boolean {
@@ -29,7 +37,7 @@ export class Progress {
   update(rows: number | null): void {
     if (!this.enabled) return;
     const now = Date.now();
-    if (now - this.last < (this.stream.isTTY ? 200 : 1000)) return;
+    if (now - this.last < (this.stream.isTTY ? REDRAW_MS : LINE_EVERY_MS)) return;
     this.last = now;
     const seconds = (now - this.started) / 1000;
     const text =

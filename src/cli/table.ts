@@ -4,12 +4,14 @@ export interface Column<R> {
   value(row: R): string;
   readonly align?: 'left' | 'right';
   /**
-   * When the terminal is too narrow, columns are hidden in rising order of this (lowest
+   * When the terminal is too narrow, free text is cut first (cutFirst), then columns are hidden in rising order of this (lowest
    * first); a column without it is never hidden.
    */
   readonly hidePriority?: number;
   /** May be cut (with …) down to this width once nothing more can be hidden; absent: never cut. */
   readonly minWidth?: number;
+  /** Cut down to minWidth before any column is hidden (free text, such as a query, whose end matters least). */
+  readonly cutFirst?: boolean;
 }
 
 export interface Rendered {
@@ -45,20 +47,24 @@ export function renderTable<R>(
       .map((c, i) => ({ p: c.hidePriority, i }))
       .filter((x): x is { p: number; i: number } => x.p !== undefined)
       .sort((a, b) => a.p - b.p);
+    // Cut the widest cuttable column by one, again and again: the narrowest stay whole longest.
+    const cutDown = (which: (c: Column<R>) => boolean) => {
+      for (let guard = 0; total() > width && guard < 10_000; guard++) {
+        let widest = -1;
+        columns.forEach((c, i) => {
+          if (shown[i] && which(c) && c.minWidth !== undefined && widths[i] > Math.max(c.minWidth, 1) && (widest < 0 || widths[i] > widths[widest])) widest = i;
+        });
+        if (widest < 0) break;
+        widths[widest]--;
+      }
+    };
+    cutDown((c) => c.cutFirst === true);
     for (const { i } of hideOrder) {
       if (total() <= width) break;
       shown[i] = false;
       hidden.push(columns[i].header);
     }
-    // Cut the widest cuttable column by one, again and again: the narrowest stay whole longest.
-    for (let guard = 0; total() > width && guard < 10_000; guard++) {
-      let widest = -1;
-      columns.forEach((c, i) => {
-        if (shown[i] && c.minWidth !== undefined && widths[i] > Math.max(c.minWidth, 1) && (widest < 0 || widths[i] > widths[widest])) widest = i;
-      });
-      if (widest < 0) break;
-      widths[widest]--;
-    }
+    cutDown(() => true);
   }
   const line = (values: string[]) =>
     columns

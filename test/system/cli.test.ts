@@ -185,8 +185,9 @@ describe('search and trace', () => {
   });
 
   test('a trace that is not there says so, and is not an error', async () => {
-    const r = await cli(['audit', 'trace', 'no-such-trace']);
-    expect(r).toEqual({ status: 0, stdout: 'No transactions with trace ID no-such-trace.\n', stderr: '' });
+    const other = randomUUID();
+    const r = await cli(['audit', 'trace', other]);
+    expect(r).toEqual({ status: 0, stdout: `No transactions with trace ID ${other}.\n`, stderr: '' });
   });
 
   test('--full shows every field of a row', async () => {
@@ -195,6 +196,108 @@ describe('search and trace', () => {
     expect(r.stdout).toMatch(/^── 1 of 1 ─+\n/);
     expect(r.stdout).toMatch(/^error_code +FOT_CHECK_FAILED$/m);
     expect(r.stdout).toMatch(/^interaction_id +urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1$/m);
+  });
+});
+
+describe('summary, export, access log, SQL', () => {
+  test('summary: a table of groups, most transactions first, counts and times readable', async () => {
+    const r = await cli(['audit', 'summary', '--group-by', 'consumer_ods,outcome', '--provider-asid', PROVIDER_ASID], { env: { COLUMNS: '200' } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^CONSUMER ODS +OUTCOME +TRANSACTIONS +REFUSALS +ERRORS +FIRST SEEN \(UTC\) +LAST SEEN \(UTC\)$/);
+    expect(lines[1]).toMatch(
+      new RegExp(`^FA565 +forwarded +${FORWARDED} +0 +0 +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d$`),
+    );
+    expect(lines[2]).toMatch(/^NOAGREE +denied +1 +1 +0 /);
+    expect(lines).toHaveLength(3);
+  });
+
+  test('summary --json is the API answer; a bad --group-by is 2 with what it takes', async () => {
+    const r = await cli(['audit', 'summary', '--group-by', 'consumer_asid', '--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(await api('/audit/summary?group_by=consumer_asid'));
+    const bad = await cli(['audit', 'summary', '--group-by', 'patient']);
+    expect(bad.status).toBe(2);
+    const lines = bad.stderr.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^spine-gateway: --group-by: /);
+    // Only the entry of the filter at fault, out of the API's list of every filter.
+    expect(lines.slice(1)).toEqual([expect.stringMatching(/^ {2}valid: one or two of consumer_asid, consumer_ods, .*, hour, day/)]);
+  });
+
+  test('export to a file: CSV with its manifest line; the SHA-256 checked; stderr says so', async () => {
+    const file = join(tempDir('cli-export-'), 'case-42.csv');
+    const r = await cli(['audit', 'export', '--consumer-asid', CONSUMER_ASID, '--output', file]);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(new RegExp(`^Exported ${FORWARDED} rows to ${file} in \\d+\\.\\d s \\([\\d,]+ rows/s\\), sha256 matches the manifest\\n$`));
+    expect(r.status).toBe(0);
+    expect(existsSync(`${file}.partial`)).toBe(false);
+    const text = readFileSync(file, 'utf8');
+    const lines = text.split('\r\n');
+    expect(lines.pop()).toBe('');
+    const manifestLine = lines.pop()!;
+    expect(manifestLine.startsWith('# ')).toBe(true);
+    const manifest = (JSON.parse(manifestLine.slice(2)) as { export: Record<string, unknown> }).export;
+    expect(manifest).toMatchObject({ format: 'csv', who: 'casey', rows: FORWARDED, truncated: false, filters: { consumer_asid: CONSUMER_ASID } });
+    const body = text.slice(0, text.length - manifestLine.length - 2);
+    expect(manifest.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+    expect(lines[0]).toMatch(/^event_id,/);
+    expect(lines).toHaveLength(FORWARDED + 1);
+
+    const again = await cli(['audit', 'export', '--output', file]);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toBe(`spine-gateway: ${file} exists: give another --output, or --force to replace it\n`);
+    expect(readFileSync(file, 'utf8')).toBe(text);
+  });
+
+  test('export to stdout as NDJSON (--json), with the progress line when asked', async () => {
+    const r = await cli(['audit', 'export', '--json', '--progress']);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(traces.length + 1);
+    const rows = lines.slice(0, -1).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows.map((row) => row.trace_id).sort()).toEqual([...traces].sort());
+    expect((JSON.parse(lines[lines.length - 1]) as { export: { rows: number } }).export.rows).toBe(traces.length);
+    // Not a terminal, forced on: whole lines, no carriage returns.
+    expect(r.stderr).toMatch(/^exporting: \d+ rows, [\d,]+ rows\/s, \d+ s$/m);
+    expect(r.stderr).not.toContain('\r');
+    expect(r.stderr).toMatch(new RegExp(`^Exported ${traces.length} rows in .*sha256 matches the manifest$`, 'm'));
+  });
+
+  test('access-log: the auditors’ own uses, refused attempts included', async () => {
+    await cli(['audit', 'search', '--token', 'not-a-token-at-all']);
+    const r = await cli(['audit', 'access-log', '--limit', '100'], { env: { COLUMNS: '250' } });
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^AT \(UTC\) +WHO +ROLE +CLIENT +ACTION +STATUS +ROWS +DURATION +ASKED$/);
+    expect(lines.some((l) => /casey +auditor +127\.0\.0\.1 +export +200 +12 /.test(l))).toBe(true);
+    expect(lines.some((l) => / search +401 /.test(l))).toBe(true);
+    const json = JSON.parse((await cli(['audit', 'access-log', '--who', 'casey', '--action', 'summary', '--json'])).stdout) as {
+      entries: Array<Record<string, unknown>>;
+    };
+    expect(json.entries.length).toBeGreaterThan(0);
+    expect(json.entries.every((e) => e.who === 'casey' && e.action === 'summary')).toBe(true);
+    expect(r.stdout).not.toContain('not-a-token-at-all');
+  });
+
+  test('sql: a table with the query’s column names; the query from stdin; a refused query is 2', async () => {
+    const query = 'SELECT outcome, count() AS n FROM spine_audit.transactions FINAL GROUP BY outcome ORDER BY outcome';
+    const r = await cli(['audit', 'sql', query]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`outcome     n\ndenied      1\nforwarded  ${FORWARDED}\n`); // the count is a number: right-aligned
+    expect(r.stderr).toMatch(/^2 rows in [\d,]+ ms\n$/);
+    const piped = await cli(['audit', 'sql', '--json'], { input: query });
+    expect((JSON.parse(piped.stdout) as { rows: unknown[] }).rows).toEqual([
+      ['denied', 1],
+      ['forwarded', FORWARDED],
+    ]);
+    const write = await cli(['audit', 'sql', 'DROP TABLE spine_audit.transactions']);
+    expect(write.status).toBe(2);
+    expect(write.stderr).toMatch(/^spine-gateway: invalid request: /);
+    // Values come back as the store holds them: control characters never reach the terminal.
+    const evil = await cli(['audit', 'sql', "SELECT concat('a', char(27), '[2J', char(7)) AS evil"]);
+    expect(evil.status).toBe(0);
+    expect(evil.stdout).toBe('evil\na\ufffd[2J\ufffd\n');
   });
 });
 

@@ -14,16 +14,26 @@ interface AccessLogOptions extends CommonOptions {
 
 const text = (v: unknown) => (v === null || v === undefined ? '' : String(v));
 
+/** What was asked, short: an SQL query's text, else the parameters as name=value (the route when there were none). */
+function asked(e: Entry): string {
+  const q = e.query;
+  if (q === null || typeof q !== 'object') return text(q) || text(e.route);
+  const params = q as Record<string, unknown>;
+  if (typeof params.sql === 'string') return params.sql;
+  const pairs = Object.entries(params).map(([k, v]) => `${k}=${typeof v === 'object' && v !== null ? JSON.stringify(v) : text(v)}`);
+  return pairs.length > 0 ? pairs.join(' ') : text(e.route);
+}
+
 const COLUMNS: readonly Column<Entry>[] = [
   { header: 'At (UTC)', value: (e) => readableTime(e.at) },
   { header: 'Who', value: (e) => text(e.who), minWidth: 10 },
-  { header: 'Role', value: (e) => text(e.role), hidePriority: 3 },
-  { header: 'Client', value: (e) => text(e.client_ip), hidePriority: 4 },
+  { header: 'Role', value: (e) => text(e.role), hidePriority: 1 },
+  { header: 'Client', value: (e) => text(e.client_ip), hidePriority: 2 },
   { header: 'Action', value: (e) => text(e.action) },
   { header: 'Status', value: (e) => text(e.status), align: 'right' },
   { header: 'Rows', value: (e) => count(e.rows), align: 'right' },
-  { header: 'Duration', value: (e) => duration(e.duration_ms), align: 'right', hidePriority: 2 },
-  { header: 'Asked', value: (e) => [text(e.route), text(e.query)].filter(Boolean).join(' '), hidePriority: 1, minWidth: 20 },
+  { header: 'Duration', value: (e) => duration(e.duration_ms), align: 'right', hidePriority: 3 },
+  { header: 'Asked', value: asked, hidePriority: 4, minWidth: 24, cutFirst: true },
 ];
 
 /** `audit access-log`: GET /audit/access-log, the auditors' own uses of the audit API, newest first. */
