@@ -47,17 +47,19 @@ describe('the admin API client', () => {
     expect(req.headers.authorization).toBe('Bearer tok-123');
   });
 
-  test("the API's 400: exit 2, the option's name, and the valid values listed", async () => {
-    handler = json(400, {
-      error: 'invalid filter',
-      filter: 'group_by',
-      message: 'must be one or two dimensions',
-      valid: { group_by: 'consumer_asid, hour, day', from: 'ISO 8601' },
-    });
+  test("the API's 400: exit 2, the option's name, and what the filter at fault takes (the whole list when no filter is named)", async () => {
+    const valid = { group_by: 'consumer_asid, hour, day', from: 'ISO 8601' };
+    handler = json(400, { error: 'invalid filter', filter: 'group_by', message: 'must be one or two dimensions', valid });
     const e = await failure(client().getJson('/audit/summary', new URLSearchParams()));
     expect(e.exitStatus).toBe(EXIT.USAGE);
     expect(e.message).toBe('--group-by: must be one or two dimensions');
-    expect(e.details).toEqual(['valid:', '  --group-by  consumer_asid, hour, day', '  --from      ISO 8601']);
+    expect(e.details).toEqual(['valid: consumer_asid, hour, day']);
+    handler = json(400, { error: 'invalid filter', filter: 'from', message: 'must be ISO 8601', valid });
+    expect((await failure(client().getJson('/audit/summary', new URLSearchParams()))).details).toEqual([]); // the message says it already
+    handler = json(400, { error: 'invalid request', message: 'only SELECT', valid });
+    const whole = await failure(client().postJson('/audit/sql', { sql: 'x' }));
+    expect(whole.message).toBe('invalid request: only SELECT');
+    expect(whole.details).toEqual(['valid:', '  --group-by  consumer_asid, hour, day', '  --from      ISO 8601']);
   });
 
   test('503 from the audit store: exit 4 with its message; another 5xx: 4', async () => {
