@@ -68,7 +68,6 @@ export interface OpenedSealFile {
  * is cut back off and throws, so the caller can keep the seal and try again.
  */
 export class SealFile {
-  private handle: FileHandle | null = null;
   private constructor(
     readonly path: string,
     private size: number,
@@ -108,23 +107,26 @@ export class SealFile {
     }
   }
 
-  /** Appends one seal as a line and makes it durable. On failure the file is cut back and the error thrown. */
-  async append(seal: Seal): Promise<void> {
-    const line = Buffer.from(`${JSON.stringify(seal)}\n`);
+  /**
+   * Appends seals, one line each, in one write, and makes them durable. The file is opened
+   * for each append (once a period): a file made read-only or immutable, or replaced, is
+   * noticed at once. On failure a partly written line is cut off and the error thrown.
+   */
+  async append(seals: readonly Seal[]): Promise<void> {
+    if (seals.length === 0) return;
+    const data = Buffer.from(seals.map((seal) => `${JSON.stringify(seal)}\n`).join(''));
+    let handle: FileHandle | null = null;
     try {
-      if (this.handle === null) this.handle = await open(this.path, 'a', 0o644);
-      await this.handle.write(line, 0, line.length);
-      await this.handle.datasync();
-      this.size += line.length;
+      handle = await open(this.path, 'a', 0o644);
+      await handle.write(data, 0, data.length);
+      await handle.datasync();
+      this.size += data.length;
     } catch (err) {
-      // Cut a partly written line off (a later seal must never follow half of one); reopen next time.
-      const handle = this.handle;
-      this.handle = null;
-      if (handle !== null) {
-        await handle.truncate(this.size).catch(() => {});
-        await handle.close().catch(() => {});
-      }
+      // Cut a partly written line off: a later seal must never follow half of one.
+      if (handle !== null) await handle.truncate(this.size).catch(() => {});
       throw err;
+    } finally {
+      if (handle !== null) await handle.close().catch(() => {});
     }
   }
 
@@ -150,11 +152,5 @@ export class SealFile {
       closeSync(fd);
     }
     return found.reverse();
-  }
-
-  async close(): Promise<void> {
-    const handle = this.handle;
-    this.handle = null;
-    if (handle !== null) await handle.close().catch(() => {});
   }
 }

@@ -336,28 +336,27 @@ export class Sealer {
     if (this.filing) return;
     this.filing = true;
     try {
-      while (this.unfiled.length > 0) {
-        const { seal } = this.unfiled[0];
-        try {
-          await this.file.append(seal);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-          if (this.fileFailing !== code) {
-            this.options.log.error(
-              { code, file: this.file.path, unfiled: this.unfiled.length },
-              `audit seal file not writable (${code}): seals are kept in memory and written when it recovers; the spool keeps their records meanwhile`,
-            );
-            this.options.log.flush();
-          }
-          this.fileFailing = code;
-          return;
+      if (this.unfiled.length === 0) return;
+      const batch = this.unfiled.slice();
+      try {
+        await this.file.append(batch.map((u) => u.seal));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+        if (this.fileFailing !== code) {
+          this.options.log.error(
+            { code, file: this.file.path, unfiled: this.unfiled.length },
+            `audit seal file not writable (${code}): seals are kept in memory and written when it recovers; the spool keeps their records meanwhile`,
+          );
+          this.options.log.flush();
         }
-        this.unfiled.shift();
-        this.unstored.push(seal);
-        if (this.fileFailing !== null) {
-          this.options.log.warn({ code: this.fileFailing, file: this.file.path }, 'audit seal file writable again: kept seals written');
-          this.fileFailing = null;
-        }
+        this.fileFailing = code;
+        return;
+      }
+      this.unfiled.splice(0, batch.length);
+      for (const u of batch) this.unstored.push(u.seal);
+      if (this.fileFailing !== null) {
+        this.options.log.warn({ code: this.fileFailing, file: this.file.path, written: batch.length }, 'audit seal file writable again: kept seals written');
+        this.fileFailing = null;
       }
     } finally {
       this.filing = false;
@@ -416,6 +415,5 @@ export class Sealer {
     this.storeRetryAt = 0;
     await this.fileSeals();
     await this.storeSeals();
-    await this.file.close();
   }
 }

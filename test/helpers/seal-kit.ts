@@ -2,6 +2,22 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import type { AuditStore } from '../../src/clickhouse';
+import { queryDataDir } from './chdb-query';
+
+/** Runs SQL against an audit store (`{db}`: its database): an in-process store, or a stopped gateway's DATA_DIR. */
+export type Query = (sql: string) => Promise<Array<Record<string, unknown>>>;
+export const storeQuery =
+  (store: AuditStore): Query =>
+  (sql) =>
+    store.queryRows(sql.split('{db}').join(store.database), {});
+export const dataDirQuery =
+  (dataDir: string): Query =>
+  async (sql) =>
+    queryDataDir(dataDir, sql);
+const chainLiteral = (chain: string) => {
+  if (!/^[0-9a-f-]{36}$/.test(chain)) throw new Error(`not a chain id: ${chain}`);
+  return `'${chain}'`;
+};
 import { GENESIS_DIGEST, SEAL_FILE, checkSeal, recordHashSql, recordsRoot, type Seal } from '../../src/seal';
 
 /** The seals of the seal file under `dataDir`, in file order (every line must be one). */
@@ -22,12 +38,11 @@ export function fileSeals(dataDir: string): Seal[] {
 const isoOf = (chTime: string) => `${chTime.replace(' ', 'T')}Z`;
 
 /** The chain's seals as stored in {db}.audit_seals, turned back into Seal objects (ISO times, numbers). */
-export async function tableSeals(store: AuditStore, chain: string): Promise<Seal[]> {
-  const rows = await store.queryRows<Record<string, unknown>>(
+export async function tableSeals(query: Query, chain: string): Promise<Seal[]> {
+  const rows = await query(
     `SELECT chain, instance, toString(period_start) AS period_start, toString(period_end) AS period_end, first_seq, last_seq, records, dropped,
             records_root, previous_digest, toString(sealed_at) AS sealed_at, key_id, digest, signature
-     FROM ${store.database}.audit_seals FINAL WHERE chain = {chain:String} ORDER BY period_start`,
-    { chain },
+     FROM {db}.audit_seals FINAL WHERE chain = ${chainLiteral(chain)} ORDER BY period_start`,
   );
   return rows.map((r) => ({
     chain: String(r.chain),
@@ -60,11 +75,10 @@ export interface SealedRow {
 }
 
 /** Final rows of `chain`, in seq order, each with the hash ClickHouse computes over it. */
-export async function sealedRows(store: AuditStore, chain: string): Promise<SealedRow[]> {
-  const rows = await store.queryRows<Record<string, unknown>>(
+export async function sealedRows(query: Query, chain: string): Promise<SealedRow[]> {
+  const rows = await query(
     `SELECT toString(event_id) AS event_id, trace_id, outcome, seal_chain, seal_period, seq, record_hash, ${recordHashSql()} AS computed
-     FROM ${store.table} FINAL WHERE version = 2 AND seal_chain = {chain:String} ORDER BY seq`,
-    { chain },
+     FROM {db}.transactions FINAL WHERE version = 2 AND seal_chain = ${chainLiteral(chain)} ORDER BY seq`,
   );
   return rows.map((r) => ({
     event_id: String(r.event_id),

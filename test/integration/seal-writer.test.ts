@@ -16,7 +16,7 @@ import {
   type TestProvider,
   startProvider,
 } from '../helpers/test-kit';
-import { expectIntactChain, fileSeals, sealedRows, tableSeals } from '../helpers/seal-kit';
+import { expectIntactChain, fileSeals, sealedRows, storeQuery, tableSeals } from '../helpers/seal-kit';
 
 /**
  * The seal writer (README: Tamper evidence) on a real in-process gateway with the embedded
@@ -103,7 +103,7 @@ test("the encoder's record_hash equals recordHashSql() computed by ClickHouse ov
     expected.push({ id: tx.eventId, hash: seal.hash });
   });
   await store.insertLines(lines.join('\n'));
-  const rows = await sealedRows(store, chain);
+  const rows = await sealedRows(storeQuery(store), chain);
   expect(rows.map((r) => r.event_id)).toEqual(expected.map((e) => e.id));
   for (const [i, row] of rows.entries()) {
     expect(row.record_hash).toBe(expected[i].hash);
@@ -141,8 +141,8 @@ test('through the gateway: seq 1..n with no gap, right hashes, every period seal
   let rows: Awaited<ReturnType<typeof sealedRows>> = [];
   await waitFor(
     async () => {
-      rows = await sealedRows(a.store, chain);
-      seals = await tableSeals(a.store, chain);
+      rows = await sealedRows(storeQuery(a.store), chain);
+      seals = await tableSeals(storeQuery(a.store), chain);
       const lastSealed = seals.length > 0 ? seals[seals.length - 1].last_seq : 0;
       return rows.length >= 12 && lastSealed >= rows[rows.length - 1].seq && seals.length >= 4;
     },
