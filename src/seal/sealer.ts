@@ -1,16 +1,20 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log';
-import { GENESIS_DIGEST, recordsRoot, signSeal, type Seal, type SealBody } from './seal-format';
+import { GENESIS_DIGEST, signSeal, type Seal, type SealBody } from './seal-format';
 import { SEAL_FILE, SealFile } from './seal-file';
 import type { SigningKey } from './signing-key';
 
-/** A final record's place in the chain, handed out by Sealer.next(); the encoder fills in `hash`. */
+/**
+ * A final record's place in the chain, handed out by Sealer.next(); the encoder fills in
+ * `hash`, and Sealer.keep() takes it. One object, reused for every record: it lives only
+ * between next() and keep(), in one synchronous step (nothing allocated per record).
+ */
 export interface SealStamp {
-  readonly chain: string;
-  readonly period: number;
-  readonly seq: number;
+  chain: string;
+  period: number;
+  seq: number;
   hash: string;
 }
 
@@ -40,9 +44,10 @@ interface Period {
   /** Monotonic time when it opened: a period also ends after its length by this clock (a wall clock set back cannot stall it). */
   openedAt: number;
   firstSeq: number;
-  stamps: SealStamp[];
-  /** Per stamp: PENDING, STORED, DROPPED. */
-  states: number[];
+  /** Record hashes (hex) by seq - firstSeq ('' for one dropped). */
+  hashes: string[];
+  /** By seq - firstSeq: PENDING, STORED or DROPPED (grown by doubling). */
+  states: Uint8Array;
   pending: number;
   /** The lowest spool segment holding one of its records (Infinity: none): kept until the period's seal is in the file. */
   keepSegment: number;
@@ -64,6 +69,13 @@ const STORE_BATCH = 500;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** recordsRoot() of seal-format, in chunks of hex decoded at once (a period may hold hundreds of thousands). */
+function rootOf(hashes: readonly string[]): string {
+  const h = createHash('sha256');
+  for (let i = 0; i < hashes.length; i += 4096) h.update(Buffer.from(hashes.slice(i, i + 4096).join(''), 'hex'));
+  return h.digest('hex');
+}
+
 /**
  * The writer side of tamper evidence (README: Tamper evidence). Hands every final record
  * its place in the chain (sequence number, seal period), learns when each is settled
@@ -82,6 +94,7 @@ export class Sealer {
   /** Periods not sealed yet, oldest first; the last one is open (taking records) while running. */
   private readonly periods: Period[] = [];
   private resumed = false;
+  private readonly stamp: SealStamp = { chain: '', period: 0, seq: 0, hash: '' };
   private stopped = false;
   /** Seals made but not yet in the file (a disk error: tried again each tick), in order, with the segment each keeps. */
   private readonly unfiled: Array<{ seal: Seal; keepSegment: number }> = [];
@@ -166,11 +179,9 @@ export class Sealer {
       }
       // Sequence numbers missing before this one: given up on (never written).
       for (; expected < seq; expected++) {
-        period.stamps.push({ chain: this.chain, period: period.start, seq: expected, hash: '' });
-        period.states.push(DROPPED);
+        this.add(period, '', DROPPED);
       }
-      period.stamps.push({ chain: this.chain, period: r.period, seq, hash: r.hash });
-      period.states.push(STORED);
+      this.add(period, r.hash, STORED);
       if (r.segment < period.keepSegment) period.keepSegment = r.segment;
       expected = seq + 1;
     }
@@ -191,8 +202,8 @@ export class Sealer {
       end: Math.floor(start / p) * p + p,
       openedAt: performance.now(),
       firstSeq,
-      stamps: [],
-      states: [],
+      hashes: [],
+      states: new Uint8Array(64),
       pending: 0,
       keepSegment: Infinity,
     };
@@ -225,12 +236,32 @@ export class Sealer {
   next(segment: number): SealStamp | null {
     if (!this.resumed || this.stopped) return null;
     const period = this.openPeriod(Date.now());
-    const stamp: SealStamp = { chain: this.chain, period: period.start, seq: this.nextSeq++, hash: '' };
-    period.stamps.push(stamp);
-    period.states.push(PENDING);
+    const stamp = this.stamp;
+    stamp.chain = this.chain;
+    stamp.period = period.start;
+    stamp.seq = this.nextSeq++;
+    stamp.hash = '';
+    this.add(period, '', PENDING);
     period.pending++;
     if (segment < period.keepSegment) period.keepSegment = segment;
     return stamp;
+  }
+
+  /** The encoder has filled in the stamp's hash: kept for the period's records_root. */
+  keep(stamp: SealStamp): void {
+    const p = this.periods[this.periods.length - 1];
+    if (p !== undefined && stamp.seq >= p.firstSeq) p.hashes[stamp.seq - p.firstSeq] = stamp.hash;
+  }
+
+  private add(p: Period, hash: string, state: number): void {
+    const at = p.hashes.length;
+    if (at === p.states.length) {
+      const grown = new Uint8Array(p.states.length * 2);
+      grown.set(p.states);
+      p.states = grown;
+    }
+    p.states[at] = state;
+    p.hashes.push(hash);
   }
 
   /** The record of `seq` is in the spool (`stored`), or was given up on (never written). */
@@ -239,7 +270,7 @@ export class Sealer {
       const p = this.periods[i];
       if (seq < p.firstSeq) continue;
       const at = seq - p.firstSeq;
-      if (at >= p.states.length || p.states[at] !== PENDING) return;
+      if (at >= p.hashes.length || p.states[at] !== PENDING) return;
       p.states[at] = stored ? STORED : DROPPED;
       p.pending--;
       return;
@@ -290,22 +321,19 @@ export class Sealer {
   }
 
   private seal(p: Period): void {
-    const hashes: string[] = [];
     const dropped: number[] = [];
-    for (let i = 0; i < p.stamps.length; i++) {
-      if (p.states[i] === STORED) hashes.push(p.stamps[i].hash);
-      else dropped.push(p.stamps[i].seq);
-    }
+    for (let i = 0; i < p.hashes.length; i++) if (p.states[i] !== STORED) dropped.push(p.firstSeq + i);
+    const hashes = dropped.length === 0 ? p.hashes : p.hashes.filter((_, i) => p.states[i] === STORED);
     const body: SealBody = {
       chain: this.chain,
       instance: this.options.instance,
       period_start: iso(p.start),
       period_end: iso(p.end),
       first_seq: p.firstSeq,
-      last_seq: p.firstSeq + p.stamps.length - 1,
+      last_seq: p.firstSeq + p.hashes.length - 1,
       records: hashes.length,
       dropped,
-      records_root: recordsRoot(hashes),
+      records_root: rootOf(hashes),
       previous_digest: this.previousDigest,
       sealed_at: iso(Date.now()),
       key_id: this.options.key.keyId,

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { encodeAuditRecord, interruptedFields, recordIdentity, recordSealOf, wellFormed, type AuditSink, type RecordContext } from '../audit';
-import { CANONICAL_V1, recordHash, type RecoveredRecord, type Sealer, type SealStamp } from '../seal';
+import { CANONICAL_V1, recordHash, type RecoveredRecord, type Sealer } from '../seal';
 import type { Transaction } from '../transaction';
 import { readCheckpoint } from './checkpoint';
 import { recoverSpool, type RecoveryReport } from './recovery';
@@ -97,7 +97,7 @@ export class AuditSpool implements AuditSink {
         options.onDeferredRecovery?.(late.recovery);
         // Until now the chain could not be continued (its last records are in the spool): records finished meanwhile went unsealed.
         sealer?.resume(late.recovered);
-        const sealed = late.interrupted.map((r) => sealInterrupted(r, sealer?.next(late.recovery.tail.segment) ?? null));
+        const sealed = late.interrupted.map((r) => sealInterrupted(r, sealer, late.recovery.tail.segment));
         return { ...late.recovery.tail, totalBytes: late.recovery.totalBytes, records: sealed.map((r) => r.line), seqs: sealed.map((r) => r.seq) };
       });
       spool = new AuditSpool(options.dir, writer, options.context, options.failOpen ?? false, sealer);
@@ -108,7 +108,7 @@ export class AuditSpool implements AuditSink {
     // Into the file before traffic (held in memory if the disk refuses them; written when it recovers), each sealed.
     await Promise.all(
       found.interrupted.map((record) => {
-        const { line, seq } = sealInterrupted(record, sealer?.next(writer.currentSegment) ?? null);
+        const { line, seq } = sealInterrupted(record, sealer, writer.currentSegment);
         return new Promise<void>((resolve) => writer.appendWritten(line, () => resolve(), true, seq));
       }),
     );
@@ -147,8 +147,12 @@ export class AuditSpool implements AuditSink {
    */
   finish(tx: Transaction, then?: () => void): void {
     // A refusal reached no provider: its record yields hold space to those of forwarded replies.
-    const seal = this.sealer === null ? null : this.sealer.next(this.writer.currentSegment);
-    this.writer.appendWritten(encodeAuditRecord(tx, 2, this.context, seal), () => then?.(), tx.outcome !== 'denied', seal === null ? 0 : seal.seq);
+    const sealer = this.sealer;
+    const seal = sealer === null ? null : sealer.next(this.writer.currentSegment);
+    const line = encodeAuditRecord(tx, 2, this.context, seal);
+    if (seal === null) return this.writer.appendWritten(line, () => then?.(), tx.outcome !== 'denied');
+    sealer!.keep(seal);
+    this.writer.appendWritten(line, () => then?.(), tx.outcome !== 'denied', seal.seq);
   }
 
   close(): Promise<void> {
@@ -187,8 +191,9 @@ function recoverTransactions(dir: string): { recovery: AuditSpoolRecovery; inter
  * well-formed (as the encoder writes it), the seal fields set in place (they stay last), and
  * record_hash computed over the canonical form of the values as ClickHouse will read them.
  */
-function sealInterrupted(record: Record<string, string | number>, seal: SealStamp | null): { line: string; seq: number } {
-  if (seal === null) return { line: JSON.stringify(record), seq: 0 };
+function sealInterrupted(record: Record<string, string | number>, sealer: Sealer | null, segment: number): { line: string; seq: number } {
+  const seal = sealer === null ? null : sealer.next(segment);
+  if (sealer === null || seal === null) return { line: JSON.stringify(record), seq: 0 };
   for (const key of Object.keys(record)) {
     const v = record[key];
     if (typeof v === 'string') record[key] = wellFormed(v);
@@ -205,5 +210,6 @@ function sealInterrupted(record: Record<string, string | number>, seal: SealStam
   }
   seal.hash = recordHash(values);
   record.record_hash = seal.hash;
+  sealer.keep(seal);
   return { line: JSON.stringify(record), seq: seal.seq };
 }

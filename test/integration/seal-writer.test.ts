@@ -102,6 +102,43 @@ test("the encoder's record_hash equals recordHashSql() computed by ClickHouse ov
     lines.push(encodeAuditRecord(tx, 2, { instance: `gw ${s}`, environment: 'local' }, seal));
     expected.push({ id: tx.eventId, hash: seal.hash });
   });
+  // ASCII records in a run, each differing from the one before in one field only (the encoder reuses what repeats).
+  const peer = { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', subject: 'CN=a', issuer: 'CN=ca', serial: '01', sha256: 'AA', hostNames: [] };
+  const changes: Array<(tx: Transaction) => void> = [
+    () => {},
+    () => {},
+    (tx) => (tx.claims = { ...tx.claims, practitionerRole: 'R2' }),
+    (tx) => (tx.endpoint = 'https://host/other'),
+    (tx) => (tx.consumerOds = 'FA566'),
+    (tx) => (tx.tls = { ...peer, subject: 'CN=b' }),
+    (tx) => (tx.tls = null),
+    (tx) => (tx.providerAsid = '918999198994'),
+  ];
+  changes.forEach((change, i) => {
+    const tx = new Transaction('GET', '127.0.0.1');
+    tx.traceId = randomUUID();
+    tx.consumerAsid = '200000000359';
+    tx.consumerOds = 'FA565';
+    tx.providerAsid = '918999198993';
+    tx.providerOds = 'A20047';
+    tx.interactionId = 'urn:x:y';
+    tx.endpoint = 'https://host/base';
+    tx.targetHost = 'host:443';
+    tx.claims = {
+      requestingOrganization: 'A1',
+      practitionerId: 'P1',
+      practitionerRole: 'R1',
+      device: 'D',
+      reasonForRequest: 'directcare',
+      requestedScope: 's',
+    };
+    tx.tls = peer;
+    change(tx);
+    tx.finish('forwarded', 200);
+    const seal = { chain, period: 1_764_000_100_000, seq: awkward.length + i + 1, hash: '' };
+    lines.push(encodeAuditRecord(tx, 2, i === 7 ? { instance: 'gw-2', environment: 'local' } : { instance: 'gw', environment: 'local' }, seal));
+    expected.push({ id: tx.eventId, hash: seal.hash });
+  });
   await store.insertLines(lines.join('\n'));
   const rows = await sealedRows(storeQuery(store), chain);
   expect(rows.map((r) => r.event_id)).toEqual(expected.map((e) => e.id));
