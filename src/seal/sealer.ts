@@ -153,7 +153,19 @@ export class Sealer {
     this.resumed = true;
     const last = this.last;
     let chain = last?.chain ?? '';
-    if (chain === '') for (const r of recovered) if (r.chain !== '') chain = r.chain;
+    if (chain === '') {
+      // No seal yet: a chain whose records the spool holds from seq 1 on was cut off before its
+      // first seal, and is continued. Records of a chain whose seals are gone (the file lost)
+      // cannot be sealed by a new file: a new chain starts, and says so.
+      let spoolChain = '';
+      for (const r of recovered) if (r.chain !== '') spoolChain = r.chain;
+      if (spoolChain !== '' && recovered.some((r) => r.chain === spoolChain && r.seq === 1)) chain = spoolChain;
+      else if (spoolChain !== '')
+        this.options.log.error(
+          { chain: spoolChain, file: this.file.path },
+          'audit seals: the seal file is missing or empty but the spool holds records of a sealed chain; a new chain starts (the old chain ends at its last seal in audit_seals)',
+        );
+    }
     this.chain = chain === '' ? randomUUID() : chain;
     const lastSeq = last?.last_seq ?? 0;
     this.previousDigest = last?.digest ?? GENESIS_DIGEST;
