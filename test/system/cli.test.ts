@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeAuditRecord } from '../../src/audit';
+import { AuditStore } from '../../src/clickhouse';
 import { encodeRecord } from '../../src/spool';
 import { Transaction } from '../../src/transaction';
 import { runGateway, type ChildGateway } from '../helpers/child-gateway';
@@ -299,6 +300,86 @@ describe('summary, export, access log, SQL', () => {
     expect(evil.status).toBe(0);
     expect(evil.stdout).toBe('evil\na\ufffd[2J\ufffd\n');
   });
+});
+
+/** One statement on a store the gateway is not running on, mutations waited for (as verify's own tests change data behind its back). */
+async function tamper(store: AuditStore, sql: string): Promise<void> {
+  const client = (store as unknown as { client: { command(q: { query: string; clickhouse_settings: Record<string, string> }): Promise<unknown> } }).client;
+  await client.command({ query: sql, clickhouse_settings: { mutations_sync: '2' } });
+}
+
+describe('verify', () => {
+  // A gateway of its own, sealing every second, whose store is changed behind its back while it is stopped.
+  let vgw: ChildGateway | null = null;
+  const dataDir = join(tempDir('cli-verify-'), 'data');
+  const start = async () => {
+    vgw = await runGateway(directoryYaml({ metadata: provider.root }), {
+      AUDIT_ENABLED: 'true',
+      DATA_DIR: dataDir,
+      AUDIT_SEAL_PERIOD_MS: '1000',
+      LOG_LEVEL: 'info',
+    });
+    return { SPINE_GATEWAY_ADMIN_URL: `http://127.0.0.1:${vgw.adminPort}`, SPINE_GATEWAY_TOKEN: undefined };
+  };
+  const stop = async () => {
+    vgw?.kill('SIGTERM');
+    await vgw?.exited;
+    vgw = null;
+  };
+  afterAll(stop);
+  const SENT = 5;
+
+  test('an untouched trail: Intact, exit 0, with what was checked', async () => {
+    const env = await start();
+    for (let i = 0; i < SENT; i++) {
+      expect((await send(vgw!.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': randomUUID() }) })).status).toBe(200);
+    }
+    // Shipped and sealed (a period a second): every record checked, none waiting for its seal.
+    await waitFor(
+      async () => {
+        const r = await cli(['audit', 'verify', '--json'], { env });
+        const v = JSON.parse(r.stdout || '{}') as { records_checked?: number; records_unsealed?: number };
+        return r.status === 0 && (v.records_checked ?? 0) >= SENT && v.records_unsealed === 0;
+      },
+      30_000,
+      'the traffic sealed',
+      500,
+    );
+    const r = await cli(['audit', 'verify', '--progress'], { env });
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('Intact: every record in range matches its sealed, signed period');
+    expect(lines).toContainEqual('  range    the start to now UTC');
+    expect(lines).toContainEqual(`  records  ${SENT} checked`);
+    expect(lines.some((l) => /^ {2}periods {2}\d+ checked$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^ {2}key id {3}[0-9a-f]{16}$/.test(l))).toBe(true);
+    // Not a terminal, forced on: the time passing, then the rate.
+    expect(r.stderr).toMatch(/^verifying… \d+ s\n\(\d+\.\d s, [\d,]+ rows\/s\)\n$/);
+  }, 60_000);
+
+  test('a row altered behind the gateway’s back: BROKEN, exit 1, the first break named', async () => {
+    const env = { SPINE_GATEWAY_ADMIN_URL: `http://127.0.0.1:${vgw!.adminPort}`, SPINE_GATEWAY_TOKEN: undefined };
+    const rows = (JSON.parse((await cli(['audit', 'search', '--json'], { env })).stdout) as { transactions: Array<{ event_id: string }> }).transactions;
+    const victim = rows[2].event_id;
+    await stop();
+    const store = new AuditStore({ url: undefined, dataDir, manageSchema: false, retentionDays: 3650, timeoutMs: 10_000 });
+    try {
+      await tamper(store, `ALTER TABLE ${store.database}.transactions UPDATE status = 299 WHERE event_id = toUUID('${victim}')`);
+    } finally {
+      await store.close();
+    }
+    const after = await start();
+    const r = await cli(['audit', 'verify'], { env: after });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(1);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe("BROKEN: altered, a record's content differs from what was sealed");
+    expect(lines[1]).toMatch(/^ {2}first break {2}the period from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, chain [0-9a-f-]{36}$/);
+    expect(lines).toContainEqual(`  event id     ${victim}`);
+    const json = await cli(['audit', 'verify', '--json'], { env: after });
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ status: 'broken', first_break: { kind: 'altered', event_id: victim } });
+  }, 60_000);
 });
 
 describe('exit statuses', () => {

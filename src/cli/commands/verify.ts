@@ -18,6 +18,7 @@ export interface VerifyAnswer {
   periods_checked?: number;
   records_checked?: number;
   records_unsealed?: number;
+  records_in_flight?: number;
   first_break: Break | null;
   from?: string;
   to?: string;
@@ -35,6 +36,13 @@ const KINDS: Record<string, string> = {
 
 const text = (v: unknown) => safeCell(v === null || v === undefined ? '' : String(v));
 
+/** A period's start (ISO text, or epoch milliseconds) as a readable UTC time. */
+function periodTime(period: unknown): string {
+  const ms = typeof period === 'number' ? period : typeof period === 'string' && /^\d+$/.test(period) ? Number(period) : null;
+  const iso = ms !== null && Number.isFinite(ms) ? new Date(ms).toISOString() : period;
+  return typeof iso === 'string' ? `${readableTime(iso)} UTC` : text(period);
+}
+
 /** The verdict for people: one headline, then the facts, aligned. */
 export function describeVerify(v: VerifyAnswer, colour: boolean): string {
   const paint = (code: string, s: string) => (colour ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -44,15 +52,19 @@ export function describeVerify(v: VerifyAnswer, colour: boolean): string {
     ['periods', `${count(v.periods_checked)} checked`],
     ['records', `${count(v.records_checked)} checked${v.records_unsealed ? `, ${count(v.records_unsealed)} not sealed yet (checked by a later run)` : ''}`],
   ];
+  if (v.records_in_flight) facts.push(['in flight', `${count(v.records_in_flight)} (transactions not finished yet: no final record to check)`]);
   if (v.key_id) facts.push(['key id', text(v.key_id)]);
   let head: string;
   if (v.status === 'intact') {
-    head = paint('32;1', 'Intact') + ': every record in range matches its sealed, signed period';
+    head =
+      !v.records_checked && !v.periods_checked
+        ? paint('32;1', 'Intact') + ', but nothing in range is sealed yet: run it again after the next seal (AUDIT_SEAL_PERIOD_MS)'
+        : paint('32;1', 'Intact') + ': every record in range matches its sealed, signed period';
   } else {
     const b = v.first_break ?? {};
     const kind = text(b.kind);
     head = paint('31;1', 'BROKEN') + `: ${kind}${KINDS[kind] ? `, ${KINDS[kind]}` : ''}`;
-    facts.unshift(['first break', `period ${text(b.period)} of chain ${text(b.chain)}`]);
+    facts.unshift(['first break', `the period from ${periodTime(b.period)}, chain ${text(b.chain)}`]);
     if (b.event_id !== undefined && b.event_id !== null) facts.splice(1, 0, ['event id', text(b.event_id)]);
     if (b.seq !== undefined && b.seq !== null) facts.splice(1, 0, ['seq', text(b.seq)]);
   }
@@ -83,7 +95,8 @@ export function verifyCommand(): Command {
     if (options.json) await printJson(answer);
     else {
       await out(describeVerify(answer, process.stdout.isTTY === true && !process.env.NO_COLOR));
-      if (Progress.wanted(options.progress) && typeof answer.records_checked === 'number') {
+      // The rate is worth a line when it was asked for, or when the wait was long enough to wonder.
+      if ((options.progress === true || (Progress.wanted(options.progress) && progress.elapsedMs >= 2000)) && typeof answer.records_checked === 'number') {
         process.stderr.write(`(${(progress.elapsedMs / 1000).toFixed(1)} s, ${rate(answer.records_checked, progress.elapsedMs)})\n`);
       }
     }
