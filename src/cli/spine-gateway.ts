@@ -59,12 +59,8 @@ Examples:
   return program;
 }
 
-async function main(argv: string[]): Promise<void> {
-  // A reader that stops early (head, less) closes the pipe: that ends the command, quietly.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.OK);
-    throw err;
-  });
+/** Runs one command line (argv as process.argv: node, script, args...); the exit status is left in process.exitCode. */
+export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
@@ -81,4 +77,11 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-if (require.main === module) void main(process.argv);
+if (require.main === module) {
+  // A reader that stops early (head, less) closes the pipe: that ends the command, quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.OK);
+    throw err;
+  });
+  void main(process.argv);
+}

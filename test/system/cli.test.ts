@@ -267,7 +267,14 @@ describe('summary, export, access log, SQL', () => {
 
   test('access-log: the auditors’ own uses, refused attempts included', async () => {
     await cli(['audit', 'search', '--token', 'not-a-token-at-all']);
-    const r = await cli(['audit', 'access-log', '--limit', '100'], { env: { COLUMNS: '250' } });
+    // The access log is written after each answer, through a queue: wait for the refused search to show.
+    let r: Run = { status: null, stdout: '', stderr: '' };
+    await waitFor(
+      async () => / search +401 /.test((r = await cli(['audit', 'access-log', '--limit', '100'], { env: { COLUMNS: '250' } })).stdout),
+      10_000,
+      'the 401 in the access log',
+      200,
+    );
     expect(r.status).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^AT \(UTC\) +WHO +ROLE +CLIENT +ACTION +STATUS +ROWS +DURATION +ASKED$/);
