@@ -4,7 +4,6 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import { failedError, usageError, CliError } from '../cli-errors';
-import { oneLine } from '../admin-client';
 import { addCommonOptions, clientFor, note, type CommonOptions } from '../common';
 import { addFilterOptions, filterQuery, TIME_FILTERS, TRANSACTION_FILTERS } from '../filters';
 import { Progress, rate } from '../progress';
@@ -44,6 +43,11 @@ class ExportTap {
     if (this.pending.length > MAX_LINE) throw failedError('the export has a line over 16 MiB: this is not an export of the admin API');
   }
 
+  /** Complete lines so far (the last one included once its line break has come). */
+  get completeLines(): number {
+    return this.lines + (this.pending.length > 0 && this.pending[this.pending.length - 1] === 0x0a ? 1 : 0);
+  }
+
   /** The last line (the manifest), without its line break. */
   lastLine(): string {
     return this.pending.toString('utf8').replace(/\r?\n$/, '');
@@ -58,14 +62,15 @@ interface Manifest {
 
 /** The manifest line: NDJSON `{"export":{...}}`; CSV a line starting `#` (the same JSON after it, or key=value text). */
 function parseManifest(line: string, format: 'csv' | 'ndjson'): Manifest | null {
-  const text = format === 'csv' ? line.replace(/^#\s*/, '') : line;
   if (format === 'csv' && !line.startsWith('#')) return null;
   try {
-    const value = JSON.parse(text) as { export?: Manifest } & Manifest;
-    return value.export ?? value;
+    const value = JSON.parse(format === 'csv' ? line.replace(/^#\s*/, '') : line) as { export?: unknown };
+    if (value !== null && typeof value.export === 'object' && value.export !== null) return value.export as Manifest;
   } catch {
-    return format === 'csv' ? {} : null;
+    /* not JSON: below */
   }
+  // A CSV comment line ends the file whatever its text; an NDJSON line without "export" is a row, not the manifest.
+  return format === 'csv' ? {} : null;
 }
 
 function formatFor(options: ExportOptions): 'csv' | 'ndjson' {
@@ -111,6 +116,14 @@ export function exportCommand(): Command {
     let target: Writable;
     if (partial !== undefined) target = createWriteStream(partial);
     else target = process.stdout;
+    // Ctrl-C mid-export: the partial file goes too, so nothing half-written is left behind.
+    const interrupted = () => {
+      progress.end();
+      if (partial !== undefined) removeQuietly(partial);
+      process.stderr.write('spine-gateway: export interrupted; nothing was kept\n');
+      process.exit(130);
+    };
+    process.once('SIGINT', interrupted);
     try {
       const res = await client.getStream('/audit/transactions', query);
       const header = format === 'csv' ? 1 : 0;
@@ -133,6 +146,7 @@ export function exportCommand(): Command {
       });
       await pipeline(res, counter);
     } catch (err) {
+      process.removeListener('SIGINT', interrupted);
       progress.end();
       if (partial !== undefined) {
         target.destroy();
@@ -140,33 +154,32 @@ export function exportCommand(): Command {
       }
       if ((err as NodeJS.ErrnoException).code === 'EPIPE') return; // the reader (head, less) had enough
       if (err instanceof CliError) throw err;
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       throw failedError(
-        `the export broke off after ${count(tap.lines)} lines (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); nothing was kept`,
+        `the export stopped after ${count(tap.completeLines)} lines (${why}); ${partial !== undefined ? 'nothing was kept' : 'what was printed is incomplete'}`,
       );
     }
+    process.removeListener('SIGINT', interrupted);
     progress.end();
 
     const manifest = parseManifest(tap.lastLine(), format);
+    const kept = partial !== undefined ? 'nothing was kept' : 'what was printed is incomplete';
     if (manifest === null) {
       if (partial !== undefined) removeQuietly(partial);
-      throw failedError('the export ended without its manifest line: it is incomplete; nothing was kept');
+      throw failedError(`the export ended without its manifest line, so it is incomplete (the gateway stopped midway?); ${kept}`);
+    }
+    const digest = tap.hash.digest('hex');
+    if (typeof manifest.sha256 === 'string' && manifest.sha256 !== digest) {
+      if (partial !== undefined) removeQuietly(partial);
+      throw failedError(`the export's content does not match its manifest's sha256 (changed on the way?); ${kept}`);
     }
     if (file !== undefined && partial !== undefined) renameSync(partial, file);
     const rows = typeof manifest.rows === 'number' ? manifest.rows : Math.max(0, tap.lines - (format === 'csv' ? 1 : 0));
-    const digest = tap.hash.digest('hex');
-    const check =
-      typeof manifest.sha256 !== 'string'
-        ? ''
-        : manifest.sha256 === digest
-          ? ', sha256 matches the manifest'
-          : `; the sha256 of what arrived is ${digest}, not the manifest's`;
+    const check = typeof manifest.sha256 === 'string' ? ', sha256 matches the manifest' : '';
     note(
       `Exported ${count(rows)} rows${file !== undefined ? ` to ${file}` : ''} in ${(progress.elapsedMs / 1000).toFixed(1)} s (${rate(rows, progress.elapsedMs)})${check}`,
     );
     if (manifest.truncated === true) note("The export stopped at the gateway's cap (AUDIT_EXPORT_MAX_ROWS): narrow it with --from/--to for the rest");
-    if (typeof manifest.sha256 === 'string' && manifest.sha256 !== digest) {
-      throw failedError(`the export's content does not match its manifest's sha256 (${oneLine(manifest.sha256).slice(0, 64)})`);
-    }
   });
   return cmd;
 }
