@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { AUDIT_COLUMNS } from '../clickhouse';
 
 /**
  * Auditor SQL (POST /audit/sql), made safe to run inside the gateway. With the embedded
@@ -140,10 +141,17 @@ export function cteNamesOf(sql: string): Set<string> {
   return names;
 }
 
+/** Quoted names the access log keeps as written: the audit tables' and their columns'. Any other quoted name may be anything. */
+const KNOWN_NAMES = new Set([
+  ...AUDIT_COLUMNS.map((c) => c.name),
+  ...['transactions', 'access_log', 'audit_seals', 'schema_migrations', 'spine_audit'],
+  ...['at', 'who', 'role', 'action', 'route', 'query', 'rows', 'bytes', 'sha256', 'chain', 'period_start', 'period_end', 'digest', 'signature'],
+]);
+
 /**
  * What the access log keeps of a statement: its shape, with every literal replaced by ?
  * (an auditor may type a patient identifier into one), comments dropped, quoted
- * identifiers that are not plain names replaced too; and the SHA-256 of the exact text,
+ * names other than the audit tables' and columns' replaced too; and the SHA-256 of the exact text,
  * so that whoever holds the text can show it was this one.
  */
 export function redactSql(sql: string): { statement: string; sha256: string } {
@@ -160,7 +168,7 @@ export function redactSql(sql: string): { statement: string; sha256: string } {
     } else if (c === '"' || c === '`') {
       const end = endOfQuoted(sql, i, c);
       const inner = sql.slice(i + 1, end - 1);
-      out += /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(inner) ? `${c}${inner}${c}` : `${c}?${c}`;
+      out += KNOWN_NAMES.has(inner) ? `${c}${inner}${c}` : `${c}?${c}`;
       i = end;
     } else if (two === '--' || c === '#') {
       const end = sql.indexOf('\n', i);
