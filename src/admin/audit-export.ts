@@ -2,19 +2,25 @@ import { createHash } from 'node:crypto';
 import type { Response } from 'express';
 import type { AuditStore, KeysetPosition, SearchFilters } from '../clickhouse';
 import type { Logger } from '../log';
-import { CSV_HEADER, encodeRows } from './export-encoders';
+import { CSV_HEADER, countLines, pageSlice } from './export-encoders';
 import { storeUnavailable } from './audit-filters';
 
 export interface ExportOptions {
   /** AUDIT_EXPORT_MAX_ROWS: most rows one export writes; its manifest says `truncated` when more matched. */
   maxRows: number;
-  /** Rows per keyset page read from the store (default 20,000). */
+  /** Rows per keyset page read from the store (default: PAGE_ROWS). */
   pageSize?: number;
 }
 
-const PAGE_ROWS = 20_000;
-/** Output is written in slices of about this many characters: no page becomes one large string or buffer. */
-const SLICE_CHARS = 1 << 20;
+/**
+ * Rows per keyset page, by format (an NDJSON row is about three times a CSV one). A page
+ * is read, sorted and encoded whole by the engine, so it sets the memory an export holds;
+ * fewer, larger pages read less (each page reads at least one granule of 8,192 rows per
+ * consumer ASID it touches: the table is sorted by consumer_asid first).
+ */
+const PAGE_ROWS = { csv: 20_000, ndjson: 8_000 } as const;
+/** Output is written in slices of about this many bytes, each waiting for the client to take the last (backpressure). */
+const SLICE_BYTES = 1 << 20;
 
 /** "2026-12-03T12:45:07.123Z" → "20261203T124507Z": a file name without the characters some systems refuse (":"). */
 const fileTime = (iso: string) => `${iso.slice(0, 19).replace(/[-:]/g, '')}Z`;
@@ -53,7 +59,7 @@ async function runExport(
   format: 'csv' | 'ndjson',
   res: Response,
 ): Promise<void> {
-  const pageSize = options.pageSize ?? PAGE_ROWS;
+  const pageSize = options.pageSize ?? PAGE_ROWS[format];
   const exportedAt = new Date().toISOString();
   const caller = res.locals.caller as { name: string } | undefined;
   let gone = false;
@@ -66,8 +72,7 @@ async function runExport(
   let truncated = false;
 
   /** Writes one slice, then waits for the socket to take it if it is full (or for the client to go). */
-  const write = async (text: string): Promise<void> => {
-    const chunk = Buffer.from(text, 'utf8');
+  const write = async (chunk: Buffer): Promise<void> => {
     hash.update(chunk);
     bytes += chunk.length;
     if (!res.write(chunk) && !gone) {
@@ -85,14 +90,15 @@ async function runExport(
 
   // The first page is read before the answer starts: a store that does not answer is a 503, not a broken file.
   let after: KeysetPosition | undefined;
-  let page: { tsv: string; boundary: KeysetPosition | null };
-  const readPage = async (size: number) => {
+  const readPage = async () => {
     const f = after === undefined ? filters : { ...filters, after };
-    const boundary = await store.exportBoundary(f, size);
-    return { tsv: await store.exportPage(f, boundary, size), boundary };
+    const cap = options.maxRows - rows;
+    const boundary = await store.exportBoundary(f, Math.min(pageSize, cap));
+    return { bytes: await store.exportPage(f, boundary, pageSize, cap, format), boundary };
   };
+  let page: { bytes: Buffer; boundary: KeysetPosition | null };
   try {
-    page = await readPage(Math.min(pageSize, options.maxRows));
+    page = await readPage();
   } catch (err) {
     storeUnavailable(res, err, log, 'audit export');
     return;
@@ -102,25 +108,25 @@ async function runExport(
   res.setHeader('Content-Disposition', `attachment; filename="spine-audit-${fileTime(exportedAt)}.${format === 'csv' ? 'csv' : 'ndjson'}"`);
   res.setHeader('X-Content-Type-Options', 'nosniff');
   try {
-    if (format === 'csv') await write(CSV_HEADER);
+    if (format === 'csv') await write(Buffer.from(CSV_HEADER));
     for (;;) {
-      let pos = 0;
-      while (!gone && pos < page.tsv.length && rows < options.maxRows) {
-        const slice = encodeRows(page.tsv, pos, format, options.maxRows - rows, SLICE_CHARS);
+      rows += countLines(page.bytes);
+      for (let pos = 0; !gone && pos < page.bytes.length;) {
+        const slice = pageSlice(page.bytes, pos, SLICE_BYTES, format);
         pos = slice.next;
-        rows += slice.rows;
-        if (slice.rows > 0) await write(slice.text);
+        await write(slice.chunk);
       }
       if (gone) break;
       if (rows >= options.maxRows) {
-        // Stopped at the cap: more rows after this one (or left in this page) make the export truncated.
-        truncated = pos < page.tsv.length || (page.boundary !== null && (await store.exportBoundary({ ...filters, after: page.boundary }, 1)) !== null);
+        // Stopped at the cap: a row after the last one written makes the export truncated.
+        const last = page.boundary ?? after;
+        truncated = page.boundary === null ? false : (await store.exportBoundary({ ...filters, after: last }, 1)) !== null;
         break;
       }
       if (page.boundary === null) break;
       after = page.boundary;
-      page = { tsv: '', boundary: null }; // let the last page go before the next is read
-      page = await readPage(Math.min(pageSize, options.maxRows - rows));
+      page = { bytes: Buffer.alloc(0), boundary: null }; // let the last page go before the next is read
+      page = await readPage();
     }
   } catch (err) {
     // The answer has started: the file is cut off without its manifest, which says it is incomplete.

@@ -107,35 +107,68 @@ export function buildExportBoundary(table: string, f: Omit<SearchFilters, 'limit
 export const EXPORT_COLUMNS: readonly string[] = SEARCH_COLUMNS;
 const NUMERIC_TYPES = new Set(['UInt8', 'UInt16', 'UInt64', 'Float64']);
 /** How each export column is written: a number, a time, or text. */
-export const EXPORT_KINDS: readonly ('number' | 'time' | 'text')[] = EXPORT_COLUMNS.map((name) => {
-  const type = AUDIT_COLUMNS.find((c) => c.name === name)!.type;
-  return NUMERIC_TYPES.has(type) ? 'number' : type.startsWith('DateTime64') ? 'time' : 'text';
-});
+const EXPORT_TYPES = EXPORT_COLUMNS.map((name) => AUDIT_COLUMNS.find((c) => c.name === name)!.type);
+export const EXPORT_KINDS: readonly ('number' | 'time' | 'text')[] = EXPORT_TYPES.map((type) =>
+  NUMERIC_TYPES.has(type) ? 'number' : type.startsWith('DateTime64') ? 'time' : 'text',
+);
 
 /**
- * One export page, as TabSeparated text (the cheapest format for the engine to write;
- * the admin API writes CSV or NDJSON from it): the rows after the filters' position down
- * to `boundary` inclusive, newest first. Bounded on both sides and with no LIMIT, so a
- * record shipped late into the range is exported, never pushed out of the page; with no
- * boundary (the last page) at most `pageSize` rows.
+ * A text cell a spreadsheet would run as a formula starts with = + - @ tab or CR (or their
+ * full-width forms, which some spreadsheets fold to them): it is written with a single
+ * quote before it, as csv-stringify's `escape_formulas` does (OWASP "CSV injection").
+ */
+const FORMULA_START = "'^[=+\\\\-@\\t\\r\uFF1D\uFF0B\uFF0D\uFF20]'";
+
+/** One CSV cell of a text column (RFC 4180): formula-looking text neutralised, quoted when it holds a quote, comma, CR or LF. */
+function csvTextCell(column: string): string {
+  const v = `if(match(${column}, ${FORMULA_START}), concat('''', ${column}), ${column})`;
+  return `if(match(${column}, '[",\\r\\n]'), concat('"', replaceAll(${v}, '"', '""'), '"'), ${v})`;
+}
+
+/** One NDJSON value. Float64 may hold nan or inf, which JSON cannot: null. */
+function jsonValue(column: string, kind: 'number' | 'time' | 'text', type: string): string {
+  if (kind === 'number') return type === 'Float64' ? `if(isFinite(${column}), toString(${column}), 'null')` : `toString(${column})`;
+  if (kind === 'time') return `'"', replaceOne(toString(${column}), ' ', 'T'), 'Z"'`;
+  return `toJSONString(toString(${column}))`;
+}
+
+/**
+ * One export page: one text column, each row already a CSV record or an NDJSON object,
+ * built by the engine (off the gateway's event loop; at the lowest OS priority when
+ * embedded), newest first. The rows after the filters' position down to `boundary`
+ * inclusive: bounded on both sides, so a record shipped late into the range is exported,
+ * never pushed out of the page; at most `cap` rows (what the export may still write), and
+ * with no boundary (the last page) at most `pageSize`. NDJSON is read as TabSeparatedRaw
+ * (JSON escapes every control character, so a row is a line); CSV as TabSeparated, whose
+ * escapes keep a row on one line even when a cell holds a line break (the caller undoes them).
  */
 export function buildExportPage(
   table: string,
   f: Omit<SearchFilters, 'limit'>,
   boundary: KeysetPosition | null,
   pageSize: number,
+  cap: number,
+  format: 'csv' | 'ndjson',
 ): { query: string; params: Record<string, unknown> } {
   const { where, params } = filterConditions(f);
-  let limit = '';
   if (boundary !== null) {
     where.push(`(received_at > ${AT('bound_at')} OR (received_at = ${AT('bound_at')} AND event_id >= toUUID({bound_id:String})))`);
     params.bound_at = boundary.receivedAt;
     params.bound_id = boundary.eventId;
-  } else {
-    params.limit = pageSize;
-    limit = ' LIMIT {limit:UInt32}';
   }
-  return { query: `SELECT ${EXPORT_COLUMNS.join(', ')} FROM ${table} FINAL${whereSql(where)} ORDER BY received_at DESC, event_id DESC${limit}`, params };
+  params.limit = boundary === null ? Math.min(pageSize, cap) : cap;
+  const inner = `SELECT ${EXPORT_COLUMNS.join(', ')} FROM ${table} FINAL${whereSql(where)} ORDER BY received_at DESC, event_id DESC LIMIT {limit:UInt32}`;
+  const line =
+    format === 'csv'
+      ? EXPORT_COLUMNS.map((name, i) => {
+          const kind = EXPORT_KINDS[i];
+          if (kind === 'number') return `toString(${name})`;
+          if (kind === 'time') return `concat(replaceOne(toString(${name}), ' ', 'T'), 'Z')`;
+          return csvTextCell(`toString(${name})`);
+        }).join(", ',', ")
+      : `${EXPORT_COLUMNS.map((name, i) => `'${i === 0 ? '{' : ','}"${name}":', ${jsonValue(name, EXPORT_KINDS[i], EXPORT_TYPES[i])}`).join(', ')}, '}'`;
+  // Outside the inner query: the line's alias cannot shadow a column its WHERE reads.
+  return { query: `SELECT concat(${line}) AS line FROM (${inner}) SETTINGS output_format_json_escape_forward_slashes = 0`, params };
 }
 
 /** Dimensions a summary may group by, with the expression each one groups on. */

@@ -49,6 +49,7 @@ const INSERT_SETTINGS = { date_time_input_format: 'best_effort' } as const;
  * thread as well cost the shipper ~15% of its records/s, and was dropped.)
  */
 const EMBEDDED_INSERT_SETTINGS = { ...INSERT_SETTINGS, os_thread_priority: 19 } as const;
+const EMBEDDED_EXPORT_SETTINGS = { os_thread_priority: '19' } as const;
 
 /**
  * The only door to ClickHouse: the embedded chDB engine under DATA_DIR by default, a
@@ -186,12 +187,28 @@ export class AuditStore {
     return row === undefined ? null : { receivedAt: isoTime(row.at), eventId: row.id };
   }
 
-  /** One export page as ClickHouse wrote it (TabSeparated, one line per row, times as ClickHouse writes them). */
-  async exportPage(filters: Omit<SearchFilters, 'limit'>, boundary: KeysetPosition | null, pageSize: number): Promise<string> {
-    const { query, params } = buildExportPage(this.table, filters, boundary, pageSize);
+  /**
+   * One export page: one line per row, each already a CSV record (TabSeparated-escaped)
+   * or an NDJSON object, as the bytes the engine wrote (never decoded into a JS string).
+   */
+  async exportPage(
+    filters: Omit<SearchFilters, 'limit'>,
+    boundary: KeysetPosition | null,
+    pageSize: number,
+    cap: number,
+    format: 'csv' | 'ndjson',
+  ): Promise<Buffer> {
+    const { query, params } = buildExportPage(this.table, filters, boundary, pageSize, cap, format);
     try {
-      const result = await this.client.query({ query, query_params: params, format: 'TabSeparated' });
-      return await result.text();
+      const result = await this.client.exec({
+        query: `${query} FORMAT ${format === 'csv' ? 'TabSeparated' : 'TabSeparatedRaw'}`,
+        query_params: params,
+        // The embedded engine shares the gateway's cores: an export yields to the proxy.
+        clickhouse_settings: this.kind === 'embedded' ? EMBEDDED_EXPORT_SETTINGS : undefined,
+      });
+      const chunks: Buffer[] = [];
+      for await (const chunk of result.stream as AsyncIterable<Buffer>) chunks.push(chunk);
+      return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     } catch (err) {
       throw classifyStoreError(err);
     }

@@ -15,7 +15,8 @@ import {
   type RunningGateway,
   type TestProvider,
 } from '../helpers/test-kit';
-import type { AuditStore } from '../../src/clickhouse';
+import { stringify } from 'csv-stringify/sync';
+import { EXPORT_COLUMNS, EXPORT_KINDS, type AuditStore } from '../../src/clickhouse';
 
 /**
  * The investigations API (README "Investigations") on a real gateway with the real
@@ -322,6 +323,68 @@ describe('export', () => {
     expect(lines[1]).toContain(`,"'=HYPERLINK(""http://x"",""y"")",`);
     expect(lines[1].startsWith(String(october[7].event_id))).toBe(true);
     expect(manifest).toMatchObject({ format: 'csv', rows: october.length, truncated: false, sha256: createHash('sha256').update(data).digest('hex') });
+  });
+
+  test('csv is byte for byte what csv-stringify writes (escape_formulas, CRLF, line breaks quoted) for hostile cells; ndjson keeps them as they are', async () => {
+    const hostile = [
+      '=1+2',
+      '+SUM(A1)',
+      "-2+3+cmd|' /C calc'!A0",
+      '@SUM(1)',
+      '\tTAB',
+      '\rCR',
+      'a,b',
+      'say "hi"',
+      'line1\nline2',
+      '\uFF1Dx',
+      "'quoted",
+      'back\\slash',
+      'caf\u00e9',
+      '',
+      'plain',
+    ];
+    const text = [
+      'failure_reason',
+      'jwt_practitioner_id',
+      'jwt_practitioner_role',
+      'jwt_device',
+      'jwt_reason_for_request',
+      'jwt_requested_scope',
+      'client_cert_subject',
+      'client_cert_issuer',
+      'client_cert_serial',
+      'tls_cipher',
+      'target_host',
+      'endpoint',
+      'method',
+      'seal_chain',
+      'record_hash',
+    ];
+    const rows = [0, 1, 2].map((shift) =>
+      row({
+        received_at: `2026-08-01T10:00:0${shift}.000Z`,
+        consumer_ods: 'HOSTILE',
+        upstream_connect_ms: -1,
+        ...Object.fromEntries(text.map((c, i) => [c, hostile[(i + shift * 5) % hostile.length]])),
+      }),
+    );
+    await store.insertLines(rows.map((r) => JSON.stringify(r)).join('\n'));
+    const q = 'consumer_ods=HOSTILE&from=2026-08-01T00:00:00Z&to=2026-08-02T00:00:00Z';
+    const json = (await get(`/audit/transactions?${q}`)).json().transactions as Array<Record<string, unknown>>;
+    expect(json).toHaveLength(3);
+    const records = json.map((r) => EXPORT_COLUMNS.map((c, i) => (EXPORT_KINDS[i] === 'number' ? Number(r[c]) : String(r[c]))));
+    // quoted_match: csv-stringify leaves a lone CR or LF in a cell unquoted by default, which RFC 4180 (and a reader) would take for a line end.
+    const expected = stringify([EXPORT_COLUMNS as string[], ...records], { escape_formulas: true, record_delimiter: 'windows', quoted_match: /[\r\n]/ });
+    const csv = splitExport((await get(`/audit/transactions?format=csv&${q}`)).body, 'csv');
+    expect(csv.data.toString('utf8')).toBe(expected);
+    expect(csv.manifest.rows).toBe(3);
+    const nd = splitExport((await get(`/audit/transactions?format=ndjson&${q}`)).body, 'ndjson');
+    const objects = nd.data
+      .toString('utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(objects).toEqual(json.map((r) => Object.fromEntries(EXPORT_COLUMNS.map((c, i) => [c, EXPORT_KINDS[i] === 'number' ? Number(r[c]) : r[c]]))));
   });
 
   test('stops at AUDIT_EXPORT_MAX_ROWS and says truncated', async () => {
