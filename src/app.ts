@@ -226,7 +226,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       proxyServer.closeAll();
       adminServer.closeAllConnections();
       engine.close();
-      (adminApp.locals.accessLog as AccessLog).close();
+      await (adminApp.locals.accessLog as AccessLog).drain(2000);
       await audit?.stop();
       log.info('gateway stopped');
       if (logFlusher) clearInterval(logFlusher);

@@ -106,6 +106,18 @@ export class AccessLog {
     this.retryMs = Math.min(this.retryMs * 2, 30_000);
   }
 
+  /** At shutdown: gives what is queued up to `ms` to reach the store, then closes. */
+  async drain(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    this.failing = false;
+    while ((this.queue.length > 0 || this.inFlight) && Date.now() < deadline) {
+      this.flush();
+      await new Promise((r) => setTimeout(r, 20));
+      if (this.failing) break; // the store does not take them: no point waiting
+    }
+    this.close();
+  }
+
   /** Stops retrying; what is still queued is named in an error line (its log lines were written). */
   close(): void {
     if (this.timer !== null) clearTimeout(this.timer);

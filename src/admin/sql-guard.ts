@@ -134,10 +134,14 @@ function checkTable(name: string, database: string, cteNames: ReadonlySet<string
   );
 }
 
-/** Names the query defines with WITH name AS (...): unqualified table names that are its own. */
+/**
+ * Names the query defines with `WITH name AS (...)`: unqualified table names that are its
+ * own. Read from the text without its literals and comments, so that a string or a
+ * comment cannot declare a name (which would then reach a table of the default database).
+ */
 export function cteNamesOf(sql: string): Set<string> {
   const names = new Set<string>();
-  for (const m of sql.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s+AS\s*\(/gi)) names.add(m[1]);
+  for (const m of sqlShape(sql).matchAll(/(?:\bWITH\b|,)\s*([A-Za-z_][A-Za-z0-9_]*)\s+AS\s*\(/gi)) names.add(m[1]);
   return names;
 }
 
@@ -155,7 +159,11 @@ const KNOWN_NAMES = new Set([
  * so that whoever holds the text can show it was this one.
  */
 export function redactSql(sql: string): { statement: string; sha256: string } {
-  const sha256 = createHash('sha256').update(sql, 'utf8').digest('hex');
+  return { statement: sqlShape(sql).slice(0, 4000), sha256: createHash('sha256').update(sql, 'utf8').digest('hex') };
+}
+
+/** A statement's shape: literals as ?, comments dropped, unknown quoted names as "?", digit runs in names as ?, spaces collapsed. */
+function sqlShape(sql: string): string {
   let out = '';
   let i = 0;
   const n = sql.length;
@@ -179,7 +187,7 @@ export function redactSql(sql: string): { statement: string; sha256: string } {
       i = end === -1 ? n : end + 2;
       out += ' ';
     } else if (c === '$') {
-      const tag = /^\$([A-Za-z0-9_]*)\$/.exec(sql.slice(i));
+      const tag = /^\$([A-Za-z0-9_]*)\$/.exec(sql.slice(i, i + 66));
       if (tag === null) {
         out += c;
         i++;
@@ -202,7 +210,7 @@ export function redactSql(sql: string): { statement: string; sha256: string } {
       i++;
     }
   }
-  return { statement: out.replace(/ +/g, ' ').trim().slice(0, 4000), sha256 };
+  return out.replace(/ +/g, ' ').trim();
 }
 
 /** Where a quoted run that starts at `i` ends (after its closing quote): doubled quotes and backslash escapes stay inside. */

@@ -575,6 +575,7 @@ describe('auditor SQL', () => {
     ['a system table as an IN set', "SELECT 1 WHERE 'default' IN system.users", /only the tables of spine_audit/],
     ['another database', 'SELECT * FROM default.anything', /only the tables of spine_audit/],
     ['an unqualified table', 'SELECT * FROM transactions', /named with their database/],
+    ['an unqualified table declared a CTE only inside a string', "SELECT * FROM secret WHERE 'x' != ', secret AS ('", /named with their database/],
     ['dictGet', "SELECT dictGet('d', 'a', 1)", /function dictGet is not allowed/],
     ['joinGet', "SELECT joinGet('spine_audit.transactions', 'a', 1)", /function joinGet is not allowed/],
     ['INSERT', "INSERT INTO spine_audit.transactions (trace_id) VALUES ('x')", /code 62/],
