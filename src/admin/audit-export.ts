@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Response } from 'express';
 import type { AuditStore, KeysetPosition, SearchFilters } from '../clickhouse';
 import type { Logger } from '../log';
-import { CSV_HEADER, countLines, pageSlice } from './export-encoders';
+import { CSV_HEADER, countLines, lastKey, pageSlice } from './export-encoders';
 import { storeUnavailable } from './audit-filters';
 
 export interface ExportOptions {
@@ -91,12 +91,10 @@ async function runExport(
   // The first page is read before the answer starts: a store that does not answer is a 503, not a broken file.
   let after: KeysetPosition | undefined;
   const readPage = async () => {
-    const f = after === undefined ? filters : { ...filters, after };
-    const cap = options.maxRows - rows;
-    const boundary = await store.exportBoundary(f, Math.min(pageSize, cap));
-    return { bytes: await store.exportPage(f, boundary, pageSize, cap, format), boundary };
+    const size = Math.min(pageSize, options.maxRows - rows);
+    return { bytes: await store.exportPage(after === undefined ? filters : { ...filters, after }, size, format), size };
   };
-  let page: { bytes: Buffer; boundary: KeysetPosition | null };
+  let page: { bytes: Buffer; size: number };
   try {
     page = await readPage();
   } catch (err) {
@@ -110,22 +108,21 @@ async function runExport(
   try {
     if (format === 'csv') await write(Buffer.from(CSV_HEADER));
     for (;;) {
-      rows += countLines(page.bytes);
+      const inPage = countLines(page.bytes);
+      rows += inPage;
       for (let pos = 0; !gone && pos < page.bytes.length;) {
         const slice = pageSlice(page.bytes, pos, SLICE_BYTES, format);
         pos = slice.next;
         await write(slice.chunk);
       }
-      if (gone) break;
+      if (gone || inPage < page.size) break; // the client left, or that was the last page
+      after = lastKey(page.bytes, format);
       if (rows >= options.maxRows) {
-        // Stopped at the cap: a row after the last one written makes the export truncated.
-        const last = page.boundary ?? after;
-        truncated = page.boundary === null ? false : (await store.exportBoundary({ ...filters, after: last }, 1)) !== null;
+        // At the cap: one more matching row makes the export truncated.
+        truncated = (await store.exportBoundary({ ...filters, after }, 1)) !== null;
         break;
       }
-      if (page.boundary === null) break;
-      after = page.boundary;
-      page = { bytes: Buffer.alloc(0), boundary: null }; // let the last page go before the next is read
+      page = { bytes: Buffer.alloc(0), size: 0 }; // let the last page go before the next is read
       page = await readPage();
     }
   } catch (err) {

@@ -1,4 +1,4 @@
-import { EXPORT_COLUMNS } from '../clickhouse';
+import { EXPORT_COLUMNS, type KeysetPosition } from '../clickhouse';
 
 /**
  * What the admin API does to an export page the engine has encoded (audit-search.ts,
@@ -37,8 +37,8 @@ export function countLines(page: Buffer): number {
  * back, inside its quotes).
  */
 export function pageSlice(page: Buffer, start: number, maxBytes: number, format: 'csv' | 'ndjson'): { chunk: Buffer; next: number } {
-  let end = start + maxBytes >= page.length ? page.length : page.indexOf(LF, start + maxBytes);
-  end = end === -1 ? page.length : end + 1;
+  const lf = start + maxBytes >= page.length ? -1 : page.indexOf(LF, start + maxBytes);
+  const end = lf === -1 ? page.length : lf + 1;
   const lines = page.subarray(start, end);
   if (format === 'ndjson') return { chunk: lines, next: end };
   if (lines.indexOf(BACKSLASH) !== -1) {
@@ -54,4 +54,54 @@ export function pageSlice(page: Buffer, start: number, maxBytes: number, format:
   }
   parts.push(lines.subarray(from));
   return { chunk: Buffer.concat(parts), next: end };
+}
+
+const RECEIVED = EXPORT_COLUMNS.indexOf('received_at');
+const EVENT = EXPORT_COLUMNS.indexOf('event_id');
+
+/**
+ * The keyset position of a page's last row, read from its encoded line: NDJSON parsed;
+ * CSV split into cells with RFC 4180 quoting (a forged row may hold anything in a text
+ * cell; the two key cells are a UUID and a time the engine wrote).
+ */
+export function lastKey(page: Buffer, format: 'csv' | 'ndjson'): KeysetPosition {
+  const end = page.length - 1; // the last line's \n
+  const line = page.toString('utf8', page.lastIndexOf(LF, end - 1) + 1, end);
+  if (format === 'ndjson') {
+    const row = JSON.parse(line) as { received_at: string; event_id: string };
+    return { receivedAt: row.received_at, eventId: row.event_id };
+  }
+  const cells = csvCells(line.indexOf('\\') === -1 ? line : unescapeTsv(line), Math.max(RECEIVED, EVENT) + 1);
+  return { receivedAt: cells[RECEIVED], eventId: cells[EVENT] };
+}
+
+/** The first `n` cells of one CSV record. */
+function csvCells(record: string, n: number): string[] {
+  const cells: string[] = [];
+  let i = 0;
+  while (cells.length < n && i <= record.length) {
+    if (record[i] === '"') {
+      let j = i + 1;
+      let value = '';
+      for (;;) {
+        const q = record.indexOf('"', j);
+        if (q === -1) throw new Error('export: an unterminated quoted cell');
+        value += record.slice(j, q);
+        if (record[q + 1] === '"') {
+          value += '"';
+          j = q + 2;
+        } else {
+          i = q + 2; // past the quote and the comma
+          break;
+        }
+      }
+      cells.push(value);
+    } else {
+      const comma = record.indexOf(',', i);
+      const stop = comma === -1 ? record.length : comma;
+      cells.push(record.slice(i, stop));
+      i = stop + 1;
+    }
+  }
+  return cells;
 }

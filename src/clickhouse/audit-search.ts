@@ -90,9 +90,8 @@ export function buildSearch(table: string, f: SearchFilters): { query: string; p
 }
 
 /**
- * Where the next export page ends: the key of the `pageSize`-th row after the filters'
- * position (only the two key columns are read and sorted, which is cheap), or nothing
- * when fewer rows are left (the page then runs to the end).
+ * The key of the `pageSize`-th row after the filters' position (only the key columns are
+ * read and sorted, which is cheap), or nothing when fewer rows are left.
  */
 export function buildExportBoundary(table: string, f: Omit<SearchFilters, 'limit'>, pageSize: number): { query: string; params: Record<string, unknown> } {
   const { where, params } = filterConditions(f);
@@ -135,28 +134,20 @@ function jsonValue(column: string, kind: 'number' | 'time' | 'text', type: strin
 /**
  * One export page: one text column, each row already a CSV record or an NDJSON object,
  * built by the engine (off the gateway's event loop; at the lowest OS priority when
- * embedded), newest first. The rows after the filters' position down to `boundary`
- * inclusive: bounded on both sides, so a record shipped late into the range is exported,
- * never pushed out of the page; at most `cap` rows (what the export may still write), and
- * with no boundary (the last page) at most `pageSize`. NDJSON is read as TabSeparatedRaw
- * (JSON escapes every control character, so a row is a line); CSV as TabSeparated, whose
- * escapes keep a row on one line even when a cell holds a line break (the caller undoes them).
+ * embedded), newest first: at most `limit` rows after the filters' keyset position (the
+ * caller reads the last row's key from the page for the next one). NDJSON is read as
+ * TabSeparatedRaw (JSON escapes every control character, so a row is a line); CSV as
+ * TabSeparated, whose escapes keep a row on one line even when a cell holds a line break
+ * (the caller undoes them).
  */
 export function buildExportPage(
   table: string,
   f: Omit<SearchFilters, 'limit'>,
-  boundary: KeysetPosition | null,
-  pageSize: number,
-  cap: number,
+  limit: number,
   format: 'csv' | 'ndjson',
 ): { query: string; params: Record<string, unknown> } {
   const { where, params } = filterConditions(f);
-  if (boundary !== null) {
-    where.push(`(received_at > ${AT('bound_at')} OR (received_at = ${AT('bound_at')} AND event_id >= toUUID({bound_id:String})))`);
-    params.bound_at = boundary.receivedAt;
-    params.bound_id = boundary.eventId;
-  }
-  params.limit = boundary === null ? Math.min(pageSize, cap) : cap;
+  params.limit = limit;
   const inner = `SELECT ${EXPORT_COLUMNS.join(', ')} FROM ${table} FINAL${whereSql(where)} ORDER BY received_at DESC, event_id DESC LIMIT {limit:UInt32}`;
   const line =
     format === 'csv'

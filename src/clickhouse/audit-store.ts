@@ -180,7 +180,7 @@ export class AuditStore {
     }));
   }
 
-  /** Where the next export page of `pageSize` rows ends, or null when fewer are left. */
+  /** The key of the `pageSize`-th row after the filters' position, or null when fewer are left (an export at its cap asks for 1: is there more?). */
   async exportBoundary(filters: Omit<SearchFilters, 'limit'>, pageSize: number): Promise<KeysetPosition | null> {
     const { query, params } = buildExportBoundary(this.table, filters, pageSize);
     const [row] = await this.queryRows<{ at: string; id: string }>(query, params);
@@ -191,14 +191,8 @@ export class AuditStore {
    * One export page: one line per row, each already a CSV record (TabSeparated-escaped)
    * or an NDJSON object, as the bytes the engine wrote (never decoded into a JS string).
    */
-  async exportPage(
-    filters: Omit<SearchFilters, 'limit'>,
-    boundary: KeysetPosition | null,
-    pageSize: number,
-    cap: number,
-    format: 'csv' | 'ndjson',
-  ): Promise<Buffer> {
-    const { query, params } = buildExportPage(this.table, filters, boundary, pageSize, cap, format);
+  async exportPage(filters: Omit<SearchFilters, 'limit'>, limit: number, format: 'csv' | 'ndjson'): Promise<Buffer> {
+    const { query, params } = buildExportPage(this.table, filters, limit, format);
     try {
       const result = await this.client.exec({
         query: `${query} FORMAT ${format === 'csv' ? 'TabSeparated' : 'TabSeparatedRaw'}`,
