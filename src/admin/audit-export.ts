@@ -13,12 +13,14 @@ export interface ExportOptions {
 }
 
 /**
- * Rows per keyset page, by format (an NDJSON row is about three times a CSV one). A page
- * is read, sorted and encoded whole by the engine, so it sets the memory an export holds;
- * fewer, larger pages read less (each page reads at least one granule of 8,192 rows per
- * consumer ASID it touches: the table is sorted by consumer_asid first).
+ * Rows per keyset page. A page is "the next N rows after the last one written", and the
+ * engine answers that by reading only the sort columns of the remaining rows, then the
+ * other columns of just those N (lazy materialization), up to its
+ * query_plan_max_limit_for_lazy_materialization, 10,000. Above it every column of every
+ * remaining row is read: on 1,000,000 rows, 20,000-row pages were slower and grew the
+ * gateway's memory by 250 to 310 MiB.
  */
-const PAGE_ROWS = { csv: 20_000, ndjson: 8_000 } as const;
+const PAGE_ROWS = 10_000;
 /** Output is written in slices of about this many bytes, each waiting for the client to take the last (backpressure). */
 const SLICE_BYTES = 1 << 20;
 
@@ -59,7 +61,7 @@ async function runExport(
   format: 'csv' | 'ndjson',
   res: Response,
 ): Promise<void> {
-  const pageSize = options.pageSize ?? PAGE_ROWS[format];
+  const pageSize = options.pageSize ?? PAGE_ROWS;
   const exportedAt = new Date().toISOString();
   const caller = res.locals.caller as { name: string } | undefined;
   let gone = false;

@@ -276,7 +276,7 @@ function splitExport(body: Buffer, format: 'csv' | 'ndjson'): { data: Buffer; ma
 
 describe('export', () => {
   test('ndjson: every matching row across keyset pages, newest first, none twice, and a manifest whose sha256 covers the bytes before it', async () => {
-    // 30,000 of the bulk rows: two pages (20,000 a page), ties at the page boundary included.
+    // 30,000 of the bulk rows: three pages (10,000 a page), ties at the page boundaries included.
     const from = '2026-09-01T00:00:00.000Z';
     const to = new Date(Date.parse(from) + 10_000 * 7).toISOString();
     const r = await get(`/audit/transactions?format=ndjson&consumer_ods=BULK1&from=${from}&to=${to}&limit=5`);
