@@ -39,7 +39,13 @@ const DEFAULT_INVESTIGATIONS: InvestigationOptions = { exportMaxRows: 1_000_000,
 
 /**
  * The operations port: health and readiness (always open), metrics (a `metrics` or
- * `auditor` token) and, when audit is on, audit search (an `auditor` token).
+ * `auditor` token) and, when audit is on, the investigations API (an `auditor` token):
+ * search and export, summary, access log, auditor SQL.
+ *
+ * A new /audit route: register it below with `...auditor` (after the access-log
+ * middleware, so its uses and refusals are recorded); say what was asked in
+ * res.locals.accessQuery (validated values only) and how many rows came back in
+ * res.locals.accessRows; add its path to ACTIONS in access-log.ts.
  */
 export function createAdminApp(
   registry: Registry,
