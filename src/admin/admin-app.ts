@@ -6,6 +6,8 @@ import type { Logger } from '../log';
 import { requireRole, type AdminTokens } from './admin-tokens';
 import { loopbackHostOnly } from './admin-bind';
 import { auditSearchRoute } from './audit-search-route';
+import { mountVerifyRoutes } from './verify-route';
+import type { KeyObject } from 'node:crypto';
 
 /** A readiness check returns a result instead of throwing (clickhouse-js ping's habit). */
 export interface ReadinessCheck {
@@ -18,6 +20,8 @@ export interface AdminAccess {
   tokens: AdminTokens | null;
   /** ADMIN_METRICS_OPEN: /metrics needs no token. */
   metricsOpen: boolean;
+  /** The key that verifies the audit seals: GET /audit/verify and /audit/public-key (verify-route.ts). */
+  auditPublicKey?: KeyObject | null;
 }
 
 /**
@@ -52,6 +56,8 @@ export function createAdminApp(registry: Registry, readiness: readonly Readiness
     next();
   });
   if (store !== null) app.get('/audit/transactions', ...tokenless, requireRole(access.tokens, ['auditor']), auditSearchRoute(store, log));
+  if (store !== null && access.auditPublicKey)
+    mountVerifyRoutes(app, [...tokenless, requireRole(access.tokens, ['auditor'])], store, access.auditPublicKey, log);
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: 'not found' });
