@@ -117,6 +117,9 @@ export function verifyQueries(database: string, types: ReadonlyMap<string, strin
   };
   const tx = `${database}.transactions`;
   const hashSql = recordHashSql((c) => millisExpr(c, type('transactions', c)));
+  // The same hash as 32 bytes (no hex per row): compared with unhex(record_hash), which the root needs anyway.
+  const digestSql = /^lower\(hex\((SHA256\(.*\))\)\)$/.exec(hashSql)?.[1];
+  if (digestSql === undefined) throw new Error('recordHashSql is no longer lower(hex(SHA256(...)))');
   const sealMs = (c: string) => millisExpr(c, type('audit_seals', c));
   const received = millisExpr('received_at', type('transactions', 'received_at'));
   const periodWhere = (r: VerifyRange) =>
@@ -129,8 +132,8 @@ export function verifyQueries(database: string, types: ReadonlyMap<string, strin
     // The root: the stored hashes' bytes in sequence order, concatenated and hashed (recordsRoot in src/seal).
     periods: (r) =>
       `SELECT seal_chain AS chain, toString(seal_period) AS period, count() AS n, min(seq) AS min_seq, max(seq) AS max_seq, uniqExact(seq) AS seqs,` +
-      ` countIf(record_hash != ${hashSql}) AS bad,` +
-      ' lower(hex(SHA256(arrayStringConcat(arrayMap(x -> tupleElement(x, 2), arraySort(groupArray(tuple(seq, unhex(record_hash))))))))) AS root' +
+      ` countIf(unhex(record_hash) != ${digestSql}) AS bad,` +
+      ' lower(hex(SHA256(arrayStringConcat(arraySort((h, s) -> s, groupArray(unhex(record_hash)), groupArray(seq)))))) AS root' +
       ` FROM ${tx} FINAL WHERE seq > 0${periodWhere(r)} GROUP BY seal_chain, seal_period`,
     drill: (chain, periodMs) =>
       `SELECT seq, toString(event_id) AS id, record_hash, ${hashSql} AS recomputed FROM ${tx} FINAL` +
