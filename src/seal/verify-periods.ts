@@ -155,10 +155,10 @@ function walkChain(chain: string, seals: StoredSeal[], rows: Map<number, PeriodR
       return false;
     }
     if (orphans.length > 0) found({ kind: 'suspect', suspect: { chain, periodMs: orphans[0], seal: null } });
-    if (prev !== null && s.first_seq !== prev.last_seq + 1) {
-      if (s.first_seq > prev.last_seq + 1) brk(prev.periodEndMs, 'missing', { seq: prev.last_seq + 1 });
-      else brk(atMs, 'extra'); // the same numbers sealed twice
-    }
+    // Numbers run on from the previous seal's, and from 1 at the chain's first seal.
+    const next = prev !== null ? prev.last_seq + 1 : s.previous_digest === GENESIS_DIGEST ? 1 : s.first_seq;
+    if (s.first_seq > next) brk(prev?.periodEndMs ?? atMs, 'missing', { seq: next });
+    else if (s.first_seq < next) brk(atMs, 'extra'); // the same numbers sealed twice
     return true;
   };
 

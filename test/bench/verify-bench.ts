@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AUDIT_COLUMNS, AuditStore, verifyTrail } from '../../src/clickhouse';
 import { EMPTY_ROOT, GENESIS_DIGEST, recordHashSql, signSeal, type Seal } from '../../src/seal';
-import { ed25519, insertSeals, storeExec } from '../helpers/seal-kit';
+import { ed25519, insertSeals, storeExec } from '../helpers/seal-forge';
 
 /**
  * BENCH_ONLY=verify npm run bench: `records` sealed final records (1,000,000 by default,

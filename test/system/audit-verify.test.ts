@@ -6,7 +6,7 @@ import { AuditStore } from '../../src/clickhouse';
 import { createLogger } from '../../src/log';
 import { signSeal, type Seal } from '../../src/seal';
 import { clickhouseServer, createOldServerSchema, mutationsDone, type ClickHouseServer } from '../helpers/clickhouse-server';
-import { ed25519, hashOf, insertSeals, insertTrail, literal, sampleRecord, sealPeriods, storeExec, type Exec, type SealedTrail } from '../helpers/seal-kit';
+import { ed25519, hashOf, insertSeals, insertTrail, literal, sampleRecord, sealPeriods, storeExec, type Exec, type SealedTrail } from '../helpers/seal-forge';
 import { send, tempDir } from '../helpers/test-kit';
 
 /**

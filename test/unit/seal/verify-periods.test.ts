@@ -1,5 +1,5 @@
 import { classifyRows, judgePeriods, recordsRoot, type PeriodRows, type StoredSeal, type VerifyInput } from '../../../src/seal';
-import { ed25519, sealPeriods, type SealedTrail } from '../../helpers/seal-kit';
+import { ed25519, sealPeriods, type SealedTrail } from '../../helpers/seal-forge';
 
 /** The judgement alone, over seals and per-period aggregates built in memory (the store-backed tests are test/system/audit-verify.test.ts). */
 const T0 = Date.UTC(2026, 10, 21, 9);
@@ -55,6 +55,11 @@ test('linked seals with a gap in the numbers: missing, naming the first absent n
   const b = sealPeriods({ chain: 'g', startMs: T0 + MIN, perPeriod: [2], privateKey: key.privateKey, previousDigest: a.seals[0].digest, firstSeq: 5 });
   const both = { chain: 'g', records: [...a.records, ...b.records], seals: [...a.seals, ...b.seals] };
   expect(judgePeriods(input(both)).firstBreak).toEqual({ chain: 'g', periodMs: T0 + MIN, kind: 'missing', seq: 3 });
+});
+
+test("a chain's first seal must start at number 1: missing otherwise", () => {
+  const late = sealPeriods({ chain: 'l', startMs: T0, perPeriod: [2], privateKey: key.privateKey, firstSeq: 3 });
+  expect(judgePeriods(input(late)).firstBreak).toEqual({ chain: 'l', periodMs: T0, kind: 'missing', seq: 1 });
 });
 
 test('the seal after the range links to another digest, rows in the gap: digest_missing at the first of them', () => {
