@@ -63,6 +63,8 @@ export function verifyRoute(store: AuditStore, publicKey: KeyObject, log: Logger
                 kind: b.kind,
                 ...(b.eventId !== undefined ? { event_id: b.eventId } : {}),
                 ...(b.seq !== undefined ? { seq: b.seq } : {}),
+                ...(b.reason !== undefined ? { reason: b.reason } : {}),
+                ...(b.keyId !== undefined ? { key_id: b.keyId } : {}),
               },
         from: from ?? null,
         to: to ?? null,

@@ -47,6 +47,16 @@ export function millisExpr(column: string, type: string): string {
   );
 }
 
+/**
+ * A number column as a value whose toString is the canonical form's shortest decimal:
+ * itself, or as Float64 for a Decimal column. (On servers whose Float64 parsing is not
+ * exact, 18.16 among them, "7.387" is stored as 7.3870000000000005: their DDL keeps the
+ * gateway's 3-decimal values as Decimal64(3), which stores them exactly.)
+ */
+export function numberExpr(column: string, type: string): string {
+  return type.startsWith('Decimal') ? `toFloat64(${column})` : column;
+}
+
 const hexLiteral = (s: string) => `unhex('${Buffer.from(s, 'utf8').toString('hex')}')`;
 const int = (n: number) => String(Math.trunc(n));
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -100,6 +110,20 @@ async function columnTypes(store: AuditStore): Promise<Map<string, string>> {
   return new Map(rows.map((r) => [`${r.t}.${r.name}`, r.type]));
 }
 
+/**
+ * The chain's latest period_start in {db}.audit_seals (epoch ms), or null when it has
+ * none: the seal writer's catch-up after a restart. Written like verify's queries (no
+ * query parameters, the column's own type), so it works on 18.16 as well.
+ */
+export async function latestSealMs(store: AuditStore, chain: string): Promise<number | null> {
+  const type = (await columnTypes(store)).get('audit_seals.period_start') ?? "DateTime64(3, 'UTC')";
+  const [row] = await store.queryRows<{ n: string | number; ms: string | number }>(
+    `SELECT count() AS n, toString(max(${millisExpr('period_start', type)})) AS ms FROM ${store.database}.audit_seals WHERE chain = ${hexLiteral(chain)}`,
+    {},
+  );
+  return row === undefined || Number(row.n) === 0 ? null : Number(row.ms);
+}
+
 export interface VerifyQueries {
   seals(where: string, order: string): string;
   periods(range: VerifyRange): string;
@@ -116,7 +140,10 @@ export function verifyQueries(database: string, types: ReadonlyMap<string, strin
     return t;
   };
   const tx = `${database}.transactions`;
-  const hashSql = recordHashSql((c) => millisExpr(c, type('transactions', c)));
+  const hashSql = recordHashSql(
+    (c) => millisExpr(c, type('transactions', c)),
+    (c) => numberExpr(c, type('transactions', c)),
+  );
   // The same hash as 32 bytes (no hex per row): compared with unhex(record_hash), which the root needs anyway.
   const digestSql = /^lower\(hex\((SHA256\(.*\))\)\)$/.exec(hashSql)?.[1];
   if (digestSql === undefined) throw new Error('recordHashSql is no longer lower(hex(SHA256(...)))');

@@ -3,4 +3,4 @@ export { AuditStoreError, StoreConfigError, classifyStoreError } from './store-e
 export { migrations } from './migrations';
 export { type SearchFilters } from './audit-search';
 export { AUDIT_COLUMNS, SEARCH_COLUMNS, type AuditColumn } from './audit-columns';
-export { verifyTrail, millisExpr, verifyQueries, type VerifyRange, type VerifyResult } from './audit-verify';
+export { verifyTrail, millisExpr, numberExpr, verifyQueries, type VerifyRange, type VerifyResult } from './audit-verify';

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { EMPTY_ROOT, GENESIS_DIGEST, checkSeal, type Seal } from './seal-format';
+import { EMPTY_ROOT, GENESIS_DIGEST, checkSeal, keyId, type Seal } from './seal-format';
 
 /**
  * The judgement of `verify`, as pure functions over what the store holds: the seals and,
@@ -17,6 +17,13 @@ export interface VerifyBreak {
   readonly kind: BreakKind;
   readonly eventId?: string;
   readonly seq?: number;
+  /**
+   * For digest_invalid, why: the digest is not its body's (`digest_mismatch`), the
+   * signature is not the key's (`bad_signature`), or the seal names another key
+   * (`other_key`, with `keyId`); or two different seals claim the period (`two_seals`).
+   */
+  readonly reason?: 'digest_mismatch' | 'bad_signature' | 'other_key' | 'two_seals';
+  readonly keyId?: string;
 }
 
 /** The stored final records of one (chain, period), aggregated next to the data. */
@@ -124,7 +131,9 @@ function walkChain(chain: string, seals: StoredSeal[], rows: Map<number, PeriodR
   const found = (f: Finding) => {
     if (finding === null) finding = f;
   };
-  const brk = (periodMs: number, kind: BreakKind, extra: { seq?: number } = {}) => found({ kind: 'break', brk: { chain, periodMs, kind, ...extra } });
+  const brk = (periodMs: number, kind: BreakKind, extra: Pick<VerifyBreak, 'seq' | 'reason' | 'keyId'> = {}) =>
+    found({ kind: 'break', brk: { chain, periodMs, kind, ...extra } });
+  const ownKeyId = keyId(input.publicKey);
 
   // One seal per period; identical copies (a retried insert) are one, differing ones a forgery or a double signing.
   const byPeriod = new Map<number, StoredSeal[]>();
@@ -146,8 +155,10 @@ function walkChain(chain: string, seals: StoredSeal[], rows: Map<number, PeriodR
 
   /** The link from the previous seal to `s`: its signature first, then the digest chain, then sequence continuity. */
   const link = (s: StoredSeal, atMs: number): boolean => {
-    if (checkSeal(s, input.publicKey) !== 'ok') {
-      brk(atMs, 'digest_invalid');
+    const check = checkSeal(s, input.publicKey);
+    if (check !== 'ok') {
+      if (check === 'bad_signature' && s.key_id !== ownKeyId) brk(atMs, 'digest_invalid', { reason: 'other_key', keyId: s.key_id });
+      else brk(atMs, 'digest_invalid', { reason: check });
       return false;
     }
     if (s.previous_digest !== expected) {
@@ -174,7 +185,7 @@ function walkChain(chain: string, seals: StoredSeal[], rows: Map<number, PeriodR
     periodsChecked++;
     recordsChecked += g?.count ?? 0;
     if (list.length > 1) {
-      brk(k, 'digest_invalid');
+      brk(k, 'digest_invalid', { reason: 'two_seals' });
       continue;
     }
     const s = list[0];

@@ -190,7 +190,7 @@ describe.each([
 
   test('a seal altered: digest_invalid', async () => {
     await b.exec(`ALTER TABLE ${db()}.audit_seals UPDATE records = 5 WHERE digest = ${literal(sealAt(2).digest)}`);
-    expect((await verify()).first_break).toEqual({ chain: 'gw-a', period: iso(T0 + 2 * MIN), kind: 'digest_invalid' });
+    expect((await verify()).first_break).toEqual({ chain: 'gw-a', period: iso(T0 + 2 * MIN), kind: 'digest_invalid', reason: 'digest_mismatch' });
   });
 
   test('a seal re-signed with another key (rows and seal rewritten to match): digest_invalid', async () => {
@@ -202,7 +202,13 @@ describe.each([
     const forged: Seal = signSeal({ ...body, key_id: other.keyId }, other.privateKey);
     await b.exec(`ALTER TABLE ${db()}.audit_seals DELETE WHERE digest = ${literal(s.digest)}`);
     await insertSeals(b.exec, db(), [forged]);
-    expect((await verify()).first_break).toEqual({ chain: 'gw-a', period: iso(T0 + 3 * MIN), kind: 'digest_invalid' });
+    expect((await verify()).first_break).toEqual({
+      chain: 'gw-a',
+      period: iso(T0 + 3 * MIN),
+      kind: 'digest_invalid',
+      reason: 'other_key',
+      key_id: other.keyId,
+    });
   });
 
   test('a range: only its periods are judged, and the link into it is checked against the seal before it', async () => {
