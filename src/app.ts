@@ -148,7 +148,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     ],
     audit?.store ?? null,
     log,
-    { tokens: adminTokens, metricsOpen: settings.ADMIN_METRICS_OPEN },
+    { tokens: adminTokens, metricsOpen: settings.ADMIN_METRICS_OPEN, auditPublicKey: audit?.signing.publicKey ?? null },
   );
   const adminServer = createHttpServer(adminApp);
 

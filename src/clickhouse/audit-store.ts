@@ -4,8 +4,10 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { createChdbConnection } from 'chdb/connection';
 import { buildSearch, isoTimes, type SearchFilters } from './audit-search';
 import { migrations, retentionStatement } from './migrations';
+import { latestSealMs } from './audit-verify';
 import type { Settings } from '../config';
 import { classifyStoreError, StoreConfigError } from './store-error';
+import type { Seal } from '../seal';
 
 export interface AuditStoreOptions {
   /** CLICKHOUSE_URL, or undefined for the embedded engine under `dataDir`. */
@@ -126,6 +128,30 @@ export class AuditStore {
     } catch (err) {
       throw classifyStoreError(err);
     }
+  }
+
+  /**
+   * Inserts seals (README: Tamper evidence) into `{db}.audit_seals`, one row per seal, its
+   * fields as they are. Inserted at least once: a repeat collapses (ReplacingMergeTree on
+   * chain and period_start), and the seal file stays the local copy.
+   */
+  async insertSeals(seals: readonly Seal[]): Promise<void> {
+    if (seals.length === 0) return;
+    try {
+      await this.client.insert({
+        table: `${this.database}.audit_seals`,
+        values: seals as Seal[],
+        format: 'JSONEachRow',
+        clickhouse_settings: INSERT_SETTINGS,
+      });
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
+  }
+
+  /** The chain's latest period_start in `{db}.audit_seals` (epoch ms), or null when it has none there. */
+  async latestSealPeriod(chain: string): Promise<number | null> {
+    return latestSealMs(this, chain);
   }
 
   /** A parameterised query (values bound server-side, never spliced into SQL). */

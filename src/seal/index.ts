@@ -12,3 +12,6 @@ export {
   type VerifyBreak,
   type VerifyInput,
 } from './verify-periods';
+export { GENERATED_KEY_FILE, SigningKeyError, loadSigningKey, type SigningKey } from './signing-key';
+export { SEAL_FILE, SealFile, parseSeal } from './seal-file';
+export { Sealer, type RecoveredRecord, type SealStamp, type SealStore, type SealerOptions } from './sealer';
