@@ -1,6 +1,5 @@
 import type { KeyObject } from 'node:crypto';
 import { classifyRows, judgePeriods, keyId, recordHashSql, type PeriodRows, type StoredSeal, type VerifyBreak } from '../seal';
-import type { AuditStore } from './audit-store';
 import { StoreConfigError } from './store-error';
 
 /**
@@ -14,6 +13,12 @@ import { StoreConfigError } from './store-error';
  * same text serves both. Written for the oldest server the tests run (18.16) as well as
  * current ones: no DateTime64 functions unless the column is DateTime64.
  */
+
+/** What verify needs of the store (AuditStore; not imported, as AuditStore uses latestSealMs from here). */
+export interface VerifyStore {
+  readonly database: string;
+  queryRows<T>(query: string, params: Record<string, unknown>): Promise<T[]>;
+}
 
 export interface VerifyRange {
   /** Epoch ms, inclusive; undefined: from the start. */
@@ -102,7 +107,7 @@ function storedSeal(r: SealRow): StoredSeal {
 }
 
 /** Reads the columns' types, to render times in each table's own way. */
-async function columnTypes(store: AuditStore): Promise<Map<string, string>> {
+async function columnTypes(store: VerifyStore): Promise<Map<string, string>> {
   const rows = await store.queryRows<{ t: string; name: string; type: string }>(
     `SELECT table AS t, name, type FROM system.columns WHERE database = ${hexLiteral(store.database)} AND table IN ('transactions', 'audit_seals')`,
     {},
@@ -115,7 +120,7 @@ async function columnTypes(store: AuditStore): Promise<Map<string, string>> {
  * none: the seal writer's catch-up after a restart. Written like verify's queries (no
  * query parameters, the column's own type), so it works on 18.16 as well.
  */
-export async function latestSealMs(store: AuditStore, chain: string): Promise<number | null> {
+export async function latestSealMs(store: VerifyStore, chain: string): Promise<number | null> {
   const type = (await columnTypes(store)).get('audit_seals.period_start') ?? "DateTime64(3, 'UTC')";
   const [row] = await store.queryRows<{ n: string | number; ms: string | number }>(
     `SELECT count() AS n, toString(max(${millisExpr('period_start', type)})) AS ms FROM ${store.database}.audit_seals WHERE chain = ${hexLiteral(chain)}`,
@@ -183,7 +188,7 @@ export function verifyQueries(database: string, types: ReadonlyMap<string, strin
  * Verifies the trail over the periods starting in [fromMs, toMs) against the seals and
  * the public key: `intact`, or `broken` with the first break (earliest period, then chain).
  */
-export async function verifyTrail(store: AuditStore, range: VerifyRange, publicKey: KeyObject): Promise<VerifyResult> {
+export async function verifyTrail(store: VerifyStore, range: VerifyRange, publicKey: KeyObject): Promise<VerifyResult> {
   const q = verifyQueries(store.database, await columnTypes(store));
   const inRange = [range.fromMs !== undefined ? `ps >= ${int(range.fromMs)}` : '', range.toMs !== undefined ? `ps < ${int(range.toMs)}` : ''].filter(Boolean);
   const [sealRows, beforeRows, afterRows, periodRows] = await Promise.all([
