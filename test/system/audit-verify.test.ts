@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createAdminApp } from '../../src/admin';
 import { AuditStore } from '../../src/clickhouse';
@@ -220,6 +221,30 @@ describe.each([
     // A seal deleted just before the range's end shows in the link of the seal after it.
     expect((await verify(`?to=${iso(T0 + 2 * MIN)}`)).first_break).toMatchObject({ kind: 'altered' });
     expect((await verify(`?from=${iso(T0 + MIN)}&to=${iso(T0 + 2 * MIN)}`)).first_break).toMatchObject({ kind: 'digest_missing', period: iso(T0 + MIN) });
+  });
+
+  test("privacy: a record's values never reach verify's answer or its log line", async () => {
+    const lines: string[] = [];
+    const app = createAdminApp(new Registry(), [], b.store, pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }), {
+      tokens: null,
+      metricsOpen: false,
+      auditPublicKey: key.publicKey,
+    });
+    const server = createServer(app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const victim = trail.records[4];
+      await b.exec(`ALTER TABLE ${db()}.transactions UPDATE failure_reason = 'CANARY-patient-9434765919' WHERE ${byId(victim.event_id)}`);
+      const r = await send(`http://127.0.0.1:${(server.address() as AddressInfo).port}/audit/verify`);
+      expect(JSON.parse(r.body.toString()).first_break).toMatchObject({ kind: 'altered', event_id: victim.event_id });
+      expect(lines.some((l) => l.includes('audit verify: the trail is broken'))).toBe(true);
+      for (const text of [r.body.toString(), ...lines]) {
+        expect(text).not.toContain('CANARY');
+        expect(text).not.toContain(String(victim.trace_id));
+      }
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   test('a bad range: 400 naming the parameter and listing what is valid', async () => {
