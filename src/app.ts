@@ -13,6 +13,7 @@ import { createLogger, createTransactionLog, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
 import { ProxyEngine } from './proxy';
 import type { Transaction } from './transaction';
+import { loadVerifyKeys } from './seal';
 
 export interface Gateway {
   readonly settings: Settings;
@@ -148,7 +149,12 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     ],
     audit?.store ?? null,
     log,
-    { tokens: adminTokens, metricsOpen: settings.ADMIN_METRICS_OPEN, auditPublicKey: audit?.signing.publicKey ?? null },
+    {
+      tokens: adminTokens,
+      metricsOpen: settings.ADMIN_METRICS_OPEN,
+      auditPublicKey: audit?.signing.publicKey ?? null,
+      auditVerifyKeys: loadVerifyKeys(settings.AUDIT_VERIFY_KEYS_FILE),
+    },
   );
   const adminServer = createHttpServer(adminApp);
 

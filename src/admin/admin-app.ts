@@ -22,6 +22,8 @@ export interface AdminAccess {
   metricsOpen: boolean;
   /** The key that verifies the audit seals: GET /audit/verify and /audit/public-key (verify-route.ts). */
   auditPublicKey?: KeyObject | null;
+  /** Other gateways' public keys verify trusts too (AUDIT_VERIFY_KEYS_FILE). */
+  auditVerifyKeys?: readonly KeyObject[];
 }
 
 /**
@@ -57,7 +59,7 @@ export function createAdminApp(registry: Registry, readiness: readonly Readiness
   });
   if (store !== null) app.get('/audit/transactions', ...tokenless, requireRole(access.tokens, ['auditor']), auditSearchRoute(store, log));
   if (store !== null && access.auditPublicKey)
-    mountVerifyRoutes(app, [...tokenless, requireRole(access.tokens, ['auditor'])], store, access.auditPublicKey, log);
+    mountVerifyRoutes(app, [...tokenless, requireRole(access.tokens, ['auditor'])], store, access.auditPublicKey, log, access.auditVerifyKeys);
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: 'not found' });

@@ -3,7 +3,7 @@ import type { Express, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { AuditStoreError, StoreConfigError, verifyTrail, type AuditStore } from '../clickhouse';
 import type { Logger } from '../log';
-import { keyId } from '../seal';
+import { keyId, trustedKeys } from '../seal';
 
 const VALID = {
   from: 'an ISO 8601 date-time with a zone, e.g. 2026-11-21T09:00:00Z: periods starting at or after it (default: the first)',
@@ -23,7 +23,9 @@ const rangeSchema = z
  * way (the answer is the finding); 400 for a bad range, 503 when the store does not answer.
  * Leaves the rows checked and the range in res.locals for the access log.
  */
-export function verifyRoute(store: AuditStore, publicKey: KeyObject, log: Logger) {
+export function verifyRoute(store: AuditStore, publicKey: KeyObject, log: Logger, otherKeys: readonly KeyObject[] = []) {
+  const ownId = keyId(publicKey);
+  const others = new Map([...trustedKeys(publicKey, otherKeys)].filter(([id]) => id !== ownId));
   return async (req: Request, res: Response): Promise<void> => {
     const parsed = rangeSchema.safeParse(req.query);
     let problem: { filter: string; message: string } | null = null;
@@ -45,6 +47,7 @@ export function verifyRoute(store: AuditStore, publicKey: KeyObject, log: Logger
         store,
         { fromMs: from !== undefined ? Date.parse(from) : undefined, toMs: to !== undefined ? Date.parse(to) : undefined },
         publicKey,
+        others,
       );
       res.locals.accessRows = r.recordsChecked;
       const b = r.firstBreak;
@@ -114,7 +117,14 @@ export function publicKeyRoute(publicKey: KeyObject) {
 }
 
 /** Mounts both routes behind the same guards as the rest of /audit. */
-export function mountVerifyRoutes(app: Express, guards: RequestHandler[], store: AuditStore, publicKey: KeyObject, log: Logger): void {
-  app.get('/audit/verify', ...guards, verifyRoute(store, publicKey, log));
+export function mountVerifyRoutes(
+  app: Express,
+  guards: RequestHandler[],
+  store: AuditStore,
+  publicKey: KeyObject,
+  log: Logger,
+  otherKeys: readonly KeyObject[] = [],
+): void {
+  app.get('/audit/verify', ...guards, verifyRoute(store, publicKey, log, otherKeys));
   app.get('/audit/public-key', ...guards, publicKeyRoute(publicKey));
 }

@@ -186,9 +186,15 @@ export function verifyQueries(database: string, types: ReadonlyMap<string, strin
 
 /**
  * Verifies the trail over the periods starting in [fromMs, toMs) against the seals and
- * the public key: `intact`, or `broken` with the first break (earliest period, then chain).
+ * the public key (and other gateways' trusted keys, by key id): `intact`, or `broken`
+ * with the first break (earliest period, then chain).
  */
-export async function verifyTrail(store: VerifyStore, range: VerifyRange, publicKey: KeyObject): Promise<VerifyResult> {
+export async function verifyTrail(
+  store: VerifyStore,
+  range: VerifyRange,
+  publicKey: KeyObject,
+  otherKeys: ReadonlyMap<string, KeyObject> = new Map(),
+): Promise<VerifyResult> {
   const q = verifyQueries(store.database, await columnTypes(store));
   const inRange = [range.fromMs !== undefined ? `ps >= ${int(range.fromMs)}` : '', range.toMs !== undefined ? `ps < ${int(range.toMs)}` : ''].filter(Boolean);
   const [sealRows, beforeRows, afterRows, periodRows] = await Promise.all([
@@ -210,7 +216,7 @@ export async function verifyTrail(store: VerifyStore, range: VerifyRange, public
     badHashes: Number(r.bad),
     root: String(r.root),
   }));
-  const judged = judgePeriods({ publicKey, seals, before, after, rows });
+  const judged = judgePeriods({ publicKey, otherKeys, seals, before, after, rows });
 
   // Sealing began with the earliest seal there is (before the range, or in it).
   let sealedSince = Number.MAX_SAFE_INTEGER;

@@ -12,6 +12,7 @@ export {
   type VerifyBreak,
   type VerifyInput,
 } from './verify-periods';
+export { loadVerifyKeys, trustedKeys } from './verify-keys';
 export { GENERATED_KEY_FILE, SigningKeyError, loadSigningKey, type SigningKey } from './signing-key';
 export { SEAL_FILE, SealFile, parseSeal } from './seal-file';
 export { Sealer, type RecoveredRecord, type SealStamp, type SealStore, type SealerOptions } from './sealer';

@@ -47,7 +47,10 @@ export interface StoredSeal extends Seal {
 }
 
 export interface VerifyInput {
+  /** This gateway's key. */
   readonly publicKey: KeyObject;
+  /** Other gateways' keys trusted as well, by key id (AUDIT_VERIFY_KEYS_FILE). */
+  readonly otherKeys?: ReadonlyMap<string, KeyObject>;
   /** Seals whose period starts in the range, any order, duplicates allowed. */
   readonly seals: readonly StoredSeal[];
   /** Per chain, its last seal before the range (to check the first link). */
@@ -134,6 +137,13 @@ function walkChain(chain: string, seals: StoredSeal[], rows: Map<number, PeriodR
   const brk = (periodMs: number, kind: BreakKind, extra: Pick<VerifyBreak, 'seq' | 'reason' | 'keyId'> = {}) =>
     found({ kind: 'break', brk: { chain, periodMs, kind, ...extra } });
   const ownKeyId = keyId(input.publicKey);
+  /** A seal checked with the trusted key it names: `other_key` when it names none. */
+  const sealCheck = (s: Seal) => {
+    const key = s.key_id === ownKeyId ? input.publicKey : input.otherKeys?.get(s.key_id);
+    if (key !== undefined) return checkSeal(s, key);
+    const own = checkSeal(s, input.publicKey); // a seal whose key_id was changed in the table: its digest no longer fits
+    return own === 'bad_signature' ? 'other_key' : own;
+  };
 
   // One seal per period; identical copies (a retried insert) are one, differing ones a forgery or a double signing.
   const byPeriod = new Map<number, StoredSeal[]>();
@@ -155,10 +165,9 @@ function walkChain(chain: string, seals: StoredSeal[], rows: Map<number, PeriodR
 
   /** The link from the previous seal to `s`: its signature first, then the digest chain, then sequence continuity. */
   const link = (s: StoredSeal, atMs: number): boolean => {
-    const check = checkSeal(s, input.publicKey);
+    const check = sealCheck(s);
     if (check !== 'ok') {
-      if (check === 'bad_signature' && s.key_id !== ownKeyId) brk(atMs, 'digest_invalid', { reason: 'other_key', keyId: s.key_id });
-      else brk(atMs, 'digest_invalid', { reason: check });
+      brk(atMs, 'digest_invalid', check === 'other_key' ? { reason: check, keyId: s.key_id } : { reason: check });
       return false;
     }
     if (s.previous_digest !== expected) {
@@ -195,7 +204,7 @@ function walkChain(chain: string, seals: StoredSeal[], rows: Map<number, PeriodR
     prev = s;
     expected = s.digest;
   }
-  if (after !== null && checkSeal(after, input.publicKey) === 'ok') link(after, after.periodStartMs);
+  if (after !== null && sealCheck(after) === 'ok') link(after, after.periodStartMs);
   else if (orphans.length > 0) found({ kind: 'suspect', suspect: { chain, periodMs: orphans[0], seal: null } });
   return { periodsChecked, recordsChecked, recordsUnsealed, finding: finding as Finding | null };
 }

@@ -1,4 +1,8 @@
-import { classifyRows, judgePeriods, recordsRoot, type PeriodRows, type StoredSeal, type VerifyInput } from '../../../src/seal';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import { classifyRows, judgePeriods, loadVerifyKeys, recordsRoot, trustedKeys, type PeriodRows, type StoredSeal, type VerifyInput } from '../../../src/seal';
+import { tempDir } from '../../helpers/test-kit';
 import { ed25519, sealPeriods, type SealedTrail } from '../../helpers/seal-forge';
 
 /** The judgement alone, over seals and per-period aggregates built in memory (the store-backed tests are test/system/audit-verify.test.ts). */
@@ -98,6 +102,36 @@ test('the first break across chains is the earliest period', () => {
   const broken = rowsOf(trail).map((r) => (r.periodMs === T0 + 2 * MIN ? { ...r, count: 2 } : r));
   const j = judgePeriods({ ...input(trail), seals: [...trail.seals, ...other.seals].map(stored), rows: [...broken, ...rows.filter((r) => r.chain === 'b')] });
   expect(j.suspect).toMatchObject({ chain: 'b', periodMs: T0 + MIN });
+});
+
+test("another gateway's chain: other_key with its key id, unless its key is trusted (AUDIT_VERIFY_KEYS_FILE)", () => {
+  const other = ed25519();
+  const theirs = sealPeriods({ chain: 'o', startMs: T0, perPeriod: [2, 1], privateKey: other.privateKey });
+  expect(judgePeriods(input(theirs)).firstBreak).toEqual({ chain: 'o', periodMs: T0, kind: 'digest_invalid', reason: 'other_key', keyId: other.keyId });
+  const otherKeys = new Map([...trustedKeys(key.publicKey, [other.publicKey])].filter(([id]) => id !== key.keyId));
+  expect(judgePeriods(input(theirs, { otherKeys })).firstBreak).toBeNull();
+  // A trusted key does not vouch for a seal it did not sign.
+  const forged = sealPeriods({ chain: 'o', startMs: T0, perPeriod: [2, 1], privateKey: ed25519().privateKey });
+  const named = forged.seals.map((s) => stored({ ...s, key_id: other.keyId }));
+  expect(judgePeriods(input(forged, { otherKeys, seals: named })).firstBreak).toMatchObject({ kind: 'digest_invalid', reason: 'digest_mismatch' });
+});
+
+test('AUDIT_VERIFY_KEYS_FILE: concatenated Ed25519 PEM public keys; anything else stops start-up', () => {
+  const dir = tempDir('verify-keys-');
+  const a = ed25519();
+  const b = ed25519();
+  const pem = (k: typeof a) => k.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  writeFileSync(join(dir, 'keys.pem'), `# gateway a\n${pem(a)}\n# gateway b\n${pem(b)}`);
+  expect(loadVerifyKeys(join(dir, 'keys.pem')).map((k) => k.export({ type: 'spki', format: 'pem' }).toString())).toEqual([pem(a), pem(b)]);
+  expect(loadVerifyKeys(undefined)).toEqual([]);
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  writeFileSync(join(dir, 'rsa.pem'), rsa);
+  writeFileSync(join(dir, 'none.pem'), 'not a key');
+  expect(() => loadVerifyKeys(join(dir, 'rsa.pem'))).toThrow(/key 1 is rsa, not Ed25519/);
+  expect(() => loadVerifyKeys(join(dir, 'none.pem'))).toThrow(/holds no PEM public key/);
+  expect(() => loadVerifyKeys(join(dir, 'missing.pem'))).toThrow(
+    expect.objectContaining({ code: 'GW_ERR_SIGNING_KEY', message: expect.stringContaining('ENOENT') }),
+  );
 });
 
 describe('classifyRows names the kind from the suspect period records', () => {
