@@ -2,7 +2,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { createAdminApp } from '../../src/admin';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AdminTokens, createAdminApp } from '../../src/admin';
 import { AuditStore } from '../../src/clickhouse';
 import { createLogger } from '../../src/log';
 import { signSeal, type Seal } from '../../src/seal';
@@ -292,6 +295,42 @@ test('GET /audit/public-key: JSON with key id and PEM; the PEM alone on request'
     const down = await send(base.replace('public-key', 'verify'));
     expect(down.status).toBe(503);
     expect(JSON.parse(down.body.toString()).error).toBe('audit store unavailable');
+  } finally {
+    await new Promise((r) => server.close(r));
+    await store.close();
+  }
+});
+
+test('with ADMIN_TOKENS_FILE, verify and the public key need an auditor token: 401 without, 403 for the metrics role', async () => {
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+  const file = join(tempDir('verify-tokens-'), 'tokens.yaml');
+  writeFileSync(
+    file,
+    `- { name: scraper, role: metrics, sha256: ${sha('metrics-token-1')} }\n- { name: alice, role: auditor, sha256: ${sha('auditor-token-1')} }\n`,
+  );
+  const store = new AuditStore({
+    url: 'http://default@127.0.0.1:9/spine_audit',
+    dataDir: tempDir('pk-'),
+    manageSchema: false,
+    retentionDays: 30,
+    timeoutMs: 1000,
+  });
+  const app = createAdminApp(new Registry(), [], store, createLogger('silent'), {
+    tokens: AdminTokens.load(file),
+    metricsOpen: false,
+    auditPublicKey: key.publicKey,
+  });
+  const server = createServer(app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/audit`;
+    for (const path of ['/verify', '/public-key']) {
+      expect((await send(base + path)).status).toBe(401);
+      expect((await send(base + path, { headers: { Authorization: 'Bearer metrics-token-1' } })).status).toBe(403);
+      const ok = await send(base + path, { headers: { Authorization: 'Bearer auditor-token-1' } });
+      expect(ok.status).toBe(path === '/verify' ? 503 : 200); // the store is down (port 9); the key is served
+      expect(ok.headers['cache-control']).toBe('no-store');
+    }
   } finally {
     await new Promise((r) => server.close(r));
     await store.close();
