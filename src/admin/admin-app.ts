@@ -9,6 +9,8 @@ import { auditSearchRoute } from './audit-search-route';
 import { auditSummaryRoute } from './audit-summary-route';
 import { auditSqlRoute } from './audit-sql-route';
 import { AccessLog, accessLogMiddleware, accessLogRoute } from './access-log';
+import { mountVerifyRoutes } from './verify-route';
+import type { KeyObject } from 'node:crypto';
 
 /** A readiness check returns a result instead of throwing (clickhouse-js ping's habit). */
 export interface ReadinessCheck {
@@ -21,6 +23,10 @@ export interface AdminAccess {
   tokens: AdminTokens | null;
   /** ADMIN_METRICS_OPEN: /metrics needs no token. */
   metricsOpen: boolean;
+  /** The key that verifies the audit seals: GET /audit/verify and /audit/public-key (verify-route.ts). */
+  auditPublicKey?: KeyObject | null;
+  /** Other gateways' public keys verify trusts too (AUDIT_VERIFY_KEYS_FILE). */
+  auditVerifyKeys?: readonly KeyObject[];
 }
 
 /** Limits of the investigations API (settings), and where its access log goes. */
@@ -91,6 +97,7 @@ export function createAdminApp(
     app.get('/audit/summary', ...auditor, auditSummaryRoute(store, log));
     app.get('/audit/access-log', ...auditor, accessLogRoute(store, log));
     app.post('/audit/sql', ...auditor, ...auditSqlRoute(store, log, { maxRows: investigations.sqlMaxRows, timeoutMs: investigations.sqlTimeoutMs }));
+    if (access.auditPublicKey) mountVerifyRoutes(app, auditor, store, access.auditPublicKey, log, access.auditVerifyKeys);
   }
 
   app.use((_req: Request, res: Response) => {
