@@ -11,7 +11,7 @@ const opt = (api: string, placeholder: string, help: string): FilterOption => ({
 
 /** GET /audit/transactions' filters (and GET /audit/summary's), in the order help lists them. */
 export const TRANSACTION_FILTERS: readonly FilterOption[] = [
-  opt('trace_id', 'id', 'the Ssp-TraceID (any case)'),
+  opt('trace_id', 'id', 'the Ssp-TraceID (a GUID, any case)'),
   opt('consumer_asid', 'asid', "the consumer's ASID (Ssp-From)"),
   opt('provider_asid', 'asid', "the provider's ASID (Ssp-To)"),
   opt('consumer_ods', 'code', "the consumer's ODS code"),

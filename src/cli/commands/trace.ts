@@ -14,7 +14,7 @@ interface TraceOptions extends CommonOptions {
 
 /** `audit trace <id>`: every transaction of one Ssp-TraceID (all pages), oldest first. */
 export function traceCommand(): Command {
-  const cmd = new Command('trace').description('every transaction of one trace ID, oldest first').argument('<trace-id>', 'the Ssp-TraceID (any case)');
+  const cmd = new Command('trace').description('every transaction of one trace ID, oldest first').argument('<trace-id>', 'the Ssp-TraceID (a GUID, any case)');
   addFilterOptions(cmd, TIME_FILTERS);
   cmd.option('--full', 'every field of each row, one per line, instead of the table');
   addCommonOptions(cmd, { json: 'one JSON document, as the search API\'s: {"transactions":[every row, newest first],"next_cursor":null}' });
