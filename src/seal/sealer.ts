@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { GatewayError } from '../errors';
 import type { Logger } from '../log';
 import { GENESIS_DIGEST, signSeal, type Seal, type SealBody } from './seal-format';
 import { SEAL_FILE, SealFile } from './seal-file';
@@ -121,9 +122,19 @@ export class Sealer {
     private readonly last: Seal | null,
   ) {}
 
-  /** Reads the seal file's last seal (cutting a torn last line). Throws a file-system error from reading it. */
+  /** Reads the seal file's last seal (cutting a torn last line). Throws GW_ERR_SEAL_FILE when it cannot be read. */
   static open(options: SealerOptions): Sealer {
-    const opened = SealFile.open(join(options.dataDir, SEAL_FILE));
+    const path = join(options.dataDir, SEAL_FILE);
+    let opened: ReturnType<typeof SealFile.open>;
+    try {
+      opened = SealFile.open(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      // The chain cannot be continued without its last seal: start-up stops, saying which file and why.
+      throw new GatewayError('GW_ERR_SEAL_FILE', `cannot read the audit seal file ${path} (${code}): the seal chain continues from its last line`, {
+        cause: err,
+      });
+    }
     if (opened.cutBytes > 0)
       options.log.warn({ file: opened.file.path, cut_bytes: opened.cutBytes }, 'audit seal file: torn last line cut (a write cut short by a stop)');
     return new Sealer(options, opened.file, opened.last);
