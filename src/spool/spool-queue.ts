@@ -99,6 +99,8 @@ export class SpoolQueue {
   /**
    * Keeps every segment from `from()` on, shipped or not: the sealer's watermark, so that
    * records not yet covered by a seal in the seal file can be read again after a crash.
+   * Not while the spool needs room (SpoolWriter.needsRoom): a seal waits for held records,
+   * and held records wait for room, so keeping segments then could hold both for ever.
    */
   retain(from: () => number): void {
     this.retainFrom = from;
@@ -146,7 +148,7 @@ export class SpoolQueue {
       return errno(err);
     }
     let failed: NodeJS.ErrnoException | null = null;
-    const keepFrom = this.retainFrom();
+    const keepFrom = this.writer.needsRoom ? Infinity : this.retainFrom();
     let retained = false;
     for (const segment of segments) {
       if (segment >= this.acknowledged.segment) break;

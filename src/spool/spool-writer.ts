@@ -409,6 +409,15 @@ export class SpoolWriter {
     if (settled !== undefined) for (const seq of seqs) settled(seq, stored);
   }
 
+  /**
+   * The spool needs room: a write failed, records are held in memory, or the segments pass
+   * half the size cap. Segments kept only for the sealer (records not sealed yet) are then
+   * let go: the trail's availability comes first (README: Tamper evidence, limits).
+   */
+  get needsRoom(): boolean {
+    return this.fault !== null || this.held.length > 0 || this.totalBytes > this.options.maxBytes / 2;
+  }
+
   /** The segment appends go to now (records offered now land in it or a later one). */
   get currentSegment(): number {
     return this.segment;
