@@ -96,6 +96,10 @@ export class Sealer {
   private readonly periods: Period[] = [];
   private resumed = false;
   private readonly stamp: SealStamp = { chain: '', period: 0, seq: 0, hash: '' };
+  /** The highest sequence number written to the spool, and its segment. */
+  private readonly highestWritten = { seq: 0, segment: Infinity };
+  /** The last sequence number whose seal is in the file. */
+  private sealedSeq = 0;
   private stopped = false;
   /** Seals made but not yet in the file (a disk error: tried again each tick), in order, with the segment each keeps. */
   private readonly unfiled: Array<{ seal: Seal; keepSegment: number }> = [];
@@ -144,8 +148,15 @@ export class Sealer {
     return this.options.periodMs;
   }
 
-  /** The lowest spool segment that holds a record not yet sealed in the file (Infinity: none): SpoolQueue keeps it. */
-  retainFrom(): number {
+  /**
+   * The lowest spool segment that holds a record not yet sealed in the file (Infinity:
+   * none): SpoolQueue keeps it and those after it. When the spool needs room, only the
+   * segment of the highest sequence number written: after a crash the sequence then still
+   * continues after every number that reached the spool (never reusing one that may be in
+   * the table), though the shipped records in between can only be sealed as dropped.
+   */
+  retainFrom(needsRoom = false): number {
+    if (needsRoom) return this.highestWritten.seq > this.sealedSeq ? this.highestWritten.segment : Infinity;
     let min = Infinity;
     for (const p of this.periods) if (p.keepSegment < min) min = p.keepSegment;
     for (const u of this.unfiled) if (u.keepSegment < min) min = u.keepSegment;
@@ -179,6 +190,7 @@ export class Sealer {
     }
     this.chain = chain === '' ? randomUUID() : chain;
     const lastSeq = last?.last_seq ?? 0;
+    this.sealedSeq = lastSeq;
     this.previousDigest = last?.digest ?? GENESIS_DIGEST;
     this.sealedThrough = last === null ? 0 : Date.parse(last.period_end);
     const bySeq = new Map<number, RecoveredRecord>();
@@ -206,6 +218,7 @@ export class Sealer {
       }
       this.add(period, r.hash, STORED);
       if (r.segment < period.keepSegment) period.keepSegment = r.segment;
+      if (seq > this.highestWritten.seq) Object.assign(this.highestWritten, { seq, segment: r.segment });
       expected = seq + 1;
     }
     this.nextSeq = expected;
@@ -287,8 +300,12 @@ export class Sealer {
     p.hashes.push(hash);
   }
 
-  /** The record of `seq` is in the spool (`stored`), or was given up on (never written). */
-  settled(seq: number, stored: boolean): void {
+  /** The record of `seq` is in the spool's `segment` (`stored`), or was given up on (never written). */
+  settled(seq: number, stored: boolean, segment = Infinity): void {
+    if (stored && seq > this.highestWritten.seq) {
+      this.highestWritten.seq = seq;
+      this.highestWritten.segment = segment;
+    }
     for (let i = this.periods.length - 1; i >= 0; i--) {
       const p = this.periods[i];
       if (seq < p.firstSeq) continue;
@@ -405,6 +422,7 @@ export class Sealer {
       }
       this.unfiled.splice(0, batch.length);
       for (const u of batch) this.unstored.push(u.seal);
+      this.sealedSeq = batch[batch.length - 1].seal.last_seq;
       if (this.fileFailing !== null) {
         this.options.log.warn({ code: this.fileFailing, file: this.file.path, written: batch.length }, 'audit seal file writable again: kept seals written');
         this.fileFailing = null;

@@ -64,7 +64,7 @@ export class AuditSpool implements AuditSink {
     private readonly sealer: Sealer | null,
   ) {
     this.queue = new SpoolQueue(dir, writer);
-    if (sealer !== null) this.queue.retain(() => sealer.retainFrom());
+    if (sealer !== null) this.queue.retain((needsRoom) => sealer.retainFrom(needsRoom));
   }
 
   /**
@@ -84,7 +84,7 @@ export class AuditSpool implements AuditSink {
       deadlineMs: options.deadlineMs,
       commitDelayMs: options.commitDelayMs,
       onHealth: options.onHealth,
-      onSettled: sealer === null ? undefined : (seq: number, stored: boolean) => sealer.settled(seq, stored),
+      onSettled: sealer === null ? undefined : (seq: number, stored: boolean, segment: number) => sealer.settled(seq, stored, segment),
     };
     let found: ReturnType<typeof recoverTransactions>;
     try {
