@@ -42,7 +42,7 @@ const DROPPED = 2;
 interface Period {
   start: number;
   end: number;
-  /** Monotonic time when it opened: a period also ends after its length by this clock (a wall clock set back cannot stall it). */
+  /** Monotonic time when it opened: a period also ends after its length by this clock (a wall clock set back cannot stall it); -1 once so ended. */
   openedAt: number;
   firstSeq: number;
   /** Record hashes (hex) by seq - firstSeq ('' for one dropped). */
@@ -245,9 +245,12 @@ export class Sealer {
     };
   }
 
-  /** Whether a period's time is up: by the wall clock, or by the monotonic one (a wall clock set back cannot hold a period open). */
+  /**
+   * Whether a period's time is up: by the wall clock, or (checked by the tick, not per
+   * record) by the monotonic one, so that a wall clock set back cannot hold a period open.
+   */
   private ended(p: Period, now: number): boolean {
-    return p.end <= now || performance.now() - p.openedAt >= p.end - p.start;
+    return p.end <= now || p.openedAt < 0;
   }
 
   /**
@@ -266,12 +269,12 @@ export class Sealer {
 
   /**
    * The next sequence number, in the current period, for a final record about to be
-   * written to the spool's `segment`. Null once stopped (or before resume()): the record
-   * is written unsealed.
+   * written to the spool's `segment`; `now` is the wall-clock time (the transaction's end,
+   * just taken). Null once stopped (or before resume()): the record is written unsealed.
    */
-  next(segment: number): SealStamp | null {
+  next(segment: number, now = Date.now()): SealStamp | null {
     if (!this.resumed || this.stopped) return null;
-    const period = this.openPeriod(Date.now());
+    const period = this.openPeriod(now);
     const stamp = this.stamp;
     stamp.chain = this.chain;
     stamp.period = period.start;
@@ -341,6 +344,8 @@ export class Sealer {
   }
 
   private async work(): Promise<void> {
+    const open = this.periods.length > 0 ? this.periods[this.periods.length - 1] : null;
+    if (open !== null && open.openedAt >= 0 && performance.now() - open.openedAt >= open.end - open.start) open.openedAt = -1; // ended by the monotonic clock
     if (this.resumed && !this.stopped) this.openPeriod(Date.now());
     const before = this.sealsMade;
     this.sealReady(false);

@@ -148,7 +148,8 @@ export class AuditSpool implements AuditSink {
   finish(tx: Transaction, then?: () => void): void {
     // A refusal reached no provider: its record yields hold space to those of forwarded replies.
     const sealer = this.sealer;
-    const seal = sealer === null ? null : sealer.next(this.writer.currentSegment);
+    // The transaction's end was taken just now: it stands for the clock (no second reading).
+    const seal = sealer === null ? null : sealer.next(this.writer.currentSegment, Math.floor(tx.completedAt));
     const line = encodeAuditRecord(tx, 2, this.context, seal);
     if (seal === null) return this.writer.appendWritten(line, () => then?.(), tx.outcome !== 'denied');
     sealer!.keep(seal);
