@@ -135,7 +135,8 @@ export class Sealer {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       // The chain cannot be continued without its last seal: start-up stops, saying which file and why.
-      throw new GatewayError('GW_ERR_SEAL_FILE', `cannot read the audit seal file ${path} (${code}): the seal chain continues from its last line`, {
+      const why = code === 'GW_ERR_SEAL_FILE_CORRUPT' ? (err as Error).message : code;
+      throw new GatewayError('GW_ERR_SEAL_FILE', `cannot read the audit seal file ${path} (${why}): the seal chain continues from its last line`, {
         cause: err,
       });
     }

@@ -167,3 +167,14 @@ test('when the spool needs room, only the segment of the highest seq written is 
   expect(sealer.retainFrom(true)).toBe(Infinity);
   await sealer.stop();
 });
+
+test('a seal file whose last lines are not seals stops start-up instead of being cut', async () => {
+  const dir = tempDir('sealer-');
+  const first = open(dir);
+  first.resume([]);
+  await first.stop();
+  const before = readFileSync(join(dir, SEAL_FILE), 'utf8');
+  appendFileSync(join(dir, SEAL_FILE), 'not a seal\n{"torn":');
+  expect(() => open(dir)).toThrow(/cannot read the audit seal file .*its last lines are not seals/);
+  expect(readFileSync(join(dir, SEAL_FILE), 'utf8')).toBe(`${before}not a seal\n{"torn":`);
+});
