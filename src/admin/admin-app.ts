@@ -6,6 +6,7 @@ import type { Logger } from '../log';
 import { requireRole, type AdminTokens } from './admin-tokens';
 import { loopbackHostOnly } from './admin-bind';
 import { auditSearchRoute } from './audit-search-route';
+import { explorerRouter } from './explorer-route';
 
 /** A readiness check returns a result instead of throwing (clickhouse-js ping's habit). */
 export interface ReadinessCheck {
@@ -52,6 +53,8 @@ export function createAdminApp(registry: Registry, readiness: readonly Readiness
     next();
   });
   if (store !== null) app.get('/audit/transactions', ...tokenless, requireRole(access.tokens, ['auditor']), auditSearchRoute(store, log));
+  // The audit explorer page (its own strict CSP): no data in it, so no token; it asks for one when /audit/* answers 401.
+  if (store !== null) app.use(explorerRouter(tokenless));
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: 'not found' });

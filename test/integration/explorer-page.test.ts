@@ -1,0 +1,248 @@
+/**
+ * The audit explorer page (GET / on the admin port) in a real browser: Debian's chromium
+ * driven by playwright-core, against a real gateway with real traffic and its embedded
+ * audit store, with admin tokens configured. Each state is left as a screenshot in
+ * test-artifacts/explorer/ for a person to look at.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { buildExplorer, startBrowser, type Browser, type TestPage } from '../helpers/browser';
+import {
+  CONSUMER_ASID,
+  PROVIDER_ASID,
+  directoryYaml,
+  okHandler,
+  send,
+  sspHeaders,
+  startGateway,
+  startProvider,
+  tempDir,
+  waitFor,
+  type RunningGateway,
+  type TestProvider,
+} from '../helpers/test-kit';
+import { SEARCH_COLUMNS } from '../../src/clickhouse';
+import { OUTCOMES } from '../../src/transaction';
+import { OUTCOME_WORDS } from '../../web/explorer/outcomes';
+
+const TOKEN = 'auditor-7d41c9a0e2b85f36';
+const METRICS_TOKEN = 'scraper-0a9b8c7d6e5f';
+const FORWARDED = 30;
+const DENIED = 3;
+const TOTAL = FORWARDED + DENIED;
+const traceIds: string[] = [];
+
+let provider: TestProvider;
+let gw: RunningGateway;
+let admin: string;
+let browser: Browser;
+
+async function searchApi(query: string): Promise<{ transactions: Record<string, unknown>[] } | null> {
+  const res = await send(`${admin}/audit/transactions?${query}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  return res.status === 200 ? JSON.parse(res.body.toString('utf8')) : null;
+}
+
+beforeAll(async () => {
+  buildExplorer();
+  provider = await startProvider(okHandler());
+  const tokens = join(tempDir('explorer-tokens-'), 'admin-tokens.yaml');
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+  writeFileSync(
+    tokens,
+    `- { name: investigator, role: auditor, sha256: ${sha(TOKEN)} }\n- { name: prometheus, role: metrics, sha256: ${sha(METRICS_TOKEN)} }\n`,
+  );
+  gw = await startGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', AUDIT_BATCH_MAX_AGE_MS: '50', ADMIN_TOKENS_FILE: tokens });
+  admin = `http://127.0.0.1:${gw.adminPort}`;
+  for (let i = 0; i < FORWARDED; i++) {
+    const trace = randomUUID();
+    traceIds.push(trace);
+    expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': trace }) })).status).toBe(200);
+  }
+  // A consumer without an agreement: refused (outcome denied), so the chart and summary have two outcomes.
+  for (let i = 0; i < DENIED; i++) {
+    expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': randomUUID(), 'Ssp-From': '200000000360' }) })).status).toBe(
+      403,
+    );
+  }
+  await waitFor(async () => ((await searchApi('limit=1000'))?.transactions.length ?? 0) === TOTAL, 20_000, `all ${TOTAL} transactions searchable`, 100);
+  browser = await startBrowser();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await gw?.stop();
+  await provider?.close();
+});
+
+/** Opens the page in a new tab and gives it the token, as a person would. */
+async function signedIn(): Promise<TestPage> {
+  const tab = await browser.newPage();
+  await tab.page.goto(`${admin}/`);
+  await tab.page.getByLabel('Token', { exact: true }).fill(TOKEN);
+  await tab.page.getByRole('button', { name: 'Use this token' }).click();
+  await expectRows(tab.page, 100);
+  tab.problems.length = 0; // the browser's report of the first, refused (401) requests
+  return tab;
+}
+
+async function expectRows(page: Page, n: number): Promise<void> {
+  await page.locator(`#results-table tbody tr:nth-child(${Math.min(n, TOTAL)})`).waitFor({ timeout: 10_000 });
+  await page.locator(`#results-table tbody tr:nth-child(${Math.min(n, TOTAL) + 1})`).waitFor({ state: 'detached', timeout: 10_000 });
+}
+
+/** The id of the element that has the focus. */
+function focused(page: Page): Promise<string | null> {
+  return page.locator(':focus').getAttribute('id');
+}
+
+function cells(page: Page, column: number): Promise<string[]> {
+  return page.$$eval(`#results-table tbody tr td:nth-child(${column})`, (tds) => tds.map((td) => td.textContent ?? ''));
+}
+
+describe('explorer page', () => {
+  test('served with a strict CSP, no inline script or style, the right content types, no-cache', async () => {
+    const page = await send(`${admin}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(page.headers['cache-control']).toBe('no-cache');
+    const csp = String(page.headers['content-security-policy']);
+    for (const directive of [
+      "default-src 'self'",
+      "script-src 'self'",
+      "style-src 'self'",
+      "connect-src 'self'",
+      "frame-ancestors 'none'",
+      "object-src 'none'",
+      "form-action 'none'",
+      "base-uri 'none'",
+    ])
+      expect(csp.split(';').map((d) => d.trim())).toContain(directive);
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https:|data:|\*/);
+    const html = page.body.toString('utf8');
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/i); // every script is a file of this origin
+    expect(html).not.toMatch(/<style|\sstyle=|\son[a-z]+=/i); // no inline style, no inline handlers
+    expect(html).not.toMatch(/https?:\/\//); // nothing from another origin: works offline
+    for (const [path, type] of [
+      ['/explorer/explorer.js', 'text/javascript; charset=utf-8'],
+      ['/explorer/explorer-style.css', 'text/css; charset=utf-8'],
+      ['/explorer/favicon.svg', 'image/svg+xml'],
+    ]) {
+      const asset = await send(`${admin}${path}`);
+      expect(asset.status).toBe(200);
+      expect(asset.headers['content-type']).toBe(type);
+      expect(asset.headers['x-content-type-options']).toBe('nosniff');
+      expect(asset.headers['content-security-policy']).toBe(csp);
+    }
+    expect((await send(`${admin}/explorer/nothing.js`)).status).toBe(404);
+    expect((await send(`${admin}/explorer/../package.json`)).status).toBe(404);
+  });
+
+  test('refused without a token: the page asks for one, then works after it is typed; only the token is stored, never in a URL', async () => {
+    const tab = await browser.newPage();
+    const { page } = tab;
+    await page.goto(`${admin}/`);
+    const token = page.getByLabel('Token', { exact: true });
+    await token.waitFor({ state: 'visible' });
+    await expect(page.locator('#token-why').textContent()).resolves.toContain('auditor');
+    await expect(focused(page)).resolves.toBe('token');
+    expect(await page.locator('#results-table tbody tr').count()).toBe(0);
+    await tab.screenshot('01-token-prompt');
+
+    // A token without the auditor role: still refused, in words.
+    await token.fill(METRICS_TOKEN);
+    await page.keyboard.press('Enter');
+    await page.locator('#token-why', { hasText: 'may not read the audit trail' }).waitFor({ timeout: 10_000 });
+    await tab.screenshot('02-token-wrong-role');
+
+    await token.fill(TOKEN);
+    await page.getByRole('button', { name: 'Use this token' }).click();
+    await expectRows(page, 100);
+    expect(await page.locator('#token-section').isHidden()).toBe(true);
+    const storage = await page.evaluate('({ session: Object.entries(sessionStorage), local: localStorage.length, cookie: document.cookie })');
+    expect(storage).toEqual({ session: [['spine-gateway-admin-token', TOKEN]], local: 0, cookie: '' });
+    expect(tab.urls.filter((u) => u.includes(TOKEN))).toEqual([]);
+    expect((await browser.context.cookies()).length).toBe(0);
+    // The browser's own console reports each 401/403 answer as a failed resource; nothing else may be there.
+    expect(tab.problems.filter((p) => !/status of 40[13]/.test(p))).toEqual([]);
+    await tab.page.close();
+  });
+
+  test('type a trace ID and see its row; open every field with Enter; Escape goes back to the row', async () => {
+    const tab = await signedIn();
+    const { page } = tab;
+    await tab.screenshot('03-first-page');
+    const trace = traceIds[7];
+    await page.getByLabel('Trace ID').fill(trace.toUpperCase()); // any case: consumers send either
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await expectRows(page, 1);
+    const headers = await page.$$eval('#results-table thead th', (ths) => ths.map((th) => th.textContent));
+    expect(headers).toEqual(expect.arrayContaining(['Received', 'Trace ID', 'Consumer', 'Provider', 'Interaction', 'Outcome', 'Status']));
+    expect(await cells(page, 2)).toEqual([trace]);
+    expect(await cells(page, 6)).toEqual(['forwarded']);
+    await tab.screenshot('04-trace-found');
+
+    // Keyboard only: Tab reaches the row, Enter opens it.
+    await page.locator('#results-table tbody tr').first().focus();
+    await page.keyboard.press('Enter');
+    const detail = page.locator('#detail');
+    await detail.waitFor({ state: 'visible' });
+    await expect(focused(page)).resolves.toBe('detail-heading');
+    const fields = await page.$$eval('#detail-fields dt', (dts) => dts.map((dt) => dt.textContent));
+    expect(fields).toEqual([...SEARCH_COLUMNS]);
+    const value = (name: string) =>
+      page.$eval(`#detail-fields`, (dl, n) => [...dl.querySelectorAll('dt')].find((dt) => dt.textContent === n)?.nextElementSibling?.textContent, name);
+    await expect(value('trace_id')).resolves.toBe(trace);
+    await expect(value('consumer_asid')).resolves.toBe(CONSUMER_ASID);
+    await expect(value('provider_asid')).resolves.toBe(PROVIDER_ASID);
+    await tab.screenshot('05-detail');
+    await page.keyboard.press('Escape');
+    await detail.waitFor({ state: 'hidden' });
+    await expect(page.locator('#results-table tbody tr:focus').count()).resolves.toBe(1);
+    expect(tab.problems).toEqual([]);
+    await page.close();
+  });
+
+  test('pages forward and back with the cursor', async () => {
+    const tab = await signedIn();
+    const { page } = tab;
+    await page.getByLabel('Rows per page').selectOption('25');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await expectRows(page, 25);
+    const first = await cells(page, 2);
+    expect(await page.getByRole('button', { name: 'Previous page' }).isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await expectRows(page, TOTAL - 25);
+    const second = await cells(page, 2);
+    expect(second.filter((t) => first.includes(t) && t !== '')).toEqual([]);
+    expect(await page.getByRole('button', { name: 'Next page' }).isDisabled()).toBe(true);
+    await expect(page.locator('#page-label').textContent()).resolves.toBe('Page 2');
+    await tab.screenshot('06-page-2');
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await expectRows(page, 25);
+    expect(await cells(page, 2)).toEqual(first);
+    expect(tab.problems).toEqual([]);
+    await page.close();
+  });
+
+  test('a bad filter is shown in words beside its field', async () => {
+    const tab = await signedIn();
+    const { page } = tab;
+    const asid = page.getByLabel('Consumer ASID');
+    await asid.fill('not-an-asid');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.locator('#f-consumer-asid-error').waitFor({ state: 'visible' });
+    await expect(page.locator('#f-consumer-asid-error').textContent()).resolves.toContain('ASID');
+    await expect(asid.getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect(focused(page)).resolves.toBe('f-consumer-asid');
+    await tab.screenshot('07-bad-filter');
+    // The browser reports the 400 answer as a failed resource; nothing else.
+    expect(tab.problems.filter((p) => !/status of 400/.test(p))).toEqual([]);
+    await page.close();
+  });
+
+  test("the page's outcome list is the gateway's", () => {
+    expect(Object.keys(OUTCOME_WORDS).sort()).toEqual([...OUTCOMES].sort());
+  });
+});
