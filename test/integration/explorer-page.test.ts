@@ -5,7 +5,7 @@
  * test-artifacts/explorer/ for a person to look at.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { buildExplorer, startBrowser, type Browser, type TestPage } from '../helpers/browser';
@@ -239,6 +239,92 @@ describe('explorer page', () => {
     await tab.screenshot('07-bad-filter');
     // The browser reports the 400 answer as a failed resource; nothing else.
     expect(tab.problems.filter((p) => !/status of 400/.test(p))).toEqual([]);
+    await page.close();
+  });
+
+  test('the chart counts the results over time by outcome, and its numbers are there as a table', async () => {
+    const tab = await signedIn();
+    const { page } = tab;
+    await page.locator('#chart canvas').waitFor({ timeout: 10_000 });
+    const legend = await page.$$eval('#chart .u-legend .u-series th', (ths) => ths.map((th) => th.textContent?.trim()));
+    expect(legend).toEqual(expect.arrayContaining(['denied', 'forwarded']));
+    const label = (await page.locator('#chart').getAttribute('aria-label')) ?? '';
+    expect(label).toContain(`denied ${DENIED}`);
+    expect(label).toContain(`forwarded ${FORWARDED}`);
+    await page.getByText("The chart's numbers").click();
+    const columns = await page.$$eval('#chart-table thead th', (ths) => ths.map((th) => th.textContent));
+    const totals = await page.$$eval('#chart-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => Number(td.textContent))).reduce((sum, row) => sum.map((v, i) => v + row[i])),
+    );
+    expect(Object.fromEntries(columns.slice(1).map((c, i) => [c, totals[i]]))).toEqual({ denied: DENIED, forwarded: FORWARDED });
+    await tab.screenshot('08-chart');
+    expect(tab.problems).toEqual([]);
+    await page.close();
+  });
+
+  test('the summary answers "who accessed provider X", by organisation or by system, with counts', async () => {
+    const tab = await signedIn();
+    const { page } = tab;
+    await page.getByLabel('Provider ASID').fill(PROVIDER_ASID);
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.locator('#summary-title', { hasText: `Who accessed provider ${PROVIDER_ASID}` }).waitFor({ timeout: 10_000 });
+    const table = () =>
+      page.$$eval('#summary-table tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('th, td')].slice(0, 4).map((c) => c.textContent)));
+    await page.locator('#summary-table tbody tr').nth(1).waitFor();
+    expect(await table()).toEqual([
+      ['FA565', String(FORWARDED), '0', '0'],
+      ['NOAGREE', String(DENIED), String(DENIED), '0'],
+    ]);
+    await tab.screenshot('09-summary-by-organisation');
+    await page.getByLabel('Group by').selectOption('consumer_asid');
+    await page.locator('#summary-table thead th', { hasText: 'Consumer system (ASID)' }).waitFor({ timeout: 10_000 });
+    expect(await table()).toEqual([
+      [CONSUMER_ASID, String(FORWARDED), '0', '0'],
+      ['200000000360', String(DENIED), String(DENIED), '0'],
+    ]);
+    await tab.screenshot('10-summary-by-system');
+    expect(tab.problems).toEqual([]);
+    await page.close();
+  });
+
+  test('export: CSV and NDJSON of every matching row saved as files, each with its manifest', async () => {
+    const tab = await signedIn();
+    const { page } = tab;
+    for (const format of ['csv', 'ndjson'] as const) {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: `Export ${format.toUpperCase()}` }).click()]);
+      expect(download.suggestedFilename()).toMatch(new RegExp(`^spine-audit-[0-9TZ:.-]+\\.${format}$`));
+      const file = readFileSync((await download.path())!);
+      const text = file.toString('utf8');
+      const lines = text.split('\n').filter((l) => l !== '');
+      const last = lines[lines.length - 1];
+      const manifest = format === 'csv' ? JSON.parse(last.replace(/^#\s*/, '')) : JSON.parse(last).export;
+      const data = format === 'csv' ? lines.slice(1, -1) : lines.slice(0, -1); // CSV: a header line first
+      expect(data.length).toBe(TOTAL);
+      expect(manifest).toMatchObject({ rows: TOTAL, who: 'investigator', truncated: false });
+      const covered = file.subarray(0, file.lastIndexOf(Buffer.from(last)));
+      expect(manifest.sha256).toBe(createHash('sha256').update(covered).digest('hex'));
+      await page.locator('#status', { hasText: `Saved ${download.suggestedFilename()}` }).waitFor({ timeout: 10_000 });
+      await expect(page.locator('#status').textContent()).resolves.toContain(manifest.sha256);
+      if (format === 'ndjson') {
+        const traces = data.map((l) => JSON.parse(l).trace_id);
+        expect(traces).toEqual(expect.arrayContaining(traceIds));
+      }
+    }
+    await tab.screenshot('11-exported');
+
+    // The export follows the search shown: one trace, one row.
+    await page.getByLabel('Trace ID').fill(traceIds[3]);
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await expectRows(page, 1);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export NDJSON' }).click()]);
+    const lines = readFileSync((await download.path())!, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    expect(lines.length).toBe(2);
+    expect(JSON.parse(lines[0]).trace_id).toBe(traceIds[3]);
+    expect(JSON.parse(lines[1]).export).toMatchObject({ rows: 1 });
+    expect(tab.urls.filter((u) => u.includes(TOKEN))).toEqual([]);
+    expect(tab.problems).toEqual([]);
     await page.close();
   });
 
