@@ -297,7 +297,7 @@ describe('explorer page', () => {
       const text = file.toString('utf8');
       const lines = text.split('\n').filter((l) => l !== '');
       const last = lines[lines.length - 1];
-      const manifest = format === 'csv' ? JSON.parse(last.replace(/^#\s*/, '')) : JSON.parse(last).export;
+      const manifest = JSON.parse(format === 'csv' ? last.replace(/^#\s*/, '') : last).export; // CSV: the same object after '# '
       const data = format === 'csv' ? lines.slice(1, -1) : lines.slice(0, -1); // CSV: a header line first
       expect(data.length).toBe(TOTAL);
       expect(manifest).toMatchObject({ rows: TOTAL, who: 'investigator', truncated: false });

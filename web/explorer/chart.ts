@@ -7,7 +7,7 @@
 import uPlot from 'uplot';
 import type { Summary } from './api';
 import { byId, el } from './dom';
-import { OUTCOME_COLOURS } from './outcomes';
+import { OUTCOME_LINES } from './outcomes';
 
 export type Bucket = 'hour' | 'day';
 
@@ -68,7 +68,13 @@ export function drawChart(summary: Summary, bucket: Bucket): void {
       axes: [{}, { label: `Transactions per ${bucket}`, size: 60 }],
       series: [
         { label: bucket === 'hour' ? 'Hour (UTC)' : 'Day (UTC)' },
-        ...outcomes.map((o) => ({ label: o, stroke: OUTCOME_COLOURS[o] ?? '#444', width: 2, points: { show: true, size: 6 } })),
+        ...outcomes.map((o) => ({
+          label: o,
+          stroke: OUTCOME_LINES[o]?.colour ?? '#444',
+          dash: OUTCOME_LINES[o]?.dash,
+          width: 2,
+          points: { show: true, size: 6 },
+        })),
       ],
     },
     data,
