@@ -150,6 +150,12 @@ describe('explorer page', () => {
     expect(await page.locator('#results-table tbody tr').count()).toBe(0);
     await tab.screenshot('01-token-prompt');
 
+    // A token the gateway does not know: refused, and said so.
+    await token.fill('not-a-token-at-all');
+    await page.keyboard.press('Enter');
+    await page.locator('#token-why', { hasText: 'did not accept that token' }).waitFor({ timeout: 10_000 });
+    expect(await page.evaluate('sessionStorage.length')).toBe(0); // a refused token is not kept
+
     // A token without the auditor role: still refused, in words.
     await token.fill(METRICS_TOKEN);
     await page.keyboard.press('Enter');

@@ -15,6 +15,8 @@ export class ApiError extends Error {
     message: string,
     /** For a 400: the filter the gateway named. */
     readonly filter?: string,
+    /** Whether the request carried a token (a 401 then means that token was refused). */
+    readonly tokenSent = false,
   ) {
     super(message);
   }
@@ -81,7 +83,7 @@ export async function get(path: string, signal?: AbortSignal, accept = 'applicat
     throw new ApiError('network', 'The gateway did not answer: is it running, and is this page open on its admin port?');
   }
   if (res.ok) return res;
-  throw await errorOf(res);
+  throw await errorOf(res, token !== null);
 }
 
 export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
@@ -89,7 +91,7 @@ export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T>
   return (await res.json()) as T;
 }
 
-async function errorOf(res: Response): Promise<ApiError> {
+async function errorOf(res: Response, tokenSent: boolean): Promise<ApiError> {
   let body: { error?: string; message?: string; filter?: string } = {};
   try {
     body = (await res.json()) as typeof body;
@@ -99,7 +101,7 @@ async function errorOf(res: Response): Promise<ApiError> {
   const said = typeof body.message === 'string' ? body.message : '';
   switch (res.status) {
     case 401:
-      return new ApiError('unauthorized', 'This gateway asks for an admin token with the auditor role.');
+      return new ApiError('unauthorized', 'This gateway asks for an admin token with the auditor role.', undefined, tokenSent);
     case 403:
       return new ApiError('forbidden', `The token was accepted but may not read the audit trail${said ? `: ${said}` : ''}.`);
     case 400:

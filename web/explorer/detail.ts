@@ -4,20 +4,21 @@
  */
 import { byId, el, utcText } from './dom';
 
-export function initDetail(): { show(row: Record<string, unknown>, from: HTMLElement): void; hide(): void } {
+export function initDetail(): { show(row: Record<string, unknown>, from: HTMLElement): void; hide(refocus?: boolean): void } {
   const section = byId('detail');
   const heading = byId('detail-heading');
   const list = byId('detail-fields');
   let returnTo: HTMLElement | null = null;
 
-  const hide = () => {
+  /** `refocus`: back to the row it was opened from (not when the rows are about to be replaced). */
+  const hide = (refocus = true) => {
     if (section.hidden) return;
     section.hidden = true;
     returnTo?.removeAttribute('aria-current');
-    if (returnTo?.isConnected) returnTo.focus();
+    if (refocus && returnTo?.isConnected) returnTo.focus();
     returnTo = null;
   };
-  byId('detail-close').addEventListener('click', hide);
+  byId('detail-close').addEventListener('click', () => hide());
   section.addEventListener('keydown', (event) => {
     if (event.key === 'Escape') hide();
   });

@@ -29,7 +29,11 @@ function failed(err: unknown, where: (text: string) => void): void {
   if ((err as Error).name === 'AbortError') return;
   if (err instanceof ApiError && (err.kind === 'unauthorized' || err.kind === 'forbidden')) {
     showTokenPrompt(
-      err.kind === 'unauthorized' ? `${err.message} Type it below; it is kept in this tab only, until you close it.` : `${err.message} Type another token.`,
+      err.kind === 'forbidden'
+        ? `${err.message} Type another token.`
+        : err.tokenSent
+          ? 'The gateway did not accept that token (unknown, mistyped, or no longer listed). Type it again.'
+          : `${err.message} Type it below; it is kept in this tab only, until you close it.`,
     );
     where('waiting for an admin token.');
     return;
@@ -42,7 +46,7 @@ async function loadPage(index: number, signal: AbortSignal): Promise<void> {
   pageIndex = index;
   if (page.next_cursor !== null) cursors[index + 1] = page.next_cursor;
   else cursors = cursors.slice(0, index + 1);
-  detail.hide();
+  detail.hide(false);
   table.render(page.transactions);
   const first = index * pageSize() + 1;
   const n = page.transactions.length;
