@@ -186,6 +186,8 @@ describe('explorer page', () => {
     const headers = await page.$$eval('#results-table thead th', (ths) => ths.map((th) => th.textContent));
     expect(headers).toEqual(expect.arrayContaining(['Received', 'Trace ID', 'Consumer', 'Provider', 'Interaction', 'Outcome', 'Status']));
     expect(await cells(page, 2)).toEqual([trace]);
+    // Every column in view on a 1280-pixel screen, without scrolling sideways.
+    expect(await page.$eval('#results .table-wrap', (w) => w.scrollWidth <= w.clientWidth)).toBe(true);
     expect(await cells(page, 6)).toEqual(['forwarded']);
     await tab.screenshot('04-trace-found');
 

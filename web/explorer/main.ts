@@ -105,6 +105,10 @@ async function search(): Promise<void> {
   await Promise.all([
     loadPage(0, signal).catch((err: unknown) =>
       failed(err, (text) => {
+        // No rows of an earlier search left under a form that now says something else.
+        table.render([]);
+        byId('results-note').textContent = 'No results: the search did not run.';
+        byId<HTMLButtonElement>('page-next').disabled = true;
         if (err instanceof ApiError && (err.kind === 'unauthorized' || err.kind === 'forbidden')) say('The search waits for an admin token.');
         else if (!(err instanceof ApiError && err.kind === 'invalid' && showFieldError(err.filter, text))) problem(`Search: ${text}`);
         else say(`The search did not run: ${text}`);

@@ -8,9 +8,9 @@ type Row = Record<string, unknown>;
 
 const text = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
 
-/** "200000000359" with its ODS code when the record has one: "200000000359 (FA565)". */
-function party(asid: unknown, ods: unknown): string {
-  return ods ? `${text(asid)} (${text(ods)})` : text(asid);
+/** The ASID, with the organisation's ODS code under it when the record has one. */
+function party(asid: unknown, ods: unknown): (string | Node)[] {
+  return ods ? [text(asid), el('span', { class: 'sub', text: text(ods) })] : [text(asid)];
 }
 
 /** The interaction without the URN prefix all GP Connect ones share; the detail shows it whole. */
@@ -18,7 +18,7 @@ function shortInteraction(v: unknown): string {
   return text(v).replace(/^urn:nhs:names:services:gpconnect:(fhir:)?/, '');
 }
 
-const COLUMNS: readonly { header: string; cell: (r: Row) => string; className?: string }[] = [
+const COLUMNS: readonly { header: string; cell: (r: Row) => string | (string | Node)[]; className?: string }[] = [
   { header: 'Received', cell: (r) => utcText(r.received_at), className: 'nowrap' },
   { header: 'Trace ID', cell: (r) => text(r.trace_id), className: 'mono' },
   { header: 'Consumer', cell: (r) => party(r.consumer_asid, r.consumer_ods) },
@@ -65,7 +65,10 @@ export function initResultsTable(onOpen: (row: Row, tr: HTMLTableRowElement) => 
       body.replaceChildren(
         ...rows.map((r) => {
           const tr = el('tr', { tabindex: 0, title: 'Enter: open every field of this transaction' });
-          for (const c of COLUMNS) tr.append(el('td', { class: c.className, text: c.cell(r) }));
+          for (const c of COLUMNS) {
+            const content = c.cell(r);
+            tr.append(el('td', { class: c.className }, ...(typeof content === 'string' ? [content] : content)));
+          }
           return tr;
         }),
       );
