@@ -43,7 +43,8 @@ export async function startBrowser(): Promise<Browser> {
     headless: true,
     acceptDownloads: true,
     viewport: { width: 1280, height: 900 },
-    timezoneId: 'Europe/London',
+    // Far from UTC: the page must read and show times as UTC whatever the browser's zone.
+    timezoneId: 'Asia/Kolkata',
     locale: 'en-GB',
     args: [
       '--no-sandbox',

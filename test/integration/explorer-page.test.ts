@@ -234,6 +234,22 @@ describe('explorer page', () => {
     await page.close();
   });
 
+  test("From and To are UTC, whatever the browser's time zone", async () => {
+    const tab = await signedIn();
+    const { page } = tab;
+    const utc = (ms: number) => new Date(ms).toISOString().slice(0, 19); // what a datetime-local field holds, read as UTC
+    await page.getByLabel('From', { exact: true }).fill(utc(Date.now() - 15 * 60_000));
+    await page.getByLabel('To', { exact: true }).fill(utc(Date.now() + 15 * 60_000));
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await expectRows(page, TOTAL);
+    await page.getByLabel('From', { exact: true }).fill(utc(Date.now() + 60 * 60_000));
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.locator('#results-note', { hasText: 'No transaction matches.' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('#results-table tbody tr').count()).toBe(0);
+    expect(tab.problems).toEqual([]);
+    await page.close();
+  });
+
   test('a bad filter is shown in words beside its field', async () => {
     const tab = await signedIn();
     const { page } = tab;
