@@ -42,12 +42,10 @@ export function explorerRouter(guards: RequestHandler[], dir: string | null = ex
   const csp = helmet.contentSecurityPolicy({ useDefaults: false, directives: EXPLORER_CSP_DIRECTIVES });
   if (dir === null) {
     router.get('/', ...guards, (_req: Request, res: Response) => {
-      res
-        .status(503)
-        .json({
-          error: 'explorer page not built',
-          message: 'this gateway was started without the built page: run `npm run build` (it bundles web/explorer into dist/explorer)',
-        });
+      res.status(503).json({
+        error: 'explorer page not built',
+        message: 'this gateway was started without the built page: run `npm run build` (it bundles web/explorer into dist/explorer)',
+      });
     });
     return router;
   }
