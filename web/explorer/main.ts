@@ -85,10 +85,21 @@ async function loadSummary(signal: AbortSignal): Promise<void> {
   showSummary(await getJson<Summary>(`/audit/summary${query({ ...searched, group_by: groupBy(), limit: '100' })}`, signal), searched);
 }
 
-async function loadVerification(signal: AbortSignal): Promise<void> {
+/**
+ * The range whose verification is shown. Verifying reads every record of the range, so a
+ * new search over the same From and To (another trace ID, say) keeps the answer shown;
+ * `Check again` asks anew.
+ */
+let verifiedRange: string | null = null;
+
+async function loadVerification(signal: AbortSignal, force: boolean): Promise<void> {
   const range = { from: searched.from ?? '', to: searched.to ?? '' };
+  const key = query(range);
+  if (!force && key === verifiedRange) return;
+  verifiedRange = null;
   showChecking(range.from, range.to);
-  showVerification(await getJson<Verification>(`/audit/verify${query(range)}`, signal), range.from, range.to);
+  showVerification(await getJson<Verification>(`/audit/verify${key}`, signal), range.from, range.to);
+  verifiedRange = key;
 }
 
 /** A new search: page 1 of the results, and the chart, summary and verification of the same filters. */
@@ -116,7 +127,7 @@ async function search(): Promise<void> {
     ),
     loadChart(signal).catch((err: unknown) => failed(err, (text) => clearChart(`No chart: ${text}`))),
     loadSummary(signal).catch((err: unknown) => failed(err, (text) => clearSummary(`No summary: ${text}`))),
-    loadVerification(signal).catch((err: unknown) => failed(err, showVerifyProblem)),
+    loadVerification(signal, false).catch((err: unknown) => failed(err, showVerifyProblem)),
   ]);
 }
 
@@ -149,6 +160,6 @@ byId('export-csv').addEventListener('click', () => void saveExport('csv'));
 byId('export-ndjson').addEventListener('click', () => void saveExport('ndjson'));
 byId('verify-again').addEventListener('click', () => {
   const run = new AbortController();
-  loadVerification(run.signal).catch((err: unknown) => failed(err, showVerifyProblem));
+  loadVerification(run.signal, true).catch((err: unknown) => failed(err, showVerifyProblem));
 });
 void search();
