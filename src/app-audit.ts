@@ -5,6 +5,7 @@ import { AuditStore } from './clickhouse';
 import type { Settings } from './config';
 import { DataDirInUseError, DataDirLock, LOCK_FILE } from './data-dir';
 import type { Logger } from './log';
+import { loadSigningKey, Sealer, type SigningKey } from './seal';
 import type { AuditStats, GatewayMetrics } from './metrics';
 import { Shipper, type ShipperFileWork } from './shipper';
 import { AuditSpool, type AuditSpoolRecovery } from './spool';
@@ -13,6 +14,10 @@ export interface AuditPipeline {
   readonly sink: AuditSink;
   readonly store: AuditStore;
   readonly stats: AuditStats;
+  /** The seal signing key's public half, for the verifier and GET /audit/public-key (the private key stays in the sealer). */
+  readonly signing: Pick<SigningKey, 'publicKey' | 'publicKeyPem' | 'keyId'>;
+  /** Seals the trail in periods (README: Tamper evidence); its `chain` is this DATA_DIR's chain id. */
+  readonly sealer: Sealer;
   /**
    * The readiness check: in `closed` mode ready only while the spool takes records (the
    * gateway answers 503 otherwise); in `open` mode ready regardless (it serves, and counts
@@ -68,6 +73,12 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
       log.warn({ interrupted: recovery.interrupted }, 'audit spool: transactions in flight at the last stop recorded as interrupted');
     backlog += recovery.backlog;
   };
+  // Tamper evidence: the key first (a bad AUDIT_SIGNING_KEY_FILE stops start-up here), then the
+  // chain's last seal; the spool's recovery hands the sealer the records sealed since.
+  const key = loadSigningKey(settings.AUDIT_SIGNING_KEY_FILE, settings.DATA_DIR);
+  if (key.generated) log.info({ file: key.path, key_id: key.keyId }, 'audit signing key generated (mode 0600); back it up, or set AUDIT_SIGNING_KEY_FILE');
+  const instance = hostname();
+  const sealer = Sealer.open({ dataDir: settings.DATA_DIR, key, periodMs: settings.AUDIT_SEAL_PERIOD_MS, instance, log });
   let spool: AuditSpool | null = null;
   const opened = await AuditSpool.open({
     dir: spoolDir,
@@ -75,7 +86,8 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
     maxBytes: settings.AUDIT_SPOOL_MAX_BYTES,
     deadlineMs: settings.AUDIT_WRITE_TIMEOUT_MS,
     commitDelayMs: settings.AUDIT_GROUP_COMMIT_MS,
-    context: { instance: hostname(), environment: settings.ENVIRONMENT },
+    context: { instance, environment: settings.ENVIRONMENT },
+    sealer,
     failOpen: !closed,
     // One line when an episode starts (with its cause), one if the cause changes, one when it ends.
     onHealth(health, previous) {
@@ -115,6 +127,7 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
     {
       ready(applied) {
         clickhouseUp = true;
+        sealer.storeReady(store);
         log.info({ store: store.kind, database: store.database, migrations_applied: applied }, 'audit store ready');
       },
       shipped(records, seconds) {
@@ -168,12 +181,17 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
     sink: spool,
     store,
     stats,
+    signing: { publicKey: key.publicKey, publicKeyPem: key.publicKeyPem, keyId: key.keyId },
+    sealer,
     readiness() {
       const health = spool.writer.health;
       if (health.state === 'healthy') return { ok: true };
       return { ok: !closed, detail: `audit spool not writable: ${health.code}` };
     },
-    start: () => shipper.start(),
+    start() {
+      shipper.start();
+      sealer.start();
+    },
     async stop() {
       await shipper.stop();
       const droppedBefore = spool.dropped;
@@ -185,6 +203,12 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
           { held, lost },
           `audit spool: ${lost} held records could not be written before the stop (the disk is still failing); their transactions will show as interrupted`,
         );
+      }
+      try {
+        // Every record is settled now: the open period is sealed (cut short), filed, and stored once if it can be.
+        await sealer.stop();
+      } catch (err) {
+        log.error({ code: (err as NodeJS.ErrnoException).code ?? 'EIO' }, `audit seals: sealing at stop failed: ${(err as Error).message}`);
       }
       try {
         await store.close();

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import type { Transaction } from '../transaction';
 
 /** 1: written before the request is forwarded (in flight); 2: the final record. The store keeps the highest. */
@@ -25,11 +26,34 @@ export function isoMillis(epochMs: number): string {
   return `${cachedPrefix}${sec < 10 ? '0' : ''}${sec}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
 }
 
+/**
+ * Where a final record sits in its seal chain (src/seal assigns it): the chain, the seal
+ * period's start (epoch ms) and the sequence number. The encoder fills in `hash`, the
+ * record's hash over the canonical form (src/seal/canonical.ts), computed as it writes the line.
+ */
+export interface RecordSeal {
+  readonly chain: string;
+  readonly period: number;
+  readonly seq: number;
+  hash: string;
+}
+
 /** Tamper-evidence fields of a record not (yet) sealed: the in-flight record always. */
 const UNSEALED = ',"seal_chain":"","seal_period":0,"seq":0,"record_hash":""';
 
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
-const text = JSON.stringify;
+
+/**
+ * Free text made well-formed (a lone UTF-16 surrogate, as a JWT claim's `\ud800` escape can
+ * produce, becomes U+FFFD) before it is written: JSON.stringify would escape a lone surrogate
+ * as `\ud800`, which ClickHouse decodes otherwise than JavaScript does, so the stored value
+ * and the hashed one would differ. Well-formed, both sides read the same string.
+ */
+export function wellFormed(s: string): string {
+  const t = s as unknown as { isWellFormed(): boolean; toWellFormed(): string };
+  return t.isWellFormed() ? s : t.toWellFormed();
+}
+const text = (s: string) => JSON.stringify(wellFormed(s));
 
 /**
  * The audit record of a transaction as one JSON line (one key per ClickHouse column):
@@ -42,7 +66,7 @@ const text = JSON.stringify;
  * ClickHouse as it is (no parse, no re-serialisation). Free text is JSON-escaped. The
  * request facts are encoded once per transaction and kept on it for the final record.
  */
-export function encodeAuditRecord(tx: Transaction, version: RecordVersion, context: RecordContext): string {
+export function encodeAuditRecord(tx: Transaction, version: RecordVersion, context: RecordContext, seal?: RecordSeal | null): string {
   if (tx.auditRequestFacts === '') tx.auditRequestFacts = requestFacts(tx, context);
   if (version === 1) {
     return (
@@ -51,12 +75,187 @@ export function encodeAuditRecord(tx: Transaction, version: RecordVersion, conte
       `,"request_bytes":0,"response_bytes":0,"upstream_ttfb_ms":-1,"upstream_connect_ms":-1${UNSEALED}}`
     );
   }
+  // Each number is turned into text once: the line and the canonical form share it.
+  const duration = String(round3(tx.durationMs));
+  const ttfb = String(round3(tx.upstreamTtfbMs));
+  const connect = String(round3(tx.upstreamConnectMs));
+  const status = String(tx.status);
+  const requestBytes = String(tx.requestBytes);
+  const responseBytes = String(tx.responseBytes);
+  let sealed = UNSEALED;
+  if (seal !== undefined && seal !== null) {
+    seal.hash = hash('sha256', canonicalFinal(tx, context, seal, duration, ttfb, connect, status, requestBytes, responseBytes), 'hex');
+    sealed = `${sealPrefix(seal)}${seal.seq},"record_hash":"${seal.hash}"`;
+  }
   return (
     `{"event_id":"${tx.eventId}","version":2${tx.auditRequestFacts}` +
-    `,"completed_at":"${isoMillis(tx.completedAt)}","duration_ms":${round3(tx.durationMs)}` +
-    `,"status":${tx.status},"outcome":"${tx.outcome}","error_code":"${tx.errorCode}","failure_reason":"${tx.failureReason}"` +
-    `,"request_bytes":${tx.requestBytes},"response_bytes":${tx.responseBytes},"upstream_ttfb_ms":${round3(tx.upstreamTtfbMs)}` +
-    `,"upstream_connect_ms":${round3(tx.upstreamConnectMs)}${UNSEALED}}`
+    `,"completed_at":"${isoMillis(tx.completedAt)}","duration_ms":${duration}` +
+    `,"status":${status},"outcome":"${tx.outcome}","error_code":"${tx.errorCode}","failure_reason":"${tx.failureReason}"` +
+    `,"request_bytes":${requestBytes},"response_bytes":${responseBytes},"upstream_ttfb_ms":${ttfb}` +
+    `,"upstream_connect_ms":${connect}${sealed}}`
+  );
+}
+
+/**
+ * The canonical text (version 1) of the final record this encoder writes, built from the
+ * transaction's fields as they are written (no JSON parse): the same values, in the same
+ * order, as CANONICAL_V1 of src/seal/canonical.ts reads them from the stored row (times as
+ * the epoch milliseconds of the ISO text written, durations rounded as written, free text
+ * as written, after wellFormed). test/integration/seal-writer.test.ts holds it to that.
+ *
+ * Fast path first (the sealing budget is 2 µs a transaction): one template, each length
+ * taken as the string's `.length`, which is its UTF-8 byte length when all is ASCII; one
+ * Buffer.byteLength over the whole text (a native scan) says whether it was. Otherwise
+ * (non-ASCII or a lone surrogate somewhere) the exact form is built field by field.
+ */
+function canonicalFinal(
+  tx: Transaction,
+  context: RecordContext,
+  seal: RecordSeal,
+  dur: string,
+  tt: string,
+  co: string,
+  status: string,
+  req: string,
+  res: string,
+): string {
+  const c = tx.claims;
+  const t = tx.tls;
+  const received = String(Math.floor(tx.receivedAt));
+  const completed = String(Math.floor(tx.completedAt));
+  const seq = String(seal.seq);
+  const text =
+    `36:${tx.eventId}${tx.traceId.length}:${tx.traceId}${received.length}:${received}${completed.length}:${completed}${dur.length}:${dur}` +
+    routePart(tx) +
+    `${status.length}:${status}${tx.outcome.length}:${tx.outcome}${tx.errorCode.length}:${tx.errorCode}${tx.failureReason.length}:${tx.failureReason}` +
+    `${req.length}:${req}${res.length}:${res}${tt.length}:${tt}${co.length}:${co}${tx.clientIp.length}:${tx.clientIp}` +
+    claimsPart(c) +
+    `${contextPart(context)}${t === null ? '0:0:0:0:0:0:' : tlsPart(t)}${sealPart(seal)}${seq.length}:${seq}`;
+  return Buffer.byteLength(text) === text.length ? text : canonicalExact(tx, context, seal, dur, tt, co);
+}
+
+/** The route's facts: the same for every request of a consumer to an endpoint, encoded once per run of them. */
+const route = { consumerAsid: '', consumerOds: '', providerAsid: '', providerOds: '', interactionId: '', method: '', targetHost: '', endpoint: '', part: '' };
+function routePart(tx: Transaction): string {
+  const r = route;
+  if (
+    tx.consumerAsid !== r.consumerAsid ||
+    tx.providerAsid !== r.providerAsid ||
+    tx.interactionId !== r.interactionId ||
+    tx.endpoint !== r.endpoint ||
+    tx.consumerOds !== r.consumerOds ||
+    tx.providerOds !== r.providerOds ||
+    tx.method !== r.method ||
+    tx.targetHost !== r.targetHost
+  ) {
+    r.consumerAsid = tx.consumerAsid;
+    r.consumerOds = tx.consumerOds;
+    r.providerAsid = tx.providerAsid;
+    r.providerOds = tx.providerOds;
+    r.interactionId = tx.interactionId;
+    r.method = tx.method;
+    r.targetHost = tx.targetHost;
+    r.endpoint = tx.endpoint;
+    r.part =
+      `${tx.consumerAsid.length}:${tx.consumerAsid}${tx.consumerOds.length}:${tx.consumerOds}${tx.providerAsid.length}:${tx.providerAsid}${tx.providerOds.length}:${tx.providerOds}` +
+      `${tx.interactionId.length}:${tx.interactionId}${tx.method.length}:${tx.method}${tx.targetHost.length}:${tx.targetHost}${tx.endpoint.length}:${tx.endpoint}`;
+  }
+  return r.part;
+}
+
+/** The token's claims: the same for a practitioner's run of requests, encoded once per run. */
+const claims = { org: '', id: '', role: '', device: '', reason: '', scope: '', part: '0:0:0:0:0:0:' };
+function claimsPart(c: Transaction['claims']): string {
+  const k = claims;
+  if (
+    c.practitionerId !== k.id ||
+    c.requestingOrganization !== k.org ||
+    c.practitionerRole !== k.role ||
+    c.device !== k.device ||
+    c.reasonForRequest !== k.reason ||
+    c.requestedScope !== k.scope
+  ) {
+    k.org = c.requestingOrganization;
+    k.id = c.practitionerId;
+    k.role = c.practitionerRole;
+    k.device = c.device;
+    k.reason = c.reasonForRequest;
+    k.scope = c.requestedScope;
+    k.part =
+      `${c.requestingOrganization.length}:${c.requestingOrganization}${c.practitionerId.length}:${c.practitionerId}${c.practitionerRole.length}:${c.practitionerRole}` +
+      `${c.device.length}:${c.device}${c.reasonForRequest.length}:${c.reasonForRequest}${c.requestedScope.length}:${c.requestedScope}`;
+  }
+  return k.part;
+}
+
+let lastContext: RecordContext | null = null;
+let lastContextPart = '';
+/** instance and environment: the same on every record, encoded once. */
+function contextPart(context: RecordContext): string {
+  if (context !== lastContext) {
+    lastContext = context;
+    lastContextPart = `${context.instance.length}:${context.instance}${context.environment.length}:${context.environment}`;
+  }
+  return lastContextPart;
+}
+
+let lastPeer: Transaction['tls'] = null;
+let lastPeerPart = '';
+/** The TLS facts, shared by a connection's requests: encoded once per connection in a row. */
+function tlsPart(t: NonNullable<Transaction['tls']>): string {
+  if (t !== lastPeer) {
+    lastPeer = t;
+    lastPeerPart =
+      `${t.subject.length}:${t.subject}${t.issuer.length}:${t.issuer}${t.serial.length}:${t.serial}` +
+      `${t.sha256.length}:${t.sha256}${t.protocol.length}:${t.protocol}${t.cipher.length}:${t.cipher}`;
+  }
+  return lastPeerPart;
+}
+
+let lastChain = '';
+let lastPeriod = -1;
+let lastSealPart = '';
+let lastSealPrefix = '';
+/** Chain and period: the same for every record of a period (canonical text and JSON encoded once). */
+function sealPart(seal: RecordSeal): string {
+  if (seal.period !== lastPeriod || seal.chain !== lastChain) {
+    lastChain = seal.chain;
+    lastPeriod = seal.period;
+    const p = String(seal.period);
+    lastSealPart = `${seal.chain.length}:${seal.chain}${p.length}:${p}`;
+    lastSealPrefix = `,"seal_chain":"${seal.chain}","seal_period":${p},"seq":`;
+  }
+  return lastSealPart;
+}
+function sealPrefix(seal: RecordSeal): string {
+  sealPart(seal);
+  return lastSealPrefix;
+}
+
+/** UTF-8 byte length of a well-formed string. */
+function utf8Length(s: string): number {
+  return Buffer.byteLength(s);
+}
+
+/** `<UTF-8 length>:<text>` of one value of the canonical form. */
+const part = (s: string) => `${utf8Length(s)}:${s}`;
+const free = (s: string) => part(wellFormed(s));
+const num = (n: number) => part(String(n));
+
+/** The canonical text, each value measured in UTF-8 and free text made well-formed: for records with non-ASCII text. */
+function canonicalExact(tx: Transaction, context: RecordContext, seal: RecordSeal, duration: string, ttfb: string, connect: string): string {
+  const c = tx.claims;
+  const t = tx.tls;
+  return (
+    `36:${tx.eventId}${part(tx.traceId)}${num(Math.floor(tx.receivedAt))}${num(Math.floor(tx.completedAt))}${part(duration)}` +
+    `${part(tx.consumerAsid)}${part(tx.consumerOds)}${part(tx.providerAsid)}${part(tx.providerOds)}` +
+    `${free(tx.interactionId)}${part(tx.method)}${free(tx.targetHost)}${free(tx.endpoint)}` +
+    `${num(tx.status)}${part(tx.outcome)}${part(tx.errorCode)}${part(tx.failureReason)}` +
+    `${num(tx.requestBytes)}${num(tx.responseBytes)}${part(ttfb)}${part(connect)}${free(tx.clientIp)}` +
+    `${free(c.requestingOrganization)}${free(c.practitionerId)}${free(c.practitionerRole)}${free(c.device)}${free(c.reasonForRequest)}${free(c.requestedScope)}` +
+    `${free(context.instance)}${part(context.environment)}` +
+    (t === null ? '0:0:0:0:0:0:' : `${free(t.subject)}${free(t.issuer)}${free(t.serial)}${free(t.sha256)}${free(t.protocol)}${free(t.cipher)}`) +
+    `${part(seal.chain)}${num(seal.period)}${num(seal.seq)}`
   );
 }
 
@@ -99,8 +298,29 @@ export function recordIdentity(line: Buffer): { id: string; version: number } {
   return { id: String(parsed.event_id), version: Number(parsed.version) };
 }
 
-/** The final record for a transaction whose begin record survived a crash and whose end did not. */
+/** The final record for a transaction whose begin record survived a crash and whose end did not (unsealed). */
 export function interruptedRecord(begin: Buffer, recoveredAt: number): string {
-  const record = JSON.parse(begin.toString('utf8')) as Record<string, unknown>; // keeps key order: event_id, version first
-  return JSON.stringify({ ...record, version: 2, outcome: 'interrupted', error_code: 'GATEWAY_STOPPED', completed_at: isoMillis(recoveredAt), status: 0 });
+  return JSON.stringify(interruptedFields(begin, recoveredAt));
 }
+
+/**
+ * interruptedRecord() as an object in the record's key order (event_id, version first; the
+ * seal fields last), for the spool to seal (seal fields and record_hash) before writing it.
+ */
+export function interruptedFields(begin: Buffer, recoveredAt: number): Record<string, string | number> {
+  const record = JSON.parse(begin.toString('utf8')) as Record<string, string | number>;
+  return { ...record, version: 2, outcome: 'interrupted', error_code: 'GATEWAY_STOPPED', completed_at: isoMillis(recoveredAt), status: 0 };
+}
+
+/**
+ * The seal fields at the end of a final record as this encoder (or interruptedRecord's
+ * JSON.stringify) writes them: chain, period, seq and hash, read without parsing the line.
+ * Null when the record is not sealed (seq 0) or not laid out so.
+ */
+export function recordSealOf(line: Buffer): RecordSeal | null {
+  const tail = line.toString('latin1', Math.max(0, line.length - 200));
+  const m = SEAL_TAIL.exec(tail);
+  if (m === null || m[3] === '0') return null;
+  return { chain: m[1], period: Number(m[2]), seq: Number(m[3]), hash: m[4] };
+}
+const SEAL_TAIL = /"seal_chain":"([0-9a-f-]{36})","seal_period":(\d+),"seq":(\d+),"record_hash":"([0-9a-f]{64})"\}$/;

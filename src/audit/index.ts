@@ -1,3 +1,14 @@
-export { encodeAuditRecord, interruptedRecord, recordIdentity, isoMillis, type RecordContext, type RecordVersion } from './audit-record';
+export {
+  encodeAuditRecord,
+  interruptedFields,
+  interruptedRecord,
+  recordIdentity,
+  recordSealOf,
+  isoMillis,
+  wellFormed,
+  type RecordContext,
+  type RecordSeal,
+  type RecordVersion,
+} from './audit-record';
 export { decodeJwtClaims } from './jwt-claims';
 export type { AuditSink } from './audit-sink';

@@ -6,6 +6,7 @@ import { buildSearch, isoTimes, type SearchFilters } from './audit-search';
 import { migrations, retentionStatement } from './migrations';
 import type { Settings } from '../config';
 import { classifyStoreError, StoreConfigError } from './store-error';
+import type { Seal } from '../seal';
 
 export interface AuditStoreOptions {
   /** CLICKHOUSE_URL, or undefined for the embedded engine under `dataDir`. */
@@ -126,6 +127,36 @@ export class AuditStore {
     } catch (err) {
       throw classifyStoreError(err);
     }
+  }
+
+  /**
+   * Inserts seals (README: Tamper evidence) into `{db}.audit_seals`, one row per seal, its
+   * fields as they are. Inserted at least once: a repeat collapses (ReplacingMergeTree on
+   * chain and period_start), and the seal file stays the local copy.
+   */
+  async insertSeals(seals: readonly Seal[]): Promise<void> {
+    if (seals.length === 0) return;
+    try {
+      await this.client.insert({
+        table: `${this.database}.audit_seals`,
+        values: seals as Seal[],
+        format: 'JSONEachRow',
+        clickhouse_settings: INSERT_SETTINGS,
+      });
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
+  }
+
+  /** The chain's latest period_start in `{db}.audit_seals` (epoch ms), or null when it has none there. */
+  async latestSealPeriod(chain: string): Promise<number | null> {
+    const rows = await this.queryRows<{ period_start: string }>(
+      this.sql('SELECT toString(period_start) AS period_start FROM {db}.audit_seals WHERE chain = {chain:String} ORDER BY period_start DESC LIMIT 1'),
+      { chain },
+    );
+    if (rows.length === 0) return null;
+    const at = Date.parse(`${rows[0].period_start.replace(' ', 'T')}Z`);
+    return Number.isFinite(at) ? at : null;
   }
 
   /** A parameterised query (values bound server-side, never spliced into SQL). */

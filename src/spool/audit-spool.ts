@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
-import { encodeAuditRecord, interruptedRecord, recordIdentity, type AuditSink, type RecordContext } from '../audit';
+import { encodeAuditRecord, interruptedFields, recordIdentity, recordSealOf, wellFormed, type AuditSink, type RecordContext } from '../audit';
+import { CANONICAL_V1, recordHash, type RecoveredRecord, type Sealer } from '../seal';
 import type { Transaction } from '../transaction';
 import { readCheckpoint } from './checkpoint';
 import { recoverSpool, type RecoveryReport } from './recovery';
@@ -21,6 +22,11 @@ export interface AuditSpoolOptions {
   onHealth?: (health: SpoolHealth, previous: SpoolHealth) => void;
   /** Told when a start-up recovery that had failed (the disk) finally ran. */
   onDeferredRecovery?: (recovery: AuditSpoolRecovery) => void;
+  /**
+   * Seals the final records (README: Tamper evidence): each gets its sequence number here,
+   * as it is handed to the writer; recovery gives it the sealed records the spool holds.
+   */
+  sealer?: Sealer;
 }
 
 export interface AuditSpoolRecovery extends RecoveryReport {
@@ -55,8 +61,10 @@ export class AuditSpool implements AuditSink {
     readonly writer: SpoolWriter,
     private readonly context: RecordContext,
     private readonly failOpen: boolean,
+    private readonly sealer: Sealer | null,
   ) {
     this.queue = new SpoolQueue(dir, writer);
+    if (sealer !== null) this.queue.retain(() => sealer.retainFrom());
   }
 
   /**
@@ -68,6 +76,7 @@ export class AuditSpool implements AuditSink {
    * `recovery` is null when it was postponed (onDeferredRecovery reports it later).
    */
   static async open(options: AuditSpoolOptions): Promise<{ spool: AuditSpool; recovery: AuditSpoolRecovery | null }> {
+    const sealer = options.sealer ?? null;
     const writerOptions = {
       dir: options.dir,
       segmentBytes: options.segmentBytes,
@@ -75,6 +84,7 @@ export class AuditSpool implements AuditSink {
       deadlineMs: options.deadlineMs,
       commitDelayMs: options.commitDelayMs,
       onHealth: options.onHealth,
+      onSettled: sealer === null ? undefined : (seq: number, stored: boolean) => sealer.settled(seq, stored),
     };
     let found: ReturnType<typeof recoverTransactions>;
     try {
@@ -85,15 +95,24 @@ export class AuditSpool implements AuditSink {
         const late = recoverTransactions(options.dir);
         spool!.lateRecovery = late.recovery;
         options.onDeferredRecovery?.(late.recovery);
-        return { ...late.recovery.tail, totalBytes: late.recovery.totalBytes, records: late.interrupted };
+        // Until now the chain could not be continued (its last records are in the spool): records finished meanwhile went unsealed.
+        sealer?.resume(late.recovered);
+        const sealed = late.interrupted.map((r) => sealInterrupted(r, sealer, late.recovery.tail.segment));
+        return { ...late.recovery.tail, totalBytes: late.recovery.totalBytes, records: sealed.map((r) => r.line), seqs: sealed.map((r) => r.seq) };
       });
-      spool = new AuditSpool(options.dir, writer, options.context, options.failOpen ?? false);
+      spool = new AuditSpool(options.dir, writer, options.context, options.failOpen ?? false, sealer);
       return { spool, recovery: null };
     }
+    sealer?.resume(found.recovered);
     const writer = await SpoolWriter.open(writerOptions, found.recovery.tail.segment, found.recovery.tail.size, found.recovery.totalBytes);
-    // Into the file before traffic (held in memory if the disk refuses them; written when it recovers).
-    await Promise.all(found.interrupted.map((record) => new Promise<void>((resolve) => writer.appendWritten(record, () => resolve()))));
-    return { spool: new AuditSpool(options.dir, writer, options.context, options.failOpen ?? false), recovery: found.recovery };
+    // Into the file before traffic (held in memory if the disk refuses them; written when it recovers), each sealed.
+    await Promise.all(
+      found.interrupted.map((record) => {
+        const { line, seq } = sealInterrupted(record, sealer, writer.currentSegment);
+        return new Promise<void>((resolve) => writer.appendWritten(line, () => resolve(), true, seq));
+      }),
+    );
+    return { spool: new AuditSpool(options.dir, writer, options.context, options.failOpen ?? false, sealer), recovery: found.recovery };
   }
 
   get writable(): boolean {
@@ -128,7 +147,12 @@ export class AuditSpool implements AuditSink {
    */
   finish(tx: Transaction, then?: () => void): void {
     // A refusal reached no provider: its record yields hold space to those of forwarded replies.
-    this.writer.appendWritten(encodeAuditRecord(tx, 2, this.context), () => then?.(), tx.outcome !== 'denied');
+    const sealer = this.sealer;
+    const seal = sealer === null ? null : sealer.next(this.writer.currentSegment);
+    const line = encodeAuditRecord(tx, 2, this.context, seal);
+    if (seal === null) return this.writer.appendWritten(line, () => then?.(), tx.outcome !== 'denied');
+    sealer!.keep(seal);
+    this.writer.appendWritten(line, () => then?.(), tx.outcome !== 'denied', seal.seq);
   }
 
   close(): Promise<void> {
@@ -140,18 +164,52 @@ export class AuditSpool implements AuditSink {
  * One pass over the spool: cuts a torn tail, pairs begin and final records, and counts
  * the backlog after the checkpoint. Throws a file-system error as it is.
  */
-function recoverTransactions(dir: string): { recovery: AuditSpoolRecovery; interrupted: string[] } {
+function recoverTransactions(dir: string): { recovery: AuditSpoolRecovery; interrupted: Array<Record<string, string | number>>; recovered: RecoveredRecord[] } {
   mkdirSync(dir, { recursive: true });
   const checkpoint = readCheckpoint(dir, listSegments(dir));
   const open = new Map<string, Buffer>();
+  const recovered: RecoveredRecord[] = [];
   let unshipped = 0;
   const report = recoverSpool(dir, (segment, payload, end) => {
     const { id, version } = recordIdentity(payload);
     if (version === 1) open.set(id, Buffer.from(payload));
-    else open.delete(id);
+    else {
+      open.delete(id);
+      // Sealed final records: the sealer seals again those after the seal file's last seal.
+      const seal = recordSealOf(payload);
+      if (seal !== null) recovered.push({ chain: seal.chain, period: seal.period, seq: seal.seq, hash: seal.hash, segment });
+    }
     if (segment > checkpoint.segment || (segment === checkpoint.segment && end > checkpoint.offset)) unshipped++;
   });
   const now = Date.now();
-  const interrupted = [...open.values()].map((begin) => interruptedRecord(begin, now));
-  return { recovery: { ...report, interrupted: open.size, backlog: unshipped }, interrupted };
+  const interrupted = [...open.values()].map((begin) => interruptedFields(begin, now));
+  return { recovery: { ...report, interrupted: open.size, backlog: unshipped }, interrupted, recovered };
+}
+
+/**
+ * An interrupted record as its JSON line, sealed when `seal` is given: its free text made
+ * well-formed (as the encoder writes it), the seal fields set in place (they stay last), and
+ * record_hash computed over the canonical form of the values as ClickHouse will read them.
+ */
+function sealInterrupted(record: Record<string, string | number>, sealer: Sealer | null, segment: number): { line: string; seq: number } {
+  const seal = sealer === null ? null : sealer.next(segment);
+  if (sealer === null || seal === null) return { line: JSON.stringify(record), seq: 0 };
+  for (const key of Object.keys(record)) {
+    const v = record[key];
+    if (typeof v === 'string') record[key] = wellFormed(v);
+  }
+  // A begin record written before a column existed gets it now, with the column's default, so the row holds what was hashed.
+  for (const [name, kind] of CANONICAL_V1) if (record[name] === undefined) record[name] = kind === 'text' ? '' : name === 'upstream_connect_ms' ? -1 : 0;
+  record.seal_chain = seal.chain;
+  record.seal_period = seal.period;
+  record.seq = seal.seq;
+  const values: Record<string, string | number> = {};
+  for (const [name, kind] of CANONICAL_V1) {
+    const v = record[name];
+    values[name] = kind === 'time' ? Date.parse(String(v)) : kind === 'number' ? Number(v) : String(v);
+  }
+  seal.hash = recordHash(values);
+  record.record_hash = seal.hash;
+  sealer.keep(seal);
+  return { line: JSON.stringify(record), seq: seal.seq };
 }

@@ -46,6 +46,8 @@ export class SpoolQueue {
   /** Begun transactions whose final record is not acknowledged yet: event id → segment of the begin record. */
   private readonly openBegins = new Map<string, number>();
   private readonly openPerSegment = new Map<number, number>();
+  /** The lowest segment to keep whatever the checkpoint says (the sealer's: its records are not sealed yet). */
+  private retainFrom: () => number = () => Infinity;
 
   constructor(
     readonly dir: string,
@@ -94,6 +96,14 @@ export class SpoolQueue {
     return result;
   }
 
+  /**
+   * Keeps every segment from `from()` on, shipped or not: the sealer's watermark, so that
+   * records not yet covered by a seal in the seal file can be read again after a crash.
+   */
+  retain(from: () => number): void {
+    this.retainFrom = from;
+  }
+
   /** The disk holding the spool just failed some work: have the writer probe it now. */
   suspect(): void {
     this.writer.suspect();
@@ -136,8 +146,14 @@ export class SpoolQueue {
       return errno(err);
     }
     let failed: NodeJS.ErrnoException | null = null;
+    const keepFrom = this.retainFrom();
+    let retained = false;
     for (const segment of segments) {
       if (segment >= this.acknowledged.segment) break;
+      if (segment >= keepFrom) {
+        retained = true; // due again at the next acknowledge, once sealed
+        break;
+      }
       if (this.openPerSegment.has(segment)) continue;
       const path = segmentPath(this.dir, segment);
       try {
@@ -149,7 +165,7 @@ export class SpoolQueue {
         failed = errno(err);
       }
     }
-    this.deletionDue = failed !== null;
+    this.deletionDue = failed !== null || retained;
     return failed;
   }
 }

@@ -72,6 +72,12 @@ export interface SpoolWriterOptions {
   commitDelayMs?: number;
   /** Told on every change of health (from healthy to failing, back, or to another cause). */
   onHealth?: (health: SpoolHealth, previous: SpoolHealth) => void;
+  /**
+   * Told when a record given a sequence number (appendWritten's `seq`) is settled: in the
+   * file (`stored`), or given up on (never written). A held record settles when the probe
+   * writes it, or when it is dropped; `written` may have been called long before.
+   */
+  onSettled?: (seq: number, stored: boolean) => void;
 }
 
 /**
@@ -79,7 +85,7 @@ export interface SpoolWriterOptions {
  * probe until it succeeds. Returns where to append and the records to write first
  * (the `interrupted` final records of transactions cut off by the last stop).
  */
-export type DeferredRecovery = () => { segment: number; size: number; totalBytes: number; records: string[] };
+export type DeferredRecovery = () => { segment: number; size: number; totalBytes: number; records: string[]; seqs?: number[] };
 
 /** Where the durable data ends: what a reader may read up to. */
 export interface DurableEnd {
@@ -95,6 +101,7 @@ function after(a: DurableEnd, b: DurableEnd): boolean {
   return a.segment > b.segment || (a.segment === b.segment && a.offset > b.offset);
 }
 
+const NO_SEQS: number[] = [];
 /** Records are framed into one reusable buffer and leave it in a single write. */
 const ARENA_BYTES = 256 * 1024;
 /** Records kept in memory while the disk fails, at most (about 10,000 final records); beyond it they are dropped and counted. */
@@ -150,6 +157,8 @@ export class SpoolWriter {
   private arenaWaiters: Waiter[] = [];
   /** Callbacks of appendWritten() records still in the arena (one per record). */
   private arenaWritten: Written[] = [];
+  /** Sequence numbers of the arena's records (0: none), one per record of arenaWaiters then arenaWritten. */
+  private arenaSeqs: number[] = [];
   private flushQueued = false;
   /** Waiters of records in the file, for the next fdatasync. */
   private unsyncedWaiters: Waiter[] = [];
@@ -182,6 +191,8 @@ export class SpoolWriter {
   /** Framed records kept in memory while the spool cannot take them, oldest first, and how many records each holds. */
   private readonly held: Buffer[] = [];
   private readonly heldCounts: number[] = [];
+  /** Sequence numbers of each held chunk's records (settled when written or dropped). */
+  private readonly heldSeqs: number[][] = [];
   private heldBytesNow = 0;
   /** Records held in memory now. */
   heldRecords = 0;
@@ -328,15 +339,17 @@ export class SpoolWriter {
    * Puts the record into the file by the end of this turn of the event loop, then calls
    * `written` (with the error if it was refused or the write failed); durable with the next group.
    */
-  appendWritten(record: string | Buffer, written: Written, priority = true): void {
+  appendWritten(record: string | Buffer, written: Written, priority = true, seq = 0): void {
     const refused = this.take(record);
     if (refused) {
       // A final record: the consumer may already hold the reply. Keep it for when the disk recovers.
-      if (!this.closed && this.hold(record, priority)) return written();
+      if (!this.closed && this.hold(record, priority, seq)) return written();
       if (this.closed) this.recordsDiscarded++;
+      if (seq > 0) this.options.onSettled?.(seq, false);
       return written(refused);
     }
     this.arenaWritten.push(written);
+    if (seq > 0) this.arenaSeqs.push(seq);
     if (!this.flushQueued) {
       this.flushQueued = true;
       setImmediate(this.flushNow);
@@ -350,8 +363,10 @@ export class SpoolWriter {
     if (bytes === 0) return;
     const waiters = this.arenaWaiters;
     const written = this.arenaWritten;
+    const seqs = this.arenaSeqs;
     this.arenaWaiters = [];
     this.arenaWritten = [];
+    if (seqs.length > 0) this.arenaSeqs = [];
     this.arenaBytes = 0;
     try {
       this.writeOut(this.arena.subarray(0, bytes));
@@ -359,7 +374,7 @@ export class SpoolWriter {
       this.totalBytes -= bytes;
       this.failWith(err);
       // Every record of the failed write is kept (a copy: the arena is reused), in order, for the probe to write.
-      const kept = this.holdFramed(Buffer.from(this.arena.subarray(0, bytes)), waiters.length + written.length);
+      const kept = this.holdFramed(Buffer.from(this.arena.subarray(0, bytes)), waiters.length + written.length, HELD_MAX_BYTES, seqs);
       const failure = new SpoolUnavailableError(this.faultCode() ?? errnoOf(err), kept);
       for (const w of waiters) w(failure);
       for (const w of written) w(kept ? undefined : failure);
@@ -367,6 +382,7 @@ export class SpoolWriter {
     }
     this.recordsWritten += waiters.length + written.length;
     this.unsynced = true;
+    this.settleSeqs(seqs, true);
     for (const w of waiters) this.unsyncedWaiters.push(w);
     for (const w of written) w();
   }
@@ -387,6 +403,17 @@ export class SpoolWriter {
     this.segmentSize += data.length;
   }
 
+  private settleSeqs(seqs: readonly number[], stored: boolean): void {
+    if (seqs.length === 0) return;
+    const settled = this.options.onSettled;
+    if (settled !== undefined) for (const seq of seqs) settled(seq, stored);
+  }
+
+  /** The segment appends go to now (records offered now land in it or a later one). */
+  get currentSegment(): number {
+    return this.segment;
+  }
+
   /** Why records are being held: the fault, a stalled disk, or the size cap. */
   private heldFor(): string {
     return this.fault !== null ? this.fault.code : this.stalled ? 'GW_ERR_SPOOL_TIMEOUT' : 'GW_ERR_SPOOL_FULL';
@@ -402,18 +429,20 @@ export class SpoolWriter {
    * only three quarters of the hold, so a flood of refusals cannot crowd out the final
    * record of a reply a consumer already received.
    */
-  private hold(record: string | Buffer, priority: boolean): boolean {
+  private hold(record: string | Buffer, priority: boolean, seq: number): boolean {
     const frame = Buffer.allocUnsafe(maxFrameBytes(record));
-    return this.holdFramed(frame.subarray(0, frameInto(frame, 0, record)), 1, priority ? HELD_MAX_BYTES : HELD_LOW_PRIORITY_BYTES);
+    return this.holdFramed(frame.subarray(0, frameInto(frame, 0, record)), 1, priority ? HELD_MAX_BYTES : HELD_LOW_PRIORITY_BYTES, seq > 0 ? [seq] : NO_SEQS);
   }
 
-  private holdFramed(frames: Buffer, records: number, limit = HELD_MAX_BYTES): boolean {
+  private holdFramed(frames: Buffer, records: number, limit = HELD_MAX_BYTES, seqs: number[] = NO_SEQS): boolean {
     if (this.heldBytesNow + frames.length > limit) {
       this.recordsDiscarded += records;
+      this.settleSeqs(seqs, false);
       return false;
     }
     this.held.push(frames);
     this.heldCounts.push(records);
+    this.heldSeqs.push(seqs);
     this.heldBytesNow += frames.length;
     this.heldRecords += records;
     this.note();
@@ -429,6 +458,7 @@ export class SpoolWriter {
         this.writeOut(frames);
         this.held.shift();
         const records = this.heldCounts.shift()!;
+        this.settleSeqs(this.heldSeqs.shift()!, true);
         this.heldBytesNow -= frames.length;
         this.heldRecords -= records;
         this.totalBytes += frames.length;
@@ -503,6 +533,7 @@ export class SpoolWriter {
         });
         this.held.unshift(...leading);
         this.heldCounts.unshift(...leading.map(() => 1));
+        this.heldSeqs.unshift(...leading.map((_, i) => (t.seqs !== undefined && t.seqs[i] > 0 ? [t.seqs[i]] : NO_SEQS)));
         for (const f of leading) this.heldBytesNow += f.length;
         this.heldRecords += leading.length;
       }
@@ -700,8 +731,10 @@ export class SpoolWriter {
     // What is still held can no longer be kept: counted, and the caller logs it.
     this.recordsDiscarded += this.heldRecords;
     this.heldRecords = 0;
+    for (const seqs of this.heldSeqs) this.settleSeqs(seqs, false);
     this.held.length = 0;
     this.heldCounts.length = 0;
+    this.heldSeqs.length = 0;
     this.heldBytesNow = 0;
     if (this.fd >= 0) {
       try {
