@@ -53,7 +53,12 @@ beforeAll(async () => {
     tokens,
     `- { name: investigator, role: auditor, sha256: ${sha(TOKEN)} }\n- { name: prometheus, role: metrics, sha256: ${sha(METRICS_TOKEN)} }\n`,
   );
-  gw = await startGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', AUDIT_BATCH_MAX_AGE_MS: '50', ADMIN_TOKENS_FILE: tokens });
+  gw = await startGateway(directoryYaml({ metadata: provider.root }), {
+    AUDIT_ENABLED: 'true',
+    AUDIT_BATCH_MAX_AGE_MS: '50',
+    AUDIT_SEAL_PERIOD_MS: '1000',
+    ADMIN_TOKENS_FILE: tokens,
+  });
   admin = `http://127.0.0.1:${gw.adminPort}`;
   for (let i = 0; i < FORWARDED; i++) {
     const trace = randomUUID();
@@ -348,6 +353,51 @@ describe('explorer page', () => {
     expect(JSON.parse(lines[0]).trace_id).toBe(traceIds[3]);
     expect(JSON.parse(lines[1]).export).toMatchObject({ rows: 1 });
     expect(tab.urls.filter((u) => u.includes(TOKEN))).toEqual([]);
+    expect(tab.problems).toEqual([]);
+    await page.close();
+  });
+
+  // Last: it changes the data behind the gateway's back.
+  test('a tampered range shows as broken, naming the period and the kind', async () => {
+    const tab = await signedIn();
+    const { page } = tab;
+    const utc = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+    const from = utc(Date.now() - 15 * 60_000);
+    const to = utc(Date.now() + 15 * 60_000);
+    // Every record of the range sealed (periods of a second here) before anything is changed.
+    const range = `from=${from}Z&to=${to}Z`;
+    await waitFor(
+      async () => {
+        const r = await send(`${admin}/audit/verify?${range}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+        const v = r.status === 200 ? JSON.parse(r.body.toString('utf8')) : null;
+        return v !== null && v.status === 'intact' && v.records_checked === TOTAL && v.records_unsealed === 0;
+      },
+      20_000,
+      'every record sealed',
+      250,
+    );
+    await page.getByLabel('From', { exact: true }).fill(from);
+    await page.getByLabel('To', { exact: true }).fill(to);
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const status = page.locator('#verify-status');
+    await page.locator('#verify-status.intact').waitFor({ timeout: 15_000 });
+    await expect(status.textContent()).resolves.toContain(`${TOTAL} records checked`);
+    await tab.screenshot('12-verify-intact');
+
+    // One record's status changed in ClickHouse, as someone with access to the database could.
+    const store = gw.gateway.audit!.store;
+    const client = (store as unknown as { client: { command(q: { query: string; clickhouse_settings?: Record<string, unknown> }): Promise<unknown> } }).client;
+    await client.command({
+      query: `ALTER TABLE ${store.table} UPDATE status = 500 WHERE trace_id = '${traceIds[5]}'`,
+      clickhouse_settings: { mutations_sync: '2' },
+    });
+    await page.getByRole('button', { name: 'Check again' }).click();
+    await page.locator('#verify-status.broken').waitFor({ timeout: 15_000 });
+    const text = (await status.textContent()) ?? '';
+    expect(text).toContain('Broken');
+    expect(text).toContain('kind: altered');
+    expect(text).toMatch(/period starting \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
+    await tab.screenshot('13-verify-broken');
     expect(tab.problems).toEqual([]);
     await page.close();
   });
