@@ -103,7 +103,7 @@ async function errorOf(res: Response, tokenSent: boolean): Promise<ApiError> {
     case 401:
       return new ApiError('unauthorized', 'This gateway asks for an admin token with the auditor role.', undefined, tokenSent);
     case 403:
-      return new ApiError('forbidden', `The token was accepted but may not read the audit trail${said ? `: ${said}` : ''}.`);
+      return new ApiError('forbidden', `That token is known, but may not read the audit trail${said ? `: ${said}` : ''}.`);
     case 400:
       return new ApiError('invalid', said || 'The gateway refused the request as invalid.', typeof body.filter === 'string' ? body.filter : undefined);
     case 404:
