@@ -48,6 +48,9 @@ export interface FirstBreak {
   kind: string;
   event_id?: string;
   seq?: number;
+  /** For digest_invalid: digest_mismatch, bad_signature, other_key (with key_id), two_seals. */
+  reason?: string;
+  key_id?: string;
 }
 
 export interface Verification {
@@ -55,6 +58,7 @@ export interface Verification {
   periods_checked: number;
   records_checked: number;
   records_unsealed?: number;
+  records_in_flight?: number;
   first_break: FirstBreak | null;
   from?: string | null;
   to?: string | null;

@@ -3,8 +3,19 @@
  * From and To): intact, or broken with the first break's period and kind in words. Not
  * by colour alone: the status is a word, and broken is also a heavy border and a mark.
  */
-import type { Verification } from './api';
+import type { FirstBreak, Verification } from './api';
 import { byId, el, utcText } from './dom';
+
+const REASON_WORDS: Readonly<Record<string, string>> = {
+  digest_mismatch: 'its digest does not match its content',
+  bad_signature: 'its signature does not verify',
+  two_seals: 'two different seals claim the period',
+};
+
+function reasonText(b: FirstBreak): string {
+  if (b.reason === 'other_key') return `; signed with another key${b.key_id ? ` (${b.key_id})` : ''}`;
+  return b.reason ? `; ${REASON_WORDS[b.reason] ?? b.reason}` : '';
+}
 
 const KIND_WORDS: Readonly<Record<string, string>> = {
   missing: 'a sealed record is missing (deleted after it was sealed)',
@@ -36,7 +47,7 @@ export function showVerification(v: Verification, from: string | undefined, to: 
   const range = rangeText(from, to);
   const counts = `${v.periods_checked} sealed period${v.periods_checked === 1 ? '' : 's'}, ${v.records_checked} record${v.records_checked === 1 ? '' : 's'} checked${
     v.records_unsealed ? `; ${v.records_unsealed} recent record${v.records_unsealed === 1 ? '' : 's'} not sealed yet` : ''
-  }${v.key_id ? `; key ${v.key_id}` : ''}.`;
+  }${v.records_in_flight ? `; ${v.records_in_flight} in flight` : ''}${v.key_id ? `; key ${v.key_id}` : ''}.`;
   if (v.status === 'intact') {
     box.className = 'verify intact';
     box.replaceChildren(
@@ -51,6 +62,7 @@ export function showVerification(v: Verification, from: string | undefined, to: 
     ? `First break: period starting ${periodText(b.period)}${b.chain ? ` (chain ${b.chain})` : ''}: ${KIND_WORDS[b.kind] ?? b.kind} (kind: ${b.kind})` +
       (b.event_id ? `, event ${b.event_id}` : '') +
       (b.seq !== undefined ? `, sequence number ${b.seq}` : '') +
+      reasonText(b) +
       '.'
     : 'The gateway did not say where.';
   box.replaceChildren(
