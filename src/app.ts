@@ -1,8 +1,9 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import type { TLSSocket } from 'node:tls';
-import { AdminTokens, adminBindAddress, createAdminApp } from './admin';
+import { AdminTokens, adminBindAddress, createAdminApp, type AccessLog } from './admin';
 import { buildAuditPipeline, type AuditPipeline } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex, type RateLimit } from './directory';
@@ -149,6 +150,12 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     audit?.store ?? null,
     log,
     { tokens: adminTokens, metricsOpen: settings.ADMIN_METRICS_OPEN },
+    {
+      exportMaxRows: settings.AUDIT_EXPORT_MAX_ROWS,
+      sqlMaxRows: settings.AUDIT_SQL_MAX_ROWS,
+      sqlTimeoutMs: settings.AUDIT_SQL_TIMEOUT_MS,
+      instance: hostname(),
+    },
   );
   const adminServer = createHttpServer(adminApp);
 
@@ -219,6 +226,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       proxyServer.closeAll();
       adminServer.closeAllConnections();
       engine.close();
+      await (adminApp.locals.accessLog as AccessLog).drain(2000);
       await audit?.stop();
       log.info('gateway stopped');
       if (logFlusher) clearInterval(logFlusher);

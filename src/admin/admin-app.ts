@@ -6,6 +6,9 @@ import type { Logger } from '../log';
 import { requireRole, type AdminTokens } from './admin-tokens';
 import { loopbackHostOnly } from './admin-bind';
 import { auditSearchRoute } from './audit-search-route';
+import { auditSummaryRoute } from './audit-summary-route';
+import { auditSqlRoute } from './audit-sql-route';
+import { AccessLog, accessLogMiddleware, accessLogRoute } from './access-log';
 import { explorerRouter } from './explorer-route';
 
 /** A readiness check returns a result instead of throwing (clickhouse-js ping's habit). */
@@ -21,11 +24,38 @@ export interface AdminAccess {
   metricsOpen: boolean;
 }
 
+/** Limits of the investigations API (settings), and where its access log goes. */
+export interface InvestigationOptions {
+  /** AUDIT_EXPORT_MAX_ROWS */
+  exportMaxRows: number;
+  /** AUDIT_SQL_MAX_ROWS */
+  sqlMaxRows: number;
+  /** AUDIT_SQL_TIMEOUT_MS */
+  sqlTimeoutMs: number;
+  /** This gateway's name in the access log (gateway_instance). */
+  instance: string;
+}
+
+const DEFAULT_INVESTIGATIONS: InvestigationOptions = { exportMaxRows: 1_000_000, sqlMaxRows: 10_000, sqlTimeoutMs: 10_000, instance: 'gateway' };
+
 /**
  * The operations port: health and readiness (always open), metrics (a `metrics` or
- * `auditor` token) and, when audit is on, audit search (an `auditor` token).
+ * `auditor` token) and, when audit is on, the investigations API (an `auditor` token):
+ * search and export, summary, access log, auditor SQL.
+ *
+ * A new /audit route: register it below with `...auditor` (after the access-log
+ * middleware, so its uses and refusals are recorded); say what was asked in
+ * res.locals.accessQuery (validated values only) and how many rows came back in
+ * res.locals.accessRows; add its path to ACTIONS in access-log.ts.
  */
-export function createAdminApp(registry: Registry, readiness: readonly ReadinessCheck[], store: AuditStore | null, log: Logger, access: AdminAccess): Express {
+export function createAdminApp(
+  registry: Registry,
+  readiness: readonly ReadinessCheck[],
+  store: AuditStore | null,
+  log: Logger,
+  access: AdminAccess,
+  investigations: InvestigationOptions = DEFAULT_INVESTIGATIONS,
+): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -52,9 +82,19 @@ export function createAdminApp(registry: Registry, readiness: readonly Readiness
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
-  if (store !== null) app.get('/audit/transactions', ...tokenless, requireRole(access.tokens, ['auditor']), auditSearchRoute(store, log));
-  // The audit explorer page (its own strict CSP): no data in it, so no token; it asks for one when /audit/* answers 401.
-  if (store !== null) app.use(explorerRouter(tokenless));
+  // Auditing the auditors: every /audit request, refused ones included, once it has ended (access-log.ts).
+  const accessLog = new AccessLog(store, log, investigations.instance);
+  app.locals.accessLog = accessLog;
+  app.use('/audit', accessLogMiddleware(accessLog));
+  const auditor = [...tokenless, requireRole(access.tokens, ['auditor'])];
+  if (store !== null) {
+    app.get('/audit/transactions', ...auditor, auditSearchRoute(store, log, { maxRows: investigations.exportMaxRows }));
+    app.get('/audit/summary', ...auditor, auditSummaryRoute(store, log));
+    app.get('/audit/access-log', ...auditor, accessLogRoute(store, log));
+    app.post('/audit/sql', ...auditor, ...auditSqlRoute(store, log, { maxRows: investigations.sqlMaxRows, timeoutMs: investigations.sqlTimeoutMs }));
+    // The audit explorer page (its own strict CSP): no data in it, so no token; it asks for one when /audit/* answers 401.
+    app.use(explorerRouter(tokenless));
+  }
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: 'not found' });

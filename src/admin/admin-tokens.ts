@@ -62,7 +62,7 @@ export class AdminTokens {
 /**
  * Express guard for an admin route. With no tokens configured every caller passes (local
  * trials; start-up warns). Otherwise: no or unknown token → 401, a token without one of
- * `roles` → 403. The caller is left in res.locals.caller for the route's own logging.
+ * `roles` → 403. The caller is left in res.locals.caller (on a 403 too) for the access log.
  */
 export function requireRole(tokens: AdminTokens | null, roles: readonly AdminRole[]) {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -88,6 +88,7 @@ export function requireRole(tokens: AdminTokens | null, roles: readonly AdminRol
       return;
     }
     if (!roles.includes(caller.role)) {
+      res.locals.caller = caller; // the access log names who was refused
       res.status(403).json({ error: 'forbidden', message: `this needs a token with the role ${roles.join(' or ')}; "${caller.name}" has ${caller.role}` });
       return;
     }

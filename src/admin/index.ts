@@ -1,3 +1,4 @@
-export { createAdminApp, type ReadinessCheck } from './admin-app';
+export { createAdminApp, type ReadinessCheck, type InvestigationOptions } from './admin-app';
+export { AccessLog } from './access-log';
 export { AdminTokens, type AdminCaller, type AdminRole } from './admin-tokens';
 export { adminBindAddress, isLoopback, type AdminBind } from './admin-bind';

@@ -1,14 +1,18 @@
-import { SEARCH_COLUMNS } from './audit-columns';
+import { AUDIT_COLUMNS, SEARCH_COLUMNS } from './audit-columns';
 
-/** Filters of GET /audit/transactions, already validated by the admin API. */
+/** Filters of GET /audit/transactions, /audit/summary and exports, already validated by the admin API. */
 export interface SearchFilters {
   /** Lower case: compared with lower(trace_id), as the record keeps the case the consumer sent. */
   trace_id?: string;
   consumer_asid?: string;
   provider_asid?: string;
+  consumer_ods?: string;
+  provider_ods?: string;
   interaction_id?: string;
   outcome?: string;
   error_code?: string;
+  environment?: string;
+  jwt_requesting_organization?: string;
   status?: number;
   /** ISO 8601, inclusive. */
   from?: string;
@@ -16,58 +20,207 @@ export interface SearchFilters {
   to?: string;
   limit: number;
   /** Keyset position: rows strictly older than this (received_at, event_id). */
-  after?: { receivedAt: string; eventId: string };
+  after?: KeysetPosition;
 }
+
+/** A row's place in the newest-first order: its received_at (ISO 8601 UTC, milliseconds) and event id. */
+export interface KeysetPosition {
+  receivedAt: string;
+  eventId: string;
+}
+
+/** The filters that compare one column for equality, with the type their parameter is bound as. */
+const EQUALITY_FILTERS = [
+  ['consumer_asid', 'String'],
+  ['provider_asid', 'String'],
+  ['consumer_ods', 'String'],
+  ['provider_ods', 'String'],
+  ['interaction_id', 'String'],
+  ['outcome', 'String'],
+  ['error_code', 'String'],
+  ['environment', 'String'],
+  ['jwt_requesting_organization', 'String'],
+  ['status', 'UInt16'],
+] as const;
+
+const AT = (param: string) => `parseDateTime64BestEffort({${param}:String}, 3, 'UTC')`;
+
+/** The WHERE conditions of a filter set, every value bound as a parameter (never spliced in). */
+export function filterConditions(f: Omit<SearchFilters, 'limit'>): { where: string[]; params: Record<string, unknown> } {
+  const where: string[] = [];
+  const params: Record<string, unknown> = {};
+  if (f.trace_id !== undefined) {
+    where.push('lower(trace_id) = {trace_id:String}');
+    params.trace_id = f.trace_id.toLowerCase();
+  }
+  for (const [column, type] of EQUALITY_FILTERS) {
+    const value = f[column];
+    if (value === undefined) continue;
+    where.push(`${column} = {${column}:${type}}`);
+    params[column] = value;
+  }
+  if (f.from !== undefined) {
+    where.push(`received_at >= ${AT('from')}`);
+    params.from = f.from;
+  }
+  if (f.to !== undefined) {
+    where.push(`received_at < ${AT('to')}`);
+    params.to = f.to;
+  }
+  if (f.after !== undefined) {
+    where.push(`(received_at < ${AT('after_at')} OR (received_at = ${AT('after_at')} AND event_id < toUUID({after_id:String})))`);
+    params.after_at = f.after.receivedAt;
+    params.after_id = f.after.eventId;
+  }
+  return { where, params };
+}
+
+const whereSql = (where: readonly string[]) => (where.length ? ` WHERE ${where.join(' AND ')}` : '');
 
 /**
  * The search as SQL with every value bound as a parameter (never spliced in), newest
  * first, through FINAL so each transaction is one row.
  */
 export function buildSearch(table: string, f: SearchFilters): { query: string; params: Record<string, unknown> } {
-  const where: string[] = [];
-  const params: Record<string, unknown> = { limit: f.limit };
-  const eq = (column: string, type: string, value: unknown) => {
-    where.push(`${column} = {${column}:${type}}`);
-    params[column] = value;
-  };
-  if (f.trace_id !== undefined) {
-    where.push('lower(trace_id) = {trace_id:String}');
-    params.trace_id = f.trace_id.toLowerCase();
-  }
-  if (f.consumer_asid !== undefined) eq('consumer_asid', 'String', f.consumer_asid);
-  if (f.provider_asid !== undefined) eq('provider_asid', 'String', f.provider_asid);
-  if (f.interaction_id !== undefined) eq('interaction_id', 'String', f.interaction_id);
-  if (f.outcome !== undefined) eq('outcome', 'String', f.outcome);
-  if (f.error_code !== undefined) eq('error_code', 'String', f.error_code);
-  if (f.status !== undefined) eq('status', 'UInt16', f.status);
-  if (f.from !== undefined) {
-    where.push("received_at >= parseDateTime64BestEffort({from:String}, 3, 'UTC')");
-    params.from = f.from;
-  }
-  if (f.to !== undefined) {
-    where.push("received_at < parseDateTime64BestEffort({to:String}, 3, 'UTC')");
-    params.to = f.to;
-  }
-  if (f.after !== undefined) {
-    where.push(
-      "(received_at < parseDateTime64BestEffort({after_at:String}, 3, 'UTC') OR (received_at = parseDateTime64BestEffort({after_at:String}, 3, 'UTC') AND event_id < toUUID({after_id:String})))",
-    );
-    params.after_at = f.after.receivedAt;
-    params.after_id = f.after.eventId;
-  }
+  const { where, params } = filterConditions(f);
+  params.limit = f.limit;
   // Raw columns: an alias named like a column would shadow it in WHERE (ClickHouse resolves aliases there).
-  const query =
-    `SELECT ${SEARCH_COLUMNS.join(', ')} FROM ${table} FINAL` +
-    (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
-    ' ORDER BY received_at DESC, event_id DESC LIMIT {limit:UInt32}';
+  const query = `SELECT ${SEARCH_COLUMNS.join(', ')} FROM ${table} FINAL${whereSql(where)} ORDER BY received_at DESC, event_id DESC LIMIT {limit:UInt32}`;
   return { query, params };
+}
+
+/**
+ * The key of the `pageSize`-th row after the filters' position (only the key columns are
+ * read and sorted, which is cheap), or nothing when fewer rows are left.
+ */
+export function buildExportBoundary(table: string, f: Omit<SearchFilters, 'limit'>, pageSize: number): { query: string; params: Record<string, unknown> } {
+  const { where, params } = filterConditions(f);
+  params.offset = pageSize - 1;
+  const query =
+    `SELECT toString(received_at) AS at, toString(event_id) AS id FROM ${table} FINAL${whereSql(where)}` +
+    ' ORDER BY received_at DESC, event_id DESC LIMIT 1 OFFSET {offset:UInt32}';
+  return { query, params };
+}
+
+/** Export columns: every search column, times as ISO 8601 UTC with milliseconds (as the JSON search answers them). */
+export const EXPORT_COLUMNS: readonly string[] = SEARCH_COLUMNS;
+const NUMERIC_TYPES = new Set(['UInt8', 'UInt16', 'UInt64', 'Float64']);
+/** How each export column is written: a number, a time, or text. */
+const EXPORT_TYPES = EXPORT_COLUMNS.map((name) => AUDIT_COLUMNS.find((c) => c.name === name)!.type);
+export const EXPORT_KINDS: readonly ('number' | 'time' | 'text')[] = EXPORT_TYPES.map((type) =>
+  NUMERIC_TYPES.has(type) ? 'number' : type.startsWith('DateTime64') ? 'time' : 'text',
+);
+
+/**
+ * A text cell a spreadsheet would run as a formula starts with = + - @ tab or CR (or their
+ * full-width forms, which some spreadsheets fold to them): it is written with a single
+ * quote before it, as csv-stringify's `escape_formulas` does (OWASP "CSV injection").
+ */
+const FORMULA_START = "'^[=+\\\\-@\\t\\r\uFF1D\uFF0B\uFF0D\uFF20]'";
+
+/** One CSV cell of a text column (RFC 4180): formula-looking text neutralised, quoted when it holds a quote, comma, CR or LF. */
+function csvTextCell(column: string): string {
+  const v = `if(match(${column}, ${FORMULA_START}), concat('''', ${column}), ${column})`;
+  return `if(match(${column}, '[",\\r\\n]'), concat('"', replaceAll(${v}, '"', '""'), '"'), ${v})`;
+}
+
+/** One NDJSON value. Float64 may hold nan or inf, which JSON cannot: null. */
+function jsonValue(column: string, kind: 'number' | 'time' | 'text', type: string): string {
+  if (kind === 'number') return type === 'Float64' ? `if(isFinite(${column}), toString(${column}), 'null')` : `toString(${column})`;
+  if (kind === 'time') return `'"', replaceOne(toString(${column}), ' ', 'T'), 'Z"'`;
+  return `toJSONString(toString(${column}))`;
+}
+
+/**
+ * One export page: one text column, each row already a CSV record or an NDJSON object,
+ * built by the engine (off the gateway's event loop; at the lowest OS priority when
+ * embedded), newest first: at most `limit` rows after the filters' keyset position (the
+ * caller reads the last row's key from the page for the next one). NDJSON is read as
+ * TabSeparatedRaw (JSON escapes every control character, so a row is a line); CSV as
+ * TabSeparated, whose escapes keep a row on one line even when a cell holds a line break
+ * (the caller undoes them).
+ */
+export function buildExportPage(
+  table: string,
+  f: Omit<SearchFilters, 'limit'>,
+  limit: number,
+  format: 'csv' | 'ndjson',
+): { query: string; params: Record<string, unknown> } {
+  const { where, params } = filterConditions(f);
+  params.limit = limit;
+  const inner = `SELECT ${EXPORT_COLUMNS.join(', ')} FROM ${table} FINAL${whereSql(where)} ORDER BY received_at DESC, event_id DESC LIMIT {limit:UInt32}`;
+  const line =
+    format === 'csv'
+      ? EXPORT_COLUMNS.map((name, i) => {
+          const kind = EXPORT_KINDS[i];
+          if (kind === 'number') return `toString(${name})`;
+          if (kind === 'time') return `concat(replaceOne(toString(${name}), ' ', 'T'), 'Z')`;
+          return csvTextCell(`toString(${name})`);
+        }).join(", ',', ")
+      : `${EXPORT_COLUMNS.map((name, i) => `'${i === 0 ? '{' : ','}"${name}":', ${jsonValue(name, EXPORT_KINDS[i], EXPORT_TYPES[i])}`).join(', ')}, '}'`;
+  // Outside the inner query: the line's alias cannot shadow a column its WHERE reads.
+  return { query: `SELECT concat(${line}) AS line FROM (${inner}) SETTINGS output_format_json_escape_forward_slashes = 0`, params };
+}
+
+/** Dimensions a summary may group by, with the expression each one groups on. */
+export const SUMMARY_DIMENSIONS = {
+  consumer_asid: 'consumer_asid',
+  consumer_ods: 'consumer_ods',
+  provider_asid: 'provider_asid',
+  provider_ods: 'provider_ods',
+  interaction_id: 'interaction_id',
+  outcome: 'outcome',
+  error_code: 'error_code',
+  environment: 'environment',
+  jwt_requesting_organization: 'jwt_requesting_organization',
+  hour: 'toStartOfHour(received_at)',
+  day: 'toStartOfDay(received_at)',
+} as const;
+export type SummaryDimension = keyof typeof SUMMARY_DIMENSIONS;
+
+/** Outcomes that are the gateway's own refusals (README "Refusals": every refusal is recorded `denied`). */
+export const REFUSAL_OUTCOMES: readonly string[] = ['denied'];
+/**
+ * Outcomes that are failures: the provider's (`upstream_error`: refused, reset or broken
+ * reply; `upstream_timeout`) and the gateway's (`interrupted`: it stopped mid-transaction).
+ * A consumer that went away (`client_aborted`, `client_timeout`) is neither.
+ */
+export const ERROR_OUTCOMES: readonly string[] = ['upstream_error', 'upstream_timeout', 'interrupted'];
+
+const quoted = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ');
+
+/**
+ * A summary: one row per group of the one or two dimensions, most transactions first,
+ * at most `limit + 1` rows (the extra one says the answer was truncated).
+ */
+export function buildSummary(
+  table: string,
+  f: Omit<SearchFilters, 'limit'>,
+  groupBy: readonly SummaryDimension[],
+  limit: number,
+): { query: string; params: Record<string, unknown> } {
+  const { where, params } = filterConditions(f);
+  params.limit = limit + 1;
+  // k0, k1: aliases no column has, so they shadow nothing the WHERE reads.
+  const keys = groupBy.map((d, i) => `toString(${SUMMARY_DIMENSIONS[d]}) AS k${i}`);
+  const names = groupBy.map((_d, i) => `k${i}`);
+  const query =
+    `SELECT ${keys.join(', ')}, count() AS transactions, countIf(outcome IN (${quoted(REFUSAL_OUTCOMES)})) AS refusals,` +
+    ` countIf(outcome IN (${quoted(ERROR_OUTCOMES)})) AS errors, toString(min(received_at)) AS first_seen, toString(max(received_at)) AS last_seen` +
+    ` FROM ${table} FINAL${whereSql(where)} GROUP BY ${names.join(', ')} ORDER BY transactions DESC, ${names.join(', ')} LIMIT {limit:UInt32}`;
+  return { query, params };
+}
+
+/** ClickHouse's DateTime text ("2026-11-21 07:29:13.237" or "2026-11-21 07:00:00") as ISO 8601 UTC ("2026-11-21T07:29:13.237Z"). */
+export function isoTime(v: string): string {
+  return v.length >= 19 && v[10] === ' ' ? `${v.slice(0, 10)}T${v.slice(11)}Z` : v;
 }
 
 /** ClickHouse's DateTime64 text ("2026-11-21 07:29:13.237") as ISO 8601 UTC ("2026-11-21T07:29:13.237Z"). */
 export function isoTimes<T extends Record<string, unknown>>(row: T): T {
   for (const key of ['received_at', 'completed_at']) {
     const v = row[key];
-    if (typeof v === 'string' && v.length >= 19 && v[10] === ' ') (row as Record<string, unknown>)[key] = `${v.replace(' ', 'T')}Z`;
+    if (typeof v === 'string') (row as Record<string, unknown>)[key] = isoTime(v);
   }
   return row;
 }

@@ -2,7 +2,18 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
-import { buildSearch, isoTimes, type SearchFilters } from './audit-search';
+import {
+  buildExportBoundary,
+  buildExportPage,
+  buildSearch,
+  buildSummary,
+  isoTime,
+  isoTimes,
+  type KeysetPosition,
+  type SearchFilters,
+  type SummaryDimension,
+} from './audit-search';
+import { buildAccessLogSearch, type AccessLogFilters, type AccessLogRow } from './access-log';
 import { migrations, retentionStatement } from './migrations';
 import type { Settings } from '../config';
 import { classifyStoreError, StoreConfigError } from './store-error';
@@ -22,6 +33,16 @@ export interface AuditStoreOptions {
 /** The audit record as stored: one column per key (snake_case, as ClickHouse's). */
 export type AuditRow = Record<string, string | number>;
 
+/** One group of a summary: its key values in group_by order, counts, and the first and last time seen (ISO 8601). */
+export interface SummaryRow {
+  key: string[];
+  transactions: number;
+  refusals: number;
+  errors: number;
+  first_seen: string;
+  last_seen: string;
+}
+
 const INSERT_SETTINGS = { date_time_input_format: 'best_effort' } as const;
 /**
  * The embedded engine shares the gateway's cores: its insert threads run at the lowest
@@ -29,6 +50,7 @@ const INSERT_SETTINGS = { date_time_input_format: 'best_effort' } as const;
  * thread as well cost the shipper ~15% of its records/s, and was dropped.)
  */
 const EMBEDDED_INSERT_SETTINGS = { ...INSERT_SETTINGS, os_thread_priority: 19 } as const;
+const EMBEDDED_EXPORT_SETTINGS = { os_thread_priority: '19' } as const;
 
 /**
  * The only door to ClickHouse: the embedded chDB engine under DATA_DIR by default, a
@@ -173,6 +195,82 @@ export class AuditStore {
   async search(filters: SearchFilters): Promise<AuditRow[]> {
     const { query, params } = buildSearch(this.table, filters);
     return (await this.queryRows<AuditRow>(query, params)).map(isoTimes);
+  }
+
+  /** GET /audit/summary: groups (keys as text, times ISO 8601), most transactions first, at most `limit + 1`. */
+  async summary(filters: Omit<SearchFilters, 'limit'>, groupBy: readonly SummaryDimension[], limit: number): Promise<SummaryRow[]> {
+    const { query, params } = buildSummary(this.table, filters, groupBy, limit);
+    const rows = await this.queryRows<Record<string, string | number>>(query, params);
+    return rows.map((r) => ({
+      key: groupBy.map((d, i) => (d === 'hour' || d === 'day' ? isoTime(String(r[`k${i}`])) : String(r[`k${i}`]))),
+      transactions: Number(r.transactions),
+      refusals: Number(r.refusals),
+      errors: Number(r.errors),
+      first_seen: isoTime(String(r.first_seen)),
+      last_seen: isoTime(String(r.last_seen)),
+    }));
+  }
+
+  /** The key of the `pageSize`-th row after the filters' position, or null when fewer are left (an export at its cap asks for 1: is there more?). */
+  async exportBoundary(filters: Omit<SearchFilters, 'limit'>, pageSize: number): Promise<KeysetPosition | null> {
+    const { query, params } = buildExportBoundary(this.table, filters, pageSize);
+    const [row] = await this.queryRows<{ at: string; id: string }>(query, params);
+    return row === undefined ? null : { receivedAt: isoTime(row.at), eventId: row.id };
+  }
+
+  /**
+   * One export page: one line per row, each already a CSV record (TabSeparated-escaped)
+   * or an NDJSON object, as the bytes the engine wrote (never decoded into a JS string).
+   */
+  async exportPage(filters: Omit<SearchFilters, 'limit'>, limit: number, format: 'csv' | 'ndjson'): Promise<Buffer> {
+    const { query, params } = buildExportPage(this.table, filters, limit, format);
+    try {
+      const result = await this.client.exec({
+        query: `${query} FORMAT ${format === 'csv' ? 'TabSeparated' : 'TabSeparatedRaw'}`,
+        query_params: params,
+        // The embedded engine shares the gateway's cores: an export yields to the proxy.
+        clickhouse_settings: this.kind === 'embedded' ? EMBEDDED_EXPORT_SETTINGS : undefined,
+      });
+      const chunks: Buffer[] = [];
+      for await (const chunk of result.stream as AsyncIterable<Buffer>) chunks.push(chunk);
+      return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
+  }
+
+  /** Appends access-log entries (the auditors' own trail). */
+  async insertAccessLog(rows: readonly AccessLogRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    try {
+      await this.client.command({
+        query: `INSERT INTO ${this.database}.access_log FORMAT JSONEachRow\n${rows.map((r) => JSON.stringify(r)).join('\n')}`,
+        clickhouse_settings: this.kind === 'embedded' ? EMBEDDED_INSERT_SETTINGS : INSERT_SETTINGS,
+      });
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
+  }
+
+  /** GET /audit/access-log: newest first. */
+  async accessLog(filters: AccessLogFilters): Promise<Array<Record<string, string | number>>> {
+    const { query, params } = buildAccessLogSearch(`${this.database}.access_log`, filters);
+    const rows = await this.queryRows<Record<string, string | number>>(query, params);
+    for (const r of rows) r.at = isoTime(String(r.at));
+    return rows;
+  }
+
+  /**
+   * Raw text of a query with no parameters, in `format` (the auditor SQL's EXPLAIN and
+   * run, which build their own guarded statement).
+   */
+  async queryText(query: string, format: 'TabSeparatedRaw' | 'JSONCompact'): Promise<string> {
+    try {
+      const result = await this.client.query({ query, format });
+      return await result.text();
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,15 @@
-export { AuditStore, type AuditStoreOptions, type AuditRow } from './audit-store';
+export { AuditStore, type AuditStoreOptions, type AuditRow, type SummaryRow } from './audit-store';
 export { AuditStoreError, StoreConfigError, classifyStoreError } from './store-error';
 export { migrations } from './migrations';
-export { type SearchFilters } from './audit-search';
+export {
+  type SearchFilters,
+  type KeysetPosition,
+  type SummaryDimension,
+  SUMMARY_DIMENSIONS,
+  REFUSAL_OUTCOMES,
+  ERROR_OUTCOMES,
+  EXPORT_COLUMNS,
+  EXPORT_KINDS,
+} from './audit-search';
 export { AUDIT_COLUMNS, SEARCH_COLUMNS, type AuditColumn } from './audit-columns';
+export { type AccessLogRow, type AccessLogFilters } from './access-log';

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { measureDrain } from './audit-drain';
+import { investigationsBench } from './investigations';
 import { TestCa } from '../helpers/pki';
 import { freePort } from '../helpers/test-kit';
 import { tmpdir } from 'node:os';
@@ -316,6 +317,7 @@ async function main(): Promise<void> {
     if (!baseline) throw new Error('BENCH_ONLY=ab needs BENCH_BASELINE: a checkout of the baseline commit with npm run build done in it');
     return abComparison(baseline);
   }
+  if (process.env.BENCH_ONLY === 'export' || process.env.BENCH_ONLY === 'summary') return investigationsBench(process.env.BENCH_ONLY, PROXY_CORE);
   if (process.env.BENCH_ONLY === 'tls') {
     // Just the TLS comparison (BENCH_ONLY=tls npm run bench).
     const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));

@@ -83,12 +83,13 @@ describe('admin port with ADMIN_TOKENS_FILE', () => {
       gw.gateway.log.flush();
       return readFileSync(gw.logFile, 'utf8')
         .split('\n')
-        .filter((l) => l.includes('"audit search"'))
-        .map((l) => JSON.parse(l));
+        .filter((l) => l.includes('"audit access"'))
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.status === 200);
     };
-    await waitFor(() => searchLines().length > 0, 5000, 'the audit search log line');
+    await waitFor(() => searchLines().length > 0, 5000, 'the audit access log line');
     const lines = searchLines();
-    expect(lines[lines.length - 1]).toMatchObject({ who: 'alice', role: 'auditor', filters: { consumer_asid: '200000000359', limit: 5 } });
+    expect(lines[lines.length - 1]).toMatchObject({ who: 'alice', role: 'auditor', action: 'search', filters: { consumer_asid: '200000000359', limit: 5 } });
     expect(readFileSync(gw.logFile, 'utf8')).not.toContain(AUDITOR_TOKEN);
   });
 });

@@ -279,7 +279,10 @@ describe('second pass: cursor and filter fuzzing against the real store', () => 
     }
     const after = logLines().slice(before);
     expect(after.filter((l) => (l.level as number) >= 50)).toEqual([]);
-    expect(after.filter((l) => l.msg === 'audit search')).toEqual([]); // refused before the search is run or logged
+    // Refused before the store is asked: each use is one access line, a 400 naming only the parameter.
+    const uses = after.filter((l) => l.msg === 'audit access');
+    expect(uses).toHaveLength(200);
+    expect(uses.every((l) => l.status === 400 && JSON.stringify(l.filters) === '{"invalid":"cursor"}')).toBe(true);
   });
 
   test.each<[string, string]>([
@@ -341,17 +344,17 @@ describe('second pass: cursor and filter fuzzing against the real store', () => 
   });
 
   test.each<[string, string]>([
-    ['a quote and OR', `trace_id=${encodeURIComponent("x'OR'1'='1")}`],
-    ['a comment', `trace_id=${encodeURIComponent("x'--")}`],
-    ['a statement', `trace_id=${encodeURIComponent("');DROP/**/TABLE/**/transactions;--")}`],
-    ['a placeholder', `trace_id=${encodeURIComponent('{limit:UInt32}')}`],
-    ['the TSV null marker', `trace_id=${encodeURIComponent('\\N')}`],
-    ['a backslash-escaped quote', `trace_id=${encodeURIComponent("\\'")}`],
-    ['a function call', `trace_id=${encodeURIComponent("x')||file('/etc/passwd')||('")}`],
-    ['a table function', `trace_id=${encodeURIComponent('url(http://127.0.0.1:1/)')}`],
+    ['a quote and OR', `interaction_id=${encodeURIComponent("urn:x:x'OR'1'='1")}`],
+    ['a comment', `interaction_id=${encodeURIComponent("urn:x:x'--")}`],
+    ['a statement', `interaction_id=${encodeURIComponent("urn:x:');DROP/**/TABLE/**/transactions;--")}`],
+    ['a placeholder', `interaction_id=${encodeURIComponent('urn:x:{limit:UInt32}')}`],
+    ['the TSV null marker', `interaction_id=${encodeURIComponent('urn:x:\\N')}`],
+    ['a backslash-escaped quote', `interaction_id=${encodeURIComponent("urn:x:\\'")}`],
+    ['a function call', `interaction_id=${encodeURIComponent("urn:x:x')||file('/etc/passwd')||('")}`],
+    ['a table function', `interaction_id=${encodeURIComponent('urn:x:url(http://127.0.0.1:1/)')}`],
     ['an interaction URN with SQL in it', `interaction_id=${encodeURIComponent("urn:x:y')OR(1=1")}`],
-    ['a settings clause', `trace_id=${encodeURIComponent("x'/**/SETTINGS/**/max_threads=1--")}`],
-  ])('%s: bound as a value (200, no rows), the table intact', async (_name, query) => {
+    ['a settings clause', `interaction_id=${encodeURIComponent("urn:x:x'/**/SETTINGS/**/max_threads=1--")}`],
+  ])('%s: bound as a value (200, no rows), the table intact (interaction_id: the one filter that takes quotes)', async (_name, query) => {
     const r = await search(query);
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body).transactions).toEqual([]);
@@ -368,6 +371,7 @@ describe('second pass: cursor and filter fuzzing against the real store', () => 
     ['a trace_id with a space', 'trace_id=a%20b', 'trace_id'],
     ['a 65-character trace_id', `trace_id=${'a'.repeat(65)}`, 'trace_id'],
     ['trace_id twice', 'trace_id=a&trace_id=b', 'trace_id'],
+    ['a trace_id with SQL in it (not a GUID)', `trace_id=${encodeURIComponent("x'OR'1'='1")}`, 'trace_id'],
     ['cursor twice', `cursor=a&cursor=b`, 'cursor'],
     ['an outcome not in the list', `outcome=${encodeURIComponent("ok' OR 1")}`, 'outcome'],
     ['__proto__ as a parameter', '__proto__=x', '__proto__'],

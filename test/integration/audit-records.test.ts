@@ -9,6 +9,7 @@ import {
   sspHeaders,
   startGateway,
   startProvider,
+  waitFor,
   type RunningGateway,
   type TestProvider,
 } from '../helpers/test-kit';
@@ -174,7 +175,7 @@ test('search: filters, newest first, bounded pages with a cursor, clear 400s', a
   }
 });
 
-test('privacy: canaries in the body, query, path and ordinary headers reach neither the spool, the store nor the logs', async () => {
+test('privacy: canaries in the body, query, path and ordinary headers reach neither the spool, the store, the logs, an export, a summary nor the access log', async () => {
   const id = trace();
   const canaries = ['CANARYBODY7731', 'CANARYQUERY7732', 'CANARYHEADER7733', 'CANARYPATH7734'];
   const r = await send(gw.url(`${provider.root}/Patient/${canaries[3]}?identifier=${canaries[1]}`), {
@@ -196,4 +197,37 @@ test('privacy: canaries in the body, query, path and ordinary headers reach neit
     );
     expect(Number(rows[0].c)).toBe(0);
   }
+  // The investigations outputs: both export files, a summary, the access log (API and table) and its log lines.
+  const admin = `http://127.0.0.1:${gw.adminPort}`;
+  const outputs: Array<{ what: string; text: string }> = [];
+  for (const q of [`format=csv&${byTrace(id)}`, `format=ndjson&${byTrace(id)}`, 'format=csv', 'format=ndjson']) {
+    const e = await send(`${admin}/audit/transactions?${q}`);
+    expect(e.status).toBe(200);
+    expect(e.body.toString()).toContain(id);
+    outputs.push({ what: `export ${q}`, text: e.body.toString() });
+  }
+  for (const g of ['interaction_id,provider_ods', 'outcome,error_code', 'consumer_ods,jwt_requesting_organization']) {
+    const sum = await send(`${admin}/audit/summary?group_by=${g}&${byTrace(id)}`);
+    expect(JSON.parse(sum.body.toString()).groups).toHaveLength(1);
+    outputs.push({ what: `summary ${g}`, text: sum.body.toString() });
+  }
+  let access = '';
+  await waitFor(
+    async () => {
+      access = (await send(`${admin}/audit/access-log?action=summary&limit=50`)).body.toString();
+      return JSON.parse(access).entries.length === 3;
+    },
+    10_000,
+    'the access log',
+    100,
+  );
+  outputs.push({ what: 'access log', text: access });
+  const table = await gw.gateway.audit!.store.queryRows<{ t: string }>(
+    `SELECT toString(tuple(*)) AS t FROM ${gw.gateway.audit!.store.database}.access_log`,
+    {},
+  );
+  outputs.push({ what: 'access_log table', text: table.map((t) => t.t).join('\n') });
+  gw.gateway.log.flush();
+  outputs.push({ what: 'log lines', text: readFileSync(gw.logFile, 'utf8') });
+  for (const { what, text } of outputs) for (const canary of canaries) expect({ what, found: text.includes(canary) }).toEqual({ what, found: false });
 });

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { AuditStore, AuditStoreError, type AuditRow } from '../../src/clickhouse';
+import { AuditStore, AuditStoreError, migrations, type AuditRow } from '../../src/clickhouse';
 import { tempDir } from '../helpers/test-kit';
 
 /** The audit store on the real embedded engine (current ClickHouse), with the real schema. */
 let store: AuditStore;
 beforeAll(async () => {
   store = new AuditStore({ url: undefined, dataDir: tempDir('store-'), manageSchema: true, retentionDays: 30, timeoutMs: 5000 });
-  expect(await store.prepare()).toEqual([1, 2, 3]);
+  expect(await store.prepare()).toEqual(migrations.map((m) => m.version));
 });
 afterAll(() => store.close());
 
