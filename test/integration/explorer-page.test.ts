@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { buildExplorer, startBrowser, type Browser, type TestPage } from '../helpers/browser';
+import { ARTIFACTS, buildExplorer, startBrowser, type Browser, type TestPage } from '../helpers/browser';
 import {
   CONSUMER_ASID,
   PROVIDER_ASID,
@@ -287,6 +287,7 @@ describe('explorer page', () => {
     );
     expect(Object.fromEntries(columns.slice(1).map((c, i) => [c, totals[i]]))).toEqual({ denied: DENIED, forwarded: FORWARDED });
     await tab.screenshot('08-chart');
+    await page.locator('#chart').screenshot({ path: join(ARTIFACTS, '08-chart-close-up.png') });
     expect(tab.problems).toEqual([]);
     await page.close();
   });

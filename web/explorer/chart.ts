@@ -21,6 +21,14 @@ export function bucketTime(value: unknown): number {
   return Date.parse(s);
 }
 
+/** An axis tick as UTC, 24-hour: "13:00", with the date where a day starts ("12-03 00:00"); days as "2026-12-03". */
+function axisTime(seconds: number, bucket: Bucket): string {
+  const iso = new Date(seconds * 1000).toISOString();
+  if (bucket === 'day') return iso.slice(0, 10);
+  const time = iso.slice(11, 16);
+  return time === '00:00' ? `${iso.slice(5, 10)} ${time}` : time;
+}
+
 let plot: uPlot | null = null;
 let resizeWatch: ResizeObserver | null = null;
 
@@ -64,8 +72,17 @@ export function drawChart(summary: Summary, bucket: Bucket): void {
       height: 260,
       // UTC, like the rest of the page.
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
-      scales: { y: { range: (_u, _min, max) => [0, Math.max(1, Math.ceil(max * 1.1))] } },
-      axes: [{}, { label: `Transactions per ${bucket}`, size: 60 }],
+      scales: {
+        // The buckets' own span and half a bucket of room each side (uPlot widens a single point to 1,000 days).
+        x: { time: true, range: () => [times[0] / 1000 - step / 2000, times[times.length - 1] / 1000 + step / 2000] },
+        y: { range: (_u, _min, max) => [0, Math.max(1, Math.ceil(max * 1.1))] },
+      },
+      // No drag-to-zoom: the range is the search's; narrow it with From and To.
+      cursor: { drag: { x: false, y: false } },
+      axes: [
+        { values: (_u, splits) => splits.map((t) => axisTime(t, bucket)), space: 70 },
+        { label: `Transactions per ${bucket}`, size: 60 },
+      ],
       series: [
         { label: bucket === 'hour' ? 'Hour (UTC)' : 'Day (UTC)' },
         ...outcomes.map((o) => ({
@@ -73,7 +90,7 @@ export function drawChart(summary: Summary, bucket: Bucket): void {
           stroke: OUTCOME_LINES[o]?.colour ?? '#444',
           dash: OUTCOME_LINES[o]?.dash,
           width: 2,
-          points: { show: true, size: 6 },
+          points: { show: true, size: 9, fill: OUTCOME_LINES[o]?.colour ?? '#444' },
         })),
       ],
     },
