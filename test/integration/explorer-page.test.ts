@@ -333,8 +333,8 @@ describe('explorer page', () => {
       expect(manifest).toMatchObject({ rows: TOTAL, who: 'investigator', truncated: false });
       const covered = file.subarray(0, file.lastIndexOf(Buffer.from(last)));
       expect(manifest.sha256).toBe(createHash('sha256').update(covered).digest('hex'));
-      await page.locator('#status', { hasText: `Saved ${download.suggestedFilename()}` }).waitFor({ timeout: 10_000 });
-      await expect(page.locator('#status').textContent()).resolves.toContain(manifest.sha256);
+      await page.locator('#export-note', { hasText: `Saved ${download.suggestedFilename()}` }).waitFor({ timeout: 10_000 });
+      await expect(page.locator('#export-note').textContent()).resolves.toContain(manifest.sha256);
       if (format === 'ndjson') {
         const traces = data.map((l) => JSON.parse(l).trace_id);
         expect(traces).toEqual(expect.arrayContaining(traceIds));

@@ -131,20 +131,24 @@ async function search(): Promise<void> {
   ]);
 }
 
+/** An export's progress and result, beside its buttons (a live region: read out too). */
 async function saveExport(format: 'csv' | 'ndjson'): Promise<void> {
-  clearProblem();
-  say(`Exporting every matching row as ${format.toUpperCase()}…`);
+  const note = byId('export-note');
+  note.classList.remove('failed');
+  note.textContent = `Exporting every matching row as ${format.toUpperCase()}…`;
   try {
     const saved = await exportRows(format, searched);
     const m = saved.manifest;
-    say(
+    note.textContent =
       `Saved ${saved.filename} (${saved.bytes} bytes)` +
-        (m
-          ? `: ${String(m.rows)} rows${m.truncated ? ', cut at the gateway’s export limit' : ''}; SHA-256 of the rows ${String(m.sha256)}, in the file’s last line.`
-          : '.'),
-    );
+      (m
+        ? `: ${String(m.rows)} rows${m.truncated ? ', cut at the gateway’s export limit' : ''}; SHA-256 of the rows ${String(m.sha256)}, in the file’s last line.`
+        : '.');
   } catch (err) {
-    failed(err, (text) => problem(`Export: ${text}`));
+    failed(err, (text) => {
+      note.classList.add('failed');
+      note.textContent = `Not exported: ${text}`;
+    });
   }
 }
 
