@@ -14,6 +14,7 @@ import { createLogger, createTransactionLog, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
 import { ProxyEngine } from './proxy';
 import type { Transaction } from './transaction';
+import { loadVerifyKeys } from './seal';
 
 export interface Gateway {
   readonly settings: Settings;
@@ -149,7 +150,12 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     ],
     audit?.store ?? null,
     log,
-    { tokens: adminTokens, metricsOpen: settings.ADMIN_METRICS_OPEN },
+    {
+      tokens: adminTokens,
+      metricsOpen: settings.ADMIN_METRICS_OPEN,
+      auditPublicKey: audit?.signing.publicKey ?? null,
+      auditVerifyKeys: loadVerifyKeys(settings.AUDIT_VERIFY_KEYS_FILE),
+    },
     {
       exportMaxRows: settings.AUDIT_EXPORT_MAX_ROWS,
       sqlMaxRows: settings.AUDIT_SQL_MAX_ROWS,

@@ -10,6 +10,8 @@ import { auditSummaryRoute } from './audit-summary-route';
 import { auditSqlRoute } from './audit-sql-route';
 import { AccessLog, accessLogMiddleware, accessLogRoute } from './access-log';
 import { explorerRouter } from './explorer-route';
+import { mountVerifyRoutes } from './verify-route';
+import type { KeyObject } from 'node:crypto';
 
 /** A readiness check returns a result instead of throwing (clickhouse-js ping's habit). */
 export interface ReadinessCheck {
@@ -22,6 +24,10 @@ export interface AdminAccess {
   tokens: AdminTokens | null;
   /** ADMIN_METRICS_OPEN: /metrics needs no token. */
   metricsOpen: boolean;
+  /** The key that verifies the audit seals: GET /audit/verify and /audit/public-key (verify-route.ts). */
+  auditPublicKey?: KeyObject | null;
+  /** Other gateways' public keys verify trusts too (AUDIT_VERIFY_KEYS_FILE). */
+  auditVerifyKeys?: readonly KeyObject[];
 }
 
 /** Limits of the investigations API (settings), and where its access log goes. */
@@ -92,6 +98,7 @@ export function createAdminApp(
     app.get('/audit/summary', ...auditor, auditSummaryRoute(store, log));
     app.get('/audit/access-log', ...auditor, accessLogRoute(store, log));
     app.post('/audit/sql', ...auditor, ...auditSqlRoute(store, log, { maxRows: investigations.sqlMaxRows, timeoutMs: investigations.sqlTimeoutMs }));
+    if (access.auditPublicKey) mountVerifyRoutes(app, auditor, store, access.auditPublicKey, log, access.auditVerifyKeys);
     // The audit explorer page (its own strict CSP): no data in it, so no token; it asks for one when /audit/* answers 401.
     app.use(explorerRouter(tokenless));
   }

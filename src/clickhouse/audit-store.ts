@@ -15,6 +15,7 @@ import {
 } from './audit-search';
 import { buildAccessLogSearch, type AccessLogFilters, type AccessLogRow } from './access-log';
 import { migrations, retentionStatement } from './migrations';
+import { latestSealMs } from './audit-verify';
 import type { Settings } from '../config';
 import { classifyStoreError, StoreConfigError } from './store-error';
 import type { Seal } from '../seal';
@@ -172,13 +173,7 @@ export class AuditStore {
 
   /** The chain's latest period_start in `{db}.audit_seals` (epoch ms), or null when it has none there. */
   async latestSealPeriod(chain: string): Promise<number | null> {
-    const rows = await this.queryRows<{ period_start: string }>(
-      this.sql('SELECT toString(period_start) AS period_start FROM {db}.audit_seals WHERE chain = {chain:String} ORDER BY period_start DESC LIMIT 1'),
-      { chain },
-    );
-    if (rows.length === 0) return null;
-    const at = Date.parse(`${rows[0].period_start.replace(' ', 'T')}Z`);
-    return Number.isFinite(at) ? at : null;
+    return latestSealMs(this, chain);
   }
 
   /** A parameterised query (values bound server-side, never spliced into SQL). */

@@ -58,6 +58,8 @@ export const settingsSchema = z
     AUDIT_RETENTION_DAYS: positiveInt.max(36_500).default(3_000),
     /** PEM Ed25519 private key that signs the audit trail's seals; unset: one generated once under DATA_DIR (audit-signing-key.pem, mode 0600). */
     AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
+    /** PEM Ed25519 public keys of other gateways (sharing this ClickHouse) whose seals verify trusts besides this gateway's own. */
+    AUDIT_VERIFY_KEYS_FILE: z.string().min(1).optional(),
     /** Length of a seal period: the trail is sealed at least this often, an empty period too. Default 60000 (at most a minute). */
     AUDIT_SEAL_PERIOD_MS: positiveInt.min(1_000).max(60_000).default(60_000),
     /** Most rows one export (format=csv|ndjson) streams; the export says when it stopped there. Default 1000000. */

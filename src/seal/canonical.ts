@@ -84,11 +84,15 @@ export function recordHash(values: CanonicalValues): string {
 /**
  * The same hash as a ClickHouse expression over the stored row, for `verify` to compute
  * next to the data. `timeExpr` renders a time column as epoch milliseconds in the store's
- * type (`toUnixTimestamp64Milli(c)` for DateTime64).
+ * type (`toUnixTimestamp64Milli(c)` for DateTime64); `numberExpr` a number column as a
+ * value whose toString is the shortest form (`toFloat64(c)` for a Decimal column).
  */
-export function recordHashSql(timeExpr: (column: string) => string = (c) => `toUnixTimestamp64Milli(${c})`): string {
+export function recordHashSql(
+  timeExpr: (column: string) => string = (c) => `toUnixTimestamp64Milli(${c})`,
+  numberExpr: (column: string) => string = (c) => c,
+): string {
   const parts = CANONICAL_V1.map(([name, kind]) => {
-    const text = kind === 'time' ? `toString(${timeExpr(name)})` : `toString(${name})`;
+    const text = kind === 'time' ? `toString(${timeExpr(name)})` : kind === 'number' ? `toString(${numberExpr(name)})` : `toString(${name})`;
     return `toString(length(${text})), ':', ${text}`;
   });
   return `lower(hex(SHA256(concat(${parts.join(', ')}))))`;

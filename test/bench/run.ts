@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { measureDrain } from './audit-drain';
 import { investigationsBench } from './investigations';
+import { verifyBench } from './verify-bench';
 import { TestCa } from '../helpers/pki';
 import { freePort } from '../helpers/test-kit';
 import { tmpdir } from 'node:os';
@@ -318,6 +319,7 @@ async function main(): Promise<void> {
     return abComparison(baseline);
   }
   if (process.env.BENCH_ONLY === 'export' || process.env.BENCH_ONLY === 'summary') return investigationsBench(process.env.BENCH_ONLY, PROXY_CORE);
+  if (process.env.BENCH_ONLY === 'verify') return verifyBench(); // BENCH_ONLY=verify npm run bench (BENCH_VERIFY_RECORDS, default 1,000,000)
   if (process.env.BENCH_ONLY === 'tls') {
     // Just the TLS comparison (BENCH_ONLY=tls npm run bench).
     const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));

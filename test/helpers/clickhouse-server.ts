@@ -74,8 +74,21 @@ export async function clickhouseServer(dir: string): Promise<ClickHouseServer> {
   return server;
 }
 
-/** The schema the old server accepts (schema management off: the test plays the DBA). */
-export async function createOldServerSchema(server: ClickHouseServer): Promise<void> {
+/** The schema the old server accepts (schema management off: the test plays the DBA): transactions, and the seals and access log tables. */
+export async function createOldServerSchema(server: ClickHouseServer, tables = ['transactions', 'audit-seals', 'access-log']): Promise<void> {
   await server.sql('CREATE DATABASE IF NOT EXISTS spine_audit');
-  await server.sql(readFileSync(join(REPO, 'test', 'fixtures', 'clickhouse', 'transactions-18.16.sql'), 'utf8'));
+  for (const t of tables) {
+    const ddl = readFileSync(join(REPO, 'test', 'fixtures', 'clickhouse', `${t}-18.16.sql`), 'utf8');
+    await server.sql(ddl.replace('CREATE TABLE ', 'CREATE TABLE IF NOT EXISTS '));
+  }
+}
+
+/** Waits until the server has applied every ALTER ... UPDATE/DELETE (18.16 runs mutations in the background, with no mutations_sync). */
+export async function mutationsDone(server: ClickHouseServer, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if ((await server.sql('SELECT count() FROM system.mutations WHERE is_done = 0')).trim() === '0') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('clickhouse-server: mutations still running');
 }
