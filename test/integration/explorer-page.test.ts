@@ -248,10 +248,15 @@ describe('explorer page', () => {
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await expectRows(page, TOTAL);
     await page.getByLabel('From', { exact: true }).fill(utc(Date.now() + 60 * 60_000));
+    await page.getByLabel('To', { exact: true }).fill(utc(Date.now() + 120 * 60_000));
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await page.locator('#results-note', { hasText: 'No transaction matches.' }).waitFor({ timeout: 10_000 });
     expect(await page.locator('#results-table tbody tr').count()).toBe(0);
     expect(tab.problems).toEqual([]);
+    // A range that ends before it starts: verify refuses it, and the page says which field.
+    await page.getByLabel('To', { exact: true }).fill(utc(Date.now() - 60 * 60_000));
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.locator('#verify-status', { hasText: 'Not checked: To: must be later than from' }).waitFor({ timeout: 10_000 });
     await page.close();
   });
 

@@ -9,7 +9,7 @@ import { initDetail } from './detail';
 import { byId } from './dom';
 import { exportRows } from './export';
 import { initResultsTable } from './results-table';
-import { clearFieldErrors, initSearchForm, pageSize, readFilters, showFieldError } from './search-form';
+import { clearFieldErrors, fieldLabel, initSearchForm, pageSize, readFilters, showFieldError } from './search-form';
 import { clearProblem, problem, say } from './status';
 import { clearSummary, groupBy, initSummary, showSummary } from './summary';
 import { initTokenPrompt, showTokenPrompt } from './token-prompt';
@@ -102,6 +102,11 @@ async function loadVerification(signal: AbortSignal, force: boolean): Promise<vo
   verifiedRange = key;
 }
 
+/** A refused range names its field as the form labels it ("To: must be later than from"). */
+function verifyProblem(err: unknown): (text: string) => void {
+  return (text) => showVerifyProblem(err instanceof ApiError && err.kind === 'invalid' && err.filter ? `${fieldLabel(err.filter)}: ${text}` : text);
+}
+
 /** A new search: page 1 of the results, and the chart, summary and verification of the same filters. */
 async function search(): Promise<void> {
   lastRun?.abort();
@@ -127,7 +132,7 @@ async function search(): Promise<void> {
     ),
     loadChart(signal).catch((err: unknown) => failed(err, (text) => clearChart(`No chart: ${text}`))),
     loadSummary(signal).catch((err: unknown) => failed(err, (text) => clearSummary(`No summary: ${text}`))),
-    loadVerification(signal, false).catch((err: unknown) => failed(err, showVerifyProblem)),
+    loadVerification(signal, false).catch((err: unknown) => failed(err, verifyProblem(err))),
   ]);
 }
 
@@ -164,6 +169,6 @@ byId('export-csv').addEventListener('click', () => void saveExport('csv'));
 byId('export-ndjson').addEventListener('click', () => void saveExport('ndjson'));
 byId('verify-again').addEventListener('click', () => {
   const run = new AbortController();
-  loadVerification(run.signal, true).catch((err: unknown) => failed(err, showVerifyProblem));
+  loadVerification(run.signal, true).catch((err: unknown) => failed(err, verifyProblem(err)));
 });
 void search();
