@@ -29,6 +29,9 @@ function axisTime(seconds: number, bucket: Bucket): string {
   return time === '00:00' ? `${iso.slice(5, 10)} ${time}` : time;
 }
 
+/** Counts are whole: the y axis ticks at whole steps only. */
+const WHOLE_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
+
 let plot: uPlot | null = null;
 let resizeWatch: ResizeObserver | null = null;
 
@@ -81,7 +84,7 @@ export function drawChart(summary: Summary, bucket: Bucket): void {
       cursor: { drag: { x: false, y: false } },
       axes: [
         { values: (_u, splits) => splits.map((t) => axisTime(t, bucket)), space: 70 },
-        { label: `Transactions per ${bucket}`, size: 60 },
+        { label: `Transactions per ${bucket}`, size: 60, incrs: WHOLE_STEPS },
       ],
       series: [
         { label: bucket === 'hour' ? 'Hour (UTC)' : 'Day (UTC)' },
