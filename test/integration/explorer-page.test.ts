@@ -175,6 +175,12 @@ describe('explorer page', () => {
     expect(storage).toEqual({ session: [['spine-gateway-admin-token', TOKEN]], local: 0, cookie: '' });
     expect(tab.urls.filter((u) => u.includes(TOKEN))).toEqual([]);
     expect((await browser.context.cookies()).length).toBe(0);
+    // Forgotten on request: nothing left in storage or on the screen, and the page asks again.
+    await page.getByRole('button', { name: 'Forget the token' }).click();
+    await token.waitFor({ state: 'visible' });
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+    expect(await page.locator('#results-table tbody tr').count()).toBe(0);
+    await tab.screenshot('02b-token-forgotten');
     // The browser's own console reports each 401/403 answer as a failed resource; nothing else may be there.
     expect(tab.problems.filter((p) => !/status of 40[13]/.test(p))).toEqual([]);
     await tab.page.close();

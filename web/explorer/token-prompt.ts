@@ -24,8 +24,8 @@ export function initTokenPrompt(onToken: () => void): void {
   });
   byId<HTMLButtonElement>('token-forget').addEventListener('click', () => {
     forgetToken();
-    updateForgetButton();
-    showTokenPrompt('The token was forgotten. Type a token to go on.');
+    // A fresh page: no audit data fetched with that token stays on the screen (a shared desk).
+    location.reload();
   });
   updateForgetButton();
 }
