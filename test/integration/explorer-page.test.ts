@@ -203,7 +203,9 @@ describe('explorer page', () => {
     await tab.screenshot('04-trace-found');
 
     // Keyboard only: Tab reaches the row, Enter opens it.
-    await page.locator('#results-table tbody tr').first().focus();
+    await page.getByRole('button', { name: 'Search', exact: true }).focus();
+    for (let i = 0; i < 20 && (await page.locator('#results-table tbody tr:focus').count()) === 0; i++) await page.keyboard.press('Tab');
+    expect(await page.locator('#results-table tbody tr:focus').count()).toBe(1);
     await page.keyboard.press('Enter');
     const detail = page.locator('#detail');
     await detail.waitFor({ state: 'visible' });
