@@ -10,7 +10,9 @@ RUN npm install --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY test ./test
-RUN npx tsc -p tsconfig.json
+COPY web ./web
+COPY scripts/build-explorer.mjs ./scripts/
+RUN npx tsc -p tsconfig.json && node scripts/build-explorer.mjs
 
 FROM node:26-trixie-slim
 ENV NODE_ENV=production \
@@ -22,6 +24,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/explorer ./dist/explorer
 COPY config ./config
 RUN mkdir -p /var/lib/spine-gateway && chown node:node /var/lib/spine-gateway
 USER node

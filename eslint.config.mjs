@@ -7,7 +7,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'dashboards/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'dashboards/**', 'test-artifacts/**'] },
   { files: ['*.js', '*.cjs'], languageOptions: { sourceType: 'commonjs' } },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -31,6 +31,11 @@ export default tseslint.config(
     files: ['test/**/*.ts'],
     languageOptions: { globals: { ...globals.node, ...globals.jest } },
     rules: { 'no-console': 'off', 'no-useless-assignment': 'off' },
+  },
+  {
+    // The explorer page runs in the browser (bundled by scripts/build-explorer.mjs).
+    files: ['web/**/*.ts'],
+    languageOptions: { globals: globals.browser },
   },
   {
     files: ['scripts/**/*.mjs', '*.mjs', '*.js', '*.cjs'],

@@ -9,6 +9,7 @@ import { auditSearchRoute } from './audit-search-route';
 import { auditSummaryRoute } from './audit-summary-route';
 import { auditSqlRoute } from './audit-sql-route';
 import { AccessLog, accessLogMiddleware, accessLogRoute } from './access-log';
+import { explorerRouter } from './explorer-route';
 import { mountVerifyRoutes } from './verify-route';
 import type { KeyObject } from 'node:crypto';
 
@@ -98,6 +99,8 @@ export function createAdminApp(
     app.get('/audit/access-log', ...auditor, accessLogRoute(store, log));
     app.post('/audit/sql', ...auditor, ...auditSqlRoute(store, log, { maxRows: investigations.sqlMaxRows, timeoutMs: investigations.sqlTimeoutMs }));
     if (access.auditPublicKey) mountVerifyRoutes(app, auditor, store, access.auditPublicKey, log, access.auditVerifyKeys);
+    // The audit explorer page (its own strict CSP): no data in it, so no token; it asks for one when /audit/* answers 401.
+    app.use(explorerRouter(tokenless));
   }
 
   app.use((_req: Request, res: Response) => {

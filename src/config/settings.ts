@@ -54,8 +54,8 @@ export const settingsSchema = z
     AUDIT_BATCH_MAX_RECORDS: positiveInt.max(1_000_000).default(10_000),
     /** A partial batch waits at most this long for more records. Default 500. */
     AUDIT_BATCH_MAX_AGE_MS: positiveInt.max(60_000).default(500),
-    /** Keep audit rows this many days (ClickHouse TTL). Default 3000 (about 8 years). */
-    AUDIT_RETENTION_DAYS: positiveInt.max(36_500).default(3_000),
+    /** Keep audit rows this many days (ClickHouse TTL). Default 3000 (about 8 years). At most 25000: the TTL is a DateTime, which ends in 2106, and a later date wraps into the past. */
+    AUDIT_RETENTION_DAYS: positiveInt.max(25_000).default(3_000),
     /** PEM Ed25519 private key that signs the audit trail's seals; unset: one generated once under DATA_DIR (audit-signing-key.pem, mode 0600). */
     AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
     /** PEM Ed25519 public keys of other gateways (sharing this ClickHouse) whose seals verify trusts besides this gateway's own. */

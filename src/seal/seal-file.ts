@@ -73,7 +73,7 @@ export class SealFile {
     private size: number,
   ) {}
 
-  /** Throws a file-system error other than ENOENT as it is. */
+  /** Throws a file-system error other than ENOENT as it is, and one coded GW_ERR_SEAL_FILE_CORRUPT when more than the last line is not a seal. */
   static open(path: string): { file: SealFile } & OpenedSealFile {
     let fd: number;
     try {
@@ -87,15 +87,19 @@ export class SealFile {
       let last: Seal | null = null;
       let keep = 0;
       let complete = true;
-      // Walks back from the end over lines that are not seals (a torn last line, in practice).
+      let notSeals = 0;
+      // The last line may be torn (a write cut short): it is cut. Anything more that is not a
+      // seal is not ours to cut: start-up stops rather than destroy the local copy of the chain.
       eachLineBackward(fd, size, (text, start, terminated) => {
         const seal = parseSeal(text);
-        if (seal === null) return true;
+        if (seal === null) return ++notSeals < 2;
         last = seal;
         keep = start + Buffer.byteLength(text);
         complete = terminated;
         return false;
       });
+      if (notSeals > 1)
+        throw Object.assign(new Error(`its last lines are not seals (move it aside to start a new chain)`), { code: 'GW_ERR_SEAL_FILE_CORRUPT' });
       if (last !== null && complete) keep++; // its newline
       if (keep < size) ftruncateSync(fd, keep);
       // A whole seal whose newline did not make it: the newline is added, the seal kept.

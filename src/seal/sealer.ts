@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { GatewayError } from '../errors';
 import type { Logger } from '../log';
 import { GENESIS_DIGEST, signSeal, type Seal, type SealBody } from './seal-format';
 import { SEAL_FILE, SealFile } from './seal-file';
@@ -41,7 +42,7 @@ const DROPPED = 2;
 interface Period {
   start: number;
   end: number;
-  /** Monotonic time when it opened: a period also ends after its length by this clock (a wall clock set back cannot stall it). */
+  /** Monotonic time when it opened: a period also ends after its length by this clock (a wall clock set back cannot stall it); -1 once so ended. */
   openedAt: number;
   firstSeq: number;
   /** Record hashes (hex) by seq - firstSeq ('' for one dropped). */
@@ -95,6 +96,10 @@ export class Sealer {
   private readonly periods: Period[] = [];
   private resumed = false;
   private readonly stamp: SealStamp = { chain: '', period: 0, seq: 0, hash: '' };
+  /** The highest sequence number written to the spool, and its segment. */
+  private readonly highestWritten = { seq: 0, segment: Infinity };
+  /** The last sequence number whose seal is in the file. */
+  private sealedSeq = 0;
   private stopped = false;
   /** Seals made but not yet in the file (a disk error: tried again each tick), in order, with the segment each keeps. */
   private readonly unfiled: Array<{ seal: Seal; keepSegment: number }> = [];
@@ -121,9 +126,20 @@ export class Sealer {
     private readonly last: Seal | null,
   ) {}
 
-  /** Reads the seal file's last seal (cutting a torn last line). Throws a file-system error from reading it. */
+  /** Reads the seal file's last seal (cutting a torn last line). Throws GW_ERR_SEAL_FILE when it cannot be read. */
   static open(options: SealerOptions): Sealer {
-    const opened = SealFile.open(join(options.dataDir, SEAL_FILE));
+    const path = join(options.dataDir, SEAL_FILE);
+    let opened: ReturnType<typeof SealFile.open>;
+    try {
+      opened = SealFile.open(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      // The chain cannot be continued without its last seal: start-up stops, saying which file and why.
+      const why = code === 'GW_ERR_SEAL_FILE_CORRUPT' ? (err as Error).message : code;
+      throw new GatewayError('GW_ERR_SEAL_FILE', `cannot read the audit seal file ${path} (${why}): the seal chain continues from its last line`, {
+        cause: err,
+      });
+    }
     if (opened.cutBytes > 0)
       options.log.warn({ file: opened.file.path, cut_bytes: opened.cutBytes }, 'audit seal file: torn last line cut (a write cut short by a stop)');
     return new Sealer(options, opened.file, opened.last);
@@ -133,8 +149,15 @@ export class Sealer {
     return this.options.periodMs;
   }
 
-  /** The lowest spool segment that holds a record not yet sealed in the file (Infinity: none): SpoolQueue keeps it. */
-  retainFrom(): number {
+  /**
+   * The lowest spool segment that holds a record not yet sealed in the file (Infinity:
+   * none): SpoolQueue keeps it and those after it. When the spool needs room, only the
+   * segment of the highest sequence number written: after a crash the sequence then still
+   * continues after every number that reached the spool (never reusing one that may be in
+   * the table), though the shipped records in between can only be sealed as dropped.
+   */
+  retainFrom(needsRoom = false): number {
+    if (needsRoom) return this.highestWritten.seq > this.sealedSeq ? this.highestWritten.segment : Infinity;
     let min = Infinity;
     for (const p of this.periods) if (p.keepSegment < min) min = p.keepSegment;
     for (const u of this.unfiled) if (u.keepSegment < min) min = u.keepSegment;
@@ -168,6 +191,7 @@ export class Sealer {
     }
     this.chain = chain === '' ? randomUUID() : chain;
     const lastSeq = last?.last_seq ?? 0;
+    this.sealedSeq = lastSeq;
     this.previousDigest = last?.digest ?? GENESIS_DIGEST;
     this.sealedThrough = last === null ? 0 : Date.parse(last.period_end);
     const bySeq = new Map<number, RecoveredRecord>();
@@ -195,6 +219,7 @@ export class Sealer {
       }
       this.add(period, r.hash, STORED);
       if (r.segment < period.keepSegment) period.keepSegment = r.segment;
+      if (seq > this.highestWritten.seq) Object.assign(this.highestWritten, { seq, segment: r.segment });
       expected = seq + 1;
     }
     this.nextSeq = expected;
@@ -221,9 +246,12 @@ export class Sealer {
     };
   }
 
-  /** Whether a period's time is up: by the wall clock, or by the monotonic one (a wall clock set back cannot hold a period open). */
+  /**
+   * Whether a period's time is up: by the wall clock, or (checked by the tick, not per
+   * record) by the monotonic one, so that a wall clock set back cannot hold a period open.
+   */
   private ended(p: Period, now: number): boolean {
-    return p.end <= now || performance.now() - p.openedAt >= p.end - p.start;
+    return p.end <= now || p.openedAt < 0;
   }
 
   /**
@@ -242,12 +270,12 @@ export class Sealer {
 
   /**
    * The next sequence number, in the current period, for a final record about to be
-   * written to the spool's `segment`. Null once stopped (or before resume()): the record
-   * is written unsealed.
+   * written to the spool's `segment`; `now` is the wall-clock time (the transaction's end,
+   * just taken). Null once stopped (or before resume()): the record is written unsealed.
    */
-  next(segment: number): SealStamp | null {
+  next(segment: number, now = Date.now()): SealStamp | null {
     if (!this.resumed || this.stopped) return null;
-    const period = this.openPeriod(Date.now());
+    const period = this.openPeriod(now);
     const stamp = this.stamp;
     stamp.chain = this.chain;
     stamp.period = period.start;
@@ -276,8 +304,12 @@ export class Sealer {
     p.hashes.push(hash);
   }
 
-  /** The record of `seq` is in the spool (`stored`), or was given up on (never written). */
-  settled(seq: number, stored: boolean): void {
+  /** The record of `seq` is in the spool's `segment` (`stored`), or was given up on (never written). */
+  settled(seq: number, stored: boolean, segment = Infinity): void {
+    if (stored && seq > this.highestWritten.seq) {
+      this.highestWritten.seq = seq;
+      this.highestWritten.segment = segment;
+    }
     for (let i = this.periods.length - 1; i >= 0; i--) {
       const p = this.periods[i];
       if (seq < p.firstSeq) continue;
@@ -313,6 +345,8 @@ export class Sealer {
   }
 
   private async work(): Promise<void> {
+    const open = this.periods.length > 0 ? this.periods[this.periods.length - 1] : null;
+    if (open !== null && open.openedAt >= 0 && performance.now() - open.openedAt >= open.end - open.start) open.openedAt = -1; // ended by the monotonic clock
     if (this.resumed && !this.stopped) this.openPeriod(Date.now());
     const before = this.sealsMade;
     this.sealReady(false);
@@ -394,6 +428,7 @@ export class Sealer {
       }
       this.unfiled.splice(0, batch.length);
       for (const u of batch) this.unstored.push(u.seal);
+      this.sealedSeq = batch[batch.length - 1].seal.last_seq;
       if (this.fileFailing !== null) {
         this.options.log.warn({ code: this.fileFailing, file: this.file.path, written: batch.length }, 'audit seal file writable again: kept seals written');
         this.fileFailing = null;

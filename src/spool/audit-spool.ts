@@ -64,7 +64,7 @@ export class AuditSpool implements AuditSink {
     private readonly sealer: Sealer | null,
   ) {
     this.queue = new SpoolQueue(dir, writer);
-    if (sealer !== null) this.queue.retain(() => sealer.retainFrom());
+    if (sealer !== null) this.queue.retain((needsRoom) => sealer.retainFrom(needsRoom));
   }
 
   /**
@@ -84,7 +84,7 @@ export class AuditSpool implements AuditSink {
       deadlineMs: options.deadlineMs,
       commitDelayMs: options.commitDelayMs,
       onHealth: options.onHealth,
-      onSettled: sealer === null ? undefined : (seq: number, stored: boolean) => sealer.settled(seq, stored),
+      onSettled: sealer === null ? undefined : (seq: number, stored: boolean, segment: number) => sealer.settled(seq, stored, segment),
     };
     let found: ReturnType<typeof recoverTransactions>;
     try {
@@ -148,7 +148,8 @@ export class AuditSpool implements AuditSink {
   finish(tx: Transaction, then?: () => void): void {
     // A refusal reached no provider: its record yields hold space to those of forwarded replies.
     const sealer = this.sealer;
-    const seal = sealer === null ? null : sealer.next(this.writer.currentSegment);
+    // The transaction's end was taken just now: it stands for the clock (no second reading).
+    const seal = sealer === null ? null : sealer.next(this.writer.currentSegment, Math.floor(tx.completedAt));
     const line = encodeAuditRecord(tx, 2, this.context, seal);
     if (seal === null) return this.writer.appendWritten(line, () => then?.(), tx.outcome !== 'denied');
     sealer!.keep(seal);

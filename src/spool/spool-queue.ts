@@ -47,7 +47,7 @@ export class SpoolQueue {
   private readonly openBegins = new Map<string, number>();
   private readonly openPerSegment = new Map<number, number>();
   /** The lowest segment to keep whatever the checkpoint says (the sealer's: its records are not sealed yet). */
-  private retainFrom: () => number = () => Infinity;
+  private retainFrom: (needsRoom: boolean) => number = () => Infinity;
 
   constructor(
     readonly dir: string,
@@ -99,8 +99,11 @@ export class SpoolQueue {
   /**
    * Keeps every segment from `from()` on, shipped or not: the sealer's watermark, so that
    * records not yet covered by a seal in the seal file can be read again after a crash.
+   * While the spool needs room (SpoolWriter.needsRoom) the sealer keeps less (`needsRoom`
+   * is passed on): a seal waits for held records, and held records wait for room, so
+   * keeping every such segment then could hold both for ever.
    */
-  retain(from: () => number): void {
+  retain(from: (needsRoom: boolean) => number): void {
     this.retainFrom = from;
   }
 
@@ -146,7 +149,7 @@ export class SpoolQueue {
       return errno(err);
     }
     let failed: NodeJS.ErrnoException | null = null;
-    const keepFrom = this.retainFrom();
+    const keepFrom = this.retainFrom(this.writer.needsRoom);
     let retained = false;
     for (const segment of segments) {
       if (segment >= this.acknowledged.segment) break;

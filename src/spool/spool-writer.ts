@@ -77,7 +77,7 @@ export interface SpoolWriterOptions {
    * file (`stored`), or given up on (never written). A held record settles when the probe
    * writes it, or when it is dropped; `written` may have been called long before.
    */
-  onSettled?: (seq: number, stored: boolean) => void;
+  onSettled?: (seq: number, stored: boolean, segment: number) => void;
 }
 
 /**
@@ -345,7 +345,7 @@ export class SpoolWriter {
       // A final record: the consumer may already hold the reply. Keep it for when the disk recovers.
       if (!this.closed && this.hold(record, priority, seq)) return written();
       if (this.closed) this.recordsDiscarded++;
-      if (seq > 0) this.options.onSettled?.(seq, false);
+      if (seq > 0) this.options.onSettled?.(seq, false, this.segment);
       return written(refused);
     }
     this.arenaWritten.push(written);
@@ -406,7 +406,17 @@ export class SpoolWriter {
   private settleSeqs(seqs: readonly number[], stored: boolean): void {
     if (seqs.length === 0) return;
     const settled = this.options.onSettled;
-    if (settled !== undefined) for (const seq of seqs) settled(seq, stored);
+    // Stored: in the segment just written to (a write never spans a rotation).
+    if (settled !== undefined) for (const seq of seqs) settled(seq, stored, this.segment);
+  }
+
+  /**
+   * The spool needs room: a write failed, records are held in memory, or the segments pass
+   * half the size cap. Segments kept only for the sealer (records not sealed yet) are then
+   * let go: the trail's availability comes first (README: Tamper evidence, limits).
+   */
+  get needsRoom(): boolean {
+    return this.fault !== null || this.held.length > 0 || this.totalBytes > this.options.maxBytes / 2;
   }
 
   /** The segment appends go to now (records offered now land in it or a later one). */

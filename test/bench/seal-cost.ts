@@ -77,21 +77,32 @@ async function main(): Promise<void> {
       sealer.keep(stamp);
       sealer.settled(stamp.seq, true);
     };
+    // C: the encoder's part alone (a fixed stamp, no sealer).
+    const fixed = { chain: sealer.chain, period: 1_764_000_000_000, seq: 1, hash: '' };
+    const encoderOnly = () => {
+      const tx = transaction();
+      sink += encodeAuditRecord(tx, 1, context).length;
+      sink += encodeAuditRecord(tx, 2, context, fixed).length;
+    };
     for (let i = 0; i < 50_000; i++) {
+      encoderOnly();
       unsealedOne();
       sealedOne();
     }
     const a: number[] = [];
     const b: number[] = [];
+    const c: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       a.push(cpuPerCall(N, unsealedOne));
       b.push(cpuPerCall(N, sealedOne));
+      c.push(cpuPerCall(N, encoderOnly));
       await sealer.tick(); // seals what has ended (a period of 60 s: usually nothing) and lets the stamps go
     }
     const unsealed = median(a);
     const sealed = median(b);
     // Paired: each round's B minus the A just before it (the machine's load drifts; pairs cancel most of it).
     const added = median(b.map((x, i) => x - a[i]));
+    const encoderAdded = median(c.map((x, i) => x - a[i]));
     // The period's share: records_root over its hashes (off the request path, once a period), per record.
     const hex = Array.from({ length: N }, (_, i) => `${i.toString(16).padStart(8, '0')}${'ab'.repeat(28)}`);
     const rootPerRecord = median(Array.from({ length: ROUNDS }, () => cpuPerCall(1, () => void recordsRoot(hex)))) / N;
@@ -101,6 +112,7 @@ async function main(): Promise<void> {
         transaction_records_unsealed_ns: Math.round(unsealed),
         transaction_records_sealed_ns: Math.round(sealed),
         sealing_added_ns: Math.round(added),
+        of_which_encoder_ns: Math.round(encoderAdded),
         records_root_per_record_ns: Math.round(rootPerRecord),
         total_sealing_per_transaction_ns: Math.round(added + rootPerRecord),
         sink: sink % 7,

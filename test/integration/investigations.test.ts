@@ -81,6 +81,15 @@ async function get(
   headers: Record<string, string> = alice,
 ): Promise<{ status: number; body: Buffer; headers: Record<string, unknown>; json: () => any }> {
   const r = await send(`${admin}${path}`, { headers });
+  if (r.status === 503) {
+    // Say why the store did not answer (seen once, with the whole suite running on a loaded machine).
+    gw.gateway.log.flush();
+    const errors = readFileSync(gw.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"level":50'))
+      .slice(-5);
+    throw new Error(`${path}: 503; the gateway's last error lines:\n${errors.join('\n')}`);
+  }
   return { status: r.status, body: r.body, headers: r.headers, json: () => JSON.parse(r.body.toString()) };
 }
 const sql = async (text: unknown, headers: Record<string, string> = alice) => {
@@ -122,7 +131,7 @@ beforeAll(async () => {
   });
   admin = `http://127.0.0.1:${gw.adminPort}`;
   store = gw.gateway.audit!.store;
-  await waitFor(async () => (await get('/audit/summary?group_by=outcome&limit=1')).status === 200, 15_000, 'the audit store', 100);
+  await waitFor(async () => (await send(`${admin}/audit/summary?group_by=outcome&limit=1`, { headers: alice })).status === 200, 15_000, 'the audit store', 100);
   await store.insertLines(october.map((r) => JSON.stringify(r)).join('\n'));
   // September: BULK rows, three to a millisecond (ties across page boundaries), consumer_ods BULK1.
   await command(`INSERT INTO ${store.table} (event_id, version, trace_id, received_at, completed_at, duration_ms, consumer_asid, consumer_ods,

@@ -229,6 +229,9 @@ test('through the gateway: seq 1..n with no gap, right hashes, every period seal
     expect(sealLines.map((l) => JSON.stringify(l)).join('\n')).not.toContain(canary);
   }
   for (const t of traces) expect(sealFileText).not.toContain(t);
+  // Nor in any line of the gateway's log (the record's facts are in the table, never in a log line).
+  const wholeLog = readFileSync(gw.logFile, 'utf8');
+  for (const canary of ['CANARY-PRACT', 'CANARY-BODY', 'CANARY-QUERY', '9990001112', jwt.split('.')[1]]) expect(wholeLog).not.toContain(canary);
 });
 
 test('the signing key is generated once under DATA_DIR with mode 0600, and is what the seals name', () => {

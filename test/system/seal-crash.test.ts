@@ -6,7 +6,7 @@ import { keyId, type Seal } from '../../src/seal';
 import { runGateway, type ChildGateway } from '../helpers/child-gateway';
 import { chattr, diskFaultsUnavailable } from '../helpers/disk-faults';
 import { dataDirQuery, expectIntactChain, fileSeals, sealedRows, tableSeals } from '../helpers/seal-kit';
-import { directoryYaml, eventually, send, sspHeaders, startProvider, tempDir, waitFor, type TestProvider } from '../helpers/test-kit';
+import { directoryYaml, eventually, freePort, send, sspHeaders, startProvider, tempDir, waitFor, type TestProvider } from '../helpers/test-kit';
 
 /**
  * The seal writer across stops, crashes and faults, on child gateways (dist/): the chain
@@ -296,3 +296,25 @@ const noFaults = diskFaultsUnavailable();
   },
   60_000,
 );
+
+test('seals made while ClickHouse is unreachable are in the file, and reach the table after a restart (catch-up from the file)', async () => {
+  const dataDir = tempDir('gw-seal-catchup-');
+  const env = { DATA_DIR: dataDir, AUDIT_SEAL_PERIOD_MS: PERIOD, AUDIT_BATCH_MAX_AGE_MS: '100', LOG_LEVEL: 'info' };
+  // A server where nothing listens: neither records nor seals can be inserted.
+  const down = await runGateway(yaml(), { ...env, CLICKHOUSE_URL: `http://127.0.0.1:${await freePort()}/spine_audit` });
+  await requests(down, 4);
+  await sleep(2500);
+  await stop(down);
+  const filed = fileSeals(dataDir);
+  expect(filed.length).toBeGreaterThanOrEqual(2);
+  expect(filed[filed.length - 1].last_seq).toBe(4);
+  // The same DATA_DIR on the embedded engine: the backlog ships, the file's seals are inserted.
+  const up = await runGateway(yaml(), env);
+  await eventually(() => up.stdout().includes('"audit store ready"'), 30_000, 'the audit store');
+  await requests(up, 1);
+  await sleep(2500);
+  await stop(up);
+  const { seals, rows } = await checkStoppedChain(dataDir);
+  expect(seals.slice(0, filed.length)).toEqual(filed);
+  expect(rows.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+}, 90_000);

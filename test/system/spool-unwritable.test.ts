@@ -226,7 +226,8 @@ suite('an unwritable spool segment', () => {
   }, 90_000);
 
   test('a shipped segment that cannot be deleted (chattr +a): kept and reported once, traffic unaffected, deleted once possible', async () => {
-    const gw = await start('closed', { AUDIT_SEGMENT_BYTES: '4096' });
+    // Short seal periods: a shipped segment is deleted once its records are sealed too.
+    const gw = await start('closed', { AUDIT_SEGMENT_BYTES: '4096', AUDIT_SEAL_PERIOD_MS: '1000' });
     const segment = currentSegment(gw);
     const appendOnly = () => {
       try {

@@ -32,6 +32,8 @@ describe('loadSettings', () => {
     [{ PORT: '70000' }, /^config: PORT: .*65535/],
     [{ AUDIT_FAILURE_MODE: 'maybe' }, /^config: AUDIT_FAILURE_MODE: .*closed.*open/],
     [{ UPSTREAM_TIMEOUT_MS: '0' }, /^config: UPSTREAM_TIMEOUT_MS: /],
+    // The TTL is a DateTime (seconds to 2106): more days would wrap into the past and delete every row.
+    [{ AUDIT_RETENTION_DAYS: '30000' }, /^config: AUDIT_RETENTION_DAYS: .*25000/],
     [{ ALLOWED_METHODS: 'get' }, /^config: ALLOWED_METHODS: /],
     [{ FORWARDED_HEADER: 'perhaps' }, /^config: FORWARDED_HEADER: /],
     [{ CLICKHOUSE_URL: 'ftp://x' }, /^config: CLICKHOUSE_URL: /],

@@ -151,3 +151,30 @@ test('records recovered from the spool after the last seal are sealed in their o
   await sealer.stop();
   expect(seals(dir).map((s) => s.last_seq)).toEqual([3, 4, 5]);
 });
+
+test('when the spool needs room, only the segment of the highest seq written is kept, until it is sealed in the file', async () => {
+  const dir = tempDir('sealer-');
+  const sealer = open(dir);
+  sealer.resume([]);
+  record(sealer, h(1));
+  record(sealer, h(2));
+  sealer.settled(1, true, 4);
+  sealer.settled(2, true, 6);
+  expect(sealer.retainFrom()).toBe(1); // normally: from the segment the period's first record went to
+  expect(sealer.retainFrom(true)).toBe(6);
+  now += PERIOD;
+  await sealer.tick();
+  expect(sealer.retainFrom(true)).toBe(Infinity);
+  await sealer.stop();
+});
+
+test('a seal file whose last lines are not seals stops start-up instead of being cut', async () => {
+  const dir = tempDir('sealer-');
+  const first = open(dir);
+  first.resume([]);
+  await first.stop();
+  const before = readFileSync(join(dir, SEAL_FILE), 'utf8');
+  appendFileSync(join(dir, SEAL_FILE), 'not a seal\n{"torn":');
+  expect(() => open(dir)).toThrow(/cannot read the audit seal file .*its last lines are not seals/);
+  expect(readFileSync(join(dir, SEAL_FILE), 'utf8')).toBe(`${before}not a seal\n{"torn":`);
+});
