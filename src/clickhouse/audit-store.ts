@@ -55,7 +55,7 @@ const INSERT_SETTINGS = { date_time_input_format: 'best_effort' } as const;
 const EMBEDDED_INSERT_SETTINGS = { ...INSERT_SETTINGS, os_thread_priority: 19 } as const;
 /**
  * An export in the embedded engine: lowest priority, and one thread: a window is
- * 15,000 to 40,000 rows, which one thread reads at 200,000 rows per CPU-second where
+ * 15,000 to 25,000 rows, which one thread reads at 200,000 rows per CPU-second where
  * several spent about 15% more CPU for the same rows (measured on 1,000,000 rows), CPU
  * that the proxy on the same cores would rather have.
  */
