@@ -102,6 +102,56 @@ export function buildExportBoundary(table: string, f: Omit<SearchFilters, 'limit
   return { query, params };
 }
 
+/**
+ * A time window of an export (README "Export", "How it streams"): milliseconds since
+ * 1970, `from` inclusive, `to` exclusive; an open end when absent.
+ */
+export interface ExportWindow {
+  from?: number;
+  to?: number;
+}
+
+/**
+ * A window's bounds as PREWHERE conditions: only `received_at` (the sorting key's second
+ * column) is read before FINAL, and the other columns only of the granules that hold the
+ * window's rows. Safe before FINAL: every version of a transaction has the same sorting
+ * key, so a window keeps or drops them all. (A filter on any other column stays in WHERE,
+ * after FINAL: an in-flight version may differ from the final one there.)
+ */
+function windowConditions(w: ExportWindow, params: Record<string, unknown>): string[] {
+  const where: string[] = [];
+  if (w.from !== undefined) {
+    where.push("received_at >= fromUnixTimestamp64Milli({window_from:Int64}, 'UTC')");
+    params.window_from = w.from;
+  }
+  if (w.to !== undefined) {
+    where.push("received_at < fromUnixTimestamp64Milli({window_to:Int64}, 'UTC')");
+    params.window_to = w.to;
+  }
+  return where;
+}
+
+/**
+ * How many rows match the filters (within `within`) per time bucket of `widthMs`, newest
+ * first: `start` the bucket's first millisecond. Read without FINAL (only `received_at`
+ * and the filters' columns): each count is an upper bound of the transactions there
+ * (an in-flight version counts too), which is all an export's window plan needs.
+ */
+export function buildExportDistribution(
+  table: string,
+  f: Omit<SearchFilters, 'limit' | 'after'>,
+  widthMs: number,
+  within: ExportWindow = {},
+): { query: string; params: Record<string, unknown> } {
+  const { where, params } = filterConditions(f);
+  where.push(...windowConditions(within, params));
+  params.width = widthMs;
+  const query =
+    `SELECT toString(intDiv(toUnixTimestamp64Milli(received_at), {width:UInt64}) * {width:UInt64}) AS start, toString(count()) AS n` +
+    ` FROM ${table}${whereSql(where)} GROUP BY start ORDER BY toUInt64(start) DESC`;
+  return { query, params };
+}
+
 /** Export columns: every search column, times as ISO 8601 UTC with milliseconds (as the JSON search answers them). */
 export const EXPORT_COLUMNS: readonly string[] = SEARCH_COLUMNS;
 const NUMERIC_TYPES = new Set(['UInt8', 'UInt16', 'UInt64', 'Float64']);
@@ -135,7 +185,8 @@ function jsonValue(column: string, kind: 'number' | 'time' | 'text', type: strin
  * One export page: one text column, each row already a CSV record or an NDJSON object,
  * built by the engine (off the gateway's event loop; at the lowest OS priority when
  * embedded), newest first: at most `limit` rows after the filters' keyset position (the
- * caller reads the last row's key from the page for the next one). NDJSON is read as
+ * caller reads the last row's key from the page for the next one), within `window` when
+ * given (PREWHERE, see windowConditions). NDJSON is read as
  * TabSeparatedRaw (JSON escapes every control character, so a row is a line); CSV as
  * TabSeparated, whose escapes keep a row on one line even when a cell holds a line break
  * (the caller undoes them).
@@ -145,10 +196,14 @@ export function buildExportPage(
   f: Omit<SearchFilters, 'limit'>,
   limit: number,
   format: 'csv' | 'ndjson',
+  window?: ExportWindow,
 ): { query: string; params: Record<string, unknown> } {
   const { where, params } = filterConditions(f);
   params.limit = limit;
-  const inner = `SELECT ${EXPORT_COLUMNS.join(', ')} FROM ${table} FINAL${whereSql(where)} ORDER BY received_at DESC, event_id DESC LIMIT {limit:UInt32}`;
+  const prewhere = window === undefined ? [] : windowConditions(window, params);
+  const inner =
+    `SELECT ${EXPORT_COLUMNS.join(', ')} FROM ${table} FINAL${prewhere.length ? ` PREWHERE ${prewhere.join(' AND ')}` : ''}${whereSql(where)}` +
+    ' ORDER BY received_at DESC, event_id DESC LIMIT {limit:UInt32}';
   const line =
     format === 'csv'
       ? EXPORT_COLUMNS.map((name, i) => {

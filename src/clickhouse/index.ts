@@ -4,6 +4,7 @@ export { migrations } from './migrations';
 export {
   type SearchFilters,
   type KeysetPosition,
+  type ExportWindow,
   type SummaryDimension,
   SUMMARY_DIMENSIONS,
   REFUSAL_OUTCOMES,

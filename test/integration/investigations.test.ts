@@ -2,6 +2,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { join } from 'node:path';
 import {
   directoryYaml,
@@ -16,7 +18,9 @@ import {
   type TestProvider,
 } from '../helpers/test-kit';
 import { stringify } from 'csv-stringify/sync';
-import { EXPORT_COLUMNS, EXPORT_KINDS, type AuditStore } from '../../src/clickhouse';
+import { EXPORT_COLUMNS, EXPORT_KINDS, type AuditStore, type KeysetPosition } from '../../src/clickhouse';
+import { streamExport } from '../../src/admin/audit-export';
+import { CSV_HEADER, countLines, lastKey, pageSlice } from '../../src/admin/export-encoders';
 
 /**
  * The investigations API (README "Investigations") on a real gateway with the real
@@ -283,6 +287,46 @@ function splitExport(body: Buffer, format: 'csv' | 'ndjson'): { data: Buffer; ma
   return { data, manifest: JSON.parse(format === 'csv' ? line.replace(/^# /, '') : line).export };
 }
 
+/**
+ * An export's rows as the export before time windows wrote them: keyset pages over the
+ * whole range (FINAL, the filters, rows older than the last one written, newest first,
+ * LIMIT), the same encoding. The reference a windowed export must equal byte for byte.
+ */
+async function keysetExport(filters: Record<string, string>, format: 'csv' | 'ndjson', maxRows = Infinity): Promise<Buffer> {
+  const parts: Buffer[] = format === 'csv' ? [Buffer.from(CSV_HEADER)] : [];
+  let after: KeysetPosition | undefined;
+  let rows = 0;
+  for (let pages = 0; pages < 1000 && rows < maxRows; pages++) {
+    const size = Math.min(10_000, maxRows - rows);
+    const page = await store.exportPage(after === undefined ? filters : { ...filters, after }, size, format);
+    if (page.length > 0) parts.push(pageSlice(page, 0, page.length, format).chunk);
+    rows += countLines(page);
+    if (countLines(page) < size) break;
+    after = lastKey(page, format);
+  }
+  return Buffer.concat(parts);
+}
+
+/** The export route on its own express app over the real store, with windows (and pages) of `windowRows`: what the gateway cannot be configured to do. */
+async function exportWith(
+  windowRows: number,
+  maxRows: number,
+  filters: Record<string, string>,
+  format: 'csv' | 'ndjson',
+): Promise<{ data: Buffer; manifest: any }> {
+  const app = express();
+  app.get('/export', (_req, res) => void streamExport(store, gw.gateway.log, { maxRows, pageSize: windowRows }, filters, format, res));
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  try {
+    const r = await send(`http://127.0.0.1:${(server.address() as AddressInfo).port}/export`);
+    expect(r.status).toBe(200);
+    return splitExport(r.body, format);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
 describe('export', () => {
   test('ndjson: every matching row across keyset pages, newest first, none twice, and a manifest whose sha256 covers the bytes before it', async () => {
     // 30,000 of the bulk rows: three pages (10,000 a page), ties at the page boundaries included.
@@ -315,6 +359,33 @@ describe('export', () => {
     });
     expect(Date.parse(manifest.exported_at)).toBeGreaterThan(Date.now() - 120_000);
   });
+
+  test('time windows write the same bytes as keyset pages over the whole range did, CSV and NDJSON, windows of any size', async () => {
+    // 38,574 bulk rows, three to a millisecond: several windows of the gateway's own size (25,000 CSV, 15,000 NDJSON rows).
+    const from = '2026-09-01T00:00:00.000Z';
+    const range = { consumer_ods: 'BULK1', from, to: new Date(Date.parse(from) + 90_000).toISOString() };
+    const q = new URLSearchParams(range).toString();
+    for (const format of ['csv', 'ndjson'] as const) {
+      const expected = await keysetExport(range, format);
+      expect(countLines(expected)).toBe(38_574 + (format === 'csv' ? 1 : 0));
+      const r = splitExport((await get(`/audit/transactions?format=${format}&${q}`)).body, format);
+      expect(r.manifest).toMatchObject({ rows: 38_574, truncated: false });
+      expect(r.data.equals(expected)).toBe(true);
+    }
+    // Small windows: days, minutes and seconds refined into windows of at most 1,000 rows (a boundary every few hundred rows).
+    const small = await exportWith(1_000, 1_000_000, range, 'csv');
+    expect(small.manifest).toMatchObject({ rows: 38_574, truncated: false });
+    expect(small.data.equals(await keysetExport(range, 'csv'))).toBe(true);
+    // Windows of 2 rows: a millisecond holds 3, so each is one window read in two keyset pages (2, then 1).
+    const ties = { consumer_ods: 'BULK1', from, to: new Date(Date.parse(from) + 70).toISOString() };
+    const tied = await exportWith(2, 1_000, ties, 'ndjson');
+    expect(tied.manifest).toMatchObject({ rows: 30, truncated: false });
+    expect(tied.data.equals(await keysetExport(ties, 'ndjson'))).toBe(true);
+    // The cap falls inside a window: the first maxRows rows, and truncated.
+    const capped = await exportWith(1_000, 2_500, range, 'ndjson');
+    expect(capped.manifest).toMatchObject({ rows: 2_500, truncated: true });
+    expect(capped.data.equals(await keysetExport(range, 'ndjson', 2_500))).toBe(true);
+  }, 60_000);
 
   test('csv: RFC 4180 through the header, cells a spreadsheet would run as formulas neutralised, the manifest a last line starting #', async () => {
     const r = await get(`/audit/transactions?format=csv&${OCT}`);
