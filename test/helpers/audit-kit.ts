@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { send } from './test-kit';
+import { migrations, type AuditStore } from '../../src/clickhouse';
+import { send, waitFor } from './test-kit';
 
 /** Queries the gateway's own audit search API until `predicate` holds for the rows (shipping is asynchronous). */
 export async function searchUntil(
@@ -41,4 +42,25 @@ export function exampleJwt(fixturesDir: string): string {
   const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
   const payload = Buffer.from(readFileSync(join(fixturesDir, 'jwt', 'jwt-payload-example.json'))).toString('base64url');
   return `${header}.${payload}.`;
+}
+
+/**
+ * Waits until the shipper has applied every migration: a query that succeeds is not
+ * enough, as the first table exists before the later migrations add their columns.
+ */
+export async function schemaReady(store: AuditStore, ms = 30_000): Promise<void> {
+  const last = migrations[migrations.length - 1].version;
+  await waitFor(
+    async () => {
+      try {
+        const rows = await store.queryRows<{ v: number }>(`SELECT max(version) AS v FROM ${store.database}.schema_migrations`, {});
+        return Number(rows[0]?.v) === last;
+      } catch {
+        return false; // the table is not there yet
+      }
+    },
+    ms,
+    `migration ${last} applied`,
+    100,
+  );
 }

@@ -21,6 +21,7 @@ import { stringify } from 'csv-stringify/sync';
 import { EXPORT_COLUMNS, EXPORT_KINDS, type AuditStore, type KeysetPosition } from '../../src/clickhouse';
 import { streamExport } from '../../src/admin/audit-export';
 import { CSV_HEADER, countLines, lastKey, pageSlice } from '../../src/admin/export-encoders';
+import { schemaReady } from '../helpers/audit-kit';
 
 /**
  * The investigations API (README "Investigations") on a real gateway with the real
@@ -135,7 +136,7 @@ beforeAll(async () => {
   });
   admin = `http://127.0.0.1:${gw.adminPort}`;
   store = gw.gateway.audit!.store;
-  await waitFor(async () => (await send(`${admin}/audit/summary?group_by=outcome&limit=1`, { headers: alice })).status === 200, 15_000, 'the audit store', 100);
+  await schemaReady(store);
   await store.insertLines(october.map((r) => JSON.stringify(r)).join('\n'));
   // September: BULK rows, three to a millisecond (ties across page boundaries), consumer_ods BULK1.
   await command(`INSERT INTO ${store.table} (event_id, version, trace_id, received_at, completed_at, duration_ms, consumer_asid, consumer_ods,
