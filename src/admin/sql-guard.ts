@@ -42,6 +42,9 @@ export function wrapAuditorSql(sql: string, limits: SqlLimits): string {
   if (text.length > SQL_MAX_CHARS) throw new SqlRefused(`sql is longer than ${SQL_MAX_CHARS} characters`);
   if (text.includes(';')) throw new SqlRefused('one statement only: ";" is not allowed anywhere (in a string, write char(59))');
   if (text.includes('\0')) throw new SqlRefused('sql holds a NUL character');
+  const names: string[] = [];
+  sqlShape(text, names);
+  if (names.some(hasControlCharacter)) throw new SqlRefused('a quoted name holds a control character (a line break, say): not allowed');
   const seconds = Math.max(limits.timeoutMs, 100) / 1000;
   return (
     `SELECT * FROM (\n${text}\n) LIMIT ${limits.maxRows + 1}` + ` SETTINGS max_execution_time = ${seconds}, max_memory_usage = ${SQL_MAX_MEMORY}, readonly = 1`
@@ -67,7 +70,20 @@ export function parseAst(text: string): AstNode {
     stack.push({ node, depth });
   }
   if (root.children.length !== 1) throw new SqlRefused('the query did not parse as one SELECT');
+  assertDeclaredChildren(root.children[0]);
   return root.children[0];
+}
+
+/**
+ * Every node has exactly the children its line declares (`(children N)`, none when
+ * absent). EXPLAIN AST prints names unescaped: a quoted name holding a line break would
+ * print lines of its own, and hang the nodes after it under a fake one the checks would
+ * not see. Such a line always leaves some node with more or fewer children than declared.
+ */
+function assertDeclaredChildren(node: AstNode): void {
+  const declared = /\(children (\d+)\)$/.exec(node.label);
+  if (node.children.length !== (declared === null ? 0 : Number(declared[1]))) throw new SqlRefused('the query did not parse as expected');
+  for (const child of node.children) assertDeclaredChildren(child);
 }
 
 /** A node's kind and name: "Function file (alias x) (children 1)" → ["Function", "file"]. */
@@ -163,7 +179,7 @@ export function redactSql(sql: string): { statement: string; sha256: string } {
 }
 
 /** A statement's shape: literals as ?, comments dropped, unknown quoted names as "?", digit runs in names as ?, spaces collapsed. */
-function sqlShape(sql: string): string {
+function sqlShape(sql: string, quotedNames?: string[]): string {
   let out = '';
   let i = 0;
   const n = sql.length;
@@ -176,6 +192,7 @@ function sqlShape(sql: string): string {
     } else if (c === '"' || c === '`') {
       const end = endOfQuoted(sql, i, c);
       const inner = sql.slice(i + 1, end - 1);
+      quotedNames?.push(inner);
       out += KNOWN_NAMES.has(inner) ? `${c}${inner}${c}` : `${c}?${c}`;
       i = end;
     } else if (two === '--' || c === '#') {
@@ -183,8 +200,7 @@ function sqlShape(sql: string): string {
       i = end === -1 ? n : end;
       out += ' ';
     } else if (two === '/*') {
-      const end = sql.indexOf('*/', i + 2);
-      i = end === -1 ? n : end + 2;
+      i = endOfComment(sql, i);
       out += ' ';
     } else if (c === '$') {
       const tag = /^\$([A-Za-z0-9_]*)\$/.exec(sql.slice(i, i + 66));
@@ -221,6 +237,24 @@ function endOfQuoted(s: string, i: number, q: string): number {
     else if (s[j] === q) {
       if (s[j + 1] === q) j += 2;
       else return j + 1;
+    } else j++;
+  }
+  return s.length;
+}
+
+const hasControlCharacter = (name: string) => [...name].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
+
+/** Where a block comment that starts at `i` ends: ClickHouse nests them (a comment opened inside one needs its own close). */
+function endOfComment(s: string, i: number): number {
+  let depth = 0;
+  let j = i;
+  while (j < s.length) {
+    if (s.startsWith('/*', j)) {
+      depth++;
+      j += 2;
+    } else if (s.startsWith('*/', j)) {
+      j += 2;
+      if (--depth === 0) return j;
     } else j++;
   }
   return s.length;
