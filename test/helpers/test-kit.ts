@@ -2,6 +2,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Reques
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,6 +104,13 @@ export function freePort(): Promise<number> {
 
 export function tempDir(prefix = 'gw-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** An ADMIN_TOKENS_FILE holding these tokens, each stored as the gateway wants it: its SHA-256. */
+export function adminTokensFile(tokens: ReadonlyArray<{ name: string; role: string; token: string }>): string {
+  const file = join(tempDir('tokens-'), 'admin-tokens.yaml');
+  writeFileSync(file, tokens.map((t) => `- { name: ${t.name}, role: ${t.role}, sha256: ${createHash('sha256').update(t.token).digest('hex')} }\n`).join(''));
+  return file;
 }
 
 export interface RunningGateway {

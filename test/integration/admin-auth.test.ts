@@ -12,6 +12,7 @@ import {
   waitFor,
   type RunningGateway,
   type TestProvider,
+  adminTokensFile,
 } from '../helpers/test-kit';
 import { getText } from '../helpers/metrics-kit';
 import { AdminTokens } from '../../src/admin';
@@ -21,12 +22,10 @@ const METRICS_TOKEN = 'scrape-9f1c0d2e7a';
 const AUDITOR_TOKEN = 'alice-5b7e22c4d1';
 
 function tokensFile(): string {
-  const file = join(tempDir('tokens-'), 'admin-tokens.yaml');
-  writeFileSync(
-    file,
-    `- { name: prometheus, role: metrics, sha256: ${sha(METRICS_TOKEN)} }\n- { name: alice, role: auditor, sha256: ${sha(AUDITOR_TOKEN)} }\n`,
-  );
-  return file;
+  return adminTokensFile([
+    { name: 'prometheus', role: 'metrics', token: METRICS_TOKEN },
+    { name: 'alice', role: 'auditor', token: AUDITOR_TOKEN },
+  ]);
 }
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 

@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import {
   CONSUMER_ASID,
   PROVIDER_ASID,
@@ -11,9 +9,9 @@ import {
   sspHeaders,
   startGateway,
   startProvider,
-  tempDir,
   type RunningGateway,
   type TestProvider,
+  adminTokensFile,
 } from '../helpers/test-kit';
 import { getText } from '../helpers/metrics-kit';
 
@@ -22,7 +20,6 @@ import { getText } from '../helpers/metrics-kit';
  * Malformed cursors, trace-ID case, caching, the Bearer scheme's case, and finding the
  * record of a refusal whose trace ID was not a GUID.
  */
-const sha = (token: string) => createHash('sha256').update(token).digest('hex');
 const AUDITOR_TOKEN = 'carol-6c1f0a9e3b';
 const METRICS_TOKEN = 'scrape-0d4e2b7c91';
 
@@ -33,8 +30,10 @@ const auth = { Authorization: `Bearer ${AUDITOR_TOKEN}` };
 
 beforeAll(async () => {
   provider = await startProvider(okHandler());
-  const tokens = join(tempDir('tokens-'), 'admin-tokens.yaml');
-  writeFileSync(tokens, `- { name: carol, role: auditor, sha256: ${sha(AUDITOR_TOKEN)} }\n- { name: prom, role: metrics, sha256: ${sha(METRICS_TOKEN)} }\n`);
+  const tokens = adminTokensFile([
+    { name: 'carol', role: 'auditor', token: AUDITOR_TOKEN },
+    { name: 'prom', role: 'metrics', token: METRICS_TOKEN },
+  ]);
   gw = await startGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', ADMIN_TOKENS_FILE: tokens, AUDIT_BATCH_MAX_AGE_MS: '50' });
   admin = `http://127.0.0.1:${gw.adminPort}`;
   // Wait until the store answers searches (it is prepared in the background).

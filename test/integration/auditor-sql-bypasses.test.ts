@@ -1,10 +1,6 @@
-import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { directoryYaml, okHandler, send, startGateway, startProvider, tempDir, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import { directoryYaml, okHandler, send, startGateway, startProvider, type RunningGateway, type TestProvider, adminTokensFile } from '../helpers/test-kit';
 import { schemaReady } from '../helpers/audit-kit';
 
-const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 const AUDITOR = 'alice-5b7e22c4d1';
 let provider: TestProvider;
 let gw: RunningGateway;
@@ -21,8 +17,7 @@ const sql = async (text: unknown) => {
 
 beforeAll(async () => {
   provider = await startProvider(okHandler());
-  const tokens = join(tempDir('tokens-'), 'admin-tokens.yaml');
-  writeFileSync(tokens, `- { name: alice, role: auditor, sha256: ${sha(AUDITOR)} }\n`);
+  const tokens = adminTokensFile([{ name: 'alice', role: 'auditor', token: AUDITOR }]);
   gw = await startGateway(directoryYaml({ metadata: provider.root }), {
     AUDIT_ENABLED: 'true',
     AUDIT_BATCH_MAX_AGE_MS: '50',

@@ -5,7 +5,7 @@
  * test-artifacts/explorer/ for a person to look at.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { ARTIFACTS, buildExplorer, startBrowser, type Browser, type TestPage } from '../helpers/browser';
@@ -18,10 +18,10 @@ import {
   sspHeaders,
   startGateway,
   startProvider,
-  tempDir,
   waitFor,
   type RunningGateway,
   type TestProvider,
+  adminTokensFile,
 } from '../helpers/test-kit';
 import { SEARCH_COLUMNS } from '../../src/clickhouse';
 import { OUTCOMES } from '../../src/transaction';
@@ -47,12 +47,10 @@ async function searchApi(query: string): Promise<{ transactions: Record<string, 
 beforeAll(async () => {
   buildExplorer();
   provider = await startProvider(okHandler());
-  const tokens = join(tempDir('explorer-tokens-'), 'admin-tokens.yaml');
-  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
-  writeFileSync(
-    tokens,
-    `- { name: investigator, role: auditor, sha256: ${sha(TOKEN)} }\n- { name: prometheus, role: metrics, sha256: ${sha(METRICS_TOKEN)} }\n`,
-  );
+  const tokens = adminTokensFile([
+    { name: 'investigator', role: 'auditor', token: TOKEN },
+    { name: 'prometheus', role: 'metrics', token: METRICS_TOKEN },
+  ]);
   gw = await startGateway(directoryYaml({ metadata: provider.root }), {
     AUDIT_ENABLED: 'true',
     AUDIT_BATCH_MAX_AGE_MS: '50',

@@ -1,10 +1,9 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- JSON answers, read by shape in the assertions */
 import { createHash, randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { join } from 'node:path';
 import {
   directoryYaml,
   okHandler,
@@ -12,10 +11,10 @@ import {
   sspHeaders,
   startGateway,
   startProvider,
-  tempDir,
   waitFor,
   type RunningGateway,
   type TestProvider,
+  adminTokensFile,
 } from '../helpers/test-kit';
 import { stringify } from 'csv-stringify/sync';
 import { EXPORT_COLUMNS, EXPORT_KINDS, type AuditStore, type KeysetPosition } from '../../src/clickhouse';
@@ -28,7 +27,6 @@ import { schemaReady } from '../helpers/audit-kit';
  * embedded engine: filters, summary, export, the access log and auditor SQL. Rows are
  * written straight into the store, in their own past time windows, so every count is exact.
  */
-const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 const AUDITOR = 'alice-5b7e22c4d1';
 const METRICS = 'scrape-9f1c0d2e7a';
 const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
@@ -124,8 +122,10 @@ async function accessUntil(query: string, predicate: (e: any[]) => boolean, ms =
 
 beforeAll(async () => {
   provider = await startProvider(okHandler());
-  const tokens = join(tempDir('tokens-'), 'admin-tokens.yaml');
-  writeFileSync(tokens, `- { name: prometheus, role: metrics, sha256: ${sha(METRICS)} }\n- { name: alice, role: auditor, sha256: ${sha(AUDITOR)} }\n`);
+  const tokens = adminTokensFile([
+    { name: 'prometheus', role: 'metrics', token: METRICS },
+    { name: 'alice', role: 'auditor', token: AUDITOR },
+  ]);
   gw = await startGateway(directoryYaml({ metadata: provider.root }), {
     AUDIT_ENABLED: 'true',
     AUDIT_BATCH_MAX_AGE_MS: '50',

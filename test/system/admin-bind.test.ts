@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runGateway, type ChildGateway } from '../helpers/child-gateway';
 import { getText } from '../helpers/metrics-kit';
-import { REPO, directoryYaml, tempDir } from '../helpers/test-kit';
+import { REPO, directoryYaml, adminTokensFile } from '../helpers/test-kit';
 
 /**
  * The container image (HOST=0.0.0.0) must not expose an open audit API.
@@ -36,9 +35,7 @@ function lines(gw: ChildGateway): Array<Record<string, unknown>> {
 }
 
 function tokensFile(): string {
-  const file = join(tempDir('tokens-'), 'admin-tokens.yaml');
-  writeFileSync(file, `- { name: dana, role: auditor, sha256: ${createHash('sha256').update('dana-token-1').digest('hex')} }\n`);
-  return file;
+  return adminTokensFile([{ name: 'dana', role: 'auditor', token: 'dana-token-1' }]);
 }
 
 async function stop(gw: ChildGateway): Promise<void> {

@@ -2,16 +2,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { AdminTokens, createAdminApp } from '../../src/admin';
 import { AuditStore } from '../../src/clickhouse';
 import { createLogger } from '../../src/log';
 import { signSeal, type Seal } from '../../src/seal';
 import { clickhouseServer, createOldServerSchema, mutationsDone, type ClickHouseServer } from '../helpers/clickhouse-server';
 import { ed25519, hashOf, insertSeals, insertTrail, literal, sampleRecord, sealPeriods, storeExec, type Exec, type SealedTrail } from '../helpers/seal-forge';
-import { send, tempDir } from '../helpers/test-kit';
+import { send, tempDir, adminTokensFile } from '../helpers/test-kit';
 
 /**
  * GET /audit/verify against real stores: the embedded engine (current ClickHouse) and
@@ -302,12 +299,10 @@ test('GET /audit/public-key: JSON with key id and PEM; the PEM alone on request'
 });
 
 test('with ADMIN_TOKENS_FILE, verify and the public key need an auditor token: 401 without, 403 for the metrics role', async () => {
-  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
-  const file = join(tempDir('verify-tokens-'), 'tokens.yaml');
-  writeFileSync(
-    file,
-    `- { name: scraper, role: metrics, sha256: ${sha('metrics-token-1')} }\n- { name: alice, role: auditor, sha256: ${sha('auditor-token-1')} }\n`,
-  );
+  const file = adminTokensFile([
+    { name: 'scraper', role: 'metrics', token: 'metrics-token-1' },
+    { name: 'alice', role: 'auditor', token: 'auditor-token-1' },
+  ]);
   const store = new AuditStore({
     url: 'http://default@127.0.0.1:9/spine_audit',
     dataDir: tempDir('pk-'),

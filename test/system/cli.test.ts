@@ -21,6 +21,7 @@ import {
   TRACE_ID,
   waitFor,
   type TestProvider,
+  adminTokensFile,
 } from '../helpers/test-kit';
 
 /**
@@ -31,7 +32,6 @@ import {
 const CLI = join(REPO, 'dist', 'src', 'cli', 'spine-gateway.js');
 const AUDITOR_TOKEN = 'cli-auditor-3f9a61c0d2b4e8';
 const METRICS_TOKEN = 'cli-metrics-77c2a0e915';
-const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 
 interface Run {
   status: number | null;
@@ -79,11 +79,10 @@ async function api(path: string): Promise<Record<string, unknown>> {
 
 beforeAll(async () => {
   provider = await startProvider(okHandler());
-  const tokens = join(tempDir('cli-tokens-'), 'admin-tokens.yaml');
-  writeFileSync(
-    tokens,
-    `- { name: casey, role: auditor, sha256: ${sha(AUDITOR_TOKEN)} }\n- { name: prometheus, role: metrics, sha256: ${sha(METRICS_TOKEN)} }\n`,
-  );
+  const tokens = adminTokensFile([
+    { name: 'casey', role: 'auditor', token: AUDITOR_TOKEN },
+    { name: 'prometheus', role: 'metrics', token: METRICS_TOKEN },
+  ]);
   gw = await runGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', ADMIN_TOKENS_FILE: tokens, LOG_LEVEL: 'info' });
   adminUrl = `http://127.0.0.1:${gw.adminPort}`;
   const url = gw.url(`${provider.root}/metadata`);
