@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, send, tempDir } from './test-kit';
+import { REPO, send, sspHeaders, tempDir } from './test-kit';
 
 /** The built gateway (dist/src/main.js, made by `npm test`'s build step) as a child process. */
 export interface ChildGateway {
@@ -110,4 +111,16 @@ export function logLines(gw: ChildGateway, msg: RegExp): Array<Record<string, un
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>)
     .filter((l) => msg.test(String(l.msg)));
+}
+
+/** Sends `n` requests for `target` through the gateway one after another, each with a fresh trace ID, each answered 200; returns the trace IDs. */
+export async function tracedRequests(gw: ChildGateway, target: string, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = randomUUID();
+    ids.push(id);
+    const status = (await send(gw.url(target), { headers: sspHeaders({ 'Ssp-TraceID': id }) })).status;
+    if (status !== 200) throw new Error(`request ${i + 1} of ${n} (trace ${id}) answered ${status}, not 200`);
+  }
+  return ids;
 }

@@ -3,10 +3,10 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { keyId, type Seal } from '../../src/seal';
-import { runGateway, type ChildGateway } from '../helpers/child-gateway';
+import { runGateway, tracedRequests, type ChildGateway } from '../helpers/child-gateway';
 import { chattr, diskFaultsUnavailable } from '../helpers/disk-faults';
 import { dataDirQuery, expectIntactChain, fileSeals, sealedRows, tableSeals } from '../helpers/seal-kit';
-import { directoryYaml, eventually, freePort, send, sspHeaders, startProvider, tempDir, waitFor, type TestProvider } from '../helpers/test-kit';
+import { directoryYaml, eventually, freePort, sspHeaders, startProvider, tempDir, waitFor, type TestProvider } from '../helpers/test-kit';
 
 /**
  * The seal writer across stops, crashes and faults, on child gateways (dist/): the chain
@@ -30,15 +30,7 @@ afterAll(() => provider.close());
 const yaml = () => directoryYaml({ metadata: provider.root });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function requests(gw: ChildGateway, n: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = randomUUID();
-    ids.push(id);
-    expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': id }) })).status).toBe(200);
-  }
-  return ids;
-}
+const requests = (gw: ChildGateway, n: number): Promise<string[]> => tracedRequests(gw, `${provider.root}/metadata`, n);
 
 async function stop(gw: ChildGateway): Promise<void> {
   gw.kill('SIGTERM');

@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { searchUntil } from '../helpers/audit-kit';
 import { directoryYaml, eventually, send, sspHeaders, startProvider, tempDir, type TestProvider } from '../helpers/test-kit';
-import { runGateway } from '../helpers/child-gateway';
+import { runGateway, tracedRequests } from '../helpers/child-gateway';
 
 /**
  * A shipped segment is deleted only once no transaction begun in it is still open: start-up
@@ -52,15 +52,7 @@ test('a batch reading on into later segments keeps the segment with an in-flight
   let stillOnDisk: string[] = [];
   try {
     await eventually(() => gw.stdout().includes('"audit store ready"'), 30_000, 'the audit store');
-    const quick = async (n: number) => {
-      const ids: string[] = [];
-      for (let i = 0; i < n; i++) {
-        const id = randomUUID();
-        ids.push(id);
-        expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': id }) })).status).toBe(200);
-      }
-      return ids;
-    };
+    const quick = (n: number) => tracedRequests(gw, `${provider.root}/metadata`, n);
     await quick(8);
     const longReq = request(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': long }), agent: false });
     longReq.on('error', () => {});

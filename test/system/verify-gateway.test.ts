@@ -7,7 +7,7 @@ import { millisExpr, numberExpr } from '../../src/clickhouse';
 import { recordHashSql, signSeal, type Seal } from '../../src/seal';
 import { execDataDir } from '../helpers/chdb-exec';
 import { queryDataDir } from '../helpers/chdb-query';
-import { metric, runGateway, type ChildGateway } from '../helpers/child-gateway';
+import { metric, runGateway, tracedRequests, type ChildGateway } from '../helpers/child-gateway';
 import { clickhouseServer, createOldServerSchema, mutationsDone, type ClickHouseServer } from '../helpers/clickhouse-server';
 import { fileSeals } from '../helpers/seal-kit';
 import { literal } from '../helpers/seal-forge';
@@ -67,15 +67,7 @@ async function settledVerify(gw: ChildGateway, records: number, ms = 30_000): Pr
   return last!;
 }
 
-async function requests(gw: ChildGateway, n: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = randomUUID();
-    ids.push(id);
-    expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-TraceID': id }) })).status).toBe(200);
-  }
-  return ids;
-}
+const requests = (gw: ChildGateway, n: number): Promise<string[]> => tracedRequests(gw, `${provider.root}/metadata`, n);
 
 /** Requests in `concurrency` loops until stopped. */
 function load(gw: ChildGateway, concurrency: number) {
