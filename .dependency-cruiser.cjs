@@ -1,7 +1,7 @@
 /**
  * Import rules (npm run lint:deps). They keep the README's flow in the code:
  *
- *   consumer request → gateway (the handler) → validate → route → limit → audit begin
+ *   consumer request → gateway (the handler) → validate → route → check → limit → audit begin
  *   (spool) → proxy → transaction end → audit record → spool → shipper → ClickHouse,
  *   with metrics and the admin API beside it.
  *
@@ -19,6 +19,7 @@ const LAYERS = [
   ['tls'],
   ['validate'],
   ['directory'],
+  ['check'],
   ['route', 'limit', 'audit', 'seal'],
   ['proxy', 'spool', 'clickhouse'],
   ['gateway', 'shipper', 'admin'],

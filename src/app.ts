@@ -12,6 +12,7 @@ import { consumerSecureContext, consumerTlsServerOptions, peerStillPasses, trust
 import { createProxyHandler, createRefusalWriter, ownResponseHeaders, ProxyServer, DESCRIPTOR_RESERVE } from './gateway';
 import { createLogger, createTransactionLog, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
+import { InteractionCheck } from './check';
 import { ProxyEngine } from './proxy';
 import type { Transaction } from './transaction';
 import { loadVerifyKeys } from './seal';
@@ -135,6 +136,9 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       provider: defaultLimit(settings.RATE_LIMIT_PROVIDER_PER_SECOND, settings.RATE_LIMIT_PROVIDER_BURST),
     }),
     maxHeaderLines: settings.MAX_HEADER_LINES,
+    jwtCheck: settings.JWT_CHECK,
+    interactionCheck: { mode: settings.INTERACTION_CHECK, check: new InteractionCheck() },
+    defaultEnvironment: settings.ENVIRONMENT,
   });
   proxyServer.serve(handle);
 

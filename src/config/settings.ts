@@ -107,11 +107,25 @@ export const settingsSchema = z
     METRICS_CONSUMER_LABEL: flag.default(false),
     /** pino level. Default info. */
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Environment label written with every transaction (live, test, ...). */
+    /** Environment of a consumer whose directory entry names none (and of requests from unknown consumers): live, test, local, ... Default local. */
     ENVIRONMENT: z
       .string()
       .regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes')
       .default('local'),
+    /**
+     * JWT check (README "JWT check"): off, report (findings recorded and counted, the request forwarded)
+     * or enforce (a request whose token breaks a rule is refused with 400 BAD_REQUEST). Default report.
+     */
+    JWT_CHECK: z.enum(['off', 'report', 'enforce']).default('report'),
+    /**
+     * Interaction check (README "Interaction check"): the method and the path under the matched endpoint
+     * must fit the interaction's entry in INTERACTIONS_FILE. off, report or enforce (400 INTERACTION_MISMATCH). Default enforce.
+     */
+    INTERACTION_CHECK: z.enum(['off', 'report', 'enforce']).default('enforce'),
+    /** Who may use `/_diagnose/<provider URL>` on the proxy port: test (consumers whose environment is test), all, or off. Default test. */
+    DIAGNOSE: z.enum(['test', 'all', 'off']).default('test'),
+    /** Keep audit rows of test consumers (environment test) this many days (a TTL rule of its own). Default 90. */
+    AUDIT_TEST_RETENTION_DAYS: positiveInt.max(25_000).default(90),
     /** TLS on PORT: PEM certificate and key (both or neither). */
     TLS_CERT_FILE: z.string().min(1).optional(),
     TLS_KEY_FILE: z.string().min(1).optional(),

@@ -29,6 +29,8 @@ export interface Consumer {
   readonly certificateFqdns: ReadonlySet<string> | null;
   /** Null: the RATE_LIMIT_CONSUMER_* defaults apply. */
   readonly rateLimit: RateLimit | null;
+  /** `test` or `live` as the entry says; null: the ENVIRONMENT setting applies. */
+  readonly environment: 'test' | 'live' | null;
 }
 
 export interface Provider {
@@ -88,6 +90,7 @@ export class DirectoryIndex {
         interactions: new Set(c.interactions),
         certificateFqdns: c.certificate_fqdns ? new Set(c.certificate_fqdns.map((h) => h.toLowerCase())) : null,
         rateLimit: rateLimitOf(c.rate_limit),
+        environment: c.environment ?? null,
       });
     }
     let endpoints = 0;

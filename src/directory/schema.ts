@@ -40,6 +40,8 @@ export const directorySchema = z
           interactions,
           certificate_fqdns: z.array(z.string().min(1)).optional(),
           rate_limit: rateLimit.optional(),
+          /** test traffic is kept apart (its own retention, diagnose, a metrics label); unset: the ENVIRONMENT setting. */
+          environment: z.enum(['test', 'live']).optional(),
         })
         .strict(),
     ),

@@ -25,6 +25,8 @@ export const refusalCatalogue = {
   TOO_MANY_HEADERS: { status: 431, issue: 'too-costly' },
   REQUEST_TIMEOUT: { status: 408, issue: 'timeout' },
   CLIENT_TIMEOUT: { status: 408, issue: 'timeout' },
+  BAD_REQUEST: { status: 400, issue: 'invalid' },
+  INTERACTION_MISMATCH: { status: 400, issue: 'invalid' },
 } as const;
 
 export type RefusalCode = keyof typeof refusalCatalogue;

@@ -144,6 +144,23 @@ export const refuse = {
       `The request holds ${why}, which a provider could resolve to another endpoint than the one checked here: send the plain FHIR path, with no override headers.`,
     );
   },
+  /** JWT_CHECK=enforce: the token breaks these rules (codes only: never a claim's value). */
+  jwtRejected(rules: readonly string[]): Refusal {
+    return new Refusal(
+      'BAD_REQUEST',
+      'BAD_REQUEST',
+      `The Authorization token breaks GP Connect JWT rules: ${rules.join(', ')}. Each code is explained in the gateway's README ("JWT check"); send a new token that keeps them.`,
+    );
+  },
+  /** INTERACTION_CHECK=enforce: the method or path does not fit Ssp-InteractionID (the expected form, never the consumer's path). */
+  interactionMismatch(interactionId: string, expectedMethod: string, expectedPath: string): Refusal {
+    return new Refusal(
+      'INTERACTION_MISMATCH',
+      'INTERACTION_MISMATCH',
+      `The request does not fit Ssp-InteractionID ${interactionId}: it expects ${expectedMethod} <endpoint>${expectedPath}. ` +
+        'Send the interaction ID of the operation you mean, or the method and path of this one.',
+    );
+  },
   tooManyHeaders(limit: number): Refusal {
     return new Refusal('TOO_MANY_HEADERS', 'TOO_MANY_HEADERS', `The request has more header lines than the gateway accepts (${limit}): send fewer.`);
   },

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJwtClaims, type AuditSink } from '../audit';
+import { inspectJwt, routedJwtFindings, type CheckMode, type InteractionCheck } from '../check';
 import type { DirectoryStore } from '../directory';
 import { ERROR_CODES, Refusal, refuse } from '../errors';
 import type { RateLimiter } from '../limit';
@@ -31,6 +32,12 @@ export interface ProxyHandlerDeps {
   limiter: RateLimiter;
   /** MAX_HEADER_LINES: more field lines than this are refused with 431. */
   maxHeaderLines: number;
+  /** JWT_CHECK. */
+  jwtCheck: CheckMode;
+  /** INTERACTION_CHECK, and the check compiled from INTERACTIONS_FILE. */
+  interactionCheck: { mode: CheckMode; check: InteractionCheck };
+  /** ENVIRONMENT: the environment of a consumer whose directory entry names none. */
+  defaultEnvironment: string;
 }
 
 /**
@@ -104,6 +111,9 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     if (req.httpVersionMinor !== 1) head.expectsContinue = false;
     const headerProblem = checkSspHeaders(head);
     const tx = openTransaction(req, head, deps.audit !== null);
+    const jwt = deps.jwtCheck === 'off' ? null : inspectJwt(head.authorization, tx.receivedAt);
+    if (jwt !== null) tx.jwtFindings = jwt.findings;
+    tx.environment = deps.directory.current?.consumers.get(tx.consumerAsid)?.environment ?? deps.defaultEnvironment;
     const ex = deps.engine.open(req, res, tx, head);
     setExchange(res, ex);
     const framing = framingRefusal(req, head, deps.maxHeaderLines);
@@ -128,6 +138,18 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     tx.providerOds = route.provider.ods;
     tx.endpoint = route.endpoint.url;
     tx.targetHost = route.endpoint.hostHeader;
+
+    // Beyond the SSP: what the request does must be what its interaction says (the audit records what happened).
+    const interaction = deps.interactionCheck;
+    if (interaction.mode !== 'off') {
+      tx.interactionFindings = interaction.check.findings(tx.interactionId, tx.method, route.upstreamPath);
+      const expected = interaction.mode === 'enforce' && tx.interactionFindings.length > 0 ? interaction.check.expected(tx.interactionId) : null;
+      if (expected !== null) return deny(ex, refuse.interactionMismatch(tx.interactionId, expected.method, expected.path));
+    }
+    if (jwt !== null) {
+      tx.jwtFindings = routedJwtFindings(jwt, route.endpoint.url, tx.interactionId);
+      if (deps.jwtCheck === 'enforce' && tx.jwtFindings.length > 0) return deny(ex, refuse.jwtRejected(tx.jwtFindings));
+    }
 
     if (head.contentLength > deps.maxBodyBytes) return deny(ex, refuse.bodyTooLarge(deps.maxBodyBytes));
     const over = deps.limiter.admit(tx.consumerAsid, route.consumer.rateLimit, tx.providerAsid, route.provider.rateLimit);

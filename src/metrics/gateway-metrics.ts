@@ -17,6 +17,10 @@ export interface TransactionFacts {
   readonly forwardedMs: number;
   readonly requestBytes: number;
   readonly responseBytes: number;
+  /** JWT rule codes the token broke (src/check: a bounded set). */
+  readonly jwtFindings: readonly string[];
+  /** Interaction finding codes (src/check: a bounded set). */
+  readonly interactionFindings: readonly string[];
 }
 
 /** The audit pipeline's state, read when scraped (kept free of spool and shipper imports). */
@@ -121,6 +125,18 @@ export class GatewayMetrics {
     name: 'spine_gateway_upstream_failures_total',
     help: 'Provider exchanges that failed, by network reason (ECONNREFUSED, ECONNRESET, ETIMEDOUT, ...).',
     labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  private readonly jwtFindings = new Counter({
+    name: 'spine_gateway_jwt_findings_total',
+    help: 'Requests whose token broke a GP Connect JWT rule, by rule code (README "JWT check"); one request can count under several rules.',
+    labelNames: ['rule'],
+    registers: [this.registry],
+  });
+  private readonly interactionFindings = new Counter({
+    name: 'spine_gateway_interaction_findings_total',
+    help: 'Requests whose method or path did not fit their Ssp-InteractionID, by finding code (README "Interaction check").',
+    labelNames: ['finding'],
     registers: [this.registry],
   });
   private inFlightNow: () => number = () => 0;
@@ -292,6 +308,9 @@ export class GatewayMetrics {
     if (tx.upstreamTtfbMs >= 0) this.upstreamTtfb.observe(this.ttfbAll, tx.upstreamTtfbMs / 1000);
     if (tx.outcome === 'denied') this.refusals.inc({ code: tx.errorCode });
     if (tx.failureReason !== '' && tx.outcome !== 'denied') this.upstreamFailures.inc({ reason: tx.failureReason });
+    // Codes come from src/check's fixed lists, so the label sets stay bounded.
+    for (const rule of tx.jwtFindings) this.jwtFindings.inc({ rule });
+    for (const finding of tx.interactionFindings) this.interactionFindings.inc({ finding });
     this.requestBytesAll.value += tx.requestBytes;
     this.responseBytesAll.value += tx.responseBytes;
   }

@@ -1,1 +1,1 @@
-export { Transaction, NO_CLAIMS, OUTCOMES, type Outcome, type TransactionClaims, type TlsPeer } from './transaction';
+export { Transaction, NO_CLAIMS, NO_FINDINGS, OUTCOMES, type Outcome, type TransactionClaims, type TlsPeer } from './transaction';

@@ -6,9 +6,20 @@ import { performance } from 'node:perf_hooks';
  * take their lists from here. `client_timeout` is the consumer's silence (a stalled
  * upload, or a download it stopped reading), kept apart from the provider's
  * (`upstream_timeout`) so that one party's stall never pages the other's alert.
- * `interrupted` is for records recovered after a crash.
+ * `interrupted` is for records recovered after a crash. `diagnosed` is a `/_diagnose/`
+ * request: checked as a real one would be, answered by the gateway, never forwarded.
  */
-export const OUTCOMES = ['in_flight', 'forwarded', 'denied', 'upstream_error', 'upstream_timeout', 'client_aborted', 'client_timeout', 'interrupted'] as const;
+export const OUTCOMES = [
+  'in_flight',
+  'forwarded',
+  'denied',
+  'upstream_error',
+  'upstream_timeout',
+  'client_aborted',
+  'client_timeout',
+  'interrupted',
+  'diagnosed',
+] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 /**
@@ -46,6 +57,9 @@ export const NO_CLAIMS: TransactionClaims = Object.freeze({
   reasonForRequest: '',
   requestedScope: '',
 });
+
+/** Finding codes of a check (src/check): none is this shared empty list, so a clean request allocates nothing. */
+export const NO_FINDINGS: readonly string[] = Object.freeze([]);
 
 /**
  * One consumer request as the gateway saw it: metadata only, every field set in the
@@ -88,6 +102,13 @@ export class Transaction {
   forwardedMs = -1;
   /** Milliseconds from arrival until a new provider connection was up; 0 on a reused keep-alive socket; -1 if none. */
   upstreamConnectMs = -1;
+
+  /** `test` or `live` from the consumer's directory entry, else the ENVIRONMENT setting; '' until known. */
+  environment = '';
+  /** JWT rules the token breaks (codes of src/check, never a claim's value). */
+  jwtFindings: readonly string[] = NO_FINDINGS;
+  /** How the method and path fail to fit the interaction (codes of src/check, never the path). */
+  interactionFindings: readonly string[] = NO_FINDINGS;
 
   claims: TransactionClaims = NO_CLAIMS;
   /** What the consumer's TLS connection proved (shared by its requests); null on plain HTTP. */

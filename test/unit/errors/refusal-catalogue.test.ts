@@ -23,6 +23,8 @@ const samples: Refusal[] = [
   refuse.tooManyHeaders(100),
   refuse.requestTimeout(60000),
   refuse.clientTimeout(30000),
+  refuse.jwtRejected(['JWT_EXPIRED', 'JWT_SUB_MISMATCH']),
+  refuse.interactionMismatch('urn:nhs:names:services:gpconnect:fhir:rest:search:slot-1', 'GET', '/Slot'),
 ];
 
 /** The README's refusal table: status, stable code and display per row. */

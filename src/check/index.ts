@@ -1,0 +1,12 @@
+export {
+  CHECK_MODES,
+  INTERACTION_FINDINGS,
+  INTERACTION_FINDING_CODES,
+  JWT_RULES,
+  JWT_RULE_CODES,
+  type CheckMode,
+  type InteractionFinding,
+  type JwtRule,
+} from './finding-codes';
+export { InteractionCheck } from './interaction-check';
+export { inspectJwt, routedJwtFindings, type JwtInspection } from './jwt-check';
