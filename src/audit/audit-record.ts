@@ -7,6 +7,7 @@ export type RecordVersion = 1 | 2;
 /** Facts about this gateway, the same on every record. */
 export interface RecordContext {
   readonly instance: string;
+  /** ENVIRONMENT: the record's environment when the transaction names none (its consumer is unknown). */
   readonly environment: string;
 }
 
@@ -130,7 +131,7 @@ function canonicalFinal(
     `${status.length}:${status}${tx.outcome.length}:${tx.outcome}${tx.errorCode.length}:${tx.errorCode}${tx.failureReason.length}:${tx.failureReason}` +
     `${req.length}:${req}${res.length}:${res}${tt.length}:${tt}${co.length}:${co}${tx.clientIp.length}:${tx.clientIp}` +
     claimsPart(c) +
-    `${contextPart(context)}${t === null ? '0:0:0:0:0:0:' : tlsPart(t)}${sealPart(seal)}${seq.length}:${seq}`;
+    `${contextPart(context)}${environmentPart(environmentOf(tx, context))}${t === null ? '0:0:0:0:0:0:' : tlsPart(t)}${sealPart(seal)}${seq.length}:${seq}`;
   return Buffer.byteLength(text) === text.length ? text : canonicalExact(tx, context, seal, dur, tt, co);
 }
 
@@ -190,13 +191,24 @@ function claimsPart(c: Transaction['claims']): string {
 
 let lastContext: RecordContext | null = null;
 let lastContextPart = '';
-/** instance and environment: the same on every record, encoded once. */
+/** The instance: the same on every record, encoded once. */
 function contextPart(context: RecordContext): string {
   if (context !== lastContext) {
     lastContext = context;
-    lastContextPart = `${context.instance.length}:${context.instance}${context.environment.length}:${context.environment}`;
+    lastContextPart = `${context.instance.length}:${context.instance}`;
   }
   return lastContextPart;
+}
+
+let lastEnvironment = '';
+let lastEnvironmentPart = '0:';
+/** The consumer's environment: one of a few values, encoded once per run of them. */
+function environmentPart(environment: string): string {
+  if (environment !== lastEnvironment) {
+    lastEnvironment = environment;
+    lastEnvironmentPart = `${environment.length}:${environment}`;
+  }
+  return lastEnvironmentPart;
 }
 
 let lastPeer: Transaction['tls'] = null;
@@ -253,7 +265,7 @@ function canonicalExact(tx: Transaction, context: RecordContext, seal: RecordSea
     `${num(tx.status)}${part(tx.outcome)}${part(tx.errorCode)}${part(tx.failureReason)}` +
     `${num(tx.requestBytes)}${num(tx.responseBytes)}${part(ttfb)}${part(connect)}${free(tx.clientIp)}` +
     `${free(c.requestingOrganization)}${free(c.practitionerId)}${free(c.practitionerRole)}${free(c.device)}${free(c.reasonForRequest)}${free(c.requestedScope)}` +
-    `${free(context.instance)}${part(context.environment)}` +
+    `${free(context.instance)}${part(environmentOf(tx, context))}` +
     (t === null ? '0:0:0:0:0:0:' : `${free(t.subject)}${free(t.issuer)}${free(t.serial)}${free(t.sha256)}${free(t.protocol)}${free(t.cipher)}`) +
     `${part(seal.chain)}${num(seal.period)}${num(seal.seq)}`
   );
@@ -270,9 +282,20 @@ function requestFacts(tx: Transaction, context: RecordContext): string {
     `,"jwt_requesting_organization":${text(c.requestingOrganization)},"jwt_practitioner_id":${text(c.practitionerId)}` +
     `,"jwt_practitioner_role":${text(c.practitionerRole)},"jwt_device":${text(c.device)}` +
     `,"jwt_reason_for_request":${text(c.reasonForRequest)},"jwt_requested_scope":${text(c.requestedScope)}` +
-    `,"gateway_instance":${text(context.instance)},"environment":"${context.environment}"` +
-    tlsFacts(tx.tls)
+    `,"gateway_instance":${text(context.instance)},"environment":"${environmentOf(tx, context)}"` +
+    tlsFacts(tx.tls) +
+    `,"jwt_findings":${codeList(tx.jwtFindings)},"interaction_findings":${codeList(tx.interactionFindings)},"canonical_form":1`
   );
+}
+
+/** The consumer's environment (its directory entry's, else ENVIRONMENT's, set by the handler); the context's when unset. */
+function environmentOf(tx: Transaction, context: RecordContext): string {
+  return tx.environment === '' ? context.environment : tx.environment;
+}
+
+/** A list of finding codes (src/check's fixed vocabularies: plain ASCII, nothing to escape) as a JSON array. */
+function codeList(codes: readonly string[]): string {
+  return codes.length === 0 ? '[]' : `["${codes.join('","')}"]`;
 }
 
 const NO_TLS = ',"client_cert_subject":"","client_cert_issuer":"","client_cert_serial":"","client_cert_sha256":"","tls_protocol":"","tls_cipher":""';

@@ -10,3 +10,4 @@ export {
 } from './finding-codes';
 export { InteractionCheck } from './interaction-check';
 export { inspectJwt, routedJwtFindings, type JwtInspection } from './jwt-check';
+export { exampleClaims, exampleToken, type ExampleTokenOptions } from './example-token';

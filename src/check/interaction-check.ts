@@ -18,6 +18,12 @@ export class InteractionCheck {
     return NO_FINDINGS as readonly InteractionFinding[];
   }
 
+  /** The interaction's requestedScope in INTERACTIONS_FILE, as written (e.g. "patient/*.read (plus conf/N or conf/R)"); null when unknown. */
+  requiredScope(interactionId: string): string | null {
+    void interactionId;
+    return null;
+  }
+
   /** What the interaction expects, for refusals and diagnose: its method and path form (the template), or null when unknown. */
   expected(interactionId: string): { method: string; path: string } | null {
     void interactionId;

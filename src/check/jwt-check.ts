@@ -22,10 +22,12 @@ export function inspectJwt(authorization: string | null, nowMs: number): JwtInsp
 
 /**
  * The inspection's findings plus the rules that need the route: aud against the matched
- * endpoint, requested_scope against the interaction's. Returns `inspection.findings` itself when nothing is added.
+ * endpoint, requested_scope against the interaction's (`requiredScope`: its INTERACTIONS_FILE
+ * requestedScope, null when the interaction is not in the file). Returns `inspection.findings`
+ * itself when nothing is added.
  */
-export function routedJwtFindings(inspection: JwtInspection, endpointUrl: string, interactionId: string): readonly JwtRule[] {
+export function routedJwtFindings(inspection: JwtInspection, endpointUrl: string, requiredScope: string | null): readonly JwtRule[] {
   void endpointUrl;
-  void interactionId;
+  void requiredScope;
   return inspection.findings;
 }

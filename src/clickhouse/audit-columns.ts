@@ -64,6 +64,9 @@ export const AUDIT_COLUMNS: readonly AuditColumn[] = [
   { name: 'seal_period', type: 'UInt64', migration: 4 },
   { name: 'seq', type: 'UInt64', migration: 4 },
   { name: 'record_hash', type: 'String', migration: 4 },
+  { name: 'jwt_findings', type: 'Array(LowCardinality(String))', migration: 7 },
+  { name: 'interaction_findings', type: 'Array(LowCardinality(String))', migration: 7 },
+  { name: 'canonical_form', type: 'UInt8', migration: 7 },
 ];
 
 /** What the audit search returns: every column but `version` (FINAL keeps the highest; it says nothing more). */

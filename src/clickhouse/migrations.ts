@@ -143,6 +143,16 @@ export const migrations: Migration[] = [
       ORDER BY (at, event_id)`,
     ],
   },
+  {
+    version: 7,
+    description: "integrator checks: the token's and the interaction's findings, and the record's canonical form",
+    statements: [
+      `ALTER TABLE {db}.transactions
+        ADD COLUMN IF NOT EXISTS jwt_findings Array(LowCardinality(String)) DEFAULT [] AFTER record_hash,
+        ADD COLUMN IF NOT EXISTS interaction_findings Array(LowCardinality(String)) DEFAULT [] AFTER jwt_findings,
+        ADD COLUMN IF NOT EXISTS canonical_form UInt8 DEFAULT 1 AFTER interaction_findings`,
+    ],
+  },
 ];
 
 /** Retention is a setting, not a migration: applied (idempotently) at every start. */

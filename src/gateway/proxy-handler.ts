@@ -147,7 +147,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
       if (expected !== null) return deny(ex, refuse.interactionMismatch(tx.interactionId, expected.method, expected.path));
     }
     if (jwt !== null) {
-      tx.jwtFindings = routedJwtFindings(jwt, route.endpoint.url, tx.interactionId);
+      tx.jwtFindings = routedJwtFindings(jwt, route.endpoint.url, interaction.check.requiredScope(tx.interactionId));
       if (deps.jwtCheck === 'enforce' && tx.jwtFindings.length > 0) return deny(ex, refuse.jwtRejected(tx.jwtFindings));
     }
 
