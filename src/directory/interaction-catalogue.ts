@@ -50,17 +50,24 @@ class CompiledCatalogue extends Set<string> implements InteractionCatalogue {
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
 
+/** A missing field says so; a present one of the wrong type says what it must be. */
+const missingOr = (what: string) => ({ error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is missing' : what) });
+const text = () => z.string(missingOr('must be a string'));
+
 const entrySchema = z
-  .object({
-    id: z.string({ error: 'must be a string' }).regex(INTERACTION_PATTERN, 'must be an interaction URN (urn:nhs:names:services:...)'),
-    method: z.enum(METHODS, { error: `must be one of ${METHODS.join(', ')}` }),
-    path: z.string({ error: 'must be a string' }).regex(/^\/[\x21-\x7e]*$/, 'must be a path template below the endpoint, starting with "/"'),
-    pathRegex: z.string({ error: 'must be a string' }).min(1, 'must not be empty'),
-    requestedScope: z.string({ error: 'must be a string' }).min(1, 'must not be empty'),
-    operation: z.string({ error: 'must be a string' }).min(1, 'must not be empty'),
-    capability: z.string().optional(),
-    spec: z.string().optional(),
-  })
+  .object(
+    {
+      id: text().regex(INTERACTION_PATTERN, 'must be an interaction URN (urn:nhs:names:services:...)'),
+      method: z.enum(METHODS, missingOr(`must be one of ${METHODS.join(', ')}`)),
+      path: text().regex(/^\/[\x21-\x7e]*$/, 'must be a path template below the endpoint, starting with "/"'),
+      pathRegex: text().min(1, 'must not be empty'),
+      requestedScope: text().min(1, 'must not be empty'),
+      operation: text().min(1, 'must not be empty'),
+      capability: z.string().optional(),
+      spec: z.string().optional(),
+    },
+    { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object { id, method, path, pathRegex, requestedScope, operation }' : undefined) },
+  )
   .strict();
 
 /**

@@ -88,7 +88,7 @@ ${endpoints}`;
 }
 
 /** Raw request bytes: the target is the provider's absolute URL, a POST or PUT carries a small JSON body. */
-function requestBytes(port: number, method: string, interactionId: string, below: string, traceId = randomUUID()): string {
+function requestBytes(port: number, method: string, interactionId: string, below: string, traceId: string = randomUUID()): string {
   const body = method === 'POST' || method === 'PUT' ? '{"resourceType":"Parameters"}' : '';
   return (
     `${method} /http://127.0.0.1:${port}${below} HTTP/1.1\r\nHost: gateway.local\r\n` +
