@@ -1,4 +1,5 @@
 import type { Endpoint, InteractionCatalogue } from '../directory';
+import { NO_FINDINGS } from '../transaction';
 import type { InteractionFinding } from './finding-codes';
 
 /** What routing found for a request: its endpoint, and the path and query below the endpoint's origin (a Route fits). */
@@ -13,11 +14,13 @@ const QUERY = 4;
 
 /** Every combination of findings, built once: a request allocates no list (index: METHOD | PATH | QUERY bits). */
 const COMBINATIONS: ReadonlyArray<readonly InteractionFinding[]> = Array.from({ length: 8 }, (_, bits) =>
-  Object.freeze([
-    ...(bits & METHOD ? (['INTERACTION_METHOD'] as const) : []),
-    ...(bits & PATH ? (['INTERACTION_PATH'] as const) : []),
-    ...(bits & QUERY ? (['INTERACTION_QUERY'] as const) : []),
-  ]),
+  bits === 0
+    ? (NO_FINDINGS as readonly InteractionFinding[])
+    : Object.freeze([
+        ...(bits & METHOD ? (['INTERACTION_METHOD'] as const) : []),
+        ...(bits & PATH ? (['INTERACTION_PATH'] as const) : []),
+        ...(bits & QUERY ? (['INTERACTION_QUERY'] as const) : []),
+      ]),
 );
 const NOT_IN_CATALOGUE: readonly InteractionFinding[] = Object.freeze(['INTERACTION_NOT_IN_CATALOGUE']);
 
@@ -49,13 +52,21 @@ function hasParameter(s: string, from: number, name: string): boolean {
  * a scan of the query's parameter names.
  */
 export class InteractionCheck {
-  constructor(private readonly catalogue: InteractionCatalogue) {}
+  /** What each interaction expects, built once: exactly `{ method, path }`, safe to serialise as it is. */
+  private readonly expectedForms = new Map<string, Readonly<{ method: string; path: string }>>();
+
+  constructor(private readonly catalogue: InteractionCatalogue) {
+    for (const id of catalogue) {
+      const entry = catalogue.get(id)!;
+      this.expectedForms.set(id, Object.freeze({ method: entry.method, path: entry.path }));
+    }
+  }
 
   /**
    * Findings for a request of `interactionId` with `method`, routed to `route` (the path
-   * below the endpoint is `upstreamPath` without the endpoint's own path). NO_FINDINGS-like
-   * empty list when it fits; INTERACTION_NOT_IN_CATALOGUE alone when the file does not
-   * list the interaction (its form is unknown: recorded, not refused).
+   * below the endpoint is `upstreamPath` without the endpoint's own path). NO_FINDINGS when
+   * it fits; INTERACTION_NOT_IN_CATALOGUE alone when the file does not list the interaction
+   * (its form is unknown: recorded, not refused).
    */
   findings(interactionId: string, method: string, route: RoutedTarget): readonly InteractionFinding[] {
     const entry = this.catalogue.get(interactionId);
@@ -87,6 +98,6 @@ export class InteractionCheck {
 
   /** What the interaction expects, for refusals and diagnose: its method and path form (the template), or null when unknown. */
   expected(interactionId: string): { method: string; path: string } | null {
-    return this.catalogue.get(interactionId) ?? null;
+    return this.expectedForms.get(interactionId) ?? null;
   }
 }

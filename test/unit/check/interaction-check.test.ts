@@ -185,7 +185,7 @@ describe('findings', () => {
   });
 
   test('expected and requiredScope give the file as written', () => {
-    expect(check.expected(SLOT)).toMatchObject({ method: 'GET', path: '/Slot?start=ge{date}&end=le{date}&status=free&_include=Slot:schedule{&...}' });
+    expect(check.expected(SLOT)).toEqual({ method: 'GET', path: '/Slot?start=ge{date}&end=le{date}&status=free&_include=Slot:schedule{&...}' });
     expect(check.requiredScope('urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1')).toBe('patient/*.read (plus conf/N or conf/R)');
   });
 
