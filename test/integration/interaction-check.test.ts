@@ -191,6 +191,32 @@ describe('INTERACTION_CHECK=enforce: wrong forms are refused before any byte rea
     expect(answer.diagnostics).toContain('GET <endpoint>/Slot?start=ge{date}&end=le{date}&status=free&_include=Slot:schedule{&...}');
   });
 
+  test('variants of the attack: other methods, spellings and disguises of a booking under a read or a search', async () => {
+    const byId = (suffix: string) => INTERACTIONS.find((i) => i.id.endsWith(suffix))!;
+    const root = SERVICE_ROOT['appointment-management'];
+    const slotQuery = '?start=ge2026-12-03&end=le2026-12-10&status=free&_include=Slot:schedule';
+    const cases: Array<[string, Interaction, string, string]> = [
+      ['the slot query added to the booking', byId(':search:slot-1'), 'POST', `${root}/Appointment${slotQuery}`],
+      ['a booking as a slot search, with the right path and query', byId(':search:slot-1'), 'POST', `${root}/Slot${slotQuery}`],
+      ['an amendment (PUT) as an appointment read', byId(':read:appointment-1'), 'PUT', `${root}/Appointment/Canary1`],
+      ['a booking with a trailing slash', byId(':create:appointment-1'), 'POST', `${root}/Appointment/`],
+      ['a booking in lower case', byId(':create:appointment-1'), 'POST', `${root}/appointment`],
+      ['an operation with an escaped $ under its own ID', byId(':gpc.registerpatient-1'), 'POST', `${root}/Patient/%24gpc.registerpatient`],
+      ['an operation as a patient read', byId(':fhir:rest:read:patient-1'), 'GET', `${root}/Patient/$gpc.registerpatient`],
+      ['a booking under the endpoint, then the endpoint again', byId(':create:appointment-1'), 'POST', `${root}${root}/Appointment`],
+    ];
+    for (const [what, x, method, below] of cases) {
+      const answer = await exchange(gw, provider, method, x.id, below);
+      expect({ what, status: answer.status, code: answer.code }).toEqual({ what, status: 400, code: 'INTERACTION_MISMATCH' });
+      expect(answer.text).not.toContain('Canary');
+    }
+    // Disguises that a provider may resolve to another path are refused before the check even runs ("Path forms").
+    for (const below of [`${root}/Slot/../Appointment`, `${root}/Appointment%2F..%2FSlot`, `${root}/Slot;x=1`, `${root}/Slot${slotQuery}&_method=POST`]) {
+      const answer = await exchange(gw, provider, 'POST', byId(':search:slot-1').id, below);
+      expect({ below, status: answer.status, code: answer.code }).toEqual({ below, status: 400, code: 'AMBIGUOUS_PATH' });
+    }
+  });
+
   test('the path is the path under the endpoint: the right path under another service root does not fit', async () => {
     // read:metadata-1 is registered at .../gpconnect/fhir; /metadata at the origin is not under it (routing refuses that),
     // and the endpoint's own path repeated below it is not the interaction's path.
