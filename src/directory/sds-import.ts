@@ -67,18 +67,21 @@ interface ProvidedEndpoint {
 
 export function importSds(input: SdsImportInput): SdsImportResult {
   const findings: Findings = { errors: [], warnings: [] };
-  const unknown = new Map<string, string>();
+  /** Interaction ID → where it is first written (for the unknown-interaction warning). */
+  const firstUse = new Map<string, string>();
   const noteInteractions = (place: Place, uses: AsRecord['interactions']) => {
-    for (const use of uses) {
-      if (!input.knownInteractions.has(use.id) && !unknown.has(use.id)) unknown.set(use.id, `${placeText(place)}: ${use.field}`);
-    }
+    for (const use of uses) if (!firstUse.has(use.id)) firstUse.set(use.id, `${placeText(place)}: ${use.field}`);
   };
+  /** A Device file that could not be read at all: every MHS record would lack its AS record, which says nothing new. */
+  let devicesUnreadable = false;
 
   // AS records, merged by ASID.
   const systems = new Map<string, System>();
   const partyKeysSeen = new Set<string>();
   for (const source of input.devices) {
-    bundleEntries(source, 'Device', findings).forEach((entry, i) => {
+    const entries = bundleEntries(source, 'Device', findings);
+    if (entries === null) devicesUnreadable = true;
+    (entries ?? []).forEach((entry, i) => {
       const as = readDevice(source, entry, i, findings, partyKeysSeen);
       if (as === null) return;
       noteInteractions(as.place, as.interactions);
@@ -114,7 +117,7 @@ export function importSds(input: SdsImportInput): SdsImportResult {
   /** ASID → interaction → where it is received. */
   const provided = new Map<string, Map<string, ProvidedEndpoint>>();
   for (const source of input.endpoints) {
-    bundleEntries(source, 'Endpoint', findings).forEach((entry, i) => {
+    (bundleEntries(source, 'Endpoint', findings) ?? []).forEach((entry, i) => {
       const mhs = readEndpoint(source, entry, i, findings);
       if (mhs === null) return;
       noteInteractions(mhs.place, mhs.interactions);
@@ -137,7 +140,7 @@ export function importSds(input: SdsImportInput): SdsImportResult {
       const owners = systemsByPartyKey.get(mhs.partyKey);
       if (owners === undefined) {
         // An address without an ASID cannot be routed to (Ssp-To is an ASID); a Device export missing it would drop a provider silently.
-        if (!partyKeysSeen.has(mhs.partyKey)) {
+        if (!partyKeysSeen.has(mhs.partyKey) && !devicesUnreadable) {
           findings.errors.push(
             `${placeText(mhs.place)}: identifier (nhsMhsPartyKey): no AS record (Device) has party key ${printable(mhs.partyKey)}; add its Device search result (ODS ${mhs.ods})`,
           );
@@ -246,8 +249,13 @@ export function importSds(input: SdsImportInput): SdsImportResult {
   } else {
     findings.warnings.push('no --agreements: the directory has no agreements key, so the gateway will not check data-sharing agreements (FoT)');
   }
-  for (const [id, where] of unknown)
-    findings.warnings.push(`${where}: ${id} is not in INTERACTIONS_FILE (not a known GP Connect interaction ID): imported as written`);
+  // Only the interactions that are imported: an MHS record left out has had its warning.
+  const imported = new Set([...consumers.flatMap((c) => c.interactions), ...providers.flatMap((p) => p.endpoints.flatMap((e) => e.interactions))]);
+  for (const [id, where] of firstUse) {
+    if (imported.has(id) && !input.knownInteractions.has(id)) {
+      findings.warnings.push(`${where}: ${id} is not in INTERACTIONS_FILE (not a known GP Connect interaction ID): imported as written`);
+    }
+  }
   if (consumers.length === 0 && providers.length === 0 && findings.errors.length === 0) {
     findings.warnings.push('the SDS records give no consumer and no provider: the directory is empty');
   }

@@ -89,14 +89,14 @@ export function printable(value: unknown, max = 200): string {
   return text.length > max ? `${text.slice(0, max)}...` : text;
 }
 
-/** The entries of a search-result Bundle, or the one problem that makes the file unusable. */
-export function bundleEntries(source: SdsSource, expected: 'Device' | 'Endpoint', findings: Findings): unknown[] {
+/** The entries of a search-result Bundle, or null with the one problem that makes the file unusable. */
+export function bundleEntries(source: SdsSource, expected: 'Device' | 'Endpoint', findings: Findings): unknown[] | null {
   let bundle: unknown;
   try {
     bundle = JSON.parse(source.text);
   } catch (err) {
     findings.errors.push(`${source.name}: not JSON: ${printable((err as Error).message)}`);
-    return [];
+    return null;
   }
   if (!isObject(bundle)) {
     findings.errors.push(
@@ -106,11 +106,11 @@ export function bundleEntries(source: SdsSource, expected: 'Device' | 'Endpoint'
   }
   if (bundle.resourceType === 'OperationOutcome') {
     findings.errors.push(`${source.name}: resourceType: an OperationOutcome (the SDS API's error answer), not a /${expected} search result`);
-    return [];
+    return null;
   }
   if (bundle.resourceType !== 'Bundle') {
     findings.errors.push(`${source.name}: resourceType: expected Bundle (an SDS /${expected} search result), found ${printable(bundle.resourceType)}`);
-    return [];
+    return null;
   }
   const links = Array.isArray(bundle.link) ? bundle.link : [];
   if (links.some((l) => isObject(l) && l.relation === 'next')) {
@@ -123,7 +123,7 @@ export function bundleEntries(source: SdsSource, expected: 'Device' | 'Endpoint'
   }
   if (!Array.isArray(bundle.entry)) {
     findings.errors.push(`${source.name}: entry: expected an array`);
-    return [];
+    return null;
   }
   return bundle.entry;
 }
