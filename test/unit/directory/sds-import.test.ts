@@ -365,7 +365,7 @@ describe('every problem, one line each with its place; nothing written', () => {
     const entry = deviceEntry({ ...SDS_PROVIDER, interactions: [METADATA], asid: '1\n2', fullUrl: 'http://x/\u001b[31mDevice\r\nerror: forged' });
     const result = run([entry], []);
     const line = only(result.errors);
-    expect([...line].filter((c) => c < " ")).toEqual([]);
+    expect([...line].filter((c) => c < ' ')).toEqual([]);
     expect(line).toBe('devices.json: entry 0 (http://x/?[31mDevice??error: forged): identifier (nhsSpineASID): 1?2 is not an ASID (digits only)');
   });
 });
