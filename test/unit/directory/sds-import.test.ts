@@ -197,6 +197,18 @@ describe('how SDS records become directory entries', () => {
     );
   });
 
+  test('an agreement for everyone with everyone, and two providers of one organisation, are warned about', () => {
+    const second = deviceEntry({ ...SDS_PROVIDER, asid: '928942012546', partyKey: 'ABC123-822105', interactions: [SLOTS] });
+    const result = run([provider(), second, consumer()], [mhs(), mhs(SLOTS, ROOT, { partyKey: 'ABC123-822105' })], {
+      agreements: { name: 'ndsa.csv', text: `${HEADER}NDSA,*,*\n` },
+    });
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([
+      'providers 928942012545 and 928942012546 are both of organisation ABC123; SDS registers one provider system per organisation',
+      'ndsa.csv: an agreement covers every consumer with every provider (*,*): the agreement check lets everything through',
+    ]);
+  });
+
   test('without --agreements the directory has no agreements key, and a warning says the check is off', () => {
     const result = run([provider(), consumer()], [mhs()], { agreements: undefined });
     expect(result.directory).not.toHaveProperty('agreements');
