@@ -1,4 +1,4 @@
-import { Document } from 'yaml';
+import { Document, parse as parseYaml } from 'yaml';
 import { agreementEntries, readAgreements, type AgreementEntry } from './agreements-csv';
 import { checkDirectoryText } from './load-directory';
 import type { DirectoryFile } from './schema';
@@ -36,7 +36,8 @@ import {
 export interface SdsImportInput {
   readonly devices: readonly SdsSource[];
   readonly endpoints: readonly SdsSource[];
-  readonly agreements?: SdsSource;
+  /** Null: given but unreadable (the caller reported it): no agreements, and no warning that there are none. */
+  readonly agreements?: SdsSource | null;
   /** INTERACTIONS_FILE's IDs: others are imported with a warning. */
   readonly knownInteractions: ReadonlySet<string>;
   /** Stamped on every consumer; absent: the gateway's ENVIRONMENT setting applies. */
@@ -114,12 +115,18 @@ export function importSds(input: SdsImportInput): SdsImportResult {
   // MHS records: each interaction of each record goes to the one AS record with its party key that lists it.
   const mhsByPartyKey = new Map<string, MhsRecord[]>();
   const mhsByCpaId = new Map<string, MhsRecord>();
+  /** `party key interaction` of MHS records that are not active. */
+  const inactiveProvided = new Set<string>();
   /** ASID → interaction → where it is received. */
   const provided = new Map<string, Map<string, ProvidedEndpoint>>();
   for (const source of input.endpoints) {
     (bundleEntries(source, 'Endpoint', findings) ?? []).forEach((entry, i) => {
       const mhs = readEndpoint(source, entry, i, findings);
       if (mhs === null) return;
+      if ('inactive' in mhs) {
+        for (const use of mhs.interactions) inactiveProvided.add(`${mhs.partyKey} ${use.id}`);
+        return;
+      }
       noteInteractions(mhs.place, mhs.interactions);
       if (mhs.cpaId !== null) {
         const same = mhsByCpaId.get(mhs.cpaId);
@@ -194,7 +201,7 @@ export function importSds(input: SdsImportInput): SdsImportResult {
     const byInteraction = provided.get(asid);
     // Provided: on an MHS record with this party key too, whichever AS record it was given to.
     const onMhs = new Set((mhsByPartyKey.get(as.partyKey) ?? []).flatMap((m) => m.interactions.map((u) => u.id)));
-    const consumed = [...system.interactions].filter((id) => !onMhs.has(id)).sort();
+    const consumed = [...system.interactions].filter((id) => !onMhs.has(id) && !inactiveProvided.has(`${as.partyKey} ${id}`)).sort();
     if (system.interactions.size === 0) {
       findings.warnings.push(`${placeText(as.place)}: extension (interaction): ASID ${asid} lists no interactions: not imported`);
       continue;
@@ -232,7 +239,9 @@ export function importSds(input: SdsImportInput): SdsImportResult {
   }
 
   let agreements: AgreementEntry[] | undefined;
-  if (input.agreements !== undefined) {
+  if (input.agreements === null) {
+    // Reported by the caller; the import fails.
+  } else if (input.agreements !== undefined) {
     agreements = agreementEntries(readAgreements(input.agreements, findings));
     const covered = (ods: string) => agreements!.some((a) => a.consumers === '*' || a.consumers.includes(ods));
     for (const c of consumers) {
@@ -263,8 +272,12 @@ export function importSds(input: SdsImportInput): SdsImportResult {
   if (findings.errors.length > 0) return { yaml: null, directory: null, ...findings };
   const directory: DirectoryFile = { consumers, providers, ...(agreements !== undefined ? { agreements } : {}) };
   const yaml = render(directory, input, systems, provided);
-  // The promise is "the gateway loads it as it is": hold the text to the gateway's own loader.
+  // The promise is "the gateway loads it as it is": hold the text to the gateway's own
+  // loader, and make sure it reads back as exactly what was built.
   const check = checkDirectoryText(yaml, '(imported)', input.knownInteractions);
+  if (check.problems.length === 0 && JSON.stringify(parseYaml(yaml)) !== JSON.stringify(directory)) {
+    check.problems.push('it does not read back as the directory built (a value the YAML writer changed)');
+  }
   if (check.problems.length > 0) {
     return { yaml: null, directory: null, errors: check.problems.map((p) => `the imported directory would not load: ${p}`), warnings: findings.warnings };
   }

@@ -254,26 +254,40 @@ export function readDevice(source: SdsSource, entry: unknown, index: number, fin
 /** The loader's own rule for an endpoint URL: the address must pass it as the directory will hold it. */
 const endpointUrlRule = directorySchema.shape.providers.element.shape.endpoints.element.shape.url;
 
-/** An MHS record from an `/Endpoint` entry; null with its problems, or with a warning when it is not active. */
-export function readEndpoint(source: SdsSource, entry: unknown, index: number, findings: Findings): MhsRecord | null {
+/** An MHS record that is not `active`: no endpoint, but its interactions still mark its party key's system as their provider. */
+export interface InactiveMhsRecord {
+  readonly inactive: true;
+  readonly place: Place;
+  readonly partyKey: string;
+  readonly interactions: readonly InteractionUse[];
+}
+
+/** An MHS record from an `/Endpoint` entry; null with its problems; an InactiveMhsRecord, with a warning, when it is not active. */
+export function readEndpoint(source: SdsSource, entry: unknown, index: number, findings: Findings): MhsRecord | InactiveMhsRecord | null {
   const r = new EntryReader(source, entry, index, 'Endpoint');
   if (r.resource === null) {
     findings.errors.push(...r.problems);
     return null;
   }
+  const partyKey = r.oneIdentifier(SYSTEM.partyKey, 'identifier (nhsMhsPartyKey)', null, 'a party key');
   const status = r.resource.status;
   if (status !== undefined && status !== 'active') {
-    findings.warnings.push(`${placeText(r.place)}: status: ${printable(status)}, not active: not imported`);
-    return null;
+    // Its address and the rest do not matter; its interactions do: without them, a provider
+    // whose endpoint is switched off would be imported as a consumer of that interaction.
+    const interactions = r.interactions();
+    findings.errors.push(...r.problems);
+    if (r.problems.length > 0 || partyKey === null) return null;
+    findings.warnings.push(`${placeText(r.place)}: status: ${printable(status)}, not active: no endpoint imported`);
+    return { inactive: true, place: r.place, partyKey, interactions };
   }
-  const partyKey = r.oneIdentifier(SYSTEM.partyKey, 'identifier (nhsMhsPartyKey)', null, 'a party key');
   const ods = r.ods('managingOrganization');
   const fqdn = r.oneIdentifier(SYSTEM.fqdn, 'identifier (nhsMhsFQDN)', /^[A-Za-z0-9.-]{1,253}$/, 'a host name', false);
   const cpaId = r.oneIdentifier(SYSTEM.cpaId, 'identifier (nhsMhsCPAId)', null, 'a CPA id', false);
   const address = endpointAddress(r);
   const interactions = r.interactions();
-  if (interactions.length === 0 && r.problems.length === 0)
+  if (interactions.length === 0 && r.problems.length === 0) {
     r.fail(`extension (${EXTENSION.interaction})`, 'missing: an MHS record names the interaction it receives');
+  }
   findings.errors.push(...r.problems);
   if (r.problems.length > 0 || partyKey === null || ods === null || address === null) return null;
   return { place: r.place, partyKey, ods, address, fqdn: fqdn === null ? null : fqdn.toLowerCase(), cpaId, interactions };

@@ -102,14 +102,14 @@ describe('spine-gateway directory import', () => {
 
   test('a file that cannot be read is one of the problems, the others are still listed', async () => {
     const missing = join(dir, 'missing.json');
-    const r = await cli(['directory', 'import', '--sds-devices', missing, '--sds-endpoints', ENDPOINT_FIXTURE]);
+    const r = await cli(['directory', 'import', '--sds-devices', missing, '--sds-endpoints', ENDPOINT_FIXTURE, '--agreements', missing]);
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     expect(lines(r.stderr)).toEqual([
       `error: ${missing}: cannot read: ENOENT`,
+      `error: ${missing}: cannot read: ENOENT`,
       expect.stringMatching(/^error: .*sds-fhir-endpoint-bundle.json: entry 0 .*: no AS record \(Device\) has party key ABC123-822104/),
-      'warning: no --agreements: the directory has no agreements key, so the gateway will not check data-sharing agreements (FoT)',
-      'spine-gateway: 2 errors, 1 warning: no directory written',
+      'spine-gateway: 3 errors, 0 warnings: no directory written',
     ]);
   });
 

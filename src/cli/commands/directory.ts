@@ -108,7 +108,7 @@ Example:
       const result = importSds({
         devices,
         endpoints,
-        ...(agreements ? { agreements } : {}),
+        ...(agreements !== undefined ? { agreements } : {}),
         knownInteractions: known,
         ...(options.environment ? { environment: options.environment } : {}),
         certificateFqdns: options.certificateFqdns,

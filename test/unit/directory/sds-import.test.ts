@@ -155,10 +155,12 @@ describe('how SDS records become directory entries', () => {
     expect(result.directory!.providers[0].endpoints).toEqual([{ url: ROOT, interactions: [METADATA] }]);
   });
 
-  test('an endpoint that is not active is left out, with a warning', () => {
-    const result = run([provider([METADATA, SLOTS])], [mhs(METADATA), mhs(SLOTS, ROOT, { status: 'off' })]);
+  test('an endpoint that is not active is left out, with a warning, and does not make its provider a consumer of that interaction', () => {
+    const result = run([provider([METADATA, SLOTS])], [mhs(METADATA), mhs(SLOTS, 'https://GP.example.nhs.uk/old', { status: 'off' })]);
     expect(result.errors).toEqual([]);
-    expect(result.warnings).toEqual([expect.stringMatching(/^endpoints.json: entry 1 \(.*\): status: off, not active: not imported$/)]);
+    expect(result.warnings).toEqual([expect.stringMatching(/^endpoints.json: entry 1 \(.*\): status: off, not active: no endpoint imported$/)]);
+    expect(result.directory!.providers[0].endpoints).toEqual([{ url: ROOT, interactions: [METADATA] }]);
+    expect(result.directory!.consumers).toEqual([]);
   });
 
   test('an interaction INTERACTIONS_FILE does not know is imported, with one warning naming its first place', () => {
