@@ -177,7 +177,7 @@ class EntryReader {
     }
     const value = values[0];
     if (typeof value !== 'string' || (pattern !== null && !pattern.test(value))) {
-      this.fail(field, `${printable(value)} is not ${what}`);
+      this.fail(field, value === '' ? `empty (${what} expected)` : `${printable(value)} is not ${what}`);
       return null;
     }
     return value;

@@ -242,7 +242,7 @@ describe('every problem, one line each with its place; nothing written', () => {
       'a Device without an ASID',
       [deviceEntry({ ...SDS_PROVIDER, asid: '', interactions: [METADATA] })],
       [],
-      new RegExp(`^${esc(D0)}: identifier \\(nhsSpineASID\\):  is not an ASID`),
+      new RegExp(`^${esc(D0)}: identifier \\(nhsSpineASID\\): empty \\(an ASID \\(digits only\\) expected\\)$`),
     ],
     [
       'a Device whose ASID is not digits',
