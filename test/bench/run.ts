@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { measureDrain } from './audit-drain';
 import { investigationsBench } from './investigations';
+import { jwtCheckBench } from './jwt-check-bench';
 import { verifyBench } from './verify-bench';
 import { TestCa } from '../helpers/pki';
 import { freePort } from '../helpers/test-kit';
@@ -319,7 +320,8 @@ async function main(): Promise<void> {
     return abComparison(baseline);
   }
   if (process.env.BENCH_ONLY === 'export' || process.env.BENCH_ONLY === 'summary') return investigationsBench(process.env.BENCH_ONLY, PROXY_CORE);
-  if (process.env.BENCH_ONLY === 'verify') return verifyBench(); // BENCH_ONLY=verify npm run bench (BENCH_VERIFY_RECORDS, default 1,000,000)
+  if (process.env.BENCH_ONLY === 'verify') return verifyBench();
+  if (process.env.BENCH_ONLY === 'jwt') return jwtCheckBench(); // BENCH_ONLY=jwt npm run bench: the JWT check's CPU per request // BENCH_ONLY=verify npm run bench (BENCH_VERIFY_RECORDS, default 1,000,000)
   if (process.env.BENCH_ONLY === 'tls') {
     // Just the TLS comparison (BENCH_ONLY=tls npm run bench).
     const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
