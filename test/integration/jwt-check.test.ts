@@ -169,3 +169,21 @@ test('off: nothing judged, nothing counted, the broken token forwarded', async (
   expect(r.status).toBe(200);
   expect((await findingCounts(off)).size).toBe(0);
 });
+
+test('a repeated Authorization header is refused: the record and the check must judge the token the provider acts on', async () => {
+  // Node (and most stacks) take the first of two Authorization lines; the gateway read the last. A consumer could
+  // then be audited (and checked) as one user while the provider acted for another.
+  const requests = provider.requests.length;
+  const traceId = randomUUID();
+  const head =
+    `GET /${provider.root}/metadata HTTP/1.1\r\nHost: 127.0.0.1\r\nSsp-TraceID: ${traceId}\r\nSsp-From: 200000000359\r\nSsp-To: 918999198993\r\n` +
+    `Ssp-InteractionID: urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1\r\n` +
+    `Authorization: Bearer ${good({ sub: 'other', requesting_practitioner: undefined })}\r\nAuthorization: Bearer ${good()}\r\nConnection: close\r\n\r\n`;
+  for (const gw of [report, enforce, off]) {
+    const raw = await rawExchange(gw.proxyPort, head);
+    expect(raw.startsWith('HTTP/1.1 400 ')).toBe(true);
+    expect(raw).toContain('Authorization');
+  }
+  expect(provider.requests.length).toBe(requests);
+  expect((await finalRecord(report, traceId)).outcome).toBe('denied');
+});
