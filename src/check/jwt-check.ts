@@ -68,7 +68,7 @@ const NOT_BEARER = undecoded('JWT_NOT_BEARER');
 const TOO_LARGE = undecoded('JWT_TOO_LARGE');
 const MALFORMED = undecoded('JWT_MALFORMED');
 
-/** One segment's bytes: decoded into a reused buffer (the check is synchronous), held only until JSON.parse returns. */
+/** One segment's bytes, decoded into a buffer reused by every call (the check is synchronous): no allocation per token; the next token overwrites them. */
 const scratch = Buffer.allocUnsafe(MAX_AUTHORIZATION_CHARS);
 
 /**
