@@ -187,3 +187,19 @@ test('a repeated Authorization header is refused: the record and the check must 
   expect(provider.requests.length).toBe(requests);
   expect((await finalRecord(report, traceId)).outcome).toBe('denied');
 });
+
+test('the token is decoded once per request: one JSON.parse of its payload for the record and the check together', async () => {
+  const marker = `marker-${randomUUID()}`;
+  const parse = jest.spyOn(JSON, 'parse');
+  try {
+    const traceId = randomUUID();
+    const r = await send(report.url(`${provider.root}/metadata`), {
+      headers: sspHeaders({ 'Ssp-TraceID': traceId, Authorization: `Bearer ${good({ jti: marker })}` }),
+    });
+    expect(r.status).toBe(200);
+    await finalRecord(report, traceId);
+    expect(parse.mock.calls.filter(([text]) => typeof text === 'string' && text.includes(marker))).toHaveLength(1);
+  } finally {
+    parse.mockRestore();
+  }
+});
