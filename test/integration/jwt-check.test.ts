@@ -56,6 +56,7 @@ const CASES = (): Array<[string, string | undefined, string]> => [
   ['an expired token', good({ iat: Math.floor(Date.now() / 1000) - 3600, exp: Math.floor(Date.now() / 1000) - 3300 }), 'JWT_EXPIRED'],
   ['aud another service root', good({ aud: 'https://elsewhere.example.nhs.uk/B00001/STU3/1/gpconnect/fhir' }), 'JWT_AUD_NOT_ENDPOINT'],
   ['sub not the practitioner', good({ sub: 'someone-else' }), 'JWT_SUB_MISMATCH'],
+  ["a 9 KiB token (under MAX_HEADER_BYTES, over the check's bound)", good({ iss: `https://consumer.example/${'x'.repeat(6000)}` }), 'JWT_TOO_LARGE'],
 ];
 const authorizationOf = (value: string | undefined) =>
   value === undefined || value.startsWith('Bearer ') || value.startsWith('Basic ') ? value : `Bearer ${value}`;
