@@ -31,7 +31,7 @@ let off: RunningGateway;
 
 beforeAll(async () => {
   provider = await startProvider(okHandler());
-  const directory = directoryYaml({ metadata: provider.root });
+  const directory = directoryYaml({ metadata: provider.root, structured: structuredRoot() });
   // Audit on, spool only: ClickHouse "elsewhere" refuses connections, so the records stay in the spool to be read.
   report = await startGateway(directory, { AUDIT_ENABLED: 'true', CLICKHOUSE_URL: 'http://default@127.0.0.1:9/spine_audit', AUDIT_GROUP_COMMIT_MS: '0' });
   enforce = await startGateway(directory, { JWT_CHECK: 'enforce' });
@@ -42,6 +42,8 @@ afterAll(async () => {
   await provider?.close();
 });
 
+/** The service root of the structured record interaction at the same provider (another endpoint). */
+const structuredRoot = () => provider.root.replace('/gpconnect/fhir', '/gpconnect/structured/fhir');
 /** A realistic token for the metadata interaction (organization/*.read) at this provider, with `override` applied. */
 const good = (override: Record<string, unknown> = {}) => exampleToken({ aud: provider.root, scope: 'organization/*.read', override });
 const b64 = (text: string) => Buffer.from(text).toString('base64url');
@@ -56,6 +58,7 @@ const CASES = (): Array<[string, string | undefined, string]> => [
   ['an expired token', good({ iat: Math.floor(Date.now() / 1000) - 3600, exp: Math.floor(Date.now() / 1000) - 3300 }), 'JWT_EXPIRED'],
   ['aud another service root', good({ aud: 'https://elsewhere.example.nhs.uk/B00001/STU3/1/gpconnect/fhir' }), 'JWT_AUD_NOT_ENDPOINT'],
   ['sub not the practitioner', good({ sub: 'someone-else' }), 'JWT_SUB_MISMATCH'],
+  ['a patient scope for the metadata interaction (organization/*.read)', good({ requested_scope: 'patient/*.read' }), 'JWT_SCOPE_NOT_FOR_INTERACTION'],
   ["a 9 KiB token (under MAX_HEADER_BYTES, over the check's bound)", good({ iss: `https://consumer.example/${'x'.repeat(6000)}` }), 'JWT_TOO_LARGE'],
 ];
 const authorizationOf = (value: string | undefined) =>
@@ -141,16 +144,17 @@ test('enforce: each broken token is refused 400 BAD_REQUEST naming its rule, wit
 
 test('enforce: every rule broken is named; the good token is forwarded', async () => {
   const connections = provider.connections;
+  const requests = provider.requests.length;
   const bad = good({ reason_for_request: 'curiosity', requested_scope: 'patient/*.everything', requesting_device: undefined });
   const r = await send(enforce.url(`${provider.root}/metadata`), { headers: sspHeaders({ Authorization: `Bearer ${bad}` }) });
   expect(r.status).toBe(400);
   const diagnostics: string = JSON.parse(r.body.toString('utf8')).issue[0].diagnostics;
   expect(diagnostics).toContain('JWT_REASON_INVALID, JWT_SCOPE_INVALID, JWT_DEVICE_INVALID');
   expect(diagnostics).not.toContain('curiosity');
-  expect(provider.connections).toBe(connections);
+  expect([provider.connections, provider.requests.length]).toEqual([connections, requests]);
   const ok = await send(enforce.url(`${provider.root}/metadata`), { headers: sspHeaders({ Authorization: `Bearer ${good()}` }) });
   expect(ok.status).toBe(200);
-  expect(provider.connections).toBe(connections + 1);
+  expect(provider.requests.length).toBe(requests + 1); // on a new or a pooled connection
 });
 
 test('enforce, raw bytes: a Basic header and a body behind it are answered 400 and nothing reaches the provider', async () => {
@@ -202,5 +206,32 @@ test('the token is decoded once per request: one JSON.parse of its payload for t
     expect(parse.mock.calls.filter(([text]) => typeof text === 'string' && text.includes(marker))).toHaveLength(1);
   } finally {
     parse.mockRestore();
+  }
+});
+
+test("the interaction's scope, from INTERACTIONS_FILE: the structured record wants patient/*.read, conf/* aside; write does not include read", async () => {
+  const structured = 'urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1';
+  const post = (gw: RunningGateway, scope: string, traceId = randomUUID()) =>
+    send(gw.url(`${structuredRoot()}/Patient/$gpc.getstructuredrecord`), {
+      method: 'POST',
+      headers: {
+        ...sspHeaders({ 'Ssp-TraceID': traceId, 'Ssp-InteractionID': structured, Authorization: `Bearer ${exampleToken({ aud: structuredRoot(), scope })}` }),
+        'Content-Type': 'application/fhir+json',
+      },
+      body: '{"resourceType":"Parameters"}',
+    });
+  for (const [scope, findings] of [
+    ['patient/*.read conf/R', []],
+    ['patient/*.read', []],
+    ['patient/*.write', ['JWT_SCOPE_NOT_FOR_INTERACTION']],
+    ['organization/*.read conf/N', ['JWT_SCOPE_NOT_FOR_INTERACTION']],
+  ] as const) {
+    const traceId = randomUUID();
+    expect([scope, (await post(report, scope, traceId)).status]).toEqual([scope, 200]);
+    expect([scope, (await finalRecord(report, traceId)).jwt_findings]).toEqual([scope, findings]);
+    const requests = provider.requests.length;
+    const enforced = await post(enforce, scope);
+    expect([scope, enforced.status]).toEqual([scope, findings.length === 0 ? 200 : 400]);
+    expect(provider.requests.length).toBe(requests + (findings.length === 0 ? 1 : 0));
   }
 });
