@@ -115,7 +115,7 @@ describe('search and trace', () => {
     expect(r.status).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(
-      /^RECEIVED \(UTC\) +TRACE ID +CONSUMER +PROVIDER +INTERACTION +OUTCOME +STATUS +DURATION +ERROR CODE +CONSUMER ODS +PROVIDER ODS +ENV$/,
+      /^RECEIVED \(UTC\) +TRACE ID +CONSUMER +PROVIDER +INTERACTION +OUTCOME +STATUS +DURATION +ERROR CODE +CONSUMER ODS +PROVIDER ODS +ENV +FINDINGS$/,
     );
     expect(lines).toHaveLength(6);
     for (const line of lines.slice(1)) {
