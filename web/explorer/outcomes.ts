@@ -12,6 +12,7 @@ export const OUTCOME_WORDS: Readonly<Record<string, string>> = {
   client_timeout: 'consumer too slow',
   interrupted: 'interrupted (gateway stopped)',
   in_flight: 'in flight',
+  diagnosed: 'diagnosed (checked, never forwarded)',
 };
 
 /**
@@ -28,4 +29,5 @@ export const OUTCOME_LINES: Readonly<Record<string, { colour: string; dash: numb
   client_timeout: { colour: '#6A3D9A', dash: [14, 4, 4, 4] },
   interrupted: { colour: '#000000', dash: [3, 8] },
   in_flight: { colour: '#6B6B6B', dash: [1, 4] },
+  diagnosed: { colour: '#56606B', dash: [8, 2, 2, 2, 2, 2] },
 };

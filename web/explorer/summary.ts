@@ -14,7 +14,16 @@ const DIMENSIONS: Readonly<Record<string, string>> = {
   interaction_id: 'Interaction',
   outcome: 'Outcome',
   error_code: 'Error code',
+  environment: 'Environment (test or live)',
+  jwt_finding: 'JWT finding',
+  interaction_finding: 'Interaction finding',
 };
+
+/** A group's key as shown: the group of transactions without findings says so. */
+function keyText(dimension: string, value: string | undefined): string {
+  if (value !== '') return String(value);
+  return dimension === 'jwt_finding' || dimension === 'interaction_finding' ? '(no finding)' : '(none recorded)';
+}
 
 export function initSummary(onChange: () => void): void {
   const select = byId<HTMLSelectElement>('group-by');
@@ -50,7 +59,7 @@ export function showSummary(summary: Summary, filters: Filters): void {
     el(
       'tr',
       {},
-      el('th', { scope: 'row', text: g.key[dimension] === '' ? '(none recorded)' : String(g.key[dimension]) }),
+      el('th', { scope: 'row', text: keyText(dimension, g.key[dimension]) }),
       el('td', { class: 'number', text: String(g.transactions) }),
       el('td', { class: 'number', text: String(g.refusals) }),
       el('td', { class: 'number', text: String(g.errors) }),
