@@ -519,6 +519,8 @@ describe('explorer page', () => {
       ['(no finding)', '1'],
       ['JWT_SCOPE_NOT_FOR_INTERACTION', '1'],
     ]);
+    await expect(page.locator('#summary-title').textContent()).resolves.toBe('Transactions by JWT finding');
+    await expect(page.locator('#summary-note').textContent()).resolves.toContain('counts in each of their groups');
     await tab.screenshot('17-summary-by-finding');
     expect(tab.problems).toEqual([]);
     await page.close();

@@ -19,10 +19,12 @@ const DIMENSIONS: Readonly<Record<string, string>> = {
   interaction_finding: 'Interaction finding',
 };
 
+const FINDING_DIMENSIONS = new Set(['jwt_finding', 'interaction_finding']);
+
 /** A group's key as shown: the group of transactions without findings says so. */
 function keyText(dimension: string, value: string | undefined): string {
   if (value !== '') return String(value);
-  return dimension === 'jwt_finding' || dimension === 'interaction_finding' ? '(no finding)' : '(none recorded)';
+  return FINDING_DIMENSIONS.has(dimension) ? '(no finding)' : '(none recorded)';
 }
 
 export function initSummary(onChange: () => void): void {
@@ -39,6 +41,7 @@ export function groupBy(): string {
 function title(filters: Filters, dimension: string): string {
   const by = (DIMENSIONS[dimension] ?? dimension)
     .toLowerCase()
+    .replace(/^jwt/, 'JWT')
     .replace(/\(ods/, '(ODS')
     .replace(/\(asid/, '(ASID');
   if (filters.provider_asid) return `Who accessed provider ${filters.provider_asid}, by ${by}`;
@@ -73,6 +76,8 @@ export function showSummary(summary: Summary, filters: Filters): void {
     summary.groups.length === 0
       ? 'No transaction matches.'
       : `${summary.groups.length} group${summary.groups.length === 1 ? '' : 's'}, ${total} transaction${total === 1 ? '' : 's'}, busiest first.` +
+        // By finding, a transaction with two codes is in two groups: the groups' sum is more than the transactions.
+        (FINDING_DIMENSIONS.has(dimension) ? ' A transaction with several findings counts in each of their groups.' : '') +
         (summary.truncated ? ' Only the busiest groups are shown: narrow the search to see the rest.' : '');
 }
 
