@@ -94,9 +94,9 @@ beforeAll(async () => {
   // A consumer without a data-sharing agreement: refused (403), in the same trace.
   traces.push(TRACE_ID);
   expect((await send(url, { headers: sspHeaders({ 'Ssp-From': '200000000360' }) })).status).toBe(403);
-  // Until the shipper has applied every migration the search is a 503 (a column it reads is not there yet): keep asking.
   await waitFor(
     async () => {
+      // The embedded store may still be starting (503): asked again until the deadline.
       const r = await send(`${adminUrl}/audit/transactions?limit=1000`, { headers: { Authorization: `Bearer ${AUDITOR_TOKEN}` } });
       return r.status === 200 && (JSON.parse(r.body.toString()) as { transactions: unknown[] }).transactions.length >= traces.length;
     },
