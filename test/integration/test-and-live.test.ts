@@ -103,7 +103,12 @@ async function cli(args: string[]): Promise<Run> {
 
 beforeAll(async () => {
   provider = await startProvider(okHandler());
-  gw = await startGateway(directory(provider.root), { AUDIT_ENABLED: 'true', AUDIT_BATCH_MAX_AGE_MS: '50', ENVIRONMENT: 'local' });
+  gw = await startGateway(directory(provider.root), {
+    AUDIT_ENABLED: 'true',
+    AUDIT_BATCH_MAX_AGE_MS: '50',
+    ENVIRONMENT: 'local',
+    INTERACTION_CHECK: 'enforce',
+  });
   admin = `http://127.0.0.1:${gw.adminPort}`;
   started = new Date(Date.now() - 1000).toISOString();
   const from = (asid: string, n: number, status: number) =>
@@ -117,7 +122,14 @@ beforeAll(async () => {
   await from(LIVE, 3, 200);
   await from(TEST, 2, 200);
   await from(UNKNOWN, 1, 403);
-  await searchUntil(gw.adminPort, `from=${started}&limit=100`, (rows) => rows.length === 6 && rows.every((r) => r.outcome !== 'in_flight'), 20_000);
+  // The interaction check (enforce, the default; test-kit turns it off): a POST under the metadata read is refused, and its record says why.
+  const post = await send(gw.url(`${provider.root}/metadata`), {
+    method: 'POST',
+    headers: sspHeaders({ 'Ssp-From': TEST, 'Ssp-TraceID': randomUUID() }),
+    body: '{}',
+  });
+  expect([post.status, post.body.toString().includes('INTERACTION_MISMATCH')]).toEqual([400, true]);
+  await searchUntil(gw.adminPort, `from=${started}&limit=100`, (rows) => rows.length === 7 && rows.every((r) => r.outcome !== 'in_flight'), 20_000);
   const store = gw.gateway.audit!.store;
   await schemaReady(store);
   await store.insertLines(
@@ -146,18 +158,38 @@ afterAll(async () => {
 describe('test and live, apart', () => {
   test("each record carries its consumer's environment (ENVIRONMENT for one the directory does not know); search and summary filter on it", async () => {
     const rows = (await api(`/audit/transactions?from=${started}&environment=test`)).json.transactions;
-    expect(rows.map((r: any) => [r.consumer_asid, r.environment])).toEqual([
-      [TEST, 'test'],
-      [TEST, 'test'],
+    expect(rows.map((r: any) => [r.consumer_asid, r.environment, r.outcome])).toEqual([
+      [TEST, 'test', 'denied'],
+      [TEST, 'test', 'forwarded'],
+      [TEST, 'test', 'forwarded'],
     ]);
     expect((await api(`/audit/transactions?from=${started}&environment=live`)).json.transactions.map((r: any) => r.consumer_asid)).toEqual([LIVE, LIVE, LIVE]);
     expect((await api(`/audit/transactions?from=${started}&environment=local`)).json.transactions.map((r: any) => r.consumer_asid)).toEqual([UNKNOWN]);
     const summary = (await api(`/audit/summary?group_by=environment,consumer_asid&from=${started}`)).json;
     expect(summary.groups.map((g: any) => [g.key.environment, g.key.consumer_asid, g.transactions, g.refusals])).toEqual([
       ['live', LIVE, 3, 0],
-      ['test', TEST, 2, 0],
+      ['test', TEST, 3, 1],
       ['local', UNKNOWN, 1, 1],
     ]);
+  });
+
+  test('a real refusal by the interaction check: its finding in the record, the filter, the summary and the metrics, by environment', async () => {
+    const found = (await api(`/audit/transactions?from=${started}&interaction_finding=INTERACTION_METHOD`)).json.transactions;
+    expect(found.map((r: any) => [r.consumer_asid, r.environment, r.method, r.error_code, r.interaction_findings])).toEqual([
+      [TEST, 'test', 'POST', 'INTERACTION_MISMATCH', ['INTERACTION_METHOD']],
+    ]);
+    const groups = (await api(`/audit/summary?group_by=interaction_finding,environment&from=${started}`)).json.groups;
+    expect(groups.map((g: any) => [g.key.interaction_finding, g.key.environment, g.transactions, g.refusals])).toEqual([
+      ['', 'live', 3, 0],
+      ['', 'test', 2, 0],
+      ['', 'local', 1, 1],
+      ['INTERACTION_METHOD', 'test', 1, 1],
+    ]);
+    const metrics = (await send(`${admin}/metrics`)).body.toString();
+    expect(metrics).toContain('spine_gateway_interaction_findings_total{finding="INTERACTION_METHOD"} 1');
+    expect(metrics).toContain(
+      `spine_gateway_requests_total{interaction="${METADATA}",provider_asid="${PROVIDER_ASID}",status_class="4xx",outcome="denied",environment="test"} 1`,
+    );
   });
 
   test('findings: filters and the summary by finding, in the API', async () => {
@@ -183,7 +215,9 @@ describe('test and live, apart', () => {
     expect(tests.status).toBe(0);
     const lines = tests.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/ENV +FINDINGS$/);
-    expect(lines.slice(1).map((l) => / (test|live|local)\b/.exec(l)?.[1])).toEqual(['test', 'test']);
+    expect(lines.slice(1).map((l) => / (test|live|local)\b/.exec(l)?.[1])).toEqual(['test', 'test', 'test']);
+    // The refused POST, newest: its interaction finding in the last column.
+    expect(lines[1]).toMatch(/ denied +400 .* test +INTERACTION_METHOD$/);
 
     const expired = await cli(['audit', 'search', '--from', '2026-11-15', '--to', '2026-11-16', '--jwt-finding', 'JWT_EXPIRED']);
     expect(expired.status).toBe(0);
