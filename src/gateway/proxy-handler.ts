@@ -136,7 +136,11 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     if (route instanceof Refusal) return deny(ex, route);
     // Spine's check 3: the certificate's host name must be one registered for the sender's ASID.
     const fqdns = route.consumer.certificateFqdns;
-    if (fqdns !== null && !certificateSpeaksFor(tx.tls, fqdns)) return deny(ex, refuse.certificateNotForSender(tx.consumerAsid));
+    if (fqdns !== null && !certificateSpeaksFor(tx.tls, fqdns)) {
+      // The certificate is another system's: the claimed consumer's environment (a test one's short retention) is not its to take.
+      tx.environment = deps.defaultEnvironment;
+      return deny(ex, refuse.certificateNotForSender(tx.consumerAsid));
+    }
     tx.consumerOds = route.consumer.ods;
     tx.providerOds = route.provider.ods;
     tx.endpoint = route.endpoint.url;

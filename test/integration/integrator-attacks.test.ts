@@ -1,8 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { getText, parseExposition } from '../helpers/metrics-kit';
+import { TestCa } from '../helpers/pki';
 import { RawConnection } from '../helpers/raw-conn';
-import { CONSUMER_ASID, FIXTURES, PROVIDER_ASID, rawExchange, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
+import {
+  CONSUMER_ASID,
+  FIXTURES,
+  METADATA,
+  PROVIDER_ASID,
+  rawExchange,
+  startGateway,
+  startProvider,
+  type RunningGateway,
+  type TestProvider,
+} from '../helpers/test-kit';
 
 /**
  * Red team on the integrator features (issue 12): raw bytes over real sockets to a real
@@ -177,4 +189,66 @@ describe('INTERACTION_CHECK=enforce: variants of the booking sent as a slot sear
     expect(seen).toEqual([]);
     expect(statusOf(raw)).toBeGreaterThanOrEqual(400);
   });
+});
+
+describe("environment: a claimed ASID does not choose the record's retention", () => {
+  // A record's environment sets its retention (test: AUDIT_TEST_RETENTION_DAYS, 90 days by
+  // default; live: years). Over mutual TLS, a request whose certificate does not speak for
+  // its Ssp-From ASID is an impersonation attempt: tagging it with the claimed test
+  // consumer's environment would let its evidence age out with test traffic.
+  const TEST_ASID = '200000000360';
+  const BOUND_HOST = 'test-system.example.nhs.uk';
+  let ca: TestCa;
+  let tlsProvider: TestProvider;
+  let tlsGw: RunningGateway;
+  beforeAll(async () => {
+    ca = TestCa.create('Attack CA');
+    const server = ca.issue('gateway.test', { usage: 'server', dns: ['localhost'] });
+    tlsProvider = await startProvider(providerHandler);
+    tlsGw = await startGateway(
+      `consumers:
+  - asid: "${TEST_ASID}"
+    ods: "FA565"
+    environment: test
+    interactions: [${METADATA}]
+    certificate_fqdns: [${BOUND_HOST}]
+providers:
+  - asid: "${PROVIDER_ASID}"
+    ods: "A20047"
+    endpoints:
+      - url: ${tlsProvider.root}
+        interactions: [${METADATA}]
+`,
+      { TLS_CERT_FILE: server.cert, TLS_KEY_FILE: server.key, TLS_CLIENT_CA_FILE: ca.certFile, ENVIRONMENT: 'live' },
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await tlsGw?.stop();
+    await tlsProvider?.close();
+  });
+
+  test("a certificate for another system claiming a test consumer's ASID is refused and recorded as ENVIRONMENT's, not test", async () => {
+    const other = ca.issue('live-system.example.nhs.uk', { dns: ['live-system.example.nhs.uk'] });
+    const bound = ca.issue(BOUND_HOST, { dns: [BOUND_HOST] });
+    const bytes = (traceId: string) =>
+      `GET /${tlsProvider.root}/metadata HTTP/1.1\r\nHost: localhost\r\nSsp-TraceID: ${traceId}\r\nSsp-From: ${TEST_ASID}\r\n` +
+      `Ssp-To: ${PROVIDER_ASID}\r\nSsp-InteractionID: ${METADATA}\r\nConnection: close\r\n\r\n`;
+    const impostor = await rawExchange(tlsGw.proxyPort, bytes(randomUUID()), 5000, { ca: ca.pem, cert: other.certPem, key: other.keyPem });
+    expect(statusOf(impostor)).toBe(403);
+    const own = await rawExchange(tlsGw.proxyPort, bytes(randomUUID()), 5000, { ca: ca.pem, cert: bound.certPem, key: bound.keyPem });
+    expect(statusOf(own)).toBe(200);
+    const series = parseExposition((await getText(`http://127.0.0.1:${tlsGw.adminPort}/metrics`)).text);
+    const count = (outcome: string, environment: string) =>
+      [...series]
+        .filter(
+          ([name]) =>
+            name.startsWith('spine_gateway_requests_total{') && name.includes(`outcome="${outcome}"`) && name.includes(`environment="${environment}"`),
+        )
+        .reduce((n, [, v]) => n + v, 0);
+    expect({ deniedLive: count('denied', 'live'), deniedTest: count('denied', 'test'), forwardedTest: count('forwarded', 'test') }).toEqual({
+      deniedLive: 1,
+      deniedTest: 0,
+      forwardedTest: 1,
+    });
+  }, 60_000);
 });
