@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -18,8 +18,8 @@ export interface CatalogueEntry {
   readonly requestedScope: string;
 }
 
-/** The checkout the demo runs from: dist/src/demo/*.js → the repository root. */
-export const REPO_ROOT = join(__dirname, '..', '..', '..');
+/** The checkout the demo runs from: the repository root above dist/src/demo (built) or src/demo (tests from source). */
+export const REPO_ROOT = existsSync(join(__dirname, '..', '..', 'package.json')) ? join(__dirname, '..', '..') : join(__dirname, '..', '..', '..');
 /** The public example payloads the demo serves and sends (test/fixtures/gpconnect/README.md has their sources). */
 export const FIXTURES_DIR = join(REPO_ROOT, 'test', 'fixtures', 'gpconnect');
 export const INTERACTIONS_FILE = join(REPO_ROOT, 'config', 'gpconnect-interactions.json');

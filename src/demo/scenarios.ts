@@ -24,6 +24,13 @@ export interface Scenario {
   /** What it shows, for the demo's output. */
   readonly name: string;
   readonly weight: number;
+  /**
+   * What it shows: the status and code it is answered with ("403 FOT_CHECK_FAILED"), or
+   * undefined for a request a provider answers 2xx. The bad tokens show their refusal only
+   * with JWT_CHECK=enforce (the default, report, forwards them with findings); a burst
+   * shows it on its last requests.
+   */
+  readonly expect?: string;
   /** One request, or a burst (the rate-limit scenario). */
   make(): DemoRequest[];
 }
@@ -109,7 +116,8 @@ const INTERACTION_WEIGHTS: Readonly<Record<string, number>> = {
   'rest:search:documentreference-1': 20,
 };
 
-interface Call {
+/** One consumer calling one interaction at one practice's endpoint. */
+export interface Call {
   readonly consumer: DemoConsumer;
   readonly practice: DemoPractice;
   readonly endpoint: DemoEndpoint;
@@ -117,7 +125,7 @@ interface Call {
 }
 
 /** Builds one request: the consumer's Ssp-* headers and token, the entry's method, path and body. */
-function build(
+export function buildRequest(
   call: Call,
   change: { method?: string; path?: string; interaction?: string; headers?: Record<string, string | undefined>; target?: string } = {},
 ): DemoRequest {
@@ -168,7 +176,7 @@ export function demoScenarios(catalogue: readonly CatalogueEntry[], origin: stri
     return calls.map((call) => ({
       name: `${consumer.environment}: ${call.entry.operation}`,
       weight: (share * weightOf(call)) / total,
-      make: () => [build(call)],
+      make: () => [buildRequest(call)],
     }));
   });
   const scale = 520 / forwarded.reduce((sum, s) => sum + s.weight, 0);
@@ -178,45 +186,99 @@ export function demoScenarios(catalogue: readonly CatalogueEntry[], origin: stri
   const slot = find(CONSUMERS.pharmacy, 'search:slot-1');
   mix.push(
     // A provider's own "no such patient" (forwarded, 404 PATIENT_NOT_FOUND).
-    { name: 'provider 404: unknown patient', weight: 25, make: () => [build(find(CONSUMERS.urgentCare, 'read:patient-1'), { path: '/Patient/0000000' })] },
+    {
+      name: 'provider 404: unknown patient',
+      expect: '404 PATIENT_NOT_FOUND',
+      weight: 25,
+      make: () => [buildRequest(find(CONSUMERS.urgentCare, 'read:patient-1'), { path: '/Patient/0000000' })],
+    },
     // The slow practice: the gateway gives up after UPSTREAM_TIMEOUT_MS (504 UPSTREAM_TIMEOUT).
-    { name: 'slow practice: timeout', weight: 20, make: () => [build(find(pick(live), 'read:metadata-1', SLOW_PRACTICE))] },
+    {
+      name: 'slow practice: timeout',
+      expect: '504 UPSTREAM_TIMEOUT',
+      weight: 20,
+      make: () => [buildRequest(find(pick(live), 'read:metadata-1', SLOW_PRACTICE))],
+    },
     // Refusals, in the gateway's order of checks.
-    { name: 'refused: method not allowed (DELETE)', weight: 25, make: () => [build(find(CONSUMERS.urgentCare, 'read:appointment-1'), { method: 'DELETE' })] },
-    { name: 'refused: a missing Ssp-TraceID', weight: 20, make: () => [build(read, { headers: { 'Ssp-TraceID': undefined } })] },
-    { name: 'refused: a path that climbs out (..)', weight: 15, make: () => [build(read, { path: '/Patient/%2e%2e/metadata' })] },
-    { name: 'refused: unknown sender ASID', weight: 35, make: () => [build(read, { headers: { 'Ssp-From': '200000000999' } })] },
-    { name: 'refused: sender not accredited (pharmacy cancels)', weight: 35, make: () => [build(find(CONSUMERS.pharmacy, 'cancel:appointment-1'))] },
+    {
+      name: 'refused: method not allowed (DELETE)',
+      expect: '405 METHOD_NOT_ALLOWED',
+      weight: 25,
+      make: () => [buildRequest(find(CONSUMERS.urgentCare, 'read:appointment-1'), { method: 'DELETE' })],
+    },
+    {
+      name: 'refused: a missing Ssp-TraceID',
+      expect: '400 MISSING_OR_INVALID_HEADER',
+      weight: 20,
+      make: () => [buildRequest(read, { headers: { 'Ssp-TraceID': undefined } })],
+    },
+    {
+      name: 'refused: a path that climbs out (..)',
+      expect: '400 AMBIGUOUS_PATH',
+      weight: 15,
+      make: () => [buildRequest(read, { path: '/Patient/%2e%2e/metadata' })],
+    },
+    {
+      name: 'refused: unknown sender ASID',
+      expect: '403 ASID_CHECK_FAILED_MESSAGESENDER',
+      weight: 35,
+      make: () => [buildRequest(read, { headers: { 'Ssp-From': '200000000999' } })],
+    },
+    {
+      name: 'refused: sender not accredited (pharmacy cancels)',
+      expect: '403 ASID_CHECK_FAILED_MESSAGESENDER',
+      weight: 35,
+      make: () => [buildRequest(find(CONSUMERS.pharmacy, 'cancel:appointment-1'))],
+    },
     // A slot search sent to the structured record practice, which has no slots.
     {
       name: 'refused: receiver not registered for it',
+      expect: '403 PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER',
       weight: 25,
       make: () => [
-        build({ ...find(CONSUMERS.urgentCare, 'search:slot-1'), practice: PRACTICES[1] }, { target: `${endpoints.get(PRACTICES[1])![0].url}/Slot` }),
+        buildRequest({ ...find(CONSUMERS.urgentCare, 'search:slot-1'), practice: PRACTICES[1] }, { target: `${endpoints.get(PRACTICES[1])![0].url}/Slot` }),
       ],
     },
     {
       name: 'refused: wrong endpoint (localhost for 127.0.0.1)',
+      expect: '400 ENDPOINT_VARIES_FROM_TARGETURL',
       weight: 30,
-      make: () => [build(read, { target: read.endpoint.url.replace('127.0.0.1', 'localhost') + '/metadata' })],
+      make: () => [buildRequest(read, { target: read.endpoint.url.replace('127.0.0.1', 'localhost') + '/metadata' })],
     },
-    { name: 'refused: no data-sharing agreement', weight: 35, make: () => [build(find(CONSUMERS.hospital, 'operation:gpc.getstructuredrecord-1'))] },
+    {
+      name: 'refused: no data-sharing agreement',
+      expect: '403 FOT_CHECK_FAILED',
+      weight: 35,
+      make: () => [buildRequest(find(CONSUMERS.hospital, 'operation:gpc.getstructuredrecord-1'))],
+    },
     // Issue 12's bypass: the pharmacy, not accredited to book, POSTs /Appointment under the slot search interaction.
     {
       name: 'refused: interaction mismatch (a booking sent as a slot search)',
+      expect: '400 INTERACTION_MISMATCH',
       weight: 35,
-      make: () => [build(find(CONSUMERS.pharmacy, 'create:appointment-1'), { interaction: slot.entry.id })],
+      make: () => [buildRequest(find(CONSUMERS.pharmacy, 'create:appointment-1'), { interaction: slot.entry.id })],
     },
     // The test system fires a burst over its 2 a second: the last ones get 429.
     {
       name: 'refused: rate limited (a burst of 8)',
+      expect: '429 RATE_LIMITED',
       weight: 15,
-      make: () => Array.from({ length: 8 }, () => build(find(CONSUMERS.integrator, 'read:metadata-1'))),
+      make: () => Array.from({ length: 8 }, () => buildRequest(find(CONSUMERS.integrator, 'read:metadata-1'))),
     },
     // Bad tokens: findings with JWT_CHECK=report (forwarded), 400 BAD_REQUEST with enforce.
-    { name: 'bad JWT: not a JWT', weight: 15, make: () => [build(read, { headers: { Authorization: 'Bearer not-a-jwt' } })] },
-    { name: 'bad JWT: no Authorization header', weight: 10, make: () => [build(read, { headers: { Authorization: undefined } })] },
-    { name: 'bad JWT: expired, for another provider', weight: 15, make: () => [build(read, { headers: { Authorization: `Bearer ${badToken(read)}` } })] },
+    { name: 'bad JWT: not a JWT', expect: '400 BAD_REQUEST', weight: 15, make: () => [buildRequest(read, { headers: { Authorization: 'Bearer not-a-jwt' } })] },
+    {
+      name: 'bad JWT: no Authorization header',
+      expect: '400 BAD_REQUEST',
+      weight: 10,
+      make: () => [buildRequest(read, { headers: { Authorization: undefined } })],
+    },
+    {
+      name: 'bad JWT: expired, for another provider',
+      expect: '400 BAD_REQUEST',
+      weight: 15,
+      make: () => [buildRequest(read, { headers: { Authorization: `Bearer ${badToken(read)}` } })],
+    },
   );
   return mix;
 }
