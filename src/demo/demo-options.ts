@@ -15,7 +15,7 @@ export interface DemoOptions {
 /** Each port with the variable that sets it, for the one line a port in use gets. */
 export const PORT_SETTINGS = {
   proxyPort: { variable: 'DEMO_PROXY_PORT', what: "the gateway's proxy port", fallback: 8080 },
-  adminPort: { variable: 'DEMO_ADMIN_PORT', what: "the gateway's admin port (explorer, /metrics)", fallback: 9090 },
+  adminPort: { variable: 'DEMO_ADMIN_PORT', what: "the gateway's admin port: explorer, /metrics", fallback: 9090 },
   providerPort: { variable: 'DEMO_PROVIDER_PORT', what: "the sample provider's port", fallback: 8081 },
 } as const;
 export type PortSetting = keyof typeof PORT_SETTINGS;
