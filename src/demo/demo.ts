@@ -242,6 +242,11 @@ async function main(): Promise<void> {
   out(
     `  traffic    ${options.rate} a second from ${Object.keys(CONSUMERS).length} consumer systems, test and live: reads, bookings, refusals of every kind, timeouts, bad tokens`,
   );
+  const jwtCheck = process.env.JWT_CHECK || 'report';
+  out(
+    `  checks     JWT_CHECK=${jwtCheck}, INTERACTION_CHECK=${process.env.INTERACTION_CHECK || 'enforce'}` +
+      (jwtCheck === 'enforce' ? '' : ': bad tokens are forwarded with their findings recorded (JWT_CHECK=enforce npm run demo refuses them)'),
+  );
   out(
     `  files      ${shown(directoryFile)} (directory), ${shown(join(options.dir, 'data'))} (audit data), ${shown(join(options.dir, 'gateway.log'))} (gateway log)`,
   );
