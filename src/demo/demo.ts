@@ -3,6 +3,7 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import type { Server } from 'node:http';
 import { join, relative } from 'node:path';
+import { DataDirInUseError, DataDirLock } from '../data-dir';
 import { refusalCatalogue } from '../errors';
 import { INTERACTIONS_FILE, REPO_ROOT, loadCatalogue, serviceRoot } from './catalogue';
 import { CONSUMERS, PRACTICES, SLOW_PRACTICE, demoDirectoryYaml } from './demo-directory';
@@ -117,7 +118,7 @@ function startGateway(options: DemoOptions, directoryFile: string, spawned: (chi
   });
   child.stderr!.on('data', (chunk: Buffer) => {
     log.write(chunk);
-    stderr += chunk.toString('utf8');
+    stderr = (stderr + chunk.toString('utf8')).slice(-4096); // only its last line is shown
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => log.end(() => resolve(code))));
   return new Promise((resolve) => {
@@ -165,6 +166,16 @@ async function main(): Promise<void> {
   }
   await checkPorts(options);
   const catalogue = loadCatalogue();
+  // One demo per DEMO_DIR: a second would rewrite the first one's directory file, which its gateway reloads.
+  let lock: DataDirLock;
+  try {
+    lock = DataDirLock.acquire(options.dir);
+  } catch (err) {
+    if (err instanceof DataDirInUseError)
+      fail(`demo: DEMO_DIR ${shown(options.dir)} is in use by another demo (pid ${err.owner.pid}): stop it, or set DEMO_DIR to another folder`);
+    throw err;
+  }
+  process.on('exit', () => lock.release());
   mkdirSync(join(options.dir, 'data'), { recursive: true });
 
   // Signals are handled from here on, so nothing started is left behind.

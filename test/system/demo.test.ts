@@ -166,6 +166,21 @@ describe('npm run demo', () => {
     expect(demo.stderr()).toBe('');
   }, 90_000);
 
+  test('a second demo on the same DEMO_DIR gets one line and exit 1, and leaves the first one alone', async () => {
+    const dir = tempDir('demo-shared-');
+    const first = await started({ DEMO_DIR: dir });
+    const directory = readFileSync(join(dir, 'directory.yaml'), 'utf8');
+    const second = runDemo({ DEMO_DIR: dir });
+    running.push(second);
+    expect(await second.exited).toEqual({ code: 1, signal: null });
+    expect(second.stderr()).toMatch(/^demo: DEMO_DIR \S+ is in use by another demo \(pid \d+\): stop it, or set DEMO_DIR to another folder\n$/);
+    expect(second.stdout()).toBe('');
+    expect(readFileSync(join(dir, 'directory.yaml'), 'utf8')).toBe(directory);
+    expect(first.child.exitCode).toBeNull();
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+  }, 90_000);
+
   test('a signal while the gateway is still starting stops it too', async () => {
     const demo = runDemo();
     running.push(demo);
