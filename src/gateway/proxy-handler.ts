@@ -142,7 +142,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     // Beyond the SSP: what the request does must be what its interaction says (the audit records what happened).
     const interaction = deps.interactionCheck;
     if (interaction.mode !== 'off') {
-      tx.interactionFindings = interaction.check.findings(tx.interactionId, tx.method, route.upstreamPath);
+      tx.interactionFindings = interaction.check.findings(tx.interactionId, tx.method, route);
       const expected = interaction.mode === 'enforce' && tx.interactionFindings.length > 0 ? interaction.check.expected(tx.interactionId) : null;
       if (expected !== null) return deny(ex, refuse.interactionMismatch(tx.interactionId, expected.method, expected.path));
     }
