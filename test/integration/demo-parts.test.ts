@@ -119,7 +119,7 @@ describe('sample provider', () => {
 describe('through the gateway', () => {
   let gw: RunningGateway;
   beforeAll(async () => {
-    gw = await startGateway(demoDirectoryYaml(catalogue, origin), { UPSTREAM_TIMEOUT_MS: '500' });
+    gw = await startGateway(demoDirectoryYaml(catalogue, origin), { UPSTREAM_TIMEOUT_MS: '500', INTERACTION_CHECK: 'enforce' });
   });
   afterAll(() => gw.stop());
 
@@ -155,8 +155,6 @@ describe('through the gateway', () => {
       let wanted = [scenario.expect!];
       // JWT_CHECK defaults to report: a bad token is forwarded, its findings recorded.
       if (scenario.expect === '400 BAD_REQUEST') wanted = ['200'];
-      // The interaction check is being built on another branch (issue 12): until it lands the booking is forwarded as the issue reports.
-      if (scenario.expect === '400 INTERACTION_MISMATCH') wanted = ['400 INTERACTION_MISMATCH', '201'];
       if (scenario.expect === '429 RATE_LIMITED') {
         expect(answers).toContain('429 RATE_LIMITED');
         wanted = ['200', '429 RATE_LIMITED'];

@@ -118,7 +118,14 @@ describe('npm run demo', () => {
     expect(out).toMatch(/curl -i http:\/\/127\.0\.0\.1:\d+\/http:\/\/127\.0\.0\.1:\d+\/A20047\/STU3\/1\/gpconnect\/fhir\/metadata/);
     expect(out).toContain("require('./dist/src/check').exampleToken(");
 
-    const refusals = ['ASID_CHECK_FAILED_MESSAGESENDER', 'FOT_CHECK_FAILED', 'METHOD_NOT_ALLOWED', 'ENDPOINT_VARIES_FROM_TARGETURL', 'RATE_LIMITED'];
+    const refusals = [
+      'ASID_CHECK_FAILED_MESSAGESENDER',
+      'FOT_CHECK_FAILED',
+      'METHOD_NOT_ALLOWED',
+      'ENDPOINT_VARIES_FROM_TARGETURL',
+      'RATE_LIMITED',
+      'INTERACTION_MISMATCH',
+    ];
     await waitFor(
       async () => {
         const groups = await summary(admin, 'outcome,error_code');
