@@ -1,13 +1,16 @@
 import { request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { LOCK_FILE } from '../../src/data-dir';
 import { loadDirectory } from '../../src/directory';
 import { FIXTURES_DIR, loadCatalogue, readFixture, serviceRoot, type CatalogueEntry } from '../../src/demo/catalogue';
 import { CONSUMERS, PRACTICES, SLOW_PRACTICE, demoDirectoryYaml, endpointsOf } from '../../src/demo/demo-directory';
 import { FHIR_JSON, createSampleProvider } from '../../src/demo/sample-provider';
 import { buildRequest, demoScenarios, requestFor, type DemoRequest } from '../../src/demo/scenarios';
 import { TrafficGenerator, codeOf } from '../../src/demo/traffic';
+import { DemoAborted, DemoStartError, startDemo, statusLine, tallyLines } from '../../src/demo/run-demo';
+import { portInUseLine } from '../../src/demo/demo-options';
 import { send, startGateway, tempDir, waitFor, type RunningGateway } from '../helpers/test-kit';
 
 /**
@@ -186,5 +189,83 @@ describe('through the gateway', () => {
     const sent = traffic.sent;
     await new Promise((r) => setTimeout(r, 300)); // a window in which nothing may be sent
     expect(traffic.sent).toBe(sent);
+  });
+});
+
+/**
+ * The demo's start and stop in this process (the gateway is the built dist/src/main.js, a
+ * child, so `npx tsc -p tsconfig.json` first); test/system/demo.test.ts adds the signals.
+ */
+describe('startDemo', () => {
+  const options = (dir = tempDir('demo-run-')) => ({ proxyPort: 0, adminPort: 0, providerPort: 0, rate: 20, dir });
+  const gatewaysOf = (pid: number) =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('dist/src/main.js');
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+
+  test('starts the provider, the gateway and traffic, prints where to look, and stops all of it', async () => {
+    const lines: string[] = [];
+    const demo = await startDemo(options(), (line = '') => lines.push(line), new AbortController().signal);
+    expect(gatewaysOf(process.pid)).toEqual([demo.gatewayPid]);
+    expect(lines).toContain(`  metrics    http://127.0.0.1:${demo.adminPort}/metrics`);
+    await waitFor(
+      async () => {
+        const reply = await send(`http://127.0.0.1:${demo.adminPort}/audit/summary?group_by=outcome`);
+        if (reply.status !== 200) return false;
+        const outcomes = (JSON.parse(reply.body.toString()) as { groups: Array<{ key: { outcome: string } }> }).groups.map((g) => g.key.outcome);
+        return outcomes.includes('forwarded') && outcomes.includes('denied');
+      },
+      60_000,
+      'forwarded and denied records',
+      500,
+    );
+    await Promise.all([demo.stop('test'), demo.stop('twice')]);
+    expect(await demo.gatewayExited).toBe(0);
+    expect(gatewaysOf(process.pid)).toEqual([]);
+    expect(lines.filter((l) => l.includes(': stopping the traffic'))).toEqual([
+      `test: stopping the traffic, the gateway (pid ${demo.gatewayPid}) and the sample provider...`,
+    ]);
+    expect(lines.at(-1)).toMatch(/^Stopped\. The audit trail stays in /);
+    expect(lines.some((l) => /^\s+\d+ {2}200$/.test(l))).toBe(true);
+  }, 90_000);
+
+  test('an abort while starting stops what was started and releases DEMO_DIR', async () => {
+    const dir = tempDir('demo-abort-');
+    const abort = new AbortController();
+    abort.abort();
+    await expect(startDemo(options(dir), () => {}, abort.signal)).rejects.toBeInstanceOf(DemoAborted);
+    expect(gatewaysOf(process.pid)).toEqual([]);
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false); // DEMO_DIR is free again
+    // A port in use stops a start with one line, before anything starts.
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      await expect(startDemo({ ...options(dir), proxyPort: port }, () => {}, new AbortController().signal)).rejects.toThrow(
+        new DemoStartError(portInUseLine('proxyPort', port, '127.0.0.1', 'EADDRINUSE')),
+      );
+    } finally {
+      holder.close();
+    }
+  }, 60_000);
+
+  test('the periodic line sorts the answers into provider, gateway and timeout', () => {
+    const tally = new Map([
+      ['200', 10],
+      ['404 PATIENT_NOT_FOUND', 2],
+      ['403 FOT_CHECK_FAILED', 3],
+      ['504 UPSTREAM_TIMEOUT', 1],
+      ['no response (ECONNRESET)', 1],
+    ]);
+    expect(statusLine(75_400, 17, tally)).toBe('1:15  17 sent: 12 answered by a provider, 3 refused by the gateway, 1 timed out');
+    expect(tallyLines(tally)[0]).toBe('    10  200');
   });
 });
