@@ -5,6 +5,8 @@ import { connect } from 'node:net';
 import { measureDrain } from './audit-drain';
 import { interactionCheckBench } from './interaction-check-bench';
 import { investigationsBench } from './investigations';
+import { exampleToken } from '../../src/check';
+import { jwtCheckBench } from './jwt-check-bench';
 import { verifyBench } from './verify-bench';
 import { TestCa } from '../helpers/pki';
 import { freePort } from '../helpers/test-kit';
@@ -27,7 +29,8 @@ const HEADERS = {
   'Ssp-From': '200000000359',
   'Ssp-To': '918999198993',
   'Ssp-InteractionID': 'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1',
-  Authorization: 'Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIn0.',
+  // A realistic token (JWT_CHECK=report judges it as in production): its aud names no bench port, so each request has one finding.
+  Authorization: `Bearer ${exampleToken({ aud: 'http://127.0.0.1/A20047/STU3/1/gpconnect/fhir', scope: 'organization/*.read' })}`,
 };
 const started: ChildProcess[] = [];
 const hasWrk = (() => {
@@ -322,6 +325,7 @@ async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'export' || process.env.BENCH_ONLY === 'summary') return investigationsBench(process.env.BENCH_ONLY, PROXY_CORE);
   if (process.env.BENCH_ONLY === 'checks') return interactionCheckBench(); // BENCH_ONLY=checks npm run bench: the checks' cost per request, in process
   if (process.env.BENCH_ONLY === 'verify') return verifyBench(); // BENCH_ONLY=verify npm run bench (BENCH_VERIFY_RECORDS, default 1,000,000)
+  if (process.env.BENCH_ONLY === 'jwt') return jwtCheckBench(); // BENCH_ONLY=jwt npm run bench: the JWT check's CPU per request in report mode
   if (process.env.BENCH_ONLY === 'tls') {
     // Just the TLS comparison (BENCH_ONLY=tls npm run bench).
     const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
