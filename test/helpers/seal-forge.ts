@@ -2,14 +2,25 @@ import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AUDIT_COLUMNS } from '../../src/clickhouse';
 import type { AuditStore } from '../../src/clickhouse';
-import { CANONICAL_V1, EMPTY_ROOT, GENESIS_DIGEST, keyId, recordHash, recordsRoot, signSeal, type Seal, type SealBody } from '../../src/seal';
+import {
+  CANONICAL_FORM,
+  canonicalColumns,
+  EMPTY_ROOT,
+  GENESIS_DIGEST,
+  keyId,
+  recordHash,
+  recordsRoot,
+  signSeal,
+  type Seal,
+  type SealBody,
+} from '../../src/seal';
 
 /**
  * Sealed audit rows and their seals, written straight into a store, the way the seal
  * writer would: for verify's tests (tampering behind the gateway's back) and its bench.
  * Times are ISO 8601 text in the records and seals, as the gateway writes them.
  */
-export type SampleRecord = Record<string, string | number>;
+export type SampleRecord = Record<string, string | number | string[]>;
 
 export function ed25519(): { privateKey: KeyObject; publicKey: KeyObject; keyId: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -20,15 +31,16 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A record's hash as the writer computes it: the canonical form takes times as epoch ms, the row holds ISO text. */
 export function hashOf(r: SampleRecord): string {
-  const values: Record<string, string | number> = { ...r };
-  for (const [name, kind] of CANONICAL_V1) if (kind === 'time' && typeof r[name] === 'string') values[name] = Date.parse(String(r[name]));
+  const values: SampleRecord = { ...r };
+  for (const [name, kind] of canonicalColumns(Number(r.canonical_form)))
+    if (kind === 'time' && typeof r[name] === 'string') values[name] = Date.parse(String(r[name]));
   return recordHash(values);
 }
 
-/** A final record with every column, at `atMs`. Sealing fields empty: sealPeriods fills them. */
+/** A final record with every column, at `atMs`, in the current canonical form. Sealing fields empty: sealPeriods fills them. */
 export function sampleRecord(atMs: number, i: number, overrides: SampleRecord = {}): SampleRecord {
   const r: SampleRecord = {};
-  for (const c of AUDIT_COLUMNS) r[c.name] = /^(U?Int|Float)/.test(c.type) ? 0 : '';
+  for (const c of AUDIT_COLUMNS) r[c.name] = /^(U?Int|Float)/.test(c.type) ? 0 : c.type.startsWith('Array(') ? [] : '';
   return Object.assign(r, {
     event_id: randomUUID(),
     version: 2,
@@ -54,6 +66,7 @@ export function sampleRecord(atMs: number, i: number, overrides: SampleRecord = 
     jwt_requesting_organization: 'https://fhir.nhs.uk/Id/ods-organization-code|FA565',
     gateway_instance: 'test-instance',
     environment: 'test',
+    canonical_form: CANONICAL_FORM,
     ...overrides,
   });
 }

@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { encodeAuditRecord } from '../../src/audit';
-import { CANONICAL_V1, SEAL_FILE, recordHash } from '../../src/seal';
+import { CANONICAL_FORM, CANONICAL_V2, SEAL_FILE, recordHash } from '../../src/seal';
 import { Transaction } from '../../src/transaction';
 import {
   FIXTURES,
@@ -54,7 +54,18 @@ function canaryJwt(): string {
   return `${b64({ alg: 'none', typ: 'JWT' })}.${b64(payload)}.`;
 }
 
-test("the encoder's record_hash equals recordHashSql() computed by ClickHouse over the stored row, for awkward values", async () => {
+/** Finding lists as the checks give them (src/check's codes), varied per record: none, one, several. */
+const FINDINGS: ReadonlyArray<readonly [jwt: readonly string[], interaction: readonly string[]]> = [
+  [[], []],
+  [['JWT_EXPIRED'], []],
+  [[], ['INTERACTION_PATH']],
+  [
+    ['JWT_MISSING', 'JWT_SCOPE_NOT_FOR_INTERACTION', 'JWT_SUB_MISMATCH'],
+    ['INTERACTION_METHOD', 'INTERACTION_QUERY'],
+  ],
+];
+
+test("the encoder's record_hash equals recordHashSql() computed by ClickHouse over the stored row, for awkward values, findings and environments", async () => {
   const store = audit().store;
   await waitFor(() => audit().stats.clickhouseUp(), 15_000, 'the store ready');
   const chain = randomUUID();
@@ -95,6 +106,8 @@ test("the encoder's record_hash equals recordHashSql() computed by ClickHouse ov
     tx.responseBytes = [10 ** 12, 0, 5, 2 ** 40][i % 4];
     tx.upstreamTtfbMs = i % 2 ? -1 : 12.3456789;
     tx.upstreamConnectMs = i % 3 ? -1 : 0.0004;
+    [tx.jwtFindings, tx.interactionFindings] = FINDINGS[i % FINDINGS.length];
+    tx.environment = ['test', 'live', ''][i % 3]; // '' : the consumer is unknown, the context's environment stands
     tx.finish(i % 2 ? 'denied' : 'forwarded', i % 2 ? 403 : 200, i % 2 ? 'ASID_NOT_AUTHORISED' : '');
     tx.durationMs = [0.1 + 0.2, 1234.56789, 0, 0.0005, 99999.9999][i % 5];
     tx.completedAt = tx.receivedAt + tx.durationMs;
@@ -113,6 +126,14 @@ test("the encoder's record_hash equals recordHashSql() computed by ClickHouse ov
     (tx) => (tx.tls = { ...peer, subject: 'CN=b' }),
     (tx) => (tx.tls = null),
     (tx) => (tx.providerAsid = '918999198994'),
+    (tx) => (tx.environment = 'test'),
+    (tx) => (tx.environment = 'test'),
+    (tx) => (tx.environment = 'live'),
+    (tx) => (tx.jwtFindings = ['JWT_EXPIRED']),
+    (tx) => (tx.jwtFindings = ['JWT_EXPIRED']),
+    (tx) => (tx.interactionFindings = ['INTERACTION_PATH', 'INTERACTION_QUERY']),
+    (tx) => ([tx.jwtFindings, tx.interactionFindings] = [['JWT_AUD_MISSING', 'JWT_IAT_INVALID'], ['INTERACTION_METHOD']]),
+    () => {},
   ];
   changes.forEach((change, i) => {
     const tx = new Transaction('GET', '127.0.0.1');
@@ -147,12 +168,22 @@ test("the encoder's record_hash equals recordHashSql() computed by ClickHouse ov
     expect(row.computed).toBe(row.record_hash);
   }
   // And the canonical form in JS over the row as ClickHouse returns it agrees too (the verifier's other path).
-  const cols = CANONICAL_V1.map(([n, k]) => (k === 'time' ? `toUnixTimestamp64Milli(${n}) AS ${n}` : n)).join(', ');
-  const full = await store.queryRows<Record<string, string | number>>(
-    `SELECT ${cols}, record_hash FROM ${store.table} FINAL WHERE seal_chain = {chain:String} ORDER BY seq`,
+  const cols = CANONICAL_V2.map(([n, k]) => (k === 'time' ? `toUnixTimestamp64Milli(${n}) AS ${n}` : n)).join(', ');
+  const full = await store.queryRows<Record<string, string | number | string[]>>(
+    `SELECT ${cols}, canonical_form, record_hash FROM ${store.table} FINAL WHERE seal_chain = {chain:String} ORDER BY seq`,
     { chain },
   );
-  for (const r of full) expect(recordHash(r)).toBe(r.record_hash);
+  for (const r of full) {
+    expect(r.canonical_form).toBe(CANONICAL_FORM);
+    expect(recordHash(r)).toBe(r.record_hash);
+  }
+  // The rows hold the findings and environments written, and the hash covers them.
+  expect(full.map((r) => r.environment)).toEqual([
+    ...awkward.map((_, i) => ['test', 'live', 'local'][i % 3]),
+    ...changes.map((_, i) => (i === 8 || i === 9 ? 'test' : i === 10 ? 'live' : 'local')),
+  ]);
+  expect(full.some((r) => (r.jwt_findings as string[]).length === 3 && (r.interaction_findings as string[]).length === 2)).toBe(true);
+  expect(new Set(full.map((r) => r.environment))).toEqual(new Set(['test', 'live', 'local']));
   // The lone surrogate was written as U+FFFD, so ClickHouse and JavaScript read the same text.
   expect(full.some((r) => String(r.jwt_requesting_organization) === 'lone \ufffd surrogate')).toBe(true);
 });
