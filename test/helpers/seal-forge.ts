@@ -92,6 +92,8 @@ export function sealPeriods(opts: {
   firstSeq?: number;
   /** Sequence numbers to list as dropped (never written). */
   dropped?: readonly number[];
+  /** Values of the record of sequence number `seq` (e.g. its canonical form, its findings), before it is hashed. */
+  record?: (seq: number) => SampleRecord;
 }): SealedTrail {
   const chain = opts.chain ?? `chain-${randomUUID().slice(0, 8)}`;
   const periodMs = opts.periodMs ?? 60_000;
@@ -108,7 +110,7 @@ export function sealPeriods(opts: {
     const droppedHere: number[] = [];
     for (let i = 0; i < n; i++) {
       while (dropped.has(seq)) droppedHere.push(seq++);
-      const r = sampleRecord(start + 1 + i, i, { seal_chain: chain, seal_period: start, seq: seq++, gateway_instance: chain });
+      const r = sampleRecord(start + 1 + i, i, { ...opts.record?.(seq), seal_chain: chain, seal_period: start, seq: seq++, gateway_instance: chain });
       r.record_hash = hashOf(r);
       hashes.push(String(r.record_hash));
       records.push(r);
