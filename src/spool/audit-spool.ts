@@ -198,7 +198,7 @@ function recoverTransactions(dir: string): { recovery: AuditSpoolRecovery; inter
 
 /**
  * An interrupted record as its JSON line, sealed when `seal` is given: its free text made
- * well-formed (as the encoder writes it), the seal fields set in place (they stay last), and
+ * well-formed (as the encoder writes it), the seal fields set last (where recordSealOf reads them), and
  * record_hash computed over the canonical form of the values as ClickHouse will read them.
  */
 function sealInterrupted(record: RecordFields, sealer: Sealer | null, segment: number): { line: string; seq: number } {
@@ -210,13 +210,13 @@ function sealInterrupted(record: RecordFields, sealer: Sealer | null, segment: n
   }
   // Hashed with the current canonical form, which the row says. A begin record written
   // before a column existed gets it now, with the column's default, so the row holds what
-  // was hashed; the seal fields are taken out first and set again after, so they stay last
-  // (recordSealOf reads them at the line's end).
-  for (const key of ['seal_chain', 'seal_period', 'seq', 'record_hash']) delete record[key];
+  // was hashed; then the seal fields are taken out and set again, so they come last
+  // (recordSealOf reads them at the line's end) after any column added here.
   record.canonical_form = CANONICAL_FORM;
   const columns = canonicalColumns(CANONICAL_FORM);
   for (const [name, kind] of columns)
     if (record[name] === undefined) record[name] = kind === 'text' ? '' : kind === 'list' ? [] : name === 'upstream_connect_ms' ? -1 : 0;
+  for (const key of ['seal_chain', 'seal_period', 'seq', 'record_hash']) delete record[key];
   record.seal_chain = seal.chain;
   record.seal_period = seal.period;
   record.seq = seal.seq;
