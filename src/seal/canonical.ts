@@ -99,6 +99,11 @@ export function canonicalColumns(form: number): readonly (readonly [name: string
   return columns;
 }
 
+/** The latest form's columns (every column any form hashes). */
+function latestColumns(): readonly (readonly [name: string, kind: CanonicalKind])[] {
+  return canonicalColumns(Math.max(...CANONICAL_FORMS.keys()));
+}
+
 /** The text of a list value: each element as `<UTF-8 byte length>:<element>`, concatenated. */
 export function listText(elements: readonly string[]): string {
   let out = '';
@@ -113,8 +118,12 @@ export function listText(elements: readonly string[]): string {
 export function canonicalText(values: CanonicalValues): string {
   const form = values.canonical_form;
   if (form === undefined) throw new Error('canonical form: the record has no canonical_form');
+  const columns = canonicalColumns(Number(form));
+  // A column added after the record's form can only hold its default (the writer of that form knew nothing else).
+  for (const [name, kind] of latestColumns().slice(columns.length))
+    if (notDefault(values[name], kind)) throw new Error(`canonical form: a form ${Number(form)} record has a value in ${name}, which its form predates`);
   let out = '';
-  for (const [name, kind] of canonicalColumns(Number(form))) {
+  for (const [name, kind] of columns) {
     const v = values[name];
     if (v === undefined) throw new Error(`canonical form: the record has no ${name}`);
     let t: string;
@@ -132,6 +141,17 @@ export function recordHash(values: CanonicalValues): string {
   return hash('sha256', canonicalText(values), 'hex');
 }
 
+/** A column of a later form not at its default (what a row of an earlier form holds there): SQL. */
+function notDefaultSql([name, kind]: readonly [string, CanonicalKind]): string {
+  return kind === 'list' ? `notEmpty(${name})` : kind === 'text' ? `${name} != ''` : `${name} != 0`;
+}
+
+/** The same, in JS, over a record's values (absent: the record predates the column, so at its default). */
+function notDefault(v: CanonicalValues[string] | undefined, kind: CanonicalKind): boolean {
+  if (v === undefined) return false;
+  return kind === 'list' ? (v as readonly string[]).length > 0 : kind === 'text' ? String(v) !== '' : Number(v) !== 0;
+}
+
 /**
  * The same hash as a ClickHouse expression over the stored row, for `verify` to compute
  * next to the data, in the form the row's `canonical_form` names. `timeExpr` renders a
@@ -143,8 +163,10 @@ export function recordHash(values: CanonicalValues): string {
  * each later form the values it adds when the row's form is that one or a later one. A
  * row naming a form this code does not know gets a text no form produces (it starts with
  * a letter where a length must be), so its hash never matches: verify reports the row as
- * altered rather than trust a form it cannot recompute. Only functions ClickHouse 18.16
- * has (multiIf, arrayMap, arrayStringConcat).
+ * altered rather than trust a form it cannot recompute. So does a row of an earlier form
+ * with a value in a column its form predates (a finding written into a form 1 row: the
+ * form does not hash it, and no form 1 writer had one to write). Only functions
+ * ClickHouse 18.16 has (multiIf, arrayMap, arrayStringConcat, notEmpty).
  */
 export function recordHashSql(
   timeExpr: (column: string) => string = (c) => `toUnixTimestamp64Milli(${c})`,
@@ -171,7 +193,16 @@ export function recordHashSql(
     previous = columns;
   }
   const known = forms.map(([f]) => f).join(', ');
-  parts.push(`if(canonical_form IN (${known}), '', concat('unknown canonical form ', toString(canonical_form)))`);
+  // A row of an earlier form holding a value in a column its form predates (a finding in a
+  // form 1 row): no writer made it, so it gets a text no form produces, like an unknown form.
+  const latest = forms[forms.length - 1][1];
+  const predated = forms
+    .slice(0, -1)
+    .map(([form, columns]) => `(canonical_form = ${form} AND (${latest.slice(columns.length).map(notDefaultSql).join(' OR ')}))`);
+  parts.push(
+    `multiIf(canonical_form NOT IN (${known}), concat('unknown canonical form ', toString(canonical_form)),` +
+      ` ${predated.join(' OR ') || '0'}, concat('values its canonical form ', toString(canonical_form), ' predates'), '')`,
+  );
   return `lower(hex(SHA256(concat(${parts.join(', ')}))))`;
 }
 

@@ -32,8 +32,12 @@ test('a list is its elements length-prefixed in UTF-8 bytes, the whole length-pr
   expect(canonicalText(values(2, { jwt_findings: ['JWT_EXPIRED'], interaction_findings: ['INTERACTION_PATH', 'X'] }))).toBe(
     `${v1}14:11:JWT_EXPIRED22:16:INTERACTION_PATH1:X`,
   );
-  // Form 1 does not read the lists at all.
-  expect(canonicalText(values(1, { jwt_findings: ['JWT_EXPIRED'] }))).toBe(v1);
+  // Form 1 does not read the lists: they must be empty (or absent, in a record older than them).
+  const { jwt_findings: _j, interaction_findings: _i, ...older } = values(1);
+  void _j;
+  void _i;
+  expect(canonicalText(older)).toBe(v1);
+  expect(() => canonicalText(values(1, { jwt_findings: ['JWT_EXPIRED'] }))).toThrow('a form 1 record has a value in jwt_findings, which its form predates');
 });
 
 test('no two different lists give the same hash where a joined text would', () => {
