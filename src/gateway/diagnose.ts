@@ -194,7 +194,7 @@ const EXPLAIN: Record<CheckName, (s: RequestChecks, c: CheckSettings, refusal: R
     const h = s.head;
     if (h.hasTransferEncoding) return `The body is chunked: the real request is refused once more than ${c.maxBodyBytes} bytes of it have arrived.`;
     if (h.contentLength > 0) return `The body's declared length is within the gateway's limit of ${c.maxBodyBytes} bytes.`;
-    return 'No body.';
+    return 'The request has no body.';
   },
   rate_limit: (_s, _c, r) =>
     r?.diagnostics ?? 'Within the rate limits of Ssp-From and Ssp-To: this diagnose took a token from each limited bucket, as the real request would.',
@@ -248,9 +248,10 @@ export function diagnoseRequest(s: RequestChecks, c: CheckSettings): { answer: D
  * (200 application/json) and ends the transaction once, with outcome `diagnosed` and, as
  * its error code, the code of the refusal the real request would get ('' when it would be
  * forwarded). The answer goes out once its final record is written, as a forwarded reply
- * does. A body is read and dropped, never kept: up to MAX_REQUEST_BODY_BYTES on a
- * connection kept open; one declared larger, or sent after a framing refusal, or awaited
- * with `Expect: 100-continue`, is not read and the connection closes after the answer.
+ * does. A body is read and dropped, never kept, when its Content-Length is within
+ * MAX_REQUEST_BODY_BYTES (the connection stays open); a chunked body, one declared larger,
+ * one after a framing refusal or one awaited with `Expect: 100-continue` is not read, and
+ * the connection closes after the answer.
  */
 export function createDiagnoseResponder(c: CheckSettings, ownHeaders: readonly string[]): (ex: Exchange, s: RequestChecks) => void {
   return function answerDiagnose(ex: Exchange, s: RequestChecks): void {
@@ -262,21 +263,14 @@ export function createDiagnoseResponder(c: CheckSettings, ownHeaders: readonly s
     const body = JSON.stringify(answer);
     const length = Buffer.byteLength(body);
     const headers = ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(length), 'Cache-Control', 'no-store', ...ownHeaders];
+    // A body is read and dropped only when its length is declared and within the limit (so
+    // reading it is bounded); otherwise the connection closes after the answer, unread.
     const pending = head.hasBody && !req.complete;
-    const close = framingFailed || (pending && (head.expectsContinue || head.contentLength > c.maxBodyBytes));
+    const close = framingFailed || (pending && (head.expectsContinue || head.hasTransferEncoding || head.contentLength > c.maxBodyBytes));
     if (close) headers.push('Connection', 'close');
-    else if (pending) drain(ex, c.maxBodyBytes);
+    else if (pending) req.resume();
     res.writeHead(200, headers);
     tx.responseBytes = length;
     ex.end('diagnosed', 200, refusal?.code ?? '', () => res.end(body));
   };
-}
-
-/** Reads the rest of the body and drops it; a body (chunked) longer than `limit` gets the connection closed. */
-function drain(ex: Exchange, limit: number): void {
-  let seen = 0;
-  ex.req.on('data', (chunk: Buffer) => {
-    seen += chunk.length;
-    if (seen > limit) ex.req.socket.destroy();
-  });
 }
