@@ -74,14 +74,19 @@ function noInteraction(s: RequestChecks): string | null {
 }
 
 /**
- * Whether diagnose may tell this connection about Ssp-From's accreditation: only when the
- * connection may speak for that ASID (its certificate is one registered for it, or the
- * directory binds none to it), so an integrator sees its own system's, and no one else's.
+ * Whether diagnose may tell this connection about Ssp-From's accreditation and the
+ * provider's endpoint: only when Ssp-From is a consumer in the directory and the
+ * connection may speak for it (its certificate is one registered for it, or the directory
+ * binds none to it). An integrator sees its own system's; a caller that is not a consumer
+ * learns no more than the real proxy would tell it (which stops at the sender check).
  */
 function speaksForSender(s: RequestChecks): boolean {
   const fqdns = s.consumer?.certificateFqdns;
   return fqdns !== undefined && (fqdns === null || certificateSpeaksFor(s.tx.tls, fqdns));
 }
+
+/** A provider's endpoint is routing knowledge for consumers in the directory: not told to a connection that is not one. */
+const ENDPOINT_UNTOLD = 'The endpoint is told only to a consumer in the directory, on a connection that may speak for it (see sender and certificate).';
 
 function accreditedList(s: RequestChecks): string {
   if (!speaksForSender(s)) return 'Its accredited interactions are told only to a connection that may speak for it (see certificate).';
@@ -133,9 +138,15 @@ const EXPLAIN: Record<CheckName, (s: RequestChecks, c: CheckSettings, refusal: R
         `Ssp-To ${to} is a provider in the directory (ODS ${s.provider.ods}), but it has no endpoint registered for ${interactionId}: ` +
         'check the interaction ID, or look up in SDS which ASID of the organisation serves it.'
       );
-    return `Ssp-To ${to} has an endpoint registered for ${interactionId}: ${s.endpoint.url}.`;
+    return `Ssp-To ${to} has an endpoint registered for ${interactionId}${speaksForSender(s) ? `: ${s.endpoint.url}` : ''}.`;
   },
-  endpoint: (s, _c, r) => r?.diagnostics ?? `The target lies under the registered endpoint ${s.endpoint!.url}.`,
+  endpoint(s, _c, r) {
+    if (!speaksForSender(s))
+      return r === null
+        ? 'The target lies under the endpoint registered for Ssp-To and this interaction.'
+        : `The target does not lie under the endpoint registered for Ssp-To and this interaction. ${ENDPOINT_UNTOLD}`;
+    return r?.diagnostics ?? `The target lies under the registered endpoint ${s.endpoint!.url}.`;
+  },
   agreement(s, _c, r) {
     const { consumer, provider } = s;
     if (r !== null)
@@ -230,7 +241,7 @@ export function diagnoseRequest(s: RequestChecks, c: CheckSettings): { answer: D
     verdict: first === null ? 'would_forward' : 'would_refuse',
     checks,
     ...(first !== null && { refusal: { status: first.status, code: first.code, diagnostics: first.diagnostics } }),
-    ...(s.endpoint !== undefined && { endpoint: s.endpoint.url }),
+    ...(s.endpoint !== undefined && speaksForSender(s) && { endpoint: s.endpoint.url }),
     ...(s.consumer !== undefined &&
       speaksForSender(s) && { consumer: { asid: s.consumer.asid, environment: tx.environment, interactions: [...s.consumer.interactions].sort() } }),
     jwt: { mode: c.jwtCheck, findings: tx.jwtFindings.map((code) => ({ code, expected: JWT_RULES[code as JwtRule] ?? '' })) },

@@ -308,6 +308,17 @@ describe('details a person can act on', () => {
     expect(unknown.consumer).toBeUndefined();
   });
 
+  test("a caller that is not a consumer in the directory is not told the provider's endpoint (the real proxy stops at the sender)", async () => {
+    for (const target of [`${ROOT}/metadata`, `http://127.0.0.2:${provider.port}/A20047/STU3/1/gpconnect/fhir/metadata`]) {
+      const { reply, answer } = await diagnose(gw, target, { headers: ssp({ 'Ssp-From': UNKNOWN_CONSUMER }) });
+      expect(answer.endpoint).toBeUndefined();
+      expect(reply.body.toString()).not.toContain(ROOT);
+      const varies = target.includes('127.0.0.2');
+      expect(check(answer, 'endpoint').ok).toBe(!varies);
+      if (varies) expect(check(answer, 'endpoint').detail).toContain('told only to a consumer in the directory');
+    }
+  });
+
   test('checks after the first failure still run, and those that cannot be judged say why (ok null); the rate limit takes no token', async () => {
     const { answer } = await diagnose(gw, `${ROOT}/metadata`, { headers: ssp({ 'Ssp-From': UNKNOWN_CONSUMER, 'Ssp-To': UNKNOWN_PROVIDER }), method: 'DELETE' });
     expect(answer.refusal!.code).toBe('METHOD_NOT_ALLOWED');
@@ -466,6 +477,7 @@ describe('over mutual TLS: the same TLS and certificate binding as a real reques
     expect(check(answer, 'certificate').ok).toBe(false);
     expect(check(answer, 'certificate').detail).toContain('care-home.example.nhs.uk');
     expect(answer.consumer).toBeUndefined();
+    expect(r.body.toString()).not.toContain(ROOT);
     expect(check(answer, 'sender').detail).not.toContain(STRUCTURED);
     expect(check(answer, 'sender').detail).toContain('told only to a connection that may speak for it');
   });
