@@ -157,8 +157,9 @@ export const EXPORT_COLUMNS: readonly string[] = SEARCH_COLUMNS;
 const NUMERIC_TYPES = new Set(['UInt8', 'UInt16', 'UInt64', 'Float64']);
 /** How each export column is written: a number, a time, or text. */
 const EXPORT_TYPES = EXPORT_COLUMNS.map((name) => AUDIT_COLUMNS.find((c) => c.name === name)!.type);
-export const EXPORT_KINDS: readonly ('number' | 'time' | 'text')[] = EXPORT_TYPES.map((type) =>
-  NUMERIC_TYPES.has(type) ? 'number' : type.startsWith('DateTime64') ? 'time' : 'text',
+/** `list`: an array of finding codes, written in CSV as the codes separated by spaces, in NDJSON as a JSON array. */
+export const EXPORT_KINDS: readonly ('number' | 'time' | 'text' | 'list')[] = EXPORT_TYPES.map((type) =>
+  NUMERIC_TYPES.has(type) ? 'number' : type.startsWith('DateTime64') ? 'time' : type.startsWith('Array') ? 'list' : 'text',
 );
 
 /**
@@ -175,7 +176,8 @@ function csvTextCell(column: string): string {
 }
 
 /** One NDJSON value. Float64 may hold nan or inf, which JSON cannot: null. */
-function jsonValue(column: string, kind: 'number' | 'time' | 'text', type: string): string {
+function jsonValue(column: string, kind: 'number' | 'time' | 'text' | 'list', type: string): string {
+  if (kind === 'list') return `toJSONString(arrayMap(x -> toString(x), ${column}))`;
   if (kind === 'number') return type === 'Float64' ? `if(isFinite(${column}), toString(${column}), 'null')` : `toString(${column})`;
   if (kind === 'time') return `'"', replaceOne(toString(${column}), ' ', 'T'), 'Z"'`;
   return `toJSONString(toString(${column}))`;
@@ -210,6 +212,7 @@ export function buildExportPage(
           const kind = EXPORT_KINDS[i];
           if (kind === 'number') return `toString(${name})`;
           if (kind === 'time') return `concat(replaceOne(toString(${name}), ' ', 'T'), 'Z')`;
+          if (kind === 'list') return csvTextCell(`arrayStringConcat(${name}, ' ')`);
           return csvTextCell(`toString(${name})`);
         }).join(", ',', ")
       : `${EXPORT_COLUMNS.map((name, i) => `'${i === 0 ? '{' : ','}"${name}":', ${jsonValue(name, EXPORT_KINDS[i], EXPORT_TYPES[i])}`).join(', ')}, '}'`;

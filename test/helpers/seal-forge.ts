@@ -9,7 +9,7 @@ import { CANONICAL_V1, EMPTY_ROOT, GENESIS_DIGEST, keyId, recordHash, recordsRoo
  * writer would: for verify's tests (tampering behind the gateway's back) and its bench.
  * Times are ISO 8601 text in the records and seals, as the gateway writes them.
  */
-export type SampleRecord = Record<string, string | number>;
+export type SampleRecord = Record<string, string | number | string[]>;
 
 export function ed25519(): { privateKey: KeyObject; publicKey: KeyObject; keyId: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -20,7 +20,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A record's hash as the writer computes it: the canonical form takes times as epoch ms, the row holds ISO text. */
 export function hashOf(r: SampleRecord): string {
-  const values: Record<string, string | number> = { ...r };
+  const values = Object.fromEntries(Object.entries(r).filter(([, v]) => !Array.isArray(v))) as Record<string, string | number>;
   for (const [name, kind] of CANONICAL_V1) if (kind === 'time' && typeof r[name] === 'string') values[name] = Date.parse(String(r[name]));
   return recordHash(values);
 }
@@ -28,7 +28,7 @@ export function hashOf(r: SampleRecord): string {
 /** A final record with every column, at `atMs`. Sealing fields empty: sealPeriods fills them. */
 export function sampleRecord(atMs: number, i: number, overrides: SampleRecord = {}): SampleRecord {
   const r: SampleRecord = {};
-  for (const c of AUDIT_COLUMNS) r[c.name] = /^(U?Int|Float)/.test(c.type) ? 0 : '';
+  for (const c of AUDIT_COLUMNS) r[c.name] = /^(U?Int|Float)/.test(c.type) ? 0 : c.type.startsWith('Array') ? [] : '';
   return Object.assign(r, {
     event_id: randomUUID(),
     version: 2,

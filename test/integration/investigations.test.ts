@@ -453,7 +453,9 @@ describe('export', () => {
     const q = 'consumer_ods=HOSTILE&from=2026-08-01T00:00:00Z&to=2026-08-02T00:00:00Z';
     const json = (await get(`/audit/transactions?${q}`)).json().transactions as Array<Record<string, unknown>>;
     expect(json).toHaveLength(3);
-    const records = json.map((r) => EXPORT_COLUMNS.map((c, i) => (EXPORT_KINDS[i] === 'number' ? Number(r[c]) : String(r[c]))));
+    const records = json.map((r) =>
+      EXPORT_COLUMNS.map((c, i) => (EXPORT_KINDS[i] === 'number' ? Number(r[c]) : EXPORT_KINDS[i] === 'list' ? (r[c] as string[]).join(' ') : String(r[c]))),
+    );
     // quoted_match: csv-stringify leaves a lone CR or LF in a cell unquoted by default, which RFC 4180 (and a reader) would take for a line end.
     const expected = stringify([EXPORT_COLUMNS as string[], ...records], { escape_formulas: true, record_delimiter: 'windows', quoted_match: /[\r\n]/ });
     const csv = splitExport((await get(`/audit/transactions?format=csv&${q}`)).body, 'csv');

@@ -11,6 +11,7 @@ export const OUTCOME_WORDS: Readonly<Record<string, string>> = {
   client_aborted: 'consumer went away',
   client_timeout: 'consumer too slow',
   interrupted: 'interrupted (gateway stopped)',
+  diagnosed: 'diagnosed (checked, not sent)',
   in_flight: 'in flight',
 };
 
@@ -27,5 +28,6 @@ export const OUTCOME_LINES: Readonly<Record<string, { colour: string; dash: numb
   client_aborted: { colour: '#00805C', dash: [6, 6] },
   client_timeout: { colour: '#6A3D9A', dash: [14, 4, 4, 4] },
   interrupted: { colour: '#000000', dash: [3, 8] },
+  diagnosed: { colour: '#5C6BC0', dash: [1, 2, 6, 2] },
   in_flight: { colour: '#6B6B6B', dash: [1, 4] },
 };
