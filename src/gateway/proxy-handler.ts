@@ -115,7 +115,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
       const refusal = step.run(s, checks);
       if (refusal !== null) return deny(ex, refusal, step === FRAMING || undefined);
     }
-    const route: Route = { consumer: s.consumer!, provider: s.provider!, endpoint: s.endpoint!, upstreamPath: s.upstreamPath! };
+    const route = s.route!;
     const audit = deps.audit;
     if (audit === null) return deps.engine.forward(ex, route);
     // No request reaches a provider unless its record is durable on local disk.

@@ -3,7 +3,7 @@ import { routedJwtFindings, type CheckMode, type InteractionCheck, type JwtInspe
 import type { Consumer, DirectoryIndex, Endpoint, Provider } from '../directory';
 import { refuse, type Refusal } from '../errors';
 import type { RateLimiter } from '../limit';
-import { upstreamPathFor } from '../route';
+import { upstreamPathFor, type Route } from '../route';
 import { certificateSpeaksFor } from '../tls';
 import type { Transaction } from '../transaction';
 import { forbiddenConnectionOption, overrideHeaderProblem, pathFormProblem, targetSyntaxProblem, type RequestHead } from '../validate';
@@ -60,6 +60,8 @@ export class RequestChecks {
   endpoint: Endpoint | undefined = undefined;
   /** Path and query to send below the endpoint's origin; null until the target is found under the endpoint. */
   upstreamPath: string | null = null;
+  /** Where the request goes, once the target is found under the endpoint of two known parties (on the proxy's path: always, by then). */
+  route: Route | null = null;
 
   constructor(
     readonly req: IncomingMessage,
@@ -162,8 +164,12 @@ export const REQUEST_CHECKS: readonly CheckStep[] = [
     name: 'endpoint',
     run(s) {
       const endpoint = s.endpoint!;
-      s.upstreamPath = upstreamPathFor(s.target, endpoint);
-      return s.upstreamPath !== null ? null : refuse.endpointVaries(endpoint.url, s.target, s.tx.providerAsid);
+      const upstreamPath = (s.upstreamPath = upstreamPathFor(s.target, endpoint));
+      if (upstreamPath === null) return refuse.endpointVaries(endpoint.url, s.target, s.tx.providerAsid);
+      // The request's one Route (diagnose may get here without a known sender: then none).
+      const { consumer, provider } = s;
+      if (consumer !== undefined && provider !== undefined) s.route = { consumer, provider, endpoint, upstreamPath };
+      return null;
     },
   },
   {

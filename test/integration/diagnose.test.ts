@@ -77,7 +77,13 @@ beforeAll(async () => {
   provider = await startProvider(okHandler());
   ROOT = provider.root;
   const dir = directory(ROOT);
-  gw = await startGateway(dir, { AUDIT_ENABLED: 'true', ENVIRONMENT: 'test', MAX_REQUEST_BODY_BYTES: '1000', MAX_HEADER_LINES: '20' });
+  gw = await startGateway(dir, {
+    AUDIT_ENABLED: 'true',
+    ENVIRONMENT: 'test',
+    MAX_REQUEST_BODY_BYTES: '1000',
+    MAX_HEADER_LINES: '20',
+    INTERACTION_CHECK: 'enforce',
+  });
   gwLocal = await startGateway(dir);
   gwAll = await startGateway(dir, { DIAGNOSE: 'all' });
   gwOff = await startGateway(dir, { DIAGNOSE: 'off' });
