@@ -137,7 +137,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     }),
     maxHeaderLines: settings.MAX_HEADER_LINES,
     jwtCheck: settings.JWT_CHECK,
-    interactionCheck: { mode: settings.INTERACTION_CHECK, check: new InteractionCheck() },
+    interactionCheck: { mode: settings.INTERACTION_CHECK, check: new InteractionCheck(catalogue) },
     defaultEnvironment: settings.ENVIRONMENT,
     diagnose: settings.DIAGNOSE,
     ownHeaders,

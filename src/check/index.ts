@@ -8,6 +8,6 @@ export {
   type InteractionFinding,
   type JwtRule,
 } from './finding-codes';
-export { InteractionCheck } from './interaction-check';
+export { InteractionCheck, type RoutedTarget } from './interaction-check';
 export { inspectJwt, routedJwtFindings, type JwtInspection } from './jwt-check';
 export { exampleClaims, exampleToken, type ExampleTokenOptions } from './example-token';

@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { GatewayError } from '../errors';
 import { directorySchema } from './schema';
 import { DirectoryIndex } from './directory-index';
+import { compileInteractionCatalogue, type InteractionCatalogue } from './interaction-catalogue';
 
 /** The directory file could not be used; the message names the file, the place and why. */
 export class DirectoryError extends GatewayError {
@@ -18,16 +19,22 @@ export interface LoadedDirectory {
   warnings: string[];
 }
 
-/** Reads the catalogue of known GP Connect interaction IDs (config/gpconnect-interactions.json). */
-export function loadInteractionCatalogue(file: string): ReadonlySet<string> {
+/**
+ * Reads, validates and compiles INTERACTIONS_FILE (config/gpconnect-interactions.json) once
+ * at start-up: the known interaction IDs and each one's method and path form. Throws
+ * DirectoryError naming every problem (entry index and id), so a bad regex stops start-up.
+ */
+export function loadInteractionCatalogue(file: string): InteractionCatalogue {
   let list: unknown;
   try {
     list = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new DirectoryError(`INTERACTIONS_FILE ${file}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
-  if (!Array.isArray(list)) throw new DirectoryError(`INTERACTIONS_FILE ${file}: expected a JSON array of { id }`);
-  return new Set(list.map((entry) => String((entry as { id: unknown }).id)));
+  const compiled = compileInteractionCatalogue(list);
+  if (!Array.isArray(compiled)) return compiled;
+  const count = compiled.length === 1 ? 'a problem' : `${compiled.length} problems`;
+  throw new DirectoryError(`INTERACTIONS_FILE ${file}: ${count}:\n  ${compiled.join('\n  ')}`);
 }
 
 /** Parses, validates and compiles the whole file; throws DirectoryError, never half-loads. */

@@ -204,7 +204,8 @@ export const REQUEST_CHECKS: readonly CheckStep[] = [
       const { mode, check } = c.interactionCheck;
       if (mode === 'off') return null;
       const tx = s.tx;
-      tx.interactionFindings = check.findings(tx.interactionId, tx.method, s.upstreamPath!);
+      // Diagnose may get here with no Route (a sender not in the directory): the endpoint and path are all the check needs.
+      tx.interactionFindings = check.findings(tx.interactionId, tx.method, s.route ?? { endpoint: s.endpoint!, upstreamPath: s.upstreamPath! });
       const expected = mode === 'enforce' && tx.interactionFindings.length > 0 ? check.expected(tx.interactionId) : null;
       return expected === null ? null : refuse.interactionMismatch(tx.interactionId, expected.method, expected.path);
     },

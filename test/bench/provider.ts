@@ -2,13 +2,17 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 
-/** Bench provider: 2 KiB FHIR-ish bodies, and /big streaming BIG_BYTES (default 100 MiB). */
+/**
+ * Bench provider: 2 KiB FHIR-ish bodies, and /big or /metadata?big streaming BIG_BYTES (default
+ * 100 MiB). The gateway is benched with `metadata?big`: a form the read:metadata-1 interaction
+ * allows (its template has no query), so the default INTERACTION_CHECK=enforce passes it.
+ */
 const body = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', pad: 'x'.repeat(2048 - 52) }));
 const block = Buffer.alloc(256 * 1024, 0x5a);
 const bigBytes = Number(process.env.BIG_BYTES ?? 100 * 1024 * 1024);
 
 const handler: RequestListener = (req, res) => {
-  if (req.url!.endsWith('/big')) {
+  if (req.url!.endsWith('/big') || req.url!.endsWith('/metadata?big')) {
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(bigBytes) });
     let left = bigBytes;
     const pump = () => {

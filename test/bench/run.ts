@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { measureDrain } from './audit-drain';
+import { interactionCheckBench } from './interaction-check-bench';
 import { investigationsBench } from './investigations';
 import { verifyBench } from './verify-bench';
 import { TestCa } from '../helpers/pki';
@@ -225,7 +226,7 @@ async function measure(t: Target, closed: { closed: LoadResult; cpuUs: number })
   const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
   const fixed = await fixedRate(t.base + t.target, 1000, SECONDS);
   const cpuUsPerReqFixed = t.pid ? ((cpuSeconds(t.pid) - cpu0) * 1e6) / fixed.requests : NaN;
-  const bigTarget = t.target.replace(/metadata$/, 'big');
+  const bigTarget = t.target.replace(/metadata$/, 'metadata?big');
   // The first large transfer grows the heap once; then the median of three warm ones, and their worst.
   const bigCold = await bigDownload(t.base + bigTarget, t.pid);
   const warm: Big[] = [];
@@ -319,6 +320,7 @@ async function main(): Promise<void> {
     return abComparison(baseline);
   }
   if (process.env.BENCH_ONLY === 'export' || process.env.BENCH_ONLY === 'summary') return investigationsBench(process.env.BENCH_ONLY, PROXY_CORE);
+  if (process.env.BENCH_ONLY === 'checks') return interactionCheckBench(); // BENCH_ONLY=checks npm run bench: the checks' cost per request, in process
   if (process.env.BENCH_ONLY === 'verify') return verifyBench(); // BENCH_ONLY=verify npm run bench (BENCH_VERIFY_RECORDS, default 1,000,000)
   if (process.env.BENCH_ONLY === 'tls') {
     // Just the TLS comparison (BENCH_ONLY=tls npm run bench).

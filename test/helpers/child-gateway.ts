@@ -29,7 +29,8 @@ export function runGateway(directoryYamlText: string, env: Record<string, string
   writeFileSync(directoryFile, directoryYamlText);
   const child = spawn(process.execPath, [MAIN], {
     cwd: REPO,
-    env: { PATH: process.env.PATH, PORT: '0', ADMIN_PORT: '0', DIRECTORY_FILE: directoryFile, DATA_DIR: join(dir, 'data'), ...env },
+    // INTERACTION_CHECK off: these suites send any path under one interaction (its own suite turns it on).
+    env: { PATH: process.env.PATH, PORT: '0', ADMIN_PORT: '0', DIRECTORY_FILE: directoryFile, DATA_DIR: join(dir, 'data'), INTERACTION_CHECK: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
