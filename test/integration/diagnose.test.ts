@@ -37,6 +37,7 @@ let ROOT: string;
 let gw: RunningGateway;
 /** DIAGNOSE=test with the default ENVIRONMENT (local). */
 let gwLocal: RunningGateway;
+/** DIAGNOSE=all, INTERACTION_CHECK=report. */
 let gwAll: RunningGateway;
 let gwOff: RunningGateway;
 let gwEnforce: RunningGateway;
@@ -85,7 +86,7 @@ beforeAll(async () => {
     INTERACTION_CHECK: 'enforce',
   });
   gwLocal = await startGateway(dir);
-  gwAll = await startGateway(dir, { DIAGNOSE: 'all' });
+  gwAll = await startGateway(dir, { DIAGNOSE: 'all', INTERACTION_CHECK: 'report' });
   gwOff = await startGateway(dir, { DIAGNOSE: 'off' });
   gwEnforce = await startGateway(dir, { JWT_CHECK: 'enforce' });
 }, 60_000);
@@ -93,6 +94,9 @@ afterAll(async () => {
   for (const g of [gw, gwLocal, gwAll, gwOff, gwEnforce]) await g?.stop();
   await provider?.close();
 });
+
+/** The structured record's target: a POST interaction, for requests with a body. */
+const record = () => `${ROOT}/Patient/$gpc.getstructuredrecord`;
 
 /** A realistic token for the registered endpoint (the metadata interaction's scope). */
 const token = () => exampleToken({ aud: ROOT, scope: 'organization/*.read' });
@@ -233,7 +237,10 @@ describe("each refusal of the README's table that can happen before forwarding: 
   });
 
   test('REQUEST_BODY_TOO_LARGE (body_size): the body is not read, and the connection closes after the answer', async () => {
-    const { head, answer } = await rawDiagnose(gw, rawRequest('POST', `${ROOT}/metadata`, ssp({ 'Content-Length': '2000' }), [], 'x'.repeat(100)));
+    const { head, answer } = await rawDiagnose(
+      gw,
+      rawRequest('POST', record(), ssp({ 'Ssp-InteractionID': STRUCTURED, 'Content-Length': '2000' }), [], 'x'.repeat(100)),
+    );
     expectRefusal(answer, 'REQUEST_BODY_TOO_LARGE', 'body_size');
     expect(head).toMatch(/\r\nConnection: close/i);
   });
@@ -275,6 +282,16 @@ describe("each refusal of the README's table that can happen before forwarding: 
     expectRefusal(answer, 'INTERACTION_MISMATCH', 'interaction');
     expect(answer.interaction.findings.map((f) => f.code)).toEqual(expect.arrayContaining(['INTERACTION_METHOD']));
     expect(answer.interaction.expected).toEqual({ method: 'GET', path: '/metadata' });
+  });
+
+  test('under INTERACTION_CHECK=report the same booking is forwarded, and its findings are shown', async () => {
+    const { answer } = await diagnose(gwAll, `${ROOT}/Appointment`, { method: 'POST', body: '{}' });
+    expect(answer.verdict).toBe('would_forward');
+    expect(answer.interaction.mode).toBe('report');
+    expect(check(answer, 'interaction').ok).toBe(true);
+    expect(answer.interaction.findings).toContainEqual({ code: 'INTERACTION_METHOD', expected: expect.any(String) });
+    expect(check(answer, 'interaction').detail).toContain('INTERACTION_CHECK=report');
+    expect(check(answer, 'interaction').detail).toContain('GET <endpoint>/metadata');
   });
 
   test('BAD_REQUEST (jwt) under JWT_CHECK=enforce: a token that is not a JWT', async () => {
@@ -384,7 +401,7 @@ describe('audit: outcome diagnosed', () => {
 
 describe('request bodies are drained and dropped', () => {
   test('a body within the limit is read and the connection stays usable for the next request', async () => {
-    const first = rawRequest('POST', `${ROOT}/metadata`, ssp({ 'Content-Length': '10' }), [], '0123456789');
+    const first = rawRequest('POST', record(), ssp({ 'Ssp-InteractionID': STRUCTURED, 'Content-Length': '10' }), [], '0123456789');
     const second = rawRequest('GET', `${ROOT}/metadata`, ssp(), ['Connection: close']);
     const before = provider.connections;
     const raw = await rawExchange(gw.proxyPort, first + second);
@@ -393,14 +410,20 @@ describe('request bodies are drained and dropped', () => {
   });
 
   test('Expect: 100-continue gets no 100 (the body is not needed): the answer comes at once and the connection closes', async () => {
-    const raw = await rawExchange(gw.proxyPort, rawRequest('POST', `${ROOT}/metadata`, ssp({ 'Content-Length': '10', Expect: '100-continue' })));
+    const raw = await rawExchange(
+      gw.proxyPort,
+      rawRequest('POST', record(), ssp({ 'Ssp-InteractionID': STRUCTURED, 'Content-Length': '10', Expect: '100-continue' })),
+    );
     expect(raw).toMatch(/^HTTP\/1\.1 200 /);
     expect(raw).toMatch(/\r\nConnection: close/i);
   });
 
   test('a chunked body is not read (its length is unknown): answered, and the connection closes after the answer', async () => {
     const chunk = `3e8\r\n${'x'.repeat(1000)}\r\n`;
-    const raw = await rawExchange(gw.proxyPort, rawRequest('POST', `${ROOT}/metadata`, ssp({ 'Transfer-Encoding': 'chunked' }), [], chunk + chunk));
+    const raw = await rawExchange(
+      gw.proxyPort,
+      rawRequest('POST', record(), ssp({ 'Ssp-InteractionID': STRUCTURED, 'Transfer-Encoding': 'chunked' }), [], chunk + chunk),
+    );
     expect(raw).toMatch(/^HTTP\/1\.1 200 /);
     expect(raw).toMatch(/\r\nConnection: close/i);
     expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).verdict).toBe('would_forward');
