@@ -10,6 +10,8 @@ export const EXIT = {
   BROKEN: 1,
   /** replay-dead-letters kept a file or could not start (as its script always has). */
   REPLAY_FAILED: 1,
+  /** `directory import` or `directory check` found problems (listed on stderr). */
+  PROBLEMS: 1,
   /** Bad usage: an unknown option, a bad value, or the API's 400 for a filter. */
   USAGE: 2,
   /** The gateway could not be reached, or it refused the token (401/403). */

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { CliError, EXIT } from './cli-errors';
 import { accessLogCommand } from './commands/access-log';
+import { directoryCommand } from './commands/directory';
 import { exportCommand } from './commands/export';
 import { replayCommand } from './commands/replay';
 import { searchCommand } from './commands/search';
@@ -23,7 +24,7 @@ function version(): string {
 
 export function buildProgram(): Command {
   const program = new Command('spine-gateway')
-    .description('The Spine gateway from the command line: its audit trail, through the admin API.')
+    .description('The Spine gateway from the command line: its audit trail (through the admin API) and its directory files (offline).')
     .version(version());
   const audit = program
     .command('audit')
@@ -49,6 +50,7 @@ Examples:
   for (const cmd of [searchCommand(), traceCommand(), summaryCommand(), exportCommand(), verifyCommand(), accessLogCommand(), sqlCommand(), replayCommand()]) {
     audit.addCommand(cmd);
   }
+  program.addCommand(directoryCommand());
   // Bad usage is exit status 2 (commander's own is 1, which here means a broken trail): errors are thrown, not exited on.
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program)) {

@@ -14,6 +14,42 @@ export interface Endpoint {
   readonly hostHeader: string;
 }
 
+/**
+ * Every entry that clashes with an earlier one, each as `place: why` (place as in the
+ * file: `consumers.3`, `providers.0.endpoints.1`), in file order. The index refuses the
+ * first; the loader and `spine-gateway directory check` list them all.
+ */
+export function directoryConflicts(file: Pick<DirectoryFile, 'consumers' | 'providers'>, places?: { consumers: number[]; providers: number[] }): string[] {
+  const problems: string[] = [];
+  const at = (kind: 'consumers' | 'providers', i: number) => `${kind}.${places ? places[kind][i] : i}`;
+  const consumerAt = new Map<string, string>();
+  file.consumers.forEach((c, i) => {
+    const first = consumerAt.get(c.asid);
+    if (first !== undefined) problems.push(`${at('consumers', i)}: consumer ASID ${c.asid} is listed twice (also at ${first})`);
+    else consumerAt.set(c.asid, at('consumers', i));
+  });
+  const providerAt = new Map<string, string>();
+  file.providers.forEach((p, i) => {
+    const first = providerAt.get(p.asid);
+    if (first !== undefined) problems.push(`${at('providers', i)}: provider ASID ${p.asid} is listed twice (also at ${first})`);
+    else providerAt.set(p.asid, at('providers', i));
+    const endpointOf = new Map<string, number>();
+    p.endpoints.forEach((e, j) => {
+      for (const interaction of e.interactions) {
+        const k = endpointOf.get(interaction);
+        if (k === j) {
+          problems.push(`${at('providers', i)}.endpoints.${j}: lists ${interaction} twice`);
+        } else if (k !== undefined) {
+          problems.push(`${at('providers', i)}.endpoints.${j}: provider ${p.asid} registers ${interaction} at two endpoints (${p.endpoints[k].url}, ${e.url})`);
+        } else {
+          endpointOf.set(interaction, j);
+        }
+      }
+    });
+  });
+  return problems;
+}
+
 /** A token bucket's shape: `perSecond` refill, room for `burst` requests at once. */
 export interface RateLimit {
   readonly perSecond: number;

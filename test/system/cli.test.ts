@@ -95,7 +95,11 @@ beforeAll(async () => {
   traces.push(TRACE_ID);
   expect((await send(url, { headers: sspHeaders({ 'Ssp-From': '200000000360' }) })).status).toBe(403);
   await waitFor(
-    async () => ((await api('/audit/transactions?limit=1000')).transactions as unknown[]).length >= traces.length,
+    async () => {
+      // The embedded store may still be starting (503): asked again until the deadline.
+      const r = await send(`${adminUrl}/audit/transactions?limit=1000`, { headers: { Authorization: `Bearer ${AUDITOR_TOKEN}` } });
+      return r.status === 200 && (JSON.parse(r.body.toString()) as { transactions: unknown[] }).transactions.length >= traces.length;
+    },
     20_000,
     'the traffic in the audit store',
     200,
