@@ -105,7 +105,7 @@ const EXPLAIN: Record<CheckName, (s: RequestChecks, c: CheckSettings, refusal: R
       : `${s.tx.method} is not allowed through the gateway: use one of ${c.allowedMethods.join(', ')}.`,
   headers(s, _c, r) {
     if (r === null) return 'Ssp-TraceID, Ssp-From, Ssp-To and Ssp-InteractionID are each sent once and well formed.';
-    const h = s.head;
+    const h = s.head!;
     const problems: string[] = [];
     if (h.repeated !== null) problems.push(`${h.repeated} is sent more than once (send it exactly once)`);
     if (h.traceId === null) problems.push('Ssp-TraceID is missing or not a GUID (send a new GUID for each request)');
@@ -202,7 +202,7 @@ const EXPLAIN: Record<CheckName, (s: RequestChecks, c: CheckSettings, refusal: R
   },
   body_size(s, c, r) {
     if (r !== null) return r.diagnostics;
-    const h = s.head;
+    const h = s.head!;
     if (h.hasTransferEncoding) return `The body is chunked: the real request is refused once more than ${c.maxBodyBytes} bytes of it have arrived.`;
     if (h.contentLength > 0) return `The body's declared length is within the gateway's limit of ${c.maxBodyBytes} bytes.`;
     return 'The request has no body.';

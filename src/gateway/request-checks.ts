@@ -5,7 +5,7 @@ import { refuse, type Refusal } from '../errors';
 import type { RateLimiter } from '../limit';
 import { upstreamPathFor, type Route } from '../route';
 import { certificateSpeaksFor } from '../tls';
-import type { Transaction } from '../transaction';
+import { Transaction } from '../transaction';
 import { forbiddenConnectionOption, overrideHeaderProblem, pathFormProblem, targetSyntaxProblem, type RequestHead } from '../validate';
 
 /**
@@ -64,8 +64,9 @@ export class RequestChecks {
   route: Route | null = null;
 
   constructor(
-    readonly req: IncomingMessage,
-    readonly head: RequestHead,
+    /** Null only when routing without a request (routeThroughDirectory), which runs none of the checks that read it. */
+    readonly req: IncomingMessage | null,
+    readonly head: RequestHead | null,
     readonly tx: Transaction,
     /** The request-target as the proxy reads it: "/" then the provider URL (for diagnose, what follows "/_diagnose"). */
     readonly url: string,
@@ -118,7 +119,7 @@ export function framingRefusal(req: IncomingMessage, head: RequestHead, maxHeade
 }
 
 /** The first check: a refusal here closes the connection. */
-export const FRAMING: CheckStep = { name: 'framing', run: (s, c) => framingRefusal(s.req, s.head, c.maxHeaderLines) };
+export const FRAMING: CheckStep = { name: 'framing', run: (s, c) => framingRefusal(s.req!, s.head!, c.maxHeaderLines) };
 
 /**
  * The one ordered list of checks, which the proxy (proxy-handler.ts) and diagnose
@@ -140,7 +141,7 @@ export const REQUEST_CHECKS: readonly CheckStep[] = [
     name: 'path_form',
     run(s) {
       // A path a provider may resolve to another endpoint than the one checked here.
-      const why = pathFormProblem(s.target) ?? overrideHeaderProblem(s.req.rawHeaders);
+      const why = pathFormProblem(s.target) ?? overrideHeaderProblem(s.req!.rawHeaders);
       return why === null ? null : refuse.ambiguousPath(why);
     },
   },
@@ -222,7 +223,7 @@ export const REQUEST_CHECKS: readonly CheckStep[] = [
       return c.jwtCheck === 'enforce' && tx.jwtFindings.length > 0 ? refuse.jwtRejected(tx.jwtFindings) : null;
     },
   },
-  { name: 'body_size', run: (s, c) => (s.head.contentLength > c.maxBodyBytes ? refuse.bodyTooLarge(c.maxBodyBytes) : null) },
+  { name: 'body_size', run: (s, c) => (s.head!.contentLength > c.maxBodyBytes ? refuse.bodyTooLarge(c.maxBodyBytes) : null) },
   {
     // After routing, so buckets exist only for ASIDs the directory knows; a token is taken only here.
     name: 'rate_limit',
@@ -233,3 +234,28 @@ export const REQUEST_CHECKS: readonly CheckStep[] = [
     },
   },
 ];
+
+/** The routing checks of the list, in its order; they read no settings. */
+const NO_SETTINGS = Object.freeze({}) as CheckSettings;
+
+const ROUTING: readonly CheckStep[] = REQUEST_CHECKS.filter(
+  (step) => step.name === 'sender' || step.name === 'receiver' || step.name === 'endpoint' || step.name === 'agreement',
+);
+
+/**
+ * Routes without a request, for tools and tests (a directory import is checked with it):
+ * the list's own routing checks (sender, receiver, endpoint, agreement), in its order.
+ * Returns the Route, or the refusal of the first that fails.
+ */
+export function routeThroughDirectory(index: DirectoryIndex, from: string, to: string, interactionId: string, target: string): Route | Refusal {
+  const tx = new Transaction('GET', '');
+  tx.consumerAsid = from;
+  tx.providerAsid = to;
+  tx.interactionId = interactionId;
+  const s = new RequestChecks(null, null, tx, `/${target}`, index, null, null);
+  for (const step of ROUTING) {
+    const refusal = step.run(s, NO_SETTINGS);
+    if (refusal !== null) return refusal;
+  }
+  return s.route!;
+}
