@@ -5,23 +5,28 @@
  * rule gets a new code. Each summary says what was expected, never what was sent.
  */
 
-/** GP Connect 1.x JWT rules (ssp-reference.md section 8): code → what the rule asks. */
+/**
+ * GP Connect 1.x JWT rules (ssp-reference.md section 8, README "JWT check"): code → what the
+ * rule asks. The order is the order findings are listed in (records, refusals, diagnose).
+ */
 export const JWT_RULES = {
   JWT_MISSING: 'an Authorization header',
   JWT_NOT_BEARER: 'the Authorization header in the form "Bearer <token>"',
-  JWT_MALFORMED: 'a JWT: three base64url parts, the first two JSON objects',
+  JWT_TOO_LARGE: 'a token of at most 8 KiB (a GP Connect token is about 1.5 KiB; a larger one is not decoded)',
+  JWT_MALFORMED: 'a JWT: three base64url parts (no padding), the first two JSON objects in UTF-8',
   JWT_ALG_NOT_NONE: 'an unsigned token: header alg "none"',
   JWT_SIGNATURE_NOT_EMPTY: 'an empty signature (the token ends with ".")',
-  JWT_ISS_MISSING: "iss: the consumer system's endpoint URL",
-  JWT_SUB_MISMATCH: 'sub equal to requesting_practitioner.id',
-  JWT_AUD_MISSING: "aud: the provider's service root",
-  JWT_AUD_NOT_ENDPOINT: "aud equal to the matched endpoint (the provider's service root)",
-  JWT_IAT_INVALID: 'iat: Unix seconds, not in the future beyond the tolerance',
-  JWT_EXP_NOT_IAT_PLUS_300: 'exp equal to iat + 300',
-  JWT_EXPIRED: 'exp not in the past',
+  JWT_ISS_MISSING: "iss: the consumer system's endpoint URL (a non-empty string)",
+  JWT_SUB_MISMATCH: 'sub: a string equal to requesting_practitioner.id',
+  JWT_AUD_MISSING: "aud: the provider's service root (a non-empty string)",
+  JWT_AUD_NOT_ENDPOINT: 'aud equal to the matched endpoint URL (the service root from SDS; a trailing "/" does not matter)',
+  JWT_IAT_INVALID: "iat: whole Unix seconds, at most 200 s ahead of the gateway's clock",
+  JWT_EXP_NOT_IAT_PLUS_300: 'exp: whole Unix seconds, equal to iat + 300',
+  JWT_EXPIRED: "exp still ahead of the gateway's clock (a new token for each request)",
   JWT_REASON_INVALID: 'reason_for_request "directcare" or "migration"',
-  JWT_SCOPE_INVALID: 'requested_scope: patient/*.read, patient/*.write, organization/*.read or organization/*.write, optionally with conf/N or conf/R',
-  JWT_SCOPE_NOT_FOR_INTERACTION: "requested_scope fitting the interaction's (INTERACTIONS_FILE requestedScope)",
+  JWT_SCOPE_INVALID:
+    'requested_scope: one of patient/*.read, patient/*.write, organization/*.read, organization/*.write, optionally with conf/N or conf/R (one space between)',
+  JWT_SCOPE_NOT_FOR_INTERACTION: "requested_scope naming the interaction's scope (INTERACTIONS_FILE requestedScope; write does not include read)",
   JWT_DEVICE_INVALID: 'requesting_device: a Device with an identifier (system and value), model and version',
   JWT_ORGANIZATION_INVALID: 'requesting_organization: an Organization with a name and an ODS code identifier (https://fhir.nhs.uk/Id/ods-organization-code)',
   JWT_PRACTITIONER_INVALID:

@@ -90,8 +90,11 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     // RFC 9110 10.1.1 and 15.2: 100-continue from an HTTP/1.0 client is ignored, and it is sent no 1xx.
     if (req.httpVersionMinor !== 1) head.expectsContinue = false;
     const headerProblem = checkSspHeaders(head);
-    const tx = openTransaction(req, head, deps.audit !== null);
-    const jwt = deps.jwtCheck === 'off' ? null : inspectJwt(head.authorization, tx.receivedAt);
+    const tx = openTransaction(req, head, false);
+    // One decode of the token per request: the audit's claims and the JWT check's findings.
+    const inspection = deps.audit !== null || deps.jwtCheck !== 'off' ? inspectJwt(head.authorization, tx.receivedAt) : null;
+    if (inspection !== null && deps.audit !== null) tx.claims = inspection.claims;
+    const jwt = deps.jwtCheck === 'off' ? null : inspection;
     if (jwt !== null) tx.jwtFindings = jwt.findings;
     const index = deps.directory.current!;
     tx.environment = index.consumers.get(tx.consumerAsid)?.environment ?? deps.defaultEnvironment;

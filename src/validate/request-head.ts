@@ -15,7 +15,7 @@ export class RequestHead {
   from: string | null = null;
   to: string | null = null;
   interactionId: string | null = null;
-  /** Name of an Ssp-* header sent more than once (it must be sent exactly once). */
+  /** Name of an Ssp-* header, or Authorization, sent more than once (each must be sent at most once). */
   repeated: string | null = null;
   accept: string | undefined = undefined;
   /** -1 when absent. */
@@ -88,7 +88,11 @@ export function readRequestHead(rawHeaders: readonly string[]): RequestHead {
         if (name.toLowerCase() === 'ssp-traceid') setOnce(head, 'traceId', 'Ssp-TraceID', value);
         break;
       case 13:
-        if (name.toLowerCase() === 'authorization') head.authorization = value;
+        if (name.toLowerCase() === 'authorization') {
+          // A singleton (RFC 9110 11.6.2): providers take the first of two, so the record and the JWT check could judge another token.
+          if (head.authorization !== null) head.repeated ??= 'Authorization';
+          head.authorization = value;
+        }
         break;
       case 14:
         if (name.toLowerCase() === 'content-length') head.contentLength = Number(value);

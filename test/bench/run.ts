@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { measureDrain } from './audit-drain';
 import { interactionCheckBench } from './interaction-check-bench';
 import { investigationsBench } from './investigations';
+import { jwtCheckBench } from './jwt-check-bench';
 import { verifyBench } from './verify-bench';
 import { TestCa } from '../helpers/pki';
 import { freePort } from '../helpers/test-kit';
@@ -322,6 +323,7 @@ async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'export' || process.env.BENCH_ONLY === 'summary') return investigationsBench(process.env.BENCH_ONLY, PROXY_CORE);
   if (process.env.BENCH_ONLY === 'checks') return interactionCheckBench(); // BENCH_ONLY=checks npm run bench: the checks' cost per request, in process
   if (process.env.BENCH_ONLY === 'verify') return verifyBench(); // BENCH_ONLY=verify npm run bench (BENCH_VERIFY_RECORDS, default 1,000,000)
+  if (process.env.BENCH_ONLY === 'jwt') return jwtCheckBench(); // BENCH_ONLY=jwt npm run bench: the JWT check's CPU per request in report mode
   if (process.env.BENCH_ONLY === 'tls') {
     // Just the TLS comparison (BENCH_ONLY=tls npm run bench).
     const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
