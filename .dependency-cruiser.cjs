@@ -9,8 +9,8 @@
  * vocabularies everything shares sit at the bottom (transaction, errors, config, log,
  * metrics), each stage knows only the stages it hands work to, and nothing reaches back up
  * the flow (the proxy never imports the handler, the spool never the proxy, ClickHouse
- * never the shipper, admin never the request path). The composition roots (src/*.ts and
- * src/cli) wire everything and sit on top.
+ * never the shipper, admin never the request path). The composition roots (src/*.ts,
+ * src/cli and src/demo) wire everything and sit on top.
  */
 const LAYERS = [
   ['transaction'],
@@ -39,7 +39,7 @@ const upward = [...layerOf].map(([folder, layer]) => ({
   },
 }));
 
-const known = [...layerOf.keys(), 'cli'].join('|');
+const known = [...layerOf.keys(), 'cli', 'demo'].join('|');
 
 module.exports = {
   forbidden: [

@@ -63,7 +63,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   const upstreamTls = upstreamTlsOptions(settings);
   const adminTokens = settings.ADMIN_TOKENS_FILE === undefined ? null : AdminTokens.load(settings.ADMIN_TOKENS_FILE);
   const adminBind = adminBindAddress(settings); // a non-loopback ADMIN_HOST without tokens stops here
-  const metrics = new GatewayMetrics({ consumerLabel: settings.METRICS_CONSUMER_LABEL });
+  const metrics = new GatewayMetrics({ consumerLabel: settings.METRICS_CONSUMER_LABEL, defaultEnvironment: settings.ENVIRONMENT });
   const catalogue = loadInteractionCatalogue(settings.INTERACTIONS_FILE);
   const directory = new DirectoryStore(settings.DIRECTORY_FILE, catalogue, {
     loaded({ index, warnings }, trigger) {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { SUMMARY_DIMENSIONS, type KeysetPosition, type SearchFilters, type SummaryDimension } from '../clickhouse';
 import { ASID_PATTERN, INTERACTION_PATTERN, ODS_PATTERN, TRACE_ID_PATTERN } from '../validate';
 import { OUTCOMES } from '../transaction';
+import { INTERACTION_FINDING_CODES, JWT_RULE_CODES } from '../check';
 
 /**
  * The one list of audit filters, shared by search, export and summary: the schema each
@@ -27,6 +28,11 @@ export const FILTERS = {
   error_code: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must be a stable error code, e.g. MISSING_OR_INVALID_HEADER or AMBIGUOUS_PATH (README, Refusals)'),
   environment: z.string().regex(/^[a-z0-9-]{1,32}$/, 'must be an environment label (lower-case letters, digits and dashes), e.g. live or test'),
   jwt_requesting_organization: ods('the ODS code of the JWT requesting_organization'),
+  // The codes' own lists (src/check): a code that is not one of them could never match, so it is a 400 that lists them.
+  jwt_finding: z.enum(JWT_RULE_CODES as [string, ...string[]], { message: `must be a JWT rule code: one of ${JWT_RULE_CODES.join(', ')}` }),
+  interaction_finding: z.enum(INTERACTION_FINDING_CODES as [string, ...string[]], {
+    message: `must be an interaction finding code: one of ${INTERACTION_FINDING_CODES.join(', ')}`,
+  }),
   from: ISO('2026-11-21T09:00:00Z'),
   to: ISO('2026-11-21T10:00:00Z'),
 } as const;
@@ -44,6 +50,8 @@ export const FILTER_HELP: Record<keyof typeof FILTERS, string> = {
   error_code: 'a stable error code, e.g. FOT_CHECK_FAILED (README, Refusals)',
   environment: 'an environment label, e.g. live or test',
   jwt_requesting_organization: "the ODS code in the JWT's requesting_organization",
+  jwt_finding: `a JWT rule the token broke (README "JWT check"): one of ${JWT_RULE_CODES.join(', ')}`,
+  interaction_finding: `how the request failed to fit its interaction (README "Interaction check"): one of ${INTERACTION_FINDING_CODES.join(', ')}`,
   from: 'an ISO 8601 date-time, inclusive (e.g. 2026-11-21T09:00:00Z)',
   to: 'an ISO 8601 date-time, exclusive (e.g. 2026-11-21T10:00:00Z)',
 };
@@ -98,7 +106,7 @@ export const summarySchema = z
   .strict();
 
 export const SUMMARY_HELP: Record<string, string> = {
-  group_by: `one or two of ${dimensions.join(', ')} (comma-separated; hour and day group by received_at)`,
+  group_by: `one or two of ${dimensions.join(', ')} (comma-separated; hour and day group by received_at; jwt_finding and interaction_finding by each code a transaction's findings hold, '' for none)`,
   ...FILTER_HELP,
   limit: `most groups, 1 to ${MAX_LIMIT} (default 100); truncated says when there were more`,
 };

@@ -98,11 +98,13 @@ export function encodeAuditRecord(tx: Transaction, version: RecordVersion, conte
 }
 
 /**
- * The canonical text (version 1) of the final record this encoder writes, built from the
+ * The canonical text (version 2) of the final record this encoder writes, built from the
  * transaction's fields as they are written (no JSON parse): the same values, in the same
- * order, as CANONICAL_V1 of src/seal/canonical.ts reads them from the stored row (times as
+ * order, as CANONICAL_V2 of src/seal/canonical.ts reads them from the stored row (times as
  * the epoch milliseconds of the ISO text written, durations rounded as written, free text
- * as written, after wellFormed). test/integration/seal-writer.test.ts holds it to that.
+ * as written, after wellFormed, the findings' codes as listed). The record says
+ * `"canonical_form":2` (requestFacts). test/integration/seal-writer.test.ts holds the
+ * two to that.
  *
  * Fast path first (the sealing budget is 2 µs a transaction): one template, each length
  * taken as the string's `.length`, which is its UTF-8 byte length when all is ASCII; one
@@ -131,7 +133,8 @@ function canonicalFinal(
     `${status.length}:${status}${tx.outcome.length}:${tx.outcome}${tx.errorCode.length}:${tx.errorCode}${tx.failureReason.length}:${tx.failureReason}` +
     `${req.length}:${req}${res.length}:${res}${tt.length}:${tt}${co.length}:${co}${tx.clientIp.length}:${tx.clientIp}` +
     claimsPart(c) +
-    `${contextPart(context)}${environmentPart(environmentOf(tx, context))}${t === null ? '0:0:0:0:0:0:' : tlsPart(t)}${sealPart(seal)}${seq.length}:${seq}`;
+    `${contextPart(context)}${environmentPart(environmentOf(tx, context))}${t === null ? '0:0:0:0:0:0:' : tlsPart(t)}${sealPart(seal)}${seq.length}:${seq}` +
+    `${findingsPart(tx.jwtFindings)}${findingsPart(tx.interactionFindings)}`;
   return Buffer.byteLength(text) === text.length ? text : canonicalExact(tx, context, seal, dur, tt, co);
 }
 
@@ -211,6 +214,18 @@ function environmentPart(environment: string): string {
   return lastEnvironmentPart;
 }
 
+/**
+ * A list of finding codes as a canonical value (a `list`: each code as `<length>:<code>`,
+ * the whole again length-prefixed); the lengths are UTF-16 lengths, which the fast path's
+ * ASCII check vouches for. Most records have none: one constant.
+ */
+function findingsPart(codes: readonly string[]): string {
+  if (codes.length === 0) return '0:';
+  let inner = '';
+  for (const c of codes) inner += `${c.length}:${c}`;
+  return `${inner.length}:${inner}`;
+}
+
 let lastPeer: Transaction['tls'] = null;
 let lastPeerPart = '';
 /** The TLS facts, shared by a connection's requests: encoded once per connection in a row. */
@@ -253,6 +268,8 @@ function utf8Length(s: string): number {
 const part = (s: string) => `${utf8Length(s)}:${s}`;
 const free = (s: string) => part(wellFormed(s));
 const num = (n: number) => part(String(n));
+/** A list value: each element as `<UTF-8 length>:<element>`, the whole as one value. */
+const list = (codes: readonly string[]) => part(codes.map(part).join(''));
 
 /** The canonical text, each value measured in UTF-8 and free text made well-formed: for records with non-ASCII text. */
 function canonicalExact(tx: Transaction, context: RecordContext, seal: RecordSeal, duration: string, ttfb: string, connect: string): string {
@@ -267,11 +284,15 @@ function canonicalExact(tx: Transaction, context: RecordContext, seal: RecordSea
     `${free(c.requestingOrganization)}${free(c.practitionerId)}${free(c.practitionerRole)}${free(c.device)}${free(c.reasonForRequest)}${free(c.requestedScope)}` +
     `${free(context.instance)}${part(environmentOf(tx, context))}` +
     (t === null ? '0:0:0:0:0:0:' : `${free(t.subject)}${free(t.issuer)}${free(t.serial)}${free(t.sha256)}${free(t.protocol)}${free(t.cipher)}`) +
-    `${part(seal.chain)}${num(seal.period)}${num(seal.seq)}`
+    `${part(seal.chain)}${num(seal.period)}${num(seal.seq)}${list(tx.jwtFindings)}${list(tx.interactionFindings)}`
   );
 }
 
-/** What the request was and who made it: known before forwarding, the same in both records. */
+/**
+ * What the request was and who made it: known before forwarding, the same in both records.
+ * (The findings too: the checks run before forwarding. `canonical_form` is the form the
+ * final record is hashed with, CANONICAL_FORM of src/seal, which this layer cannot import.)
+ */
 function requestFacts(tx: Transaction, context: RecordContext): string {
   const c = tx.claims;
   return (
@@ -284,7 +305,7 @@ function requestFacts(tx: Transaction, context: RecordContext): string {
     `,"jwt_reason_for_request":${text(c.reasonForRequest)},"jwt_requested_scope":${text(c.requestedScope)}` +
     `,"gateway_instance":${text(context.instance)},"environment":"${environmentOf(tx, context)}"` +
     tlsFacts(tx.tls) +
-    `,"jwt_findings":${codeList(tx.jwtFindings)},"interaction_findings":${codeList(tx.interactionFindings)},"canonical_form":1`
+    `,"jwt_findings":${codeList(tx.jwtFindings)},"interaction_findings":${codeList(tx.interactionFindings)},"canonical_form":2`
   );
 }
 
@@ -321,6 +342,9 @@ export function recordIdentity(line: Buffer): { id: string; version: number } {
   return { id: String(parsed.event_id), version: Number(parsed.version) };
 }
 
+/** A record's fields as JSON.parse reads its line: text, numbers, and the findings' lists of codes. */
+export type RecordFields = Record<string, string | number | string[]>;
+
 /** The final record for a transaction whose begin record survived a crash and whose end did not (unsealed). */
 export function interruptedRecord(begin: Buffer, recoveredAt: number): string {
   return JSON.stringify(interruptedFields(begin, recoveredAt));
@@ -330,8 +354,8 @@ export function interruptedRecord(begin: Buffer, recoveredAt: number): string {
  * interruptedRecord() as an object in the record's key order (event_id, version first; the
  * seal fields last), for the spool to seal (seal fields and record_hash) before writing it.
  */
-export function interruptedFields(begin: Buffer, recoveredAt: number): Record<string, string | number> {
-  const record = JSON.parse(begin.toString('utf8')) as Record<string, string | number>;
+export function interruptedFields(begin: Buffer, recoveredAt: number): RecordFields {
+  const record = JSON.parse(begin.toString('utf8')) as RecordFields;
   return { ...record, version: 2, outcome: 'interrupted', error_code: 'GATEWAY_STOPPED', completed_at: isoMillis(recoveredAt), status: 0 };
 }
 

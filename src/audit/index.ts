@@ -7,6 +7,7 @@ export {
   isoMillis,
   wellFormed,
   type RecordContext,
+  type RecordFields,
   type RecordSeal,
   type RecordVersion,
 } from './audit-record';

@@ -22,6 +22,8 @@ export const TRANSACTION_FILTERS: readonly FilterOption[] = [
   opt('error_code', 'code', 'a refusal or failure code, e.g. ASID_CHECK_FAILED_MESSAGESENDER'),
   opt('environment', 'env', 'test or live'),
   opt('jwt_requesting_organization', 'ods', "the JWT's requesting organisation (ODS code)"),
+  opt('jwt_finding', 'code', 'a JWT rule the token broke, e.g. JWT_EXPIRED (README "JWT check"; a 400 lists every code)'),
+  opt('interaction_finding', 'code', 'how the request failed its interaction, e.g. INTERACTION_METHOD (README "Interaction check")'),
 ];
 
 export const TIME_FILTERS: readonly FilterOption[] = [

@@ -13,6 +13,10 @@ export interface SearchFilters {
   error_code?: string;
   environment?: string;
   jwt_requesting_organization?: string;
+  /** A JWT rule code (src/check): rows whose jwt_findings hold it. */
+  jwt_finding?: string;
+  /** An interaction finding code (src/check): rows whose interaction_findings hold it. */
+  interaction_finding?: string;
   status?: number;
   /** ISO 8601, inclusive. */
   from?: string;
@@ -43,6 +47,12 @@ const EQUALITY_FILTERS = [
   ['status', 'UInt16'],
 ] as const;
 
+/** The filters that ask whether a list column holds one code (the checks' findings). */
+const LIST_FILTERS = [
+  ['jwt_finding', 'jwt_findings'],
+  ['interaction_finding', 'interaction_findings'],
+] as const;
+
 const AT = (param: string) => `parseDateTime64BestEffort({${param}:String}, 3, 'UTC')`;
 
 /** The WHERE conditions of a filter set, every value bound as a parameter (never spliced in). */
@@ -58,6 +68,12 @@ export function filterConditions(f: Omit<SearchFilters, 'limit'>): { where: stri
     if (value === undefined) continue;
     where.push(`${column} = {${column}:${type}}`);
     params[column] = value;
+  }
+  for (const [filter, column] of LIST_FILTERS) {
+    const value = f[filter];
+    if (value === undefined) continue;
+    where.push(`has(${column}, {${filter}:String})`);
+    params[filter] = value;
   }
   if (f.from !== undefined) {
     where.push(`received_at >= ${AT('from')}`);
@@ -155,12 +171,18 @@ export function buildExportDistribution(
 /** Export columns: every search column, times as ISO 8601 UTC with milliseconds (as the JSON search answers them). */
 export const EXPORT_COLUMNS: readonly string[] = SEARCH_COLUMNS;
 const NUMERIC_TYPES = new Set(['UInt8', 'UInt16', 'UInt64', 'Float64']);
-/** How each export column is written: a number, a time, or text. */
+/** How each export column is written: a number, a time, text, or a list of codes (the findings). */
+export type ExportKind = 'number' | 'time' | 'text' | 'list';
 const EXPORT_TYPES = EXPORT_COLUMNS.map((name) => AUDIT_COLUMNS.find((c) => c.name === name)!.type);
-/** `list`: an array of finding codes, written in CSV as the codes separated by spaces, in NDJSON as a JSON array. */
-export const EXPORT_KINDS: readonly ('number' | 'time' | 'text' | 'list')[] = EXPORT_TYPES.map((type) =>
-  NUMERIC_TYPES.has(type) ? 'number' : type.startsWith('DateTime64') ? 'time' : type.startsWith('Array') ? 'list' : 'text',
+export const EXPORT_KINDS: readonly ExportKind[] = EXPORT_TYPES.map((type) =>
+  NUMERIC_TYPES.has(type) ? 'number' : type.startsWith('DateTime64') ? 'time' : type.startsWith('Array(') ? 'list' : 'text',
 );
+/**
+ * A list in a CSV cell: its items joined by this (codes hold no space), then written as any
+ * text cell (so a forged item that looks like a formula is neutralised too). NDJSON keeps
+ * the list a JSON array, as the search answers it.
+ */
+export const CSV_LIST_SEPARATOR = ' ';
 
 /**
  * A text cell a spreadsheet would run as a formula starts with = + - @ tab or CR (or their
@@ -176,7 +198,7 @@ function csvTextCell(column: string): string {
 }
 
 /** One NDJSON value. Float64 may hold nan or inf, which JSON cannot: null. */
-function jsonValue(column: string, kind: 'number' | 'time' | 'text' | 'list', type: string): string {
+function jsonValue(column: string, kind: ExportKind, type: string): string {
   if (kind === 'list') return `toJSONString(arrayMap(x -> toString(x), ${column}))`;
   if (kind === 'number') return type === 'Float64' ? `if(isFinite(${column}), toString(${column}), 'null')` : `toString(${column})`;
   if (kind === 'time') return `'"', replaceOne(toString(${column}), ' ', 'T'), 'Z"'`;
@@ -212,7 +234,7 @@ export function buildExportPage(
           const kind = EXPORT_KINDS[i];
           if (kind === 'number') return `toString(${name})`;
           if (kind === 'time') return `concat(replaceOne(toString(${name}), ' ', 'T'), 'Z')`;
-          if (kind === 'list') return csvTextCell(`arrayStringConcat(${name}, ' ')`);
+          if (kind === 'list') return csvTextCell(`arrayStringConcat(${name}, '${CSV_LIST_SEPARATOR}')`);
           return csvTextCell(`toString(${name})`);
         }).join(", ',', ")
       : `${EXPORT_COLUMNS.map((name, i) => `'${i === 0 ? '{' : ','}"${name}":', ${jsonValue(name, EXPORT_KINDS[i], EXPORT_TYPES[i])}`).join(', ')}, '}'`;
@@ -231,6 +253,10 @@ export const SUMMARY_DIMENSIONS = {
   error_code: 'error_code',
   environment: 'environment',
   jwt_requesting_organization: 'jwt_requesting_organization',
+  // One group per code a transaction's list holds (a transaction with two findings counts in both groups);
+  // a transaction with none in the group '' (so the groups still account for every transaction).
+  jwt_finding: "arrayJoin(if(empty(jwt_findings), [''], jwt_findings))",
+  interaction_finding: "arrayJoin(if(empty(interaction_findings), [''], interaction_findings))",
   hour: 'toStartOfHour(received_at)',
   day: 'toStartOfDay(received_at)',
 } as const;

@@ -29,6 +29,8 @@ export interface AuditStoreOptions {
   /** Apply migrations and retention at start (AUDIT_SCHEMA_MANAGEMENT). */
   manageSchema: boolean;
   retentionDays: number;
+  /** Days to keep rows of test consumers (AUDIT_TEST_RETENTION_DAYS); default 90. */
+  testRetentionDays?: number;
   /** Per-request deadline for the server (ms). */
   timeoutMs: number;
 }
@@ -102,6 +104,7 @@ export class AuditStore {
       dataDir: settings.DATA_DIR,
       manageSchema: settings.AUDIT_SCHEMA_MANAGEMENT,
       retentionDays: settings.AUDIT_RETENTION_DAYS,
+      testRetentionDays: settings.AUDIT_TEST_RETENTION_DAYS,
       timeoutMs: settings.CLICKHOUSE_TIMEOUT_MS,
     });
   }
@@ -114,7 +117,7 @@ export class AuditStore {
     return statement.split('{db}').join(this.database);
   }
 
-  /** Creates the database and applies pending migrations and the retention TTL (when schema management is on). */
+  /** Creates the database and applies pending migrations and the retention TTL rules, live and test (when schema management is on). */
   async prepare(): Promise<number[]> {
     if (!this.options.manageSchema) return [];
     try {
@@ -137,7 +140,7 @@ export class AuditStore {
         });
         now.push(m.version);
       }
-      await this.client.command({ query: this.sql(retentionStatement(this.options.retentionDays)) });
+      await this.client.command({ query: this.sql(retentionStatement(this.options.retentionDays, this.options.testRetentionDays ?? 90)) });
       return now;
     } catch (err) {
       throw classifyStoreError(err);

@@ -4,9 +4,10 @@ import { StoreConfigError } from './store-error';
 
 /**
  * `verify` next to the data: the queries that read the seals and aggregate the stored
- * final records per (chain, period), recomputing every record's hash and each period's
- * root inside ClickHouse, so only one row per period crosses to the gateway. The
- * judgement itself is src/seal/verify-periods.ts.
+ * final records per (chain, period), recomputing every record's hash (in the canonical
+ * form its `canonical_form` names: rows hashed with version 1 before version 2 existed
+ * verify as they were) and each period's root inside ClickHouse, so only one row per
+ * period crosses to the gateway. The judgement itself is src/seal/verify-periods.ts.
  *
  * Every value spliced into this SQL is an integer the gateway computed or a chain name
  * written as hex (unhex('…')): ClickHouse before 19.x has no query parameters, and the
@@ -141,10 +142,13 @@ export function verifyQueries(database: string, types: ReadonlyMap<string, strin
   const type = (table: string, column: string) => {
     const t = types.get(`${table}.${column}`);
     if (t === undefined)
-      throw new StoreConfigError(`verify: ${database}.${table} has no column ${column} (is migration 4, 5 applied, or the DBA's DDL up to date?)`);
+      throw new StoreConfigError(`verify: ${database}.${table} has no column ${column} (are migrations 4, 5 and 7 applied, or the DBA's DDL up to date?)`);
     return t;
   };
   const tx = `${database}.transactions`;
+  // Each row is hashed in the canonical form it names (src/seal/canonical.ts): the form's
+  // number and the columns version 2 adds must be there, else no v2 record can be recomputed.
+  for (const c of ['canonical_form', 'jwt_findings', 'interaction_findings']) type('transactions', c);
   const hashSql = recordHashSql(
     (c) => millisExpr(c, type('transactions', c)),
     (c) => numberExpr(c, type('transactions', c)),

@@ -11,6 +11,8 @@ export {
   ERROR_OUTCOMES,
   EXPORT_COLUMNS,
   EXPORT_KINDS,
+  CSV_LIST_SEPARATOR,
+  type ExportKind,
 } from './audit-search';
 export { AUDIT_COLUMNS, SEARCH_COLUMNS, type AuditColumn } from './audit-columns';
 export { type AccessLogRow, type AccessLogFilters } from './access-log';

@@ -155,7 +155,17 @@ export const migrations: Migration[] = [
   },
 ];
 
-/** Retention is a setting, not a migration: applied (idempotently) at every start. */
-export function retentionStatement(retentionDays: number): string {
-  return `ALTER TABLE {db}.transactions MODIFY TTL toDateTime(received_at) + INTERVAL ${Math.floor(retentionDays)} DAY`;
+/**
+ * Retention is a setting, not a migration: applied (idempotently) at every start. Two TTL
+ * rules: every row after AUDIT_RETENTION_DAYS, and rows of test consumers (environment
+ * `test`) after AUDIT_TEST_RETENTION_DAYS, so test traffic does not sit for years beside
+ * live. Whichever comes first applies. `TTL ... DELETE WHERE` needs ClickHouse 20.5 or
+ * later (the managed schema needs 23.3 anyway). Unchanged rules are a no-op; changed ones
+ * make the server re-apply the TTL to the existing parts once, in the background.
+ */
+export function retentionStatement(retentionDays: number, testRetentionDays: number): string {
+  return (
+    `ALTER TABLE {db}.transactions MODIFY TTL toDateTime(received_at) + INTERVAL ${Math.floor(retentionDays)} DAY, ` +
+    `toDateTime(received_at) + INTERVAL ${Math.floor(testRetentionDays)} DAY DELETE WHERE environment = 'test'`
+  );
 }

@@ -21,6 +21,8 @@ export interface TransactionFacts {
   readonly jwtFindings: readonly string[];
   /** Interaction finding codes (src/check: a bounded set). */
   readonly interactionFindings: readonly string[];
+  /** `test` or `live` (the consumer's directory entry), the ENVIRONMENT setting, or '' when the transaction ended before it was known. */
+  readonly environment: string;
 }
 
 /** The audit pipeline's state, read when scraped (kept free of spool and shipper imports). */
@@ -67,6 +69,8 @@ export interface KnownLabels {
 export interface GatewayMetricsOptions {
   /** METRICS_CONSUMER_LABEL: add consumer_asid to the request counter (one series set per consumer). */
   consumerLabel: boolean;
+  /** ENVIRONMENT: the `environment` label of a transaction that names none (default `local`, the setting's default). */
+  defaultEnvironment?: string;
 }
 
 /**
@@ -185,9 +189,11 @@ export class GatewayMetrics {
   private readonly overheadAll = this.overhead.child('');
   private readonly requestBytesAll = this.requestBytes.child('');
   private readonly responseBytesAll = this.responseBytes.child('');
+  private readonly defaultEnvironment: string;
 
   constructor(private readonly options: GatewayMetricsOptions = { consumerLabel: false }) {
-    const labels = ['interaction', 'provider_asid', ...(options.consumerLabel ? ['consumer_asid'] : []), 'status_class', 'outcome'];
+    this.defaultEnvironment = options.defaultEnvironment ?? 'local';
+    const labels = ['interaction', 'provider_asid', ...(options.consumerLabel ? ['consumer_asid'] : []), 'status_class', 'outcome', 'environment'];
     this.requests = new HotCounter('spine_gateway_requests_total', `Consumer requests by ${labels.join(', ').replace(/_/g, ' ')}.`, labels, this.registry);
     collectDefaultMetrics({ register: this.registry, prefix: 'spine_gateway_' });
     // prom-client names three gauges `..._total`, which Prometheus reserves for counters
@@ -286,7 +292,10 @@ export class GatewayMetrics {
     }
     const provider = bounded(known.providers, tx.providerAsid);
     const consumer = this.options.consumerLabel ? bounded(known.consumers, tx.consumerAsid) : '';
-    const rowKey = `${interaction}|${provider}|${consumer}`;
+    // At most three values: a directory entry says test or live (its schema allows nothing else), else the handler
+    // set ENVIRONMENT; a transaction that ended before either ('' here) is ENVIRONMENT's too.
+    const environment = tx.environment === 'test' || tx.environment === 'live' ? tx.environment : this.defaultEnvironment;
+    const rowKey = `${interaction}|${provider}|${consumer}|${environment}`;
     let row = this.rows.get(rowKey);
     if (row === undefined) this.rows.set(rowKey, (row = []));
     const statusClass = Math.min(5, Math.max(0, Math.floor(tx.status / 100)));
@@ -294,7 +303,9 @@ export class GatewayMetrics {
     let requests = row[slot];
     if (requests === undefined) {
       const sc = STATUS_CLASSES[statusClass];
-      const values = this.options.consumerLabel ? [interaction, provider, consumer, sc, tx.outcome] : [interaction, provider, sc, tx.outcome];
+      const values = this.options.consumerLabel
+        ? [interaction, provider, consumer, sc, tx.outcome, environment]
+        : [interaction, provider, sc, tx.outcome, environment];
       requests = row[slot] = this.requests.child(`${rowKey}|${sc}|${tx.outcome}`, ...values);
     }
     requests.value++;

@@ -1,4 +1,16 @@
-export { CANONICAL_V1, canonicalText, recordHash, recordHashSql, type CanonicalKind, type CanonicalValues } from './canonical';
+export {
+  CANONICAL_FORM,
+  CANONICAL_FORMS,
+  CANONICAL_V1,
+  CANONICAL_V2,
+  canonicalColumns,
+  canonicalText,
+  listText,
+  recordHash,
+  recordHashSql,
+  type CanonicalKind,
+  type CanonicalValues,
+} from './canonical';
 export { EMPTY_ROOT, GENESIS_DIGEST, SEAL_FORMAT, checkSeal, keyId, recordsRoot, sealText, signSeal, type Seal, type SealBody } from './seal-format';
 export {
   classifyRows,

@@ -1,6 +1,15 @@
 import { mkdirSync } from 'node:fs';
-import { encodeAuditRecord, interruptedFields, recordIdentity, recordSealOf, wellFormed, type AuditSink, type RecordContext } from '../audit';
-import { CANONICAL_V1, recordHash, type RecoveredRecord, type Sealer } from '../seal';
+import {
+  encodeAuditRecord,
+  interruptedFields,
+  recordIdentity,
+  recordSealOf,
+  wellFormed,
+  type AuditSink,
+  type RecordContext,
+  type RecordFields,
+} from '../audit';
+import { CANONICAL_FORM, canonicalColumns, recordHash, type CanonicalValues, type RecoveredRecord, type Sealer } from '../seal';
 import type { Transaction } from '../transaction';
 import { readCheckpoint } from './checkpoint';
 import { recoverSpool, type RecoveryReport } from './recovery';
@@ -165,7 +174,7 @@ export class AuditSpool implements AuditSink {
  * One pass over the spool: cuts a torn tail, pairs begin and final records, and counts
  * the backlog after the checkpoint. Throws a file-system error as it is.
  */
-function recoverTransactions(dir: string): { recovery: AuditSpoolRecovery; interrupted: Array<Record<string, string | number>>; recovered: RecoveredRecord[] } {
+function recoverTransactions(dir: string): { recovery: AuditSpoolRecovery; interrupted: RecordFields[]; recovered: RecoveredRecord[] } {
   mkdirSync(dir, { recursive: true });
   const checkpoint = readCheckpoint(dir, listSegments(dir));
   const open = new Map<string, Buffer>();
@@ -189,25 +198,32 @@ function recoverTransactions(dir: string): { recovery: AuditSpoolRecovery; inter
 
 /**
  * An interrupted record as its JSON line, sealed when `seal` is given: its free text made
- * well-formed (as the encoder writes it), the seal fields set in place (they stay last), and
+ * well-formed (as the encoder writes it), the seal fields set last (where recordSealOf reads them), and
  * record_hash computed over the canonical form of the values as ClickHouse will read them.
  */
-function sealInterrupted(record: Record<string, string | number>, sealer: Sealer | null, segment: number): { line: string; seq: number } {
+function sealInterrupted(record: RecordFields, sealer: Sealer | null, segment: number): { line: string; seq: number } {
   const seal = sealer === null ? null : sealer.next(segment);
   if (sealer === null || seal === null) return { line: JSON.stringify(record), seq: 0 };
   for (const key of Object.keys(record)) {
     const v = record[key];
     if (typeof v === 'string') record[key] = wellFormed(v);
   }
-  // A begin record written before a column existed gets it now, with the column's default, so the row holds what was hashed.
-  for (const [name, kind] of CANONICAL_V1) if (record[name] === undefined) record[name] = kind === 'text' ? '' : name === 'upstream_connect_ms' ? -1 : 0;
+  // Hashed with the current canonical form, which the row says. A begin record written
+  // before a column existed gets it now, with the column's default, so the row holds what
+  // was hashed; then the seal fields are taken out and set again, so they come last
+  // (recordSealOf reads them at the line's end) after any column added here.
+  record.canonical_form = CANONICAL_FORM;
+  const columns = canonicalColumns(CANONICAL_FORM);
+  for (const [name, kind] of columns)
+    if (record[name] === undefined) record[name] = kind === 'text' ? '' : kind === 'list' ? [] : name === 'upstream_connect_ms' ? -1 : 0;
+  for (const key of ['seal_chain', 'seal_period', 'seq', 'record_hash']) delete record[key];
   record.seal_chain = seal.chain;
   record.seal_period = seal.period;
   record.seq = seal.seq;
-  const values: Record<string, string | number> = {};
-  for (const [name, kind] of CANONICAL_V1) {
+  const values: Record<string, CanonicalValues[string]> = { canonical_form: CANONICAL_FORM };
+  for (const [name, kind] of columns) {
     const v = record[name];
-    values[name] = kind === 'time' ? Date.parse(String(v)) : kind === 'number' ? Number(v) : String(v);
+    values[name] = kind === 'time' ? Date.parse(String(v)) : kind === 'number' ? Number(v) : kind === 'list' ? (Array.isArray(v) ? v : []) : String(v);
   }
   seal.hash = recordHash(values);
   record.record_hash = seal.hash;

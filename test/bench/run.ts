@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { measureDrain } from './audit-drain';
 import { interactionCheckBench } from './interaction-check-bench';
 import { investigationsBench } from './investigations';
+import { exampleToken } from '../../src/check';
 import { jwtCheckBench } from './jwt-check-bench';
 import { verifyBench } from './verify-bench';
 import { TestCa } from '../helpers/pki';
@@ -28,7 +29,8 @@ const HEADERS = {
   'Ssp-From': '200000000359',
   'Ssp-To': '918999198993',
   'Ssp-InteractionID': 'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1',
-  Authorization: 'Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIn0.',
+  // A realistic token (JWT_CHECK=report judges it as in production): its aud names no bench port, so each request has one finding.
+  Authorization: `Bearer ${exampleToken({ aud: 'http://127.0.0.1/A20047/STU3/1/gpconnect/fhir', scope: 'organization/*.read' })}`,
 };
 const started: ChildProcess[] = [];
 const hasWrk = (() => {

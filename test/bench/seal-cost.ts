@@ -14,9 +14,14 @@ import { Transaction } from '../../src/transaction';
  * hashes, the signature amortised over a period's records).
  *
  * node dist/test/bench/seal-cost.js [transactions per round, default 200000]
+ * FINDINGS=1: each transaction carries two JWT findings and one interaction finding (a
+ * consumer in report mode), which the canonical form (version 2) hashes too.
  */
 const N = Number(process.argv[2] ?? 200_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 15);
+const FINDINGS = process.env.FINDINGS === '1';
+const JWT_FINDINGS: readonly string[] = Object.freeze(['JWT_EXP_NOT_IAT_PLUS_300', 'JWT_SCOPE_NOT_FOR_INTERACTION']);
+const INTERACTION_FINDINGS: readonly string[] = Object.freeze(['INTERACTION_PATH']);
 const context: RecordContext = { instance: 'gw-bench-01', environment: 'production' };
 
 function transaction(): Transaction {
@@ -41,6 +46,10 @@ function transaction(): Transaction {
   tx.responseBytes = 18_342;
   tx.upstreamTtfbMs = 12.345678;
   tx.upstreamConnectMs = 0;
+  if (FINDINGS) {
+    tx.jwtFindings = JWT_FINDINGS;
+    tx.interactionFindings = INTERACTION_FINDINGS;
+  }
   tx.finish('forwarded', 200);
   return tx;
 }
@@ -109,6 +118,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${JSON.stringify({
         transactions: N,
+        findings: FINDINGS,
         transaction_records_unsealed_ns: Math.round(unsealed),
         transaction_records_sealed_ns: Math.round(sealed),
         sealing_added_ns: Math.round(added),

@@ -10,7 +10,8 @@ import { ed25519, insertSeals, storeExec } from '../helpers/seal-forge';
  * BENCH_VERIFY_RECORDS) in the embedded engine, `perPeriod` to a seal period, generated
  * inside ClickHouse (INSERT ... SELECT FROM numbers(), each record's hash computed by the
  * canonical form's SQL), sealed from the per-period roots read back; then verify over
- * all of it, timed. Target: >= 200,000 records/s.
+ * all of it, timed. Target: >= 200,000 records/s. Records in canonical form 2, some with
+ * findings (BENCH_VERIFY_FORM=1: all in form 1).
  */
 export async function verifyBench(records = Number(process.env.BENCH_VERIFY_RECORDS ?? 1_000_000), perPeriod = 1000, rounds = 3): Promise<void> {
   const dir = process.env.BENCH_VERIFY_DIR ?? mkdtempSync(join(tmpdir(), 'gw-bench-verify-'));
@@ -22,6 +23,7 @@ export async function verifyBench(records = Number(process.env.BENCH_VERIFY_RECO
   const periodMs = 60_000;
   const t0 = Math.floor((Date.now() - 30 * 24 * 3600_000) / periodMs) * periodMs;
   const chain = 'bench-chain';
+  const form = Number(process.env.BENCH_VERIFY_FORM ?? 2);
 
   const generated = performance.now();
   const expr: Record<string, string> = {
@@ -51,6 +53,11 @@ export async function verifyBench(records = Number(process.env.BENCH_VERIFY_RECO
     seal_chain: `'${chain}'`,
     seal_period: `toUInt64(${t0} + intDiv(number, ${perPeriod}) * ${periodMs})`,
     seq: 'number + 1',
+    // Canonical form 2 (BENCH_VERIFY_FORM=1: rows as before it, no findings); one record in ten with findings (a report-mode share).
+    ...(form === 2
+      ? { jwt_findings: "if(number % 10 = 0, ['JWT_EXPIRED', 'JWT_SUB_MISMATCH'], [])", interaction_findings: "if(number % 20 = 0, ['INTERACTION_PATH'], [])" }
+      : { jwt_findings: '[]', interaction_findings: '[]' }),
+    canonical_form: String(form),
   };
   const columns = AUDIT_COLUMNS.map((c) => c.name).filter((n) => n !== 'record_hash');
   const inner = columns.map((n) => `${expr[n] ?? (/^(U?Int|Float)/.test(AUDIT_COLUMNS.find((c) => c.name === n)!.type) ? '0' : "''")} AS ${n}`).join(', ');
@@ -97,7 +104,7 @@ export async function verifyBench(records = Number(process.env.BENCH_VERIFY_RECO
   }
   for (let i = 0; i < seals.length; i += 5000) await insertSeals(exec, db, seals.slice(i, i + 5000));
   const setupSeconds = (performance.now() - generated) / 1000;
-  process.stdout.write(`verify: ${records} sealed records in ${seals.length} periods generated in ${setupSeconds.toFixed(1)} s\n`);
+  process.stdout.write(`verify: ${records} sealed records (canonical form ${form}) in ${seals.length} periods generated in ${setupSeconds.toFixed(1)} s\n`);
 
   const rates: number[] = [];
   for (let i = 0; i < rounds; i++) {

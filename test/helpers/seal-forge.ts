@@ -2,7 +2,18 @@ import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AUDIT_COLUMNS } from '../../src/clickhouse';
 import type { AuditStore } from '../../src/clickhouse';
-import { CANONICAL_V1, EMPTY_ROOT, GENESIS_DIGEST, keyId, recordHash, recordsRoot, signSeal, type Seal, type SealBody } from '../../src/seal';
+import {
+  CANONICAL_FORM,
+  canonicalColumns,
+  EMPTY_ROOT,
+  GENESIS_DIGEST,
+  keyId,
+  recordHash,
+  recordsRoot,
+  signSeal,
+  type Seal,
+  type SealBody,
+} from '../../src/seal';
 
 /**
  * Sealed audit rows and their seals, written straight into a store, the way the seal
@@ -20,15 +31,16 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A record's hash as the writer computes it: the canonical form takes times as epoch ms, the row holds ISO text. */
 export function hashOf(r: SampleRecord): string {
-  const values = Object.fromEntries(Object.entries(r).filter(([, v]) => !Array.isArray(v))) as Record<string, string | number>;
-  for (const [name, kind] of CANONICAL_V1) if (kind === 'time' && typeof r[name] === 'string') values[name] = Date.parse(String(r[name]));
+  const values: SampleRecord = { ...r };
+  for (const [name, kind] of canonicalColumns(Number(r.canonical_form)))
+    if (kind === 'time' && typeof r[name] === 'string') values[name] = Date.parse(String(r[name]));
   return recordHash(values);
 }
 
-/** A final record with every column, at `atMs`. Sealing fields empty: sealPeriods fills them. */
+/** A final record with every column, at `atMs`, in the current canonical form. Sealing fields empty: sealPeriods fills them. */
 export function sampleRecord(atMs: number, i: number, overrides: SampleRecord = {}): SampleRecord {
   const r: SampleRecord = {};
-  for (const c of AUDIT_COLUMNS) r[c.name] = /^(U?Int|Float)/.test(c.type) ? 0 : c.type.startsWith('Array') ? [] : '';
+  for (const c of AUDIT_COLUMNS) r[c.name] = /^(U?Int|Float)/.test(c.type) ? 0 : c.type.startsWith('Array(') ? [] : '';
   return Object.assign(r, {
     event_id: randomUUID(),
     version: 2,
@@ -54,6 +66,7 @@ export function sampleRecord(atMs: number, i: number, overrides: SampleRecord = 
     jwt_requesting_organization: 'https://fhir.nhs.uk/Id/ods-organization-code|FA565',
     gateway_instance: 'test-instance',
     environment: 'test',
+    canonical_form: CANONICAL_FORM,
     ...overrides,
   });
 }
@@ -79,6 +92,8 @@ export function sealPeriods(opts: {
   firstSeq?: number;
   /** Sequence numbers to list as dropped (never written). */
   dropped?: readonly number[];
+  /** Values of the record of sequence number `seq` (e.g. its canonical form, its findings), before it is hashed. */
+  record?: (seq: number) => SampleRecord;
 }): SealedTrail {
   const chain = opts.chain ?? `chain-${randomUUID().slice(0, 8)}`;
   const periodMs = opts.periodMs ?? 60_000;
@@ -95,7 +110,7 @@ export function sealPeriods(opts: {
     const droppedHere: number[] = [];
     for (let i = 0; i < n; i++) {
       while (dropped.has(seq)) droppedHere.push(seq++);
-      const r = sampleRecord(start + 1 + i, i, { seal_chain: chain, seal_period: start, seq: seq++, gateway_instance: chain });
+      const r = sampleRecord(start + 1 + i, i, { ...opts.record?.(seq), seal_chain: chain, seal_period: start, seq: seq++, gateway_instance: chain });
       r.record_hash = hashOf(r);
       hashes.push(String(r.record_hash));
       records.push(r);

@@ -50,9 +50,15 @@ describe('admin port', () => {
       expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-From': '111111111111' }) })).status).toBe(403);
     await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-InteractionID': 'urn:made:up-by-a-consumer' }) });
     const text = (await request(admin).get('/metrics').expect(200)).text;
-    expect(text).toContain(`spine_gateway_requests_total{interaction="${metadata}",provider_asid="${PROVIDER_ASID}",status_class="2xx",outcome="forwarded"} 7`);
-    expect(text).toContain(`spine_gateway_requests_total{interaction="${metadata}",provider_asid="${PROVIDER_ASID}",status_class="4xx",outcome="denied"} 3`);
-    expect(text).toContain(`spine_gateway_requests_total{interaction="other",provider_asid="${PROVIDER_ASID}",status_class="4xx",outcome="denied"} 1`);
+    expect(text).toContain(
+      `spine_gateway_requests_total{interaction="${metadata}",provider_asid="${PROVIDER_ASID}",status_class="2xx",outcome="forwarded",environment="local"} 7`,
+    );
+    expect(text).toContain(
+      `spine_gateway_requests_total{interaction="${metadata}",provider_asid="${PROVIDER_ASID}",status_class="4xx",outcome="denied",environment="local"} 3`,
+    );
+    expect(text).toContain(
+      `spine_gateway_requests_total{interaction="other",provider_asid="${PROVIDER_ASID}",status_class="4xx",outcome="denied",environment="local"} 1`,
+    );
     expect(text).not.toContain('made:up');
     // 3 unknown consumers + 1 consumer not accredited for the made-up interaction
     expect(text).toContain('spine_gateway_refusals_total{code="ASID_CHECK_FAILED_MESSAGESENDER"} 4');

@@ -26,6 +26,7 @@ import {
 import { SEARCH_COLUMNS } from '../../src/clickhouse';
 import { OUTCOMES } from '../../src/transaction';
 import { OUTCOME_WORDS } from '../../web/explorer/outcomes';
+import { INTERACTION_FINDINGS, JWT_RULES } from '../../src/check';
 
 const TOKEN = 'auditor-7d41c9a0e2b85f36';
 const METRICS_TOKEN = 'scraper-0a9b8c7d6e5f';
@@ -51,7 +52,11 @@ beforeAll(async () => {
     { name: 'investigator', role: 'auditor', token: TOKEN },
     { name: 'prometheus', role: 'metrics', token: METRICS_TOKEN },
   ]);
-  gw = await startGateway(directoryYaml({ metadata: provider.root }), {
+  // FA565's system is a live consumer, NOAGREE's a test one: the page tells them apart.
+  const directory = directoryYaml({ metadata: provider.root })
+    .replace('ods: "FA565"\n', 'ods: "FA565"\n    environment: live\n')
+    .replace('ods: "NOAGREE"\n', 'ods: "NOAGREE"\n    environment: test\n');
+  gw = await startGateway(directory, {
     AUDIT_ENABLED: 'true',
     AUDIT_BATCH_MAX_AGE_MS: '50',
     AUDIT_SEAL_PERIOD_MS: '1000',
@@ -99,6 +104,11 @@ async function expectRows(page: Page, n: number): Promise<void> {
 function focused(page: Page): Promise<string | null> {
   return page.locator(':focus').getAttribute('id');
 }
+
+/** Columns of the results table (1-based, as :nth-child counts). */
+const OUTCOME_COLUMN = 7;
+const ENV_COLUMN = 6;
+const FINDINGS_COLUMN = 10;
 
 function cells(page: Page, column: number): Promise<string[]> {
   return page.$$eval(`#results-table tbody tr td:nth-child(${column})`, (tds) => tds.map((td) => td.textContent ?? ''));
@@ -197,7 +207,7 @@ describe('explorer page', () => {
     expect(await cells(page, 2)).toEqual([trace]);
     // Every column in view on a 1280-pixel screen, without scrolling sideways.
     expect(await page.$eval('#results .table-wrap', (w) => w.scrollWidth <= w.clientWidth)).toBe(true);
-    expect(await cells(page, 6)).toEqual(['forwarded']);
+    expect(await cells(page, OUTCOME_COLUMN)).toEqual(['forwarded']);
     await tab.screenshot('04-trace-found');
 
     // Keyboard only: Tab reaches the row, Enter opens it.
@@ -369,7 +379,7 @@ describe('explorer page', () => {
     await page.close();
   });
 
-  // Last: it changes the data behind the gateway's back.
+  // Near the end: it changes the data behind the gateway's back.
   test('a tampered range shows as broken, naming the period and the kind', async () => {
     const tab = await signedIn();
     const { page } = tab;
@@ -410,6 +420,108 @@ describe('explorer page', () => {
     expect(text).toContain('kind: altered');
     expect(text).toMatch(/period starting \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
     await tab.screenshot('13-verify-broken');
+    expect(tab.problems).toEqual([]);
+    await page.close();
+  });
+
+  test('test and live at a glance; filter by environment and by finding; a record shows its findings with what each expected', async () => {
+    const tab = await signedIn();
+    const { page } = tab;
+    const headers = await page.$$eval('#results-table thead th', (ths) => ths.map((th) => th.textContent));
+    expect([headers[ENV_COLUMN - 1], headers[OUTCOME_COLUMN - 1], headers[FINDINGS_COLUMN - 1]]).toEqual(['Env', 'Outcome', 'Findings']);
+    const envs = await cells(page, ENV_COLUMN);
+    expect([envs.filter((e) => e === 'live').length, envs.filter((e) => e === 'test').length]).toEqual([FORWARDED, DENIED]);
+    // A badge holding the word: seen at a glance, read out as the word.
+    expect(await page.locator('#results-table tbody .env-test').count()).toBe(DENIED);
+    await page.getByLabel('Environment').fill('test');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await expectRows(page, DENIED);
+    expect(await cells(page, ENV_COLUMN)).toEqual(['test', 'test', 'test']);
+    expect(await cells(page, OUTCOME_COLUMN)).toEqual(['denied', 'denied', 'denied']);
+    await tab.screenshot('14-environment-test');
+
+    // Records with findings (the checks that write them are other work): put into the store, in a day of their own
+    // (after every test that counts all rows).
+    const store = gw.gateway.audit!.store;
+    const base = { version: 2, duration_ms: 12, consumer_asid: CONSUMER_ASID, consumer_ods: 'FA565', provider_asid: PROVIDER_ASID, provider_ods: 'A20047' };
+    const stored = [
+      {
+        jwt_findings: ['JWT_EXPIRED', 'JWT_SCOPE_NOT_FOR_INTERACTION'],
+        interaction_findings: ['INTERACTION_METHOD'],
+        environment: 'test',
+        outcome: 'forwarded',
+      },
+      { jwt_findings: ['JWT_EXPIRED'], interaction_findings: [], environment: 'live', outcome: 'forwarded' },
+      { jwt_findings: [], interaction_findings: ['INTERACTION_PATH'], environment: 'test', outcome: 'denied' },
+    ].map((r, i) => ({
+      ...base,
+      ...r,
+      event_id: randomUUID(),
+      trace_id: randomUUID(),
+      received_at: `2026-11-15T09:0${i}:00.000Z`,
+      completed_at: `2026-11-15T09:0${i}:00.012Z`,
+      interaction_id: 'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1',
+      method: 'GET',
+      status: r.outcome === 'denied' ? 400 : 200,
+    }));
+    await store.insertLines(stored.map((r) => JSON.stringify(r)).join('\n'));
+    await page.getByLabel('Environment').fill('');
+    await page.getByLabel('From', { exact: true }).fill('2026-11-15T00:00:00');
+    await page.getByLabel('To', { exact: true }).fill('2026-11-16T00:00:00');
+    await page.getByLabel('JWT finding').selectOption('JWT_EXPIRED');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await expectRows(page, 2);
+    // Newest first: the live row, then the test row with three codes, one a line.
+    expect(await cells(page, ENV_COLUMN)).toEqual(['live', 'test']);
+    const codes = await page.$$eval(`#results-table tbody tr td:nth-child(${FINDINGS_COLUMN})`, (tds) =>
+      tds.map((td) => [...td.querySelectorAll('.finding')].map((s) => s.textContent)),
+    );
+    expect(codes).toEqual([['JWT_EXPIRED'], ['JWT_EXPIRED', 'JWT_SCOPE_NOT_FOR_INTERACTION', 'INTERACTION_METHOD']]);
+    expect(await page.$eval('#results .table-wrap', (w) => w.scrollWidth <= w.clientWidth)).toBe(true);
+    await tab.screenshot('15-jwt-finding');
+
+    // The record: each list with what every code expected.
+    await page.locator('#results-table tbody tr').nth(1).click();
+    await page.locator('#detail').waitFor({ state: 'visible' });
+    const items = (name: string) =>
+      page.$eval(
+        '#detail-fields',
+        (dl, n) =>
+          [...([...dl.querySelectorAll('dt')].find((dt) => dt.textContent === n)?.nextElementSibling?.querySelectorAll('li') ?? [])].map(
+            (li) => li.textContent,
+          ),
+        name,
+      );
+    await expect(items('jwt_findings')).resolves.toEqual([
+      `JWT_EXPIRED expected ${JWT_RULES.JWT_EXPIRED}`,
+      `JWT_SCOPE_NOT_FOR_INTERACTION expected ${JWT_RULES.JWT_SCOPE_NOT_FOR_INTERACTION}`,
+    ]);
+    await expect(items('interaction_findings')).resolves.toEqual([`INTERACTION_METHOD expected ${INTERACTION_FINDINGS.INTERACTION_METHOD}`]);
+    await tab.screenshot('16-record-findings');
+    await page.keyboard.press('Escape');
+
+    // An interaction finding, and the summary by finding over the day.
+    await page.getByLabel('JWT finding').selectOption('');
+    await page.getByLabel('Interaction finding').selectOption('INTERACTION_PATH');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await expectRows(page, 1);
+    expect(await cells(page, OUTCOME_COLUMN)).toEqual(['denied']);
+    await page.getByLabel('Interaction finding').selectOption('');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await expectRows(page, 3);
+    await page.getByLabel('Group by').selectOption('jwt_finding');
+    await page.locator('#summary-table thead th', { hasText: 'JWT finding' }).waitFor({ timeout: 10_000 });
+    const summary = await page.$$eval('#summary-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('th, td')].slice(0, 2).map((c) => c.textContent)),
+    );
+    expect(summary).toEqual([
+      ['JWT_EXPIRED', '2'],
+      ['(no finding)', '1'],
+      ['JWT_SCOPE_NOT_FOR_INTERACTION', '1'],
+    ]);
+    await expect(page.locator('#summary-title').textContent()).resolves.toBe('Transactions by JWT finding');
+    await expect(page.locator('#summary-note').textContent()).resolves.toContain('counts in each of their groups');
+    await tab.screenshot('17-summary-by-finding');
     expect(tab.problems).toEqual([]);
     await page.close();
   });

@@ -17,10 +17,11 @@ import {
   adminTokensFile,
 } from '../helpers/test-kit';
 import { stringify } from 'csv-stringify/sync';
-import { EXPORT_COLUMNS, EXPORT_KINDS, type AuditStore, type KeysetPosition } from '../../src/clickhouse';
+import { CSV_LIST_SEPARATOR, EXPORT_COLUMNS, EXPORT_KINDS, type AuditStore, type KeysetPosition } from '../../src/clickhouse';
 import { streamExport } from '../../src/admin/audit-export';
 import { CSV_HEADER, countLines, lastKey, pageSlice } from '../../src/admin/export-encoders';
 import { schemaReady } from '../helpers/audit-kit';
+import { INTERACTION_FINDING_CODES, JWT_RULE_CODES } from '../../src/check';
 
 /**
  * The investigations API (README "Investigations") on a real gateway with the real
@@ -43,7 +44,7 @@ const EXPORT_MAX = 40_000;
 /** Runs a statement on the store (test set-up and fault injection only). */
 const command = (query: string) => (store as unknown as { client: { command(p: { query: string }): Promise<unknown> } }).client.command({ query });
 
-function row(over: Record<string, string | number>): Record<string, string | number> {
+function row(over: Record<string, string | number | string[]>): Record<string, string | number | string[]> {
   return {
     event_id: randomUUID(),
     version: 2,
@@ -68,14 +69,30 @@ function row(over: Record<string, string | number>): Record<string, string | num
 
 // The October window: 8 rows with known facts.
 const OCT = 'from=2026-10-01T00:00:00Z&to=2026-10-02T00:00:00Z';
+// Findings as the checks write them (codes of src/check): rows 0 and 4 broke JWT rules, rows 4 and 6 did not fit their interaction.
 const october = [
-  row({ received_at: '2026-10-01T10:00:00.000Z' }),
+  row({ received_at: '2026-10-01T10:00:00.000Z', jwt_findings: ['JWT_EXPIRED', 'JWT_SUB_MISMATCH'] }),
   row({ received_at: '2026-10-01T10:05:00.000Z' }),
   row({ received_at: '2026-10-01T10:10:00.000Z', provider_asid: '918999198994', provider_ods: 'B82001' }),
   row({ received_at: '2026-10-01T11:00:00.000Z', consumer_asid: '200000000360', consumer_ods: 'Y12345', jwt_requesting_organization: 'Y12345' }),
-  row({ received_at: '2026-10-01T11:01:00.000Z', outcome: 'denied', status: 403, error_code: 'FOT_CHECK_FAILED', environment: 'test' }),
+  row({
+    received_at: '2026-10-01T11:01:00.000Z',
+    outcome: 'denied',
+    status: 403,
+    error_code: 'FOT_CHECK_FAILED',
+    environment: 'test',
+    jwt_findings: ['JWT_EXPIRED'],
+    interaction_findings: ['INTERACTION_METHOD'],
+  }),
   row({ received_at: '2026-10-01T11:02:00.000Z', outcome: 'upstream_error', status: 502, error_code: 'ERROR_COMMUNICATING_TO_ENDPOINT' }),
-  row({ received_at: '2026-10-01T11:03:00.000Z', outcome: 'upstream_timeout', status: 504, error_code: 'UPSTREAM_TIMEOUT', environment: 'test' }),
+  row({
+    received_at: '2026-10-01T11:03:00.000Z',
+    outcome: 'upstream_timeout',
+    status: 504,
+    error_code: 'UPSTREAM_TIMEOUT',
+    environment: 'test',
+    interaction_findings: ['INTERACTION_PATH'],
+  }),
   row({ received_at: '2026-10-01T12:00:00.000Z', outcome: 'client_aborted', status: 200, jwt_practitioner_role: '=HYPERLINK("http://x","y")' }),
 ];
 
@@ -161,6 +178,13 @@ describe('filters', () => {
     ['error_code=FOT_CHECK_FAILED', 1],
     ['environment=test&outcome=upstream_timeout', 1],
     ['consumer_ods=NOSUCH', 0],
+    ['jwt_finding=JWT_EXPIRED', 2],
+    ['jwt_finding=JWT_SUB_MISMATCH', 1],
+    ['jwt_finding=JWT_MISSING', 0],
+    ['interaction_finding=INTERACTION_METHOD', 1],
+    ['interaction_finding=INTERACTION_PATH&environment=test', 1],
+    ['jwt_finding=JWT_EXPIRED&interaction_finding=INTERACTION_METHOD', 1],
+    ['jwt_finding=JWT_EXPIRED&environment=live', 1],
   ])('%s selects exactly its rows', async (q, n) => {
     const r = await get(`/audit/transactions?${OCT}&${q}&limit=100`);
     expect(r.status).toBe(200);
@@ -176,6 +200,10 @@ describe('filters', () => {
       ['trace_id=not-a-guid', 'trace_id'],
       ['nonsense=1', 'nonsense'],
       ['consumer_ods=A&consumer_ods=B', 'consumer_ods'],
+      ['jwt_finding=JWT_NO_SUCH_RULE', 'jwt_finding'],
+      ['jwt_finding=jwt_expired', 'jwt_finding'],
+      ['interaction_finding=INTERACTION_SOMETHING', 'interaction_finding'],
+      ['interaction_finding=JWT_EXPIRED', 'interaction_finding'],
     ]) {
       for (const path of ['/audit/transactions', '/audit/summary']) {
         const r = await get(`${path}?${path.endsWith('summary') ? 'group_by=outcome&' : ''}${q}`);
@@ -194,10 +222,15 @@ describe('filters', () => {
           'error_code',
           'environment',
           'jwt_requesting_organization',
+          'jwt_finding',
+          'interaction_finding',
           'from',
           'to',
         ])
           expect(typeof body.valid[name]).toBe('string');
+        // A finding filter's 400 lists every code it takes (the lists of src/check).
+        if (filter === 'jwt_finding') for (const code of JWT_RULE_CODES) expect(body.message).toContain(code);
+        if (filter === 'interaction_finding') for (const code of INTERACTION_FINDING_CODES) expect(body.message).toContain(code);
       }
     }
     expect((await get('/audit/transactions?format=xml')).json()).toMatchObject({ filter: 'format' });
@@ -262,6 +295,27 @@ describe('summary', () => {
     ]) {
       expect([q, (await get(`/audit/summary?${q}`)).status]).toEqual([q, 400]);
     }
+  });
+
+  test('by finding: one group per code a transaction holds, those with none in the group ""', async () => {
+    const jwt = (await get(`/audit/summary?group_by=jwt_finding&${OCT}`)).json();
+    expect(jwt.groups.map((g: any) => [g.key.jwt_finding, g.transactions, g.refusals, g.errors])).toEqual([
+      ['', 6, 0, 2],
+      ['JWT_EXPIRED', 2, 1, 0],
+      ['JWT_SUB_MISMATCH', 1, 0, 0],
+    ]);
+    const both = (await get(`/audit/summary?group_by=environment,interaction_finding&${OCT}`)).json();
+    expect(both.groups.map((g: any) => [g.key.environment, g.key.interaction_finding, g.transactions])).toEqual([
+      ['live', '', 6],
+      ['test', 'INTERACTION_METHOD', 1],
+      ['test', 'INTERACTION_PATH', 1],
+    ]);
+    // With a finding filter: the rows that hold it, grouped by every code they hold.
+    const expired = (await get(`/audit/summary?group_by=jwt_finding&jwt_finding=JWT_EXPIRED&${OCT}`)).json();
+    expect(expired.groups.map((g: any) => [g.key.jwt_finding, g.transactions])).toEqual([
+      ['JWT_EXPIRED', 2],
+      ['JWT_SUB_MISMATCH', 1],
+    ]);
   });
 
   test('a summary of 45,000 rows by day', async () => {
@@ -441,21 +495,26 @@ describe('export', () => {
       'seal_chain',
       'record_hash',
     ];
+    // The finding lists too: a forged spool line may hold any text where the gateway writes codes.
     const rows = [0, 1, 2].map((shift) =>
       row({
         received_at: `2026-08-01T10:00:0${shift}.000Z`,
         consumer_ods: 'HOSTILE',
         upstream_connect_ms: -1,
         ...Object.fromEntries(text.map((c, i) => [c, hostile[(i + shift * 5) % hostile.length]])),
+        jwt_findings: [hostile[shift * 2], 'JWT_EXPIRED'],
+        interaction_findings: shift === 0 ? [] : [hostile[shift + 7]],
       }),
     );
     await store.insertLines(rows.map((r) => JSON.stringify(r)).join('\n'));
     const q = 'consumer_ods=HOSTILE&from=2026-08-01T00:00:00Z&to=2026-08-02T00:00:00Z';
     const json = (await get(`/audit/transactions?${q}`)).json().transactions as Array<Record<string, unknown>>;
     expect(json).toHaveLength(3);
-    const records = json.map((r) =>
-      EXPORT_COLUMNS.map((c, i) => (EXPORT_KINDS[i] === 'number' ? Number(r[c]) : EXPORT_KINDS[i] === 'list' ? (r[c] as string[]).join(' ') : String(r[c]))),
-    );
+    // A list's CSV cell is its items joined by CSV_LIST_SEPARATOR, then a text cell like any other.
+    const cell = (v: unknown, i: number) =>
+      EXPORT_KINDS[i] === 'number' ? Number(v) : EXPORT_KINDS[i] === 'list' ? (v as string[]).join(CSV_LIST_SEPARATOR) : String(v);
+    const records = json.map((r) => EXPORT_COLUMNS.map((c, i) => cell(r[c], i)));
+    expect(json.map((r) => r.jwt_findings)).toEqual(rows.map((r) => r.jwt_findings).reverse());
     // quoted_match: csv-stringify leaves a lone CR or LF in a cell unquoted by default, which RFC 4180 (and a reader) would take for a line end.
     const expected = stringify([EXPORT_COLUMNS as string[], ...records], { escape_formulas: true, record_delimiter: 'windows', quoted_match: /[\r\n]/ });
     const csv = splitExport((await get(`/audit/transactions?format=csv&${q}`)).body, 'csv');

@@ -91,7 +91,9 @@ describe('metrics agree with the traffic sent, exactly', () => {
       if (m.get('spine_gateway_in_flight_requests') === 0) break;
     }
     const req = (provider_asid: string, status_class: string, outcome: string, interaction = METADATA) =>
-      m.get(`spine_gateway_requests_total{interaction="${interaction}",provider_asid="${provider_asid}",status_class="${status_class}",outcome="${outcome}"}`);
+      m.get(
+        `spine_gateway_requests_total{interaction="${interaction}",provider_asid="${provider_asid}",status_class="${status_class}",outcome="${outcome}",environment="local"}`,
+      );
     expect(req(PROVIDER_ASID, '2xx', 'forwarded')).toBe(5);
     expect(req(PROVIDER_ASID, '5xx', 'forwarded')).toBe(2);
     expect(req(PROVIDER_ASID, '5xx', 'upstream_timeout')).toBe(1);
@@ -129,7 +131,7 @@ describe('metrics agree with the traffic sent, exactly', () => {
     const m = parseExposition((await getText(`http://127.0.0.1:${gw.adminPort}/metrics`)).text);
     const series = (consumer: string, sc: string, outcome: string) =>
       m.get(
-        `spine_gateway_requests_total{interaction="${METADATA}",provider_asid="${PROVIDER_ASID}",consumer_asid="${consumer}",status_class="${sc}",outcome="${outcome}"}`,
+        `spine_gateway_requests_total{interaction="${METADATA}",provider_asid="${PROVIDER_ASID}",consumer_asid="${consumer}",status_class="${sc}",outcome="${outcome}",environment="local"}`,
       );
     expect(series(CONSUMER_ASID, '2xx', 'forwarded')).toBe(2);
     expect(series('other', '4xx', 'denied')).toBe(1);
@@ -142,5 +144,39 @@ describe('metrics agree with the traffic sent, exactly', () => {
     const text = (await getText(`http://127.0.0.1:${gw.adminPort}/metrics`)).text;
     expect(text).toContain('spine_gateway_requests_total{');
     expect(text).not.toContain('consumer_asid');
+  });
+
+  test('environment is a label of at most three values: test and live from the directory, else ENVIRONMENT', async () => {
+    const [LIVE, TEST, PLAIN] = ['200000000401', '200000000402', '200000000403'];
+    const consumer = (asid: string, environment: string) =>
+      `  - asid: "${asid}"\n    ods: "C${asid.slice(-3)}"\n    interactions: [${METADATA}]\n${environment ? `    environment: ${environment}\n` : ''}`;
+    gw = await startGateway(
+      `consumers:\n${consumer(LIVE, 'live')}${consumer(TEST, 'test')}${consumer(PLAIN, '')}providers:
+  - asid: "${PROVIDER_ASID}"
+    ods: "A20047"
+    endpoints:
+      - url: ${provider.root}
+        interactions: [${METADATA}]
+`,
+      { ENVIRONMENT: 'staging' },
+    );
+    const sendAs = async (from: string, n: number, status: number) => {
+      for (let i = 0; i < n; i++) expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders({ 'Ssp-From': from }) })).status).toBe(status);
+    };
+    await sendAs(LIVE, 2, 200);
+    await sendAs(TEST, 3, 200);
+    await sendAs(PLAIN, 1, 200);
+    await sendAs('123456789012', 4, 403); // unknown to the directory: ENVIRONMENT's
+    const m = parseExposition((await getText(`http://127.0.0.1:${gw.adminPort}/metrics`)).text);
+    const series = (sc: string, outcome: string, environment: string) =>
+      m.get(
+        `spine_gateway_requests_total{interaction="${METADATA}",provider_asid="${PROVIDER_ASID}",status_class="${sc}",outcome="${outcome}",environment="${environment}"}`,
+      );
+    expect(series('2xx', 'forwarded', 'live')).toBe(2);
+    expect(series('2xx', 'forwarded', 'test')).toBe(3);
+    expect(series('2xx', 'forwarded', 'staging')).toBe(1);
+    expect(series('4xx', 'denied', 'staging')).toBe(4);
+    const values = new Set([...m.keys()].filter((k) => k.startsWith('spine_gateway_requests_total{')).map((k) => /environment="([^"]*)"/.exec(k)?.[1]));
+    expect([...values].sort()).toEqual(['live', 'staging', 'test']);
   });
 });

@@ -1,8 +1,10 @@
 import { readFileSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { encodeAuditRecord } from '../../src/audit';
-import { CANONICAL_V1, SEAL_FILE, recordHash } from '../../src/seal';
+import { encodeAuditRecord, recordSealOf } from '../../src/audit';
+import { createLogger } from '../../src/log';
+import { CANONICAL_FORM, CANONICAL_V2, SEAL_FILE, Sealer, loadSigningKey, recordHash } from '../../src/seal';
+import { AuditSpool, recoverSpool } from '../../src/spool';
 import { Transaction } from '../../src/transaction';
 import {
   FIXTURES,
@@ -15,6 +17,7 @@ import {
   type RunningGateway,
   type TestProvider,
   startProvider,
+  tempDir,
 } from '../helpers/test-kit';
 import { expectIntactChain, fileSeals, sealedRows, storeQuery, tableSeals } from '../helpers/seal-kit';
 
@@ -54,7 +57,18 @@ function canaryJwt(): string {
   return `${b64({ alg: 'none', typ: 'JWT' })}.${b64(payload)}.`;
 }
 
-test("the encoder's record_hash equals recordHashSql() computed by ClickHouse over the stored row, for awkward values", async () => {
+/** Finding lists as the checks give them (src/check's codes), varied per record: none, one, several. */
+const FINDINGS: ReadonlyArray<readonly [jwt: readonly string[], interaction: readonly string[]]> = [
+  [[], []],
+  [['JWT_EXPIRED'], []],
+  [[], ['INTERACTION_PATH']],
+  [
+    ['JWT_MISSING', 'JWT_SCOPE_NOT_FOR_INTERACTION', 'JWT_SUB_MISMATCH'],
+    ['INTERACTION_METHOD', 'INTERACTION_QUERY'],
+  ],
+];
+
+test("the encoder's record_hash equals recordHashSql() computed by ClickHouse over the stored row, for awkward values, findings and environments", async () => {
   const store = audit().store;
   await waitFor(() => audit().stats.clickhouseUp(), 15_000, 'the store ready');
   const chain = randomUUID();
@@ -95,6 +109,8 @@ test("the encoder's record_hash equals recordHashSql() computed by ClickHouse ov
     tx.responseBytes = [10 ** 12, 0, 5, 2 ** 40][i % 4];
     tx.upstreamTtfbMs = i % 2 ? -1 : 12.3456789;
     tx.upstreamConnectMs = i % 3 ? -1 : 0.0004;
+    [tx.jwtFindings, tx.interactionFindings] = FINDINGS[i % FINDINGS.length];
+    tx.environment = ['test', 'live', ''][i % 3]; // '' : the consumer is unknown, the context's environment stands
     tx.finish(i % 2 ? 'denied' : 'forwarded', i % 2 ? 403 : 200, i % 2 ? 'ASID_NOT_AUTHORISED' : '');
     tx.durationMs = [0.1 + 0.2, 1234.56789, 0, 0.0005, 99999.9999][i % 5];
     tx.completedAt = tx.receivedAt + tx.durationMs;
@@ -113,6 +129,14 @@ test("the encoder's record_hash equals recordHashSql() computed by ClickHouse ov
     (tx) => (tx.tls = { ...peer, subject: 'CN=b' }),
     (tx) => (tx.tls = null),
     (tx) => (tx.providerAsid = '918999198994'),
+    (tx) => (tx.environment = 'test'),
+    (tx) => (tx.environment = 'test'),
+    (tx) => (tx.environment = 'live'),
+    (tx) => (tx.jwtFindings = ['JWT_EXPIRED']),
+    (tx) => (tx.jwtFindings = ['JWT_EXPIRED']),
+    (tx) => (tx.interactionFindings = ['INTERACTION_PATH', 'INTERACTION_QUERY']),
+    (tx) => ([tx.jwtFindings, tx.interactionFindings] = [['JWT_AUD_MISSING', 'JWT_IAT_INVALID'], ['INTERACTION_METHOD']]),
+    () => {},
   ];
   changes.forEach((change, i) => {
     const tx = new Transaction('GET', '127.0.0.1');
@@ -147,14 +171,87 @@ test("the encoder's record_hash equals recordHashSql() computed by ClickHouse ov
     expect(row.computed).toBe(row.record_hash);
   }
   // And the canonical form in JS over the row as ClickHouse returns it agrees too (the verifier's other path).
-  const cols = CANONICAL_V1.map(([n, k]) => (k === 'time' ? `toUnixTimestamp64Milli(${n}) AS ${n}` : n)).join(', ');
-  const full = await store.queryRows<Record<string, string | number>>(
-    `SELECT ${cols}, record_hash FROM ${store.table} FINAL WHERE seal_chain = {chain:String} ORDER BY seq`,
+  const cols = CANONICAL_V2.map(([n, k]) => (k === 'time' ? `toUnixTimestamp64Milli(${n}) AS ${n}` : n)).join(', ');
+  const full = await store.queryRows<Record<string, string | number | string[]>>(
+    `SELECT ${cols}, canonical_form, record_hash FROM ${store.table} FINAL WHERE seal_chain = {chain:String} ORDER BY seq`,
     { chain },
   );
-  for (const r of full) expect(recordHash(r)).toBe(r.record_hash);
+  for (const r of full) {
+    expect(r.canonical_form).toBe(CANONICAL_FORM);
+    expect(recordHash(r)).toBe(r.record_hash);
+  }
+  // The rows hold the findings and environments written, and the hash covers them.
+  expect(full.map((r) => r.environment)).toEqual([
+    ...awkward.map((_, i) => ['test', 'live', 'local'][i % 3]),
+    ...changes.map((_, i) => (i === 8 || i === 9 ? 'test' : i === 10 ? 'live' : 'local')),
+  ]);
+  expect(full.some((r) => (r.jwt_findings as string[]).length === 3 && (r.interaction_findings as string[]).length === 2)).toBe(true);
+  expect(new Set(full.map((r) => r.environment))).toEqual(new Set(['test', 'live', 'local']));
   // The lone surrogate was written as U+FFFD, so ClickHouse and JavaScript read the same text.
   expect(full.some((r) => String(r.jwt_requesting_organization) === 'lone \ufffd surrogate')).toBe(true);
+});
+
+test('interrupted records (spool recovery) are hashed in form 2 as ClickHouse recomputes them: findings, environments, and begin records of older layouts', async () => {
+  const store = audit().store;
+  await waitFor(() => audit().stats.clickhouseUp(), 15_000, 'the store ready');
+  const dir = tempDir('seal-interrupted-');
+  const spoolDir = join(dir, 'spool');
+  const context = { instance: 'gw-crashed', environment: 'local' };
+  const options = { dir: spoolDir, segmentBytes: 1 << 20, maxBytes: 1 << 30, deadlineMs: 5000, commitDelayMs: 0, context };
+  // A gateway that stopped with transactions in flight: their begin records, and no final ones.
+  const first = await AuditSpool.open(options);
+  const begins: Array<{ id: string; jwt: string[]; interaction: string[]; environment: string }> = [];
+  for (const [i, [jwt, interaction]] of FINDINGS.entries()) {
+    const tx = new Transaction('GET', '127.0.0.1');
+    tx.traceId = randomUUID();
+    tx.consumerAsid = '200000000359';
+    tx.interactionId = 'urn:x:y';
+    tx.claims = { ...tx.claims, practitionerId: i === 3 ? 'Dr é 日本' : 'P1' }; // non-ASCII in one
+    tx.jwtFindings = jwt;
+    tx.interactionFindings = interaction;
+    tx.environment = i % 2 ? 'test' : '';
+    let line = encodeAuditRecord(tx, 1, context);
+    if (i === 1) line = line.replace('"canonical_form":2', '"canonical_form":1'); // written by a gateway of form 1
+    if (i === 2) {
+      // Written before issue 12: no finding columns, no canonical_form.
+      const r = JSON.parse(line) as Record<string, unknown>;
+      for (const k of ['jwt_findings', 'interaction_findings', 'canonical_form']) delete r[k];
+      line = JSON.stringify(r);
+    }
+    await first.spool.writer.append(line);
+    begins.push({ id: tx.eventId, jwt: i === 2 ? [] : [...jwt], interaction: i === 2 ? [] : [...interaction], environment: i % 2 ? 'test' : 'local' });
+  }
+  await first.spool.close();
+  // The next start: recovery writes their final records, sealed.
+  const sealer = Sealer.open({ dataDir: dir, key: loadSigningKey(undefined, dir), periodMs: 60_000, instance: 'gw-crashed', log: createLogger('silent') });
+  const second = await AuditSpool.open({ ...options, sealer });
+  expect(second.recovery?.interrupted).toBe(begins.length);
+  await second.spool.close();
+  await sealer.stop();
+  const finals: Buffer[] = [];
+  recoverSpool(spoolDir, (_segment, payload) => {
+    if (JSON.parse(payload.toString()).version === 2) finals.push(Buffer.from(payload));
+  });
+  expect(finals).toHaveLength(begins.length);
+  // The seal fields stay last, where a later recovery reads them.
+  expect(finals.filter((l) => recordSealOf(l)?.chain !== sealer.chain).map((l) => l.toString().slice(-300))).toEqual([]);
+  await store.insertLines(finals.map((l) => l.toString()).join('\n'));
+
+  const rows = await sealedRows(storeQuery(store), sealer.chain);
+  expect(rows.map((r) => r.outcome)).toEqual(begins.map(() => 'interrupted'));
+  for (const r of rows) expect(r.computed).toBe(r.record_hash);
+  const cols = CANONICAL_V2.map(([n, k]) => (k === 'time' ? `toUnixTimestamp64Milli(${n}) AS ${n}` : n)).join(', ');
+  const full = await store.queryRows<Record<string, string | number | string[]>>(
+    `SELECT ${cols}, canonical_form, record_hash FROM ${store.table} FINAL WHERE seal_chain = {chain:String} ORDER BY seq`,
+    { chain: sealer.chain },
+  );
+  for (const r of full) {
+    expect(r.canonical_form).toBe(CANONICAL_FORM);
+    expect(recordHash(r)).toBe(r.record_hash);
+  }
+  const byId = new Map(full.map((r) => [String(r.event_id), r]));
+  for (const b of begins)
+    expect({ id: b.id, ...byId.get(b.id) }).toMatchObject({ id: b.id, jwt_findings: b.jwt, interaction_findings: b.interaction, environment: b.environment });
 });
 
 test('through the gateway: seq 1..n with no gap, right hashes, every period sealed (empty ones too), signed and chained in file, table and log; no canary', async () => {

@@ -7,7 +7,19 @@ import { AuditStore } from '../../src/clickhouse';
 import { createLogger } from '../../src/log';
 import { signSeal, type Seal } from '../../src/seal';
 import { clickhouseServer, createOldServerSchema, mutationsDone, type ClickHouseServer } from '../helpers/clickhouse-server';
-import { ed25519, hashOf, insertSeals, insertTrail, literal, sampleRecord, sealPeriods, storeExec, type Exec, type SealedTrail } from '../helpers/seal-forge';
+import {
+  ed25519,
+  hashOf,
+  insertSeals,
+  insertTrail,
+  literal,
+  sampleRecord,
+  sealPeriods,
+  storeExec,
+  type Exec,
+  type SampleRecord,
+  type SealedTrail,
+} from '../helpers/seal-forge';
 import { send, tempDir, adminTokensFile } from '../helpers/test-kit';
 
 /**
@@ -221,6 +233,90 @@ describe.each([
     // A seal deleted just before the range's end shows in the link of the seal after it.
     expect((await verify(`?to=${iso(T0 + 2 * MIN)}`)).first_break).toMatchObject({ kind: 'altered' });
     expect((await verify(`?from=${iso(T0 + MIN)}&to=${iso(T0 + 2 * MIN)}`)).first_break).toMatchObject({ kind: 'digest_missing', period: iso(T0 + MIN) });
+  });
+
+  describe('canonical forms: rows hashed with version 1 (before the findings), then version 2', () => {
+    // Periods 0-1 written by a gateway before issue 12 (form 1: the finding columns got their
+    // defaults when migration 7 added them), periods 2-3 after (form 2, some with findings).
+    let mixed: SealedTrail;
+    const FINDINGS: Record<number, SampleRecord> = {
+      5: { jwt_findings: ['JWT_EXPIRED', 'JWT_SUB_MISMATCH'], interaction_findings: [] },
+      6: { jwt_findings: [], interaction_findings: ['INTERACTION_PATH'] },
+      8: { jwt_findings: ['JWT_MISSING'], interaction_findings: ['INTERACTION_METHOD', 'INTERACTION_QUERY'] },
+    };
+    beforeEach(async () => {
+      await b.exec(`TRUNCATE TABLE ${db()}.transactions`);
+      await b.exec(`TRUNCATE TABLE ${db()}.audit_seals`);
+      mixed = sealPeriods({
+        chain: 'gw-m',
+        startMs: T0,
+        perPeriod: [2, 2, 3, 2],
+        privateKey: key.privateKey,
+        record: (seq) => (seq <= 4 ? { canonical_form: 1 } : { canonical_form: 2, ...FINDINGS[seq] }),
+      });
+      await insertTrail(b.exec, db(), mixed);
+    });
+    const bySeq = (seq: number) => mixed.records.find((r) => r.seq === seq)!;
+    const altered = (seq: number, period: number) => ({
+      chain: 'gw-m',
+      period: iso(T0 + period * MIN),
+      kind: 'altered',
+      event_id: bySeq(seq).event_id,
+      seq,
+    });
+
+    test('untouched: intact, each row recomputed in its own form', async () => {
+      const rows = await b.store.queryRows<{ seq: number; f: number; j: string[] }>(
+        `SELECT seq, canonical_form AS f, jwt_findings AS j FROM ${db()}.transactions ORDER BY seq`,
+        {},
+      );
+      expect(rows.map((r) => Number(r.f))).toEqual([1, 1, 1, 1, 2, 2, 2, 2, 2]);
+      expect(rows[4].j).toEqual(['JWT_EXPIRED', 'JWT_SUB_MISMATCH']);
+      expect(await verify()).toMatchObject({ status: 'intact', periods_checked: 4, records_checked: 9, first_break: null });
+    });
+
+    test('a finding removed from a version 2 record: altered, naming it', async () => {
+      await b.exec(`ALTER TABLE ${db()}.transactions UPDATE jwt_findings = ['JWT_EXPIRED'] WHERE ${byId(bySeq(5).event_id)}`);
+      expect((await verify()).first_break).toEqual(altered(5, 2));
+    });
+
+    test('a finding added to a version 2 record that had none: altered', async () => {
+      await b.exec(`ALTER TABLE ${db()}.transactions UPDATE jwt_findings = ['JWT_EXPIRED'] WHERE ${byId(bySeq(7).event_id)}`);
+      expect((await verify()).first_break).toEqual(altered(7, 2));
+    });
+
+    test('two findings joined into one (the same text joined with ","): altered', async () => {
+      await b.exec(`ALTER TABLE ${db()}.transactions UPDATE jwt_findings = ['JWT_EXPIRED,JWT_SUB_MISMATCH'] WHERE ${byId(bySeq(5).event_id)}`);
+      expect((await verify()).first_break).toEqual(altered(5, 2));
+    });
+
+    test("an interaction finding changed, the order of a record's findings changed: altered", async () => {
+      await b.exec(
+        `ALTER TABLE ${db()}.transactions UPDATE interaction_findings = ['INTERACTION_QUERY', 'INTERACTION_METHOD'] WHERE ${byId(bySeq(8).event_id)}`,
+      );
+      expect((await verify()).first_break).toEqual(altered(8, 3));
+    });
+
+    test('a finding written into a version 1 record (a form that predates findings): altered; claiming form 2 for it too', async () => {
+      await b.exec(`ALTER TABLE ${db()}.transactions UPDATE interaction_findings = ['INTERACTION_PATH'] WHERE ${byId(bySeq(2).event_id)}`);
+      expect((await verify()).first_break).toEqual(altered(2, 0));
+      await b.exec(`ALTER TABLE ${db()}.transactions UPDATE canonical_form = 2 WHERE ${byId(bySeq(2).event_id)}`);
+      expect((await verify()).first_break).toEqual(altered(2, 0));
+    });
+
+    test('canonical_form flipped: 2 to 1 on a record with no findings, 1 to 2, or to a form no one knows: altered', async () => {
+      for (const [seq, period, form] of [
+        [9, 3, 1],
+        [3, 1, 2],
+        [6, 2, 3],
+        [1, 0, 0],
+      ] as const) {
+        await b.exec(`TRUNCATE TABLE ${db()}.transactions`);
+        await insertTrail(b.exec, db(), { records: mixed.records, seals: [] });
+        await b.exec(`ALTER TABLE ${db()}.transactions UPDATE canonical_form = ${form} WHERE ${byId(bySeq(seq).event_id)}`);
+        expect({ form, break: (await verify()).first_break }).toEqual({ form, break: altered(seq, period) });
+      }
+    });
   });
 
   test("privacy: a record's values never reach verify's answer or its log line", async () => {

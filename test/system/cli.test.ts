@@ -119,7 +119,7 @@ describe('search and trace', () => {
     expect(r.status).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(
-      /^RECEIVED \(UTC\) +TRACE ID +CONSUMER +PROVIDER +INTERACTION +OUTCOME +STATUS +DURATION +ERROR CODE +CONSUMER ODS +PROVIDER ODS +ENV$/,
+      /^RECEIVED \(UTC\) +TRACE ID +CONSUMER +PROVIDER +INTERACTION +OUTCOME +STATUS +DURATION +ERROR CODE +CONSUMER ODS +PROVIDER ODS +ENV +FINDINGS$/,
     );
     expect(lines).toHaveLength(6);
     for (const line of lines.slice(1)) {
@@ -150,7 +150,9 @@ describe('search and trace', () => {
     expect(r.status).toBe(0);
     for (const line of r.stdout.trimEnd().split('\n')) expect(line.length).toBeLessThanOrEqual(100);
     expect(r.stdout.split('\n')[0]).toMatch(/^RECEIVED \(UTC\) +TRACE ID +CONSUMER +PROVIDER +OUTCOME +STATUS$/);
-    expect(r.stderr).toContain('(hidden to fit the terminal: Env, Consumer ODS, Provider ODS, Duration, Error code, Interaction; --json has every field)');
+    expect(r.stderr).toContain(
+      '(hidden to fit the terminal: Env, Findings, Consumer ODS, Provider ODS, Duration, Error code, Interaction; --json has every field)',
+    );
   });
 
   test('search --json is the API answer, one JSON document', async () => {

@@ -3,6 +3,7 @@
  * the transaction's detail with Enter, Space or a click; the arrow keys move between rows.
  */
 import { byId, el, utcText } from './dom';
+import { codesOf, findingWords } from './findings';
 
 type Row = Record<string, unknown>;
 
@@ -18,15 +19,45 @@ function shortInteraction(v: unknown): string {
   return text(v).replace(/^urn:nhs:names:services:gpconnect:(fhir:)?/, '');
 }
 
+/** test or live as a badge (the word itself, so it never rests on colour), the ENVIRONMENT setting's value plainly. */
+function environment(v: unknown): (string | Node)[] {
+  const value = text(v);
+  return value === 'test' || value === 'live' ? [el('span', { class: `env env-${value}`, text: value })] : [value];
+}
+
+/**
+ * Both checks' codes, one a line, each with what it expected as its tooltip; the detail lists
+ * them with the words. A long code may break after an underscore (<wbr>), so the column
+ * stays narrow enough for the table to fit a 1280-pixel screen.
+ */
+function findings(r: Row): (string | Node)[] {
+  const codes = [...codesOf(r.jwt_findings), ...codesOf(r.interaction_findings)];
+  return codes.map((code) =>
+    el(
+      'span',
+      { class: 'finding', title: findingWords(code) ? `expected ${findingWords(code)}` : undefined },
+      ...code.split('_').flatMap((part, i) => (i === 0 ? [part] : [el('wbr'), `_${part}`])),
+    ),
+  );
+}
+
+/** The date, with the time (to the millisecond) under it: the widest column in two short lines. */
+function received(v: unknown): (string | Node)[] {
+  const [date, time] = utcText(v).split(' ');
+  return time === undefined ? [date] : [date, ' ', el('span', { class: 'sub', text: time })];
+}
+
 const COLUMNS: readonly { header: string; cell: (r: Row) => string | (string | Node)[]; className?: string }[] = [
-  { header: 'Received', cell: (r) => utcText(r.received_at), className: 'nowrap' },
+  { header: 'Received', cell: (r) => received(r.received_at), className: 'nowrap' },
   { header: 'Trace ID', cell: (r) => text(r.trace_id), className: 'mono' },
   { header: 'Consumer', cell: (r) => party(r.consumer_asid, r.consumer_ods) },
   { header: 'Provider', cell: (r) => party(r.provider_asid, r.provider_ods) },
   { header: 'Interaction', cell: (r) => shortInteraction(r.interaction_id) },
+  { header: 'Env', cell: (r) => environment(r.environment) },
   { header: 'Outcome', cell: (r) => text(r.outcome) },
   { header: 'Status', cell: (r) => text(r.status), className: 'number' },
   { header: 'Duration (ms)', cell: (r) => (typeof r.duration_ms === 'number' ? r.duration_ms.toFixed(1) : text(r.duration_ms)), className: 'number' },
+  { header: 'Findings', cell: findings, className: 'findings' },
 ];
 
 export function initResultsTable(onOpen: (row: Row, tr: HTMLTableRowElement) => void): { render(rows: Row[]): void } {

@@ -5,6 +5,7 @@
  */
 import type { Filters } from './api';
 import { byId, el } from './dom';
+import { INTERACTION_FINDING_WORDS, JWT_FINDING_WORDS } from './findings';
 import { OUTCOME_WORDS } from './outcomes';
 
 /** Each filter the form sets, and the field that holds it. */
@@ -14,6 +15,9 @@ const FIELDS: readonly { filter: string; id: string }[] = [
   { filter: 'provider_asid', id: 'f-provider-asid' },
   { filter: 'interaction_id', id: 'f-interaction' },
   { filter: 'outcome', id: 'f-outcome' },
+  { filter: 'environment', id: 'f-environment' },
+  { filter: 'jwt_finding', id: 'f-jwt-finding' },
+  { filter: 'interaction_finding', id: 'f-interaction-finding' },
   { filter: 'from', id: 'f-from' },
   { filter: 'to', id: 'f-to' },
 ];
@@ -21,6 +25,14 @@ const FIELDS: readonly { filter: string; id: string }[] = [
 export function initSearchForm(onSearch: () => void): void {
   const outcome = byId<HTMLSelectElement>('f-outcome');
   for (const [value, words] of Object.entries(OUTCOME_WORDS)) outcome.append(el('option', { value, text: `${value} (${words})` }));
+  // The codes as options, each with what it expected as its tooltip (the detail says it in full).
+  for (const [id, words] of [
+    ['f-jwt-finding', JWT_FINDING_WORDS],
+    ['f-interaction-finding', INTERACTION_FINDING_WORDS],
+  ] as const) {
+    const select = byId<HTMLSelectElement>(id);
+    for (const [code, expected] of Object.entries(words)) select.append(el('option', { value: code, text: code, title: `expected ${expected}` }));
+  }
   const form = byId<HTMLFormElement>('search-form');
   form.addEventListener('submit', (event) => {
     event.preventDefault();

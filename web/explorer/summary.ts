@@ -14,7 +14,18 @@ const DIMENSIONS: Readonly<Record<string, string>> = {
   interaction_id: 'Interaction',
   outcome: 'Outcome',
   error_code: 'Error code',
+  environment: 'Environment (test or live)',
+  jwt_finding: 'JWT finding',
+  interaction_finding: 'Interaction finding',
 };
+
+const FINDING_DIMENSIONS = new Set(['jwt_finding', 'interaction_finding']);
+
+/** A group's key as shown: the group of transactions without findings says so. */
+function keyText(dimension: string, value: string | undefined): string {
+  if (value !== '') return String(value);
+  return FINDING_DIMENSIONS.has(dimension) ? '(no finding)' : '(none recorded)';
+}
 
 export function initSummary(onChange: () => void): void {
   const select = byId<HTMLSelectElement>('group-by');
@@ -30,6 +41,7 @@ export function groupBy(): string {
 function title(filters: Filters, dimension: string): string {
   const by = (DIMENSIONS[dimension] ?? dimension)
     .toLowerCase()
+    .replace(/^jwt/, 'JWT')
     .replace(/\(ods/, '(ODS')
     .replace(/\(asid/, '(ASID');
   if (filters.provider_asid) return `Who accessed provider ${filters.provider_asid}, by ${by}`;
@@ -50,7 +62,7 @@ export function showSummary(summary: Summary, filters: Filters): void {
     el(
       'tr',
       {},
-      el('th', { scope: 'row', text: g.key[dimension] === '' ? '(none recorded)' : String(g.key[dimension]) }),
+      el('th', { scope: 'row', text: keyText(dimension, g.key[dimension]) }),
       el('td', { class: 'number', text: String(g.transactions) }),
       el('td', { class: 'number', text: String(g.refusals) }),
       el('td', { class: 'number', text: String(g.errors) }),
@@ -64,6 +76,8 @@ export function showSummary(summary: Summary, filters: Filters): void {
     summary.groups.length === 0
       ? 'No transaction matches.'
       : `${summary.groups.length} group${summary.groups.length === 1 ? '' : 's'}, ${total} transaction${total === 1 ? '' : 's'}, busiest first.` +
+        // By finding, a transaction with two codes is in two groups: the groups' sum is more than the transactions.
+        (FINDING_DIMENSIONS.has(dimension) ? ' A transaction with several findings counts in each of their groups.' : '') +
         (summary.truncated ? ' Only the busiest groups are shown: narrow the search to see the rest.' : '');
 }
 

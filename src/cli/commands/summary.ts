@@ -24,7 +24,7 @@ interface SummaryOptions extends CommonOptions {
 }
 
 const DIMENSIONS =
-  'consumer_asid, consumer_ods, provider_asid, provider_ods, interaction_id, outcome, error_code, environment, jwt_requesting_organization, hour, day';
+  'consumer_asid, consumer_ods, provider_asid, provider_ods, interaction_id, outcome, error_code, environment, jwt_requesting_organization, jwt_finding, interaction_finding, hour, day';
 
 /** A key's value for people: hours and days as readable times, interactions without their shared prefix. */
 function keyText(dimension: string, value: unknown): string {
@@ -32,6 +32,8 @@ function keyText(dimension: string, value: unknown): string {
   if (dimension === 'hour') return readableTime(value).slice(0, 16);
   if (dimension === 'day') return readableTime(value).slice(0, 10);
   if (dimension === 'interaction_id') return shortInteraction(value);
+  // A finding dimension's group of transactions with none.
+  if ((dimension === 'jwt_finding' || dimension === 'interaction_finding') && value === '') return '(none)';
   return String(value);
 }
 

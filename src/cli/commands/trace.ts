@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { addCommonOptions, clientFor, note, out, printJson, printTable, type CommonOptions } from '../common';
 import { addFilterOptions, filterQuery, optionName, TIME_FILTERS } from '../filters';
 import { count, readableTime } from '../table';
-import { printFull, TRANSACTION_COLUMNS, type Row } from './transaction-view';
+import { findingsLegend, printFull, TRANSACTION_COLUMNS, type Row } from './transaction-view';
 
 /** A trace is a handful of transactions; this many means something else is going on, and export is the tool. */
 const MAX_TRACE_ROWS = 10_000;
@@ -46,6 +46,8 @@ export function traceCommand(): Command {
     const last = readableTime(oldestFirst[oldestFirst.length - 1].received_at);
     await out(`Trace ${traceId}: ${rows.length} transaction${rows.length === 1 ? '' : 's'}, ${first === last ? first : `${first} to ${last}`} UTC\n\n`);
     await (options.full ? printFull(oldestFirst) : printTable(oldestFirst, TRANSACTION_COLUMNS));
+    const legend = findingsLegend(oldestFirst);
+    if (legend !== '') await out(legend);
   });
   return cmd;
 }
