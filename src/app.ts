@@ -139,6 +139,8 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     jwtCheck: settings.JWT_CHECK,
     interactionCheck: { mode: settings.INTERACTION_CHECK, check: new InteractionCheck(catalogue) },
     defaultEnvironment: settings.ENVIRONMENT,
+    diagnose: settings.DIAGNOSE,
+    ownHeaders,
   });
   proxyServer.serve(handle);
 

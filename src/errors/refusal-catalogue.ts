@@ -27,6 +27,8 @@ export const refusalCatalogue = {
   CLIENT_TIMEOUT: { status: 408, issue: 'timeout' },
   BAD_REQUEST: { status: 400, issue: 'invalid' },
   INTERACTION_MISMATCH: { status: 400, issue: 'invalid' },
+  DIAGNOSE_NOT_AVAILABLE: { status: 404, issue: 'not-found' },
+  DIAGNOSE_NOT_ALLOWED: { status: 403, issue: 'forbidden' },
 } as const;
 
 export type RefusalCode = keyof typeof refusalCatalogue;

@@ -161,6 +161,23 @@ export const refuse = {
         'Send the interaction ID of the operation you mean, or the method and path of this one.',
     );
   },
+  /** DIAGNOSE=off: `/_diagnose/...` is a target the gateway does not answer (nothing about the request is checked or told). */
+  diagnoseNotAvailable(): Refusal {
+    return new Refusal(
+      'DIAGNOSE_NOT_AVAILABLE',
+      'DIAGNOSE_NOT_AVAILABLE',
+      "This gateway does not answer /_diagnose/ (DIAGNOSE=off): send the request to the provider URL itself, or ask the gateway's operator for diagnose.",
+    );
+  },
+  /** DIAGNOSE=test and Ssp-From is not a test consumer (the same words for a live ASID, an unknown one and none). */
+  diagnoseNotAllowed(): Refusal {
+    return new Refusal(
+      'DIAGNOSE_NOT_ALLOWED',
+      'DIAGNOSE_NOT_ALLOWED',
+      'Diagnose is open to test consumers only on this gateway (DIAGNOSE=test), and Ssp-From does not name one: ' +
+        "send the Ssp-From of a consumer whose directory entry says environment: test, or ask the gateway's operator.",
+    );
+  },
   tooManyHeaders(limit: number): Refusal {
     return new Refusal('TOO_MANY_HEADERS', 'TOO_MANY_HEADERS', `The request has more header lines than the gateway accepts (${limit}): send fewer.`);
   },

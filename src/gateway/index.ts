@@ -6,3 +6,4 @@ export { ownResponseHeaders } from './own-headers';
 export { ConsumerConnections, defaultMaxConnections, openFilesLimit, DESCRIPTOR_RESERVE } from './connections';
 export { closeIfNoRequestWithin, waitForTurn } from './connection-state';
 export { ProxyServer, type ProxyServerOptions, type ProxyServerSettings } from './proxy-server';
+export { routeThroughDirectory } from './request-checks';

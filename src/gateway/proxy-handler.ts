@@ -1,23 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJwtClaims, type AuditSink } from '../audit';
-import { inspectJwt, routedJwtFindings, type CheckMode, type InteractionCheck } from '../check';
+import { inspectJwt, type CheckMode, type InteractionCheck } from '../check';
 import type { DirectoryStore } from '../directory';
-import { ERROR_CODES, Refusal, refuse } from '../errors';
+import { ERROR_CODES, refuse, type Refusal } from '../errors';
 import type { RateLimiter } from '../limit';
-import { certificateSpeaksFor, peerOf } from '../tls';
+import { peerOf } from '../tls';
 import type { Exchange, ProxyEngine } from '../proxy';
-import { resolveRoute, type Route } from '../route';
+import type { Route } from '../route';
 import { Transaction } from '../transaction';
-import {
-  checkSspHeaders,
-  forbiddenConnectionOption,
-  overrideHeaderProblem,
-  pathFormProblem,
-  readRequestHead,
-  targetSyntaxProblem,
-  type RequestHead,
-} from '../validate';
+import { checkSspHeaders, readRequestHead, type RequestHead } from '../validate';
 import { setExchange } from './connection-state';
+import { createDiagnoseResponder, DIAGNOSE_PREFIX } from './diagnose';
+import { FRAMING, framingRefusal, REQUEST_CHECKS, RequestChecks, type CheckSettings } from './request-checks';
 
 export interface ProxyHandlerDeps {
   allowedMethods: readonly string[];
@@ -38,6 +32,10 @@ export interface ProxyHandlerDeps {
   interactionCheck: { mode: CheckMode; check: InteractionCheck };
   /** ENVIRONMENT: the environment of a consumer whose directory entry names none. */
   defaultEnvironment: string;
+  /** DIAGNOSE: who may ask `/_diagnose/<provider URL>` (README "Diagnose"). */
+  diagnose: 'test' | 'all' | 'off';
+  /** Headers the gateway adds to its own answers (diagnose's). */
+  ownHeaders: readonly string[];
 }
 
 /**
@@ -56,42 +54,24 @@ export function openTransaction(req: IncomingMessage, head: RequestHead, decodeC
 }
 
 /**
- * Refusals about the connection's own framing, checked before anything else: a request
- * that is refused here is answered with `Connection: close`, since what follows it on the
- * connection may not be what the consumer meant as its next request.
- */
-export function framingRefusal(req: IncomingMessage, head: RequestHead, maxHeaderLines: number): Refusal | null {
-  // Node hands over at most maxHeadersCount lines (set one above the limit): more is too many.
-  if (req.rawHeaders.length > maxHeaderLines * 2) return refuse.tooManyHeaders(maxHeaderLines);
-  if (head.upgrade) return refuse.upgradeNotSupported();
-  if (head.connection !== null) {
-    const named = forbiddenConnectionOption(head.connection);
-    if (named !== null) return refuse.connectionOption(named);
-  }
-  // HTTP/0.9 and "HTTP/2.0" request lines parse on this port but are not HTTP/1.x
-  // messages: the consumer would be answered in a framing it did not ask for.
-  if (req.httpVersionMajor !== 1) return refuse.malformedHttp();
-  if (head.underscoreAlias !== null)
-    return refuse.invalidHeader(head.underscoreAlias, 'spelt with "-" (a name with "_" for "-" is read as the same header by some provider stacks)');
-  // RFC 9110 10.1.1: the only expectation is 100-continue; anything else would get Node's bare 417.
-  if (head.unmetExpectation) return refuse.invalidHeader('Expect', '"100-continue", or no Expect header');
-  if (req.httpVersionMinor === 1 ? head.hosts !== 1 : head.hosts > 1) return refuse.invalidHeader('Host', 'the host name the consumer connected to');
-  // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
-  if (req.httpVersionMinor === 0 && head.hasTransferEncoding) return refuse.malformedHttp();
-  // The same refusal Node's parser gives `chunked, identity`: only one `chunked` is relayed.
-  if (head.otherTransferCoding) return refuse.malformedHttp();
-  return null;
-}
-
-/**
  * The proxy port's request handler: a plain node:http handler (no express on the hot
- * path) that validates, routes, and hands both streams to the proxy engine. Anything
- * that fails is answered by the gateway before a byte reaches a provider. Each request's
- * one object is its Exchange: a refusal here ends the transaction through its `end`, as
- * everything after forwarding does.
+ * path) that runs the ordered checks (request-checks.ts), and hands both streams to the
+ * proxy engine. Anything that fails is answered by the gateway before a byte reaches a
+ * provider. Each request's one object is its Exchange: a refusal here ends the
+ * transaction through its `end`, as everything after forwarding does. A target under
+ * `/_diagnose/` runs the same checks and is answered by diagnose (diagnose.ts), never forwarded.
  */
 export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const allowed = new Set(deps.allowedMethods);
+  const checks: CheckSettings = {
+    allowedMethods: deps.allowedMethods,
+    allowed: new Set(deps.allowedMethods),
+    maxHeaderLines: deps.maxHeaderLines,
+    maxBodyBytes: deps.maxBodyBytes,
+    limiter: deps.limiter,
+    jwtCheck: deps.jwtCheck,
+    interactionCheck: deps.interactionCheck,
+  };
+  const answerDiagnose = createDiagnoseResponder(checks, deps.ownHeaders);
 
   function deny(ex: Exchange, refusal: Refusal, close = ex.head.hasBody && !ex.req.complete): void {
     // A refusal of a known party still names its organisation, so counts by ODS code include refusals.
@@ -116,51 +96,29 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     if (inspection !== null && deps.audit !== null) tx.claims = inspection.claims;
     const jwt = deps.jwtCheck === 'off' ? null : inspection;
     if (jwt !== null) tx.jwtFindings = jwt.findings;
-    tx.environment = deps.directory.current?.consumers.get(tx.consumerAsid)?.environment ?? deps.defaultEnvironment;
+    const index = deps.directory.current!;
+    tx.environment = index.consumers.get(tx.consumerAsid)?.environment ?? deps.defaultEnvironment;
     const ex = deps.engine.open(req, res, tx, head);
     setExchange(res, ex);
-    const framing = framingRefusal(req, head, deps.maxHeaderLines);
-    if (framing !== null) return deny(ex, framing, true);
-    if (!allowed.has(tx.method)) return deny(ex, refuse.methodNotAllowed(deps.allowedMethods));
-    if (headerProblem !== null) return deny(ex, headerProblem);
 
-    const url = req.url ?? '';
-    // Origin-form only: "/" then the provider URL. An absolute-form target (GET http://x/ HTTP/1.1) is refused.
-    const targetProblem = url.charCodeAt(0) === 0x2f ? targetSyntaxProblem(url.slice(1)) : 'the request-target must be "/" followed by the provider URL';
-    if (targetProblem !== null) return deny(ex, refuse.invalidTarget(targetProblem));
-    const ambiguousForm = pathFormProblem(url.slice(1)) ?? overrideHeaderProblem(req.rawHeaders); // a path a provider may resolve to another endpoint
-    if (ambiguousForm !== null) return deny(ex, refuse.ambiguousPath(ambiguousForm));
-
-    const index = deps.directory.current!;
-    const route = resolveRoute(index, tx.consumerAsid, tx.providerAsid, tx.interactionId, url.slice(1));
-    if (route instanceof Refusal) return deny(ex, route);
-    // Spine's check 3: the certificate's host name must be one registered for the sender's ASID.
-    const fqdns = route.consumer.certificateFqdns;
-    if (fqdns !== null && !certificateSpeaksFor(tx.tls, fqdns)) {
-      // The certificate is another system's: the claimed consumer's environment (a test one's short retention) is not its to take.
-      tx.environment = deps.defaultEnvironment;
-      return deny(ex, refuse.certificateNotForSender(tx.consumerAsid));
-    }
-    tx.consumerOds = route.consumer.ods;
-    tx.providerOds = route.provider.ods;
-    tx.endpoint = route.endpoint.url;
-    tx.targetHost = route.endpoint.hostHeader;
-
-    // Beyond the SSP: what the request does must be what its interaction says (the audit records what happened).
-    const interaction = deps.interactionCheck;
-    if (interaction.mode !== 'off') {
-      tx.interactionFindings = interaction.check.findings(tx.interactionId, tx.method, route);
-      const expected = interaction.mode === 'enforce' && tx.interactionFindings.length > 0 ? interaction.check.expected(tx.interactionId) : null;
-      if (expected !== null) return deny(ex, refuse.interactionMismatch(tx.interactionId, expected.method, expected.path));
-    }
-    if (jwt !== null) {
-      tx.jwtFindings = routedJwtFindings(jwt, route.endpoint.url, interaction.check.requiredScope(tx.interactionId));
-      if (deps.jwtCheck === 'enforce' && tx.jwtFindings.length > 0) return deny(ex, refuse.jwtRejected(tx.jwtFindings));
+    let url = req.url ?? '';
+    if (url.startsWith(DIAGNOSE_PREFIX)) {
+      // A refusal of the connection's framing stands first (and closes it), as for any request.
+      const framing = framingRefusal(req, head, deps.maxHeaderLines);
+      if (deps.diagnose === 'off') return deny(ex, framing ?? refuse.diagnoseNotAvailable(), framing !== null || undefined);
+      if (deps.diagnose === 'test' && tx.environment !== 'test') return deny(ex, framing ?? refuse.diagnoseNotAllowed(), framing !== null || undefined);
+      url = url.slice(DIAGNOSE_PREFIX.length - 1); // "/" then the provider URL, as the proxy reads a target
+      return answerDiagnose(ex, new RequestChecks(req, head, tx, url, index, headerProblem, jwt));
     }
 
-    if (head.contentLength > deps.maxBodyBytes) return deny(ex, refuse.bodyTooLarge(deps.maxBodyBytes));
-    const over = deps.limiter.admit(tx.consumerAsid, route.consumer.rateLimit, tx.providerAsid, route.provider.rateLimit);
-    if (over !== null) return deny(ex, refuse.rateLimited(over.party, over.asid, over.limit.perSecond, over.limit.burst, over.retryAfterSeconds));
+    // Every check, in order: the first that fails is the answer (a framing refusal closes the connection).
+    const s = new RequestChecks(req, head, tx, url, index, headerProblem, jwt);
+    for (let i = 0; i < REQUEST_CHECKS.length; i++) {
+      const step = REQUEST_CHECKS[i];
+      const refusal = step.run(s, checks);
+      if (refusal !== null) return deny(ex, refusal, step === FRAMING || undefined);
+    }
+    const route = s.route!;
     const audit = deps.audit;
     if (audit === null) return deps.engine.forward(ex, route);
     // No request reaches a provider unless its record is durable on local disk.

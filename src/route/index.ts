@@ -1,1 +1,1 @@
-export { resolveRoute, type Route } from './resolve-route';
+export { upstreamPathFor, type Route } from './resolve-route';

@@ -83,7 +83,8 @@ beforeAll(async () => {
     { name: 'casey', role: 'auditor', token: AUDITOR_TOKEN },
     { name: 'prometheus', role: 'metrics', token: METRICS_TOKEN },
   ]);
-  gw = await runGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', ADMIN_TOKENS_FILE: tokens, LOG_LEVEL: 'info' });
+  // JWT_CHECK off: the test kit's token breaks most rules, and these tables are about the records' other columns.
+  gw = await runGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', ADMIN_TOKENS_FILE: tokens, LOG_LEVEL: 'info', JWT_CHECK: 'off' });
   adminUrl = `http://127.0.0.1:${gw.adminPort}`;
   const url = gw.url(`${provider.root}/metadata`);
   for (let i = 0; i < FORWARDED; i++) {

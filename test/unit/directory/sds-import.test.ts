@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { importSds, loadDirectory, loadInteractionCatalogue, type SdsImportInput } from '../../../src/directory';
-import { resolveRoute, type Route } from '../../../src/route';
+import { routeThroughDirectory } from '../../../src/gateway';
+import type { Route } from '../../../src/route';
 import {
   bundle,
   CATALOGUE,
@@ -77,7 +78,7 @@ describe('importing the SDS fixtures', () => {
     expect(CATALOGUE.length).toBeGreaterThan(20);
     for (const { id } of CATALOGUE) {
       const root = rootOf.get(id)!;
-      const route = resolveRoute(index, SDS_CONSUMER.asid, SDS_PROVIDER.asid, id, `${root}/metadata`) as Route;
+      const route = routeThroughDirectory(index, SDS_CONSUMER.asid, SDS_PROVIDER.asid, id, `${root}/metadata`) as Route;
       expect({ id, url: route.endpoint?.url, upstreamPath: route.upstreamPath }).toEqual({ id, url: root, upstreamPath: `${new URL(root).pathname}/metadata` });
     }
   });

@@ -25,6 +25,8 @@ const samples: Refusal[] = [
   refuse.clientTimeout(30000),
   refuse.jwtRejected(['JWT_EXPIRED', 'JWT_SUB_MISMATCH']),
   refuse.interactionMismatch('urn:nhs:names:services:gpconnect:fhir:rest:search:slot-1', 'GET', '/Slot'),
+  refuse.diagnoseNotAvailable(),
+  refuse.diagnoseNotAllowed(),
 ];
 
 /** The README's refusal table: status, stable code and display per row. */
