@@ -251,4 +251,37 @@ providers:
       forwardedTest: 1,
     });
   }, 60_000);
+  test("diagnose from a certificate for another system claiming a test consumer's ASID: answered as the real refusal, recorded as ENVIRONMENT's", async () => {
+    // Diagnose's design (README "Diagnose") answers it, so an integrator with the wrong certificate learns why; its record
+    // must still not be test traffic (the certificate step, which the proxy and diagnose share, sets it).
+    const other = ca.issue('live-system.example.nhs.uk', { dns: ['live-system.example.nhs.uk'] });
+    const bytes = `GET /_diagnose/${tlsProvider.root}/metadata HTTP/1.1\r\nHost: localhost\r\nSsp-TraceID: ${randomUUID()}\r\nSsp-From: ${TEST_ASID}\r\nSsp-To: ${PROVIDER_ASID}\r\nSsp-InteractionID: ${METADATA}\r\nConnection: close\r\n\r\n`;
+    const before = tlsProvider.connections;
+    const impostor = await rawExchange(tlsGw.proxyPort, bytes, 5000, { ca: ca.pem, cert: other.certPem, key: other.keyPem });
+    expect(statusOf(impostor)).toBe(200);
+    expect(JSON.parse(impostor.slice(impostor.indexOf('\r\n\r\n') + 4)).refusal.code).toBe('ASID_CHECK_FAILED_MESSAGESENDER');
+    expect(tlsProvider.connections).toBe(before);
+    const series = parseExposition((await getText(`http://127.0.0.1:${tlsGw.adminPort}/metrics`)).text);
+    const diagnosed = (environment: string) =>
+      [...series]
+        .filter(
+          ([name]) => name.startsWith('spine_gateway_requests_total{') && name.includes('outcome="diagnosed"') && name.includes(`environment="${environment}"`),
+        )
+        .reduce((n, [, v]) => n + v, 0);
+    expect({ live: diagnosed('live'), test: diagnosed('test') }).toEqual({ live: 1, test: 0 });
+  }, 60_000);
+
+  test('diagnose and the real request agree on a form body: both refuse it as AMBIGUOUS_PATH', async () => {
+    const bound = ca.issue(BOUND_HOST, { dns: [BOUND_HOST] });
+    const tls = { ca: ca.pem, cert: bound.certPem, key: bound.keyPem };
+    const bytes = (prefix: string) =>
+      `POST ${prefix}${tlsProvider.root}/metadata HTTP/1.1\r\nHost: localhost\r\nSsp-TraceID: ${randomUUID()}\r\nSsp-From: ${TEST_ASID}\r\n` +
+      `Ssp-To: ${PROVIDER_ASID}\r\nSsp-InteractionID: ${METADATA}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 11\r\nConnection: close\r\n\r\n_method=GET`;
+    const diagnosed = await rawExchange(tlsGw.proxyPort, bytes('/_diagnose/'), 5000, tls);
+    const answer = JSON.parse(diagnosed.slice(diagnosed.indexOf('\r\n\r\n') + 4));
+    const real = await rawExchange(tlsGw.proxyPort, bytes('/'), 5000, tls);
+    expect({ verdict: answer.verdict, code: answer.refusal?.code }).toEqual({ verdict: 'would_refuse', code: codeOf(real) });
+    expect(codeOf(real)).toBe('AMBIGUOUS_PATH');
+    expect(diagnosed).not.toContain('_method=GET');
+  }, 60_000);
 });
