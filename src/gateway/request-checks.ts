@@ -186,7 +186,12 @@ export const REQUEST_CHECKS: readonly CheckStep[] = [
     run(s) {
       const consumer = s.consumer!;
       const fqdns = consumer.certificateFqdns;
-      if (fqdns !== null && !certificateSpeaksFor(s.tx.tls, fqdns)) return refuse.certificateNotForSender(s.tx.consumerAsid);
+      if (fqdns !== null && !certificateSpeaksFor(s.tx.tls, fqdns)) {
+        // The certificate is another system's: the claimed consumer's environment (a test one's short retention) is not its
+        // to take. '' is "not known": the record and the metrics give it the ENVIRONMENT setting's value.
+        s.tx.environment = '';
+        return refuse.certificateNotForSender(s.tx.consumerAsid);
+      }
       // Who is speaking, and where to, is now established: the record names them.
       const { tx, provider, endpoint } = s;
       tx.consumerOds = consumer.ods;

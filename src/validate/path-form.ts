@@ -49,6 +49,7 @@ export const PATH_FORMS = {
   parameters: 'a ; (path parameters, which Tomcat and Spring strip from the segment)',
   methodParameter: "a _method query parameter, which some servers read as the request's method",
   overrideHeader: "a header that some servers read as the request's URL, host or method instead of the request line and Host",
+  formBody: "a form body (Content-Type application/x-www-form-urlencoded or multipart/*), whose _method field some servers read as the request's method",
 } as const;
 
 function hexValue(c: number): number {
@@ -281,10 +282,20 @@ const OVERRIDE_HEADERS = new Map<string, string>(
  */
 const FORWARDED_HOST = /(?:^|[;,])\s*host\s*=/i;
 const OVERRIDE_LENGTHS = new Set([...OVERRIDE_HEADERS.keys()].map((n) => n.length));
+/**
+ * A Content-Type whose body some stacks read as form fields, a `_method` among them, taken
+ * as the request's method: Rack::MethodOverride (Rails, Sinatra) for urlencoded and
+ * multipart bodies, Symfony and Laravel (http_method_override) through PHP's form
+ * parsing, ASP.NET Core's UseHttpMethodOverride with a FormFieldName. The gateway streams
+ * bodies unread, so it refuses the media type: a GP Connect body is a FHIR resource
+ * (application/fhir+json or +xml), never a form. A prefix, in any case: PHP and Rack
+ * match loosely, and a type that only starts like a form is no FHIR body either.
+ */
+const FORM_MEDIA_TYPE = /^[ \t]*(?:application\/x-www-form-urlencoded|multipart\/)/i;
 
 /**
  * The first header in `rawHeaders` (Node's flat [name, value, ...]) that overrides the
- * path, host or method on some provider, as the form a refusal names (the header's name, never
+ * path, host or method on some provider (a form Content-Type too: its body may), as the form a refusal names (the header's name, never
  * its value), or null. An "X-" and length test keeps the common headers from being lower-cased.
  */
 export function overrideHeaderProblem(rawHeaders: readonly string[]): string | null {
@@ -292,6 +303,7 @@ export function overrideHeaderProblem(rawHeaders: readonly string[]): string | n
     const name = rawHeaders[i];
     if (name.length === 9 && name.toLowerCase() === 'forwarded' && FORWARDED_HOST.test(rawHeaders[i + 1]))
       return `${PATH_FORMS.overrideHeader} (Forwarded: host=)`;
+    if (name.length === 12 && FORM_MEDIA_TYPE.test(rawHeaders[i + 1]) && name.toLowerCase() === 'content-type') return PATH_FORMS.formBody;
     // Every other name starts "X-": Authorization, Ssp-To or Accept share a length with one.
     if ((name.charCodeAt(0) | 0x20) !== 0x78 || name.charCodeAt(1) !== 0x2d || !OVERRIDE_LENGTHS.has(name.length)) continue;
     const shown = OVERRIDE_HEADERS.get(name.toLowerCase());
