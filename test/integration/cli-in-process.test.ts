@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { main } from '../../src/cli/spine-gateway';
+import { runCliInProcess, type CliRun } from '../helpers/cli-kit';
 import { searchUntil } from '../helpers/audit-kit';
 import {
   CONSUMER_ASID,
@@ -28,35 +28,8 @@ let provider: TestProvider;
 let gw: RunningGateway;
 const TRACE = randomUUID();
 
-interface Run {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const saved = { ...process.env };
-  Object.assign(process.env, { SPINE_GATEWAY_ADMIN_URL: `http://127.0.0.1:${gw.adminPort}`, COLUMNS: '200' }, env);
-  delete process.env.SPINE_GATEWAY_TOKEN;
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += chunk.toString();
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
-  try {
-    await main(['node', 'spine-gateway', ...args]);
-    return { status: Number(process.exitCode ?? 0), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-    process.env = saved;
-  }
+function run(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCliInProcess(args, { SPINE_GATEWAY_ADMIN_URL: `http://127.0.0.1:${gw.adminPort}`, COLUMNS: '200', SPINE_GATEWAY_TOKEN: undefined, ...env });
 }
 
 beforeAll(async () => {
@@ -108,7 +81,7 @@ describe('spine-gateway in process', () => {
     expect(verify.stderr).toMatch(/^verifying… \d+ s\n/);
 
     // The access log is written after each answer, through a queue: wait for the exports to show.
-    let log: Run = { status: -1, stdout: '', stderr: '' };
+    let log: CliRun = { status: -1, stdout: '', stderr: '' };
     await waitFor(
       async () => (log = await run(['audit', 'access-log', '--action', 'export'])).stdout.startsWith('AT'),
       10_000,

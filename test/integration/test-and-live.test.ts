@@ -1,6 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- JSON answers, read by shape in the assertions */
 import { randomUUID } from 'node:crypto';
-import { main } from '../../src/cli/spine-gateway';
+import { runCliInProcess, type CliRun } from '../helpers/cli-kit';
 import { JWT_RULES } from '../../src/check';
 import { schemaReady, searchUntil } from '../helpers/audit-kit';
 import { METADATA, PROVIDER_ASID, okHandler, send, sspHeaders, startGateway, startProvider, type RunningGateway, type TestProvider } from '../helpers/test-kit';
@@ -75,30 +75,9 @@ async function api(path: string): Promise<{ status: number; json: any }> {
   return { status: r.status, json: JSON.parse(r.body.toString()) };
 }
 
-interface Run {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** The command line in this process (main(), as the bin calls it), against this gateway's admin port. */
-async function cli(args: string[]): Promise<Run> {
-  const saved = { ...process.env };
-  Object.assign(process.env, { SPINE_GATEWAY_ADMIN_URL: admin, COLUMNS: '250' });
-  delete process.env.SPINE_GATEWAY_TOKEN;
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true));
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true));
-  try {
-    await main(['node', 'spine-gateway', ...args]);
-    return { status: Number(process.exitCode ?? 0), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-    process.env = saved;
-  }
+function cli(args: string[]): Promise<CliRun> {
+  return runCliInProcess(args, { SPINE_GATEWAY_ADMIN_URL: admin, COLUMNS: '250', SPINE_GATEWAY_TOKEN: undefined });
 }
 
 beforeAll(async () => {

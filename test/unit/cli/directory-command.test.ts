@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { main } from '../../../src/cli/spine-gateway';
+import { runCliInProcess, type CliRun } from '../../helpers/cli-kit';
 import { DEVICE_FIXTURE, ENDPOINT_FIXTURE, sdsTestBundles } from '../../helpers/sds-bundles';
 import { REPO, tempDir } from '../../helpers/test-kit';
 
@@ -9,37 +9,8 @@ import { REPO, tempDir } from '../../helpers/test-kit';
  * `spine-gateway directory import|check` in this process (main(), as the bin calls it), where
  * coverage sees them; test/system/directory-cli.test.ts runs the built bin as a person would.
  */
-interface Run {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  const saved = { ...process.env };
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += chunk.toString();
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
-  try {
-    await main(['node', 'spine-gateway', ...args]);
-    return { status: Number(process.exitCode ?? 0), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-    process.env = saved;
-  }
+function run(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+  return runCliInProcess(args, env);
 }
 
 const dir = tempDir('directory-command-');

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { main } from '../../../src/cli/spine-gateway';
+import { runCliInProcess, type CliRun } from '../../helpers/cli-kit';
 import { describeVerify } from '../../../src/cli/commands/verify';
 
 /**
@@ -32,22 +32,8 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-async function run(args: string[], columns = '250'): Promise<{ status: number; stdout: string; stderr: string }> {
-  const saved = { ...process.env };
-  Object.assign(process.env, { SPINE_GATEWAY_ADMIN_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, COLUMNS: columns });
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((stdout += c.toString()), true));
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((stderr += c.toString()), true));
-  try {
-    await main(['node', 'spine-gateway', ...args]);
-    return { status: Number(process.exitCode ?? 0), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-    process.env = saved;
-  }
+function run(args: string[], columns = '250'): Promise<CliRun> {
+  return runCliInProcess(args, { SPINE_GATEWAY_ADMIN_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, COLUMNS: columns });
 }
 
 describe('verify', () => {
