@@ -164,7 +164,8 @@ export class SpoolWriter {
   private unsyncedWaiters: Waiter[] = [];
   /** Bytes are in the file that no fdatasync has covered yet. */
   private unsynced = false;
-  private commitTimer: NodeJS.Timeout | null = null;
+  /** The next group's commit, once scheduled (one per group, so the closure costs nothing that matters). */
+  private commitTimer: { cancel(): void } | null = null;
   /** fdatasync calls under way (the group's, and a rotated segment's) with the appends each covers. */
   private readonly underWay = new Set<{ startedAt: number; waiters: Waiter[] }>();
   /** The group's fdatasync is under way: the next group waits for it. */
@@ -594,13 +595,31 @@ export class SpoolWriter {
     }
   }
 
+  /**
+   * The next group's commit. While an fdatasync is under way the group forms, and it is
+   * committed as soon as that returns; otherwise at the end of this turn of the event loop,
+   * so every record appended in the turn joins it (setImmediate: a 0 ms timer would wait a
+   * millisecond). `commitDelayMs` (AUDIT_GROUP_COMMIT_MS) is only an optional extra delay.
+   */
   private scheduleCommit(): void {
     if (this.commitTimer !== null || this.syncing) return;
     const delay = this.options.commitDelayMs ?? 0;
-    this.commitTimer = setTimeout(() => {
+    const commit = () => {
       this.commitTimer = null;
       this.sync();
-    }, delay);
+    };
+    if (delay === 0) {
+      const immediate = setImmediate(commit);
+      this.commitTimer = { cancel: () => clearImmediate(immediate) };
+    } else {
+      const timeout = setTimeout(commit, delay);
+      this.commitTimer = { cancel: () => clearTimeout(timeout) };
+    }
+  }
+
+  private cancelCommit(): void {
+    this.commitTimer?.cancel();
+    this.commitTimer = null;
   }
 
   /** Acknowledged segments worth `bytes` were deleted (by SpoolQueue, the one caller outside tests): room for new records. */
@@ -730,8 +749,7 @@ export class SpoolWriter {
     // A last chance for held records (the disk may be back and the probe not yet due).
     if (this.held.length > 0) await this.probe();
     while (this.probing || this.syncing) await new Promise((r) => setTimeout(r, 1));
-    if (this.commitTimer !== null) clearTimeout(this.commitTimer);
-    this.commitTimer = null;
+    this.cancelCommit();
     this.sync();
     while (this.syncing) await new Promise((r) => setTimeout(r, 1));
     while (this.syncsOn.size > 0) await new Promise((r) => setTimeout(r, 1));

@@ -270,6 +270,56 @@ function table(cols: Column[]): string {
 }
 
 /**
+ * BENCH_ONLY=group-commit: the spool's group commit with no extra delay
+ * (AUDIT_GROUP_COMMIT_MS=0: a group commits as soon as the previous fdatasync returns)
+ * against extra delays, audit on and spool only: closed-loop rounds interleaved
+ * (requests/s, CPU, fdatasyncs per request) and p50/p99 at a fixed 1,000 requests/s.
+ */
+async function groupCommitComparison(): Promise<void> {
+  const provider = await startServer(LOAD_CORE, join(DIST, 'test/bench/provider.js'), {});
+  const root = `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/fhir`;
+  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-gc-'));
+  const directoryFile = join(dir, 'directory.yaml');
+  writeFileSync(
+    directoryFile,
+    readFileSync(join(ROOT, 'config', 'directory.yaml'), 'utf8')
+      .split('http://127.0.0.1:8081')
+      .join(`http://127.0.0.1:${provider.port}`),
+  );
+  const delays = (process.env.BENCH_GROUP_COMMIT_DELAYS ?? '0,2').split(',');
+  const targets: Target[] = [];
+  const procs = [];
+  for (const delay of delays) {
+    const gw = await startGateway({
+      DIRECTORY_FILE: directoryFile,
+      INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json'),
+      CLICKHOUSE_URL: 'http://default@127.0.0.1:9/spine_audit', // spool only: the store is unreachable
+      AUDIT_GROUP_COMMIT_MS: delay,
+      DATA_DIR: join(dir, `delay-${delay}`),
+    });
+    procs.push(gw);
+    targets.push({ name: `AUDIT_GROUP_COMMIT_MS=${delay}`, base: `http://127.0.0.1:${gw.port}/`, target: `${root}/metadata`, pid: gw.child.pid! });
+  }
+  for (const connections of [32, 128]) {
+    const results = await closedLoopRounds(targets, connections);
+    for (const t of targets) {
+      const r = results.get(t)!;
+      process.stdout.write(
+        `  ${t.name.padEnd(24)} ${connections} connections: ${r.closed.rps.toFixed(0).padStart(6)} req/s   p50 ${r.closed.p50Ms.toFixed(2)} ms   p99 ${r.closed.p99Ms.toFixed(2)} ms   CPU ${r.cpuUs.toFixed(1)} us/req\n`,
+      );
+    }
+  }
+  for (const t of targets) {
+    const fixed = await fixedRate(t.base + t.target, 1000, SECONDS);
+    process.stdout.write(
+      `  ${t.name.padEnd(24)} fixed 1,000 req/s: p50 ${fixed.p50Ms.toFixed(3)} ms   p99 ${fixed.p99Ms.toFixed(3)} ms   errors ${fixed.errors}\n`,
+    );
+  }
+  for (const p of procs) p.child.kill();
+  provider.child.kill();
+}
+
+/**
  * BENCH_ONLY=ab BENCH_BASELINE=<another checkout, built>: this build against that one,
  * audit off and audit on (spool only), closed-loop rounds interleaved so the machine's
  * drift falls on both alike. The check that a change costs nothing measurable.
@@ -323,6 +373,7 @@ async function main(): Promise<void> {
     return abComparison(baseline);
   }
   if (process.env.BENCH_ONLY === 'export' || process.env.BENCH_ONLY === 'summary') return investigationsBench(process.env.BENCH_ONLY, PROXY_CORE);
+  if (process.env.BENCH_ONLY === 'group-commit') return groupCommitComparison();
   if (process.env.BENCH_ONLY === 'checks') return interactionCheckBench(); // BENCH_ONLY=checks npm run bench: the checks' cost per request, in process
   if (process.env.BENCH_ONLY === 'verify') return verifyBench(); // BENCH_ONLY=verify npm run bench (BENCH_VERIFY_RECORDS, default 1,000,000)
   if (process.env.BENCH_ONLY === 'jwt') return jwtCheckBench(); // BENCH_ONLY=jwt npm run bench: the JWT check's CPU per request in report mode
