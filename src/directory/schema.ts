@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ASID_PATTERN, INTERACTION_PATTERN, ODS_PATTERN } from '../validate';
+import { ASID_PATTERN, INTERACTION_PATTERN, ODS_PATTERN, pathFormProblem, targetSyntaxProblem } from '../validate';
 
 const asid = z.string({ error: 'must be a quoted string of digits' }).regex(ASID_PATTERN, 'must be digits only');
 const ods = z.string().regex(ODS_PATTERN, 'must be an ODS code (letters and digits)');
@@ -23,8 +23,12 @@ const endpointUrl = z.string().superRefine((value, ctx) => {
   const canonical = url.href.endsWith('/') ? url.href.slice(0, -1) : url.href;
   const given = value.endsWith('/') ? value.slice(0, -1) : value;
   if (canonical !== given) {
-    fail(`must be written canonically as ${canonical} (lower-case host, no default port, no dot-segments or escapes)`);
+    return fail(`must be written canonically as ${canonical} (lower-case host, no default port, no dot-segments or escapes)`);
   }
+  if (url.port === '0') return fail('must not name port 0');
+  // A consumer's target must pass these checks before routing: an endpoint that cannot would load and never route.
+  const unroutable = targetSyntaxProblem(given) ?? pathFormProblem(given);
+  if (unroutable !== null) fail(`is not a URL a consumer's request could match (${unroutable}): register the path as consumers will send it`);
 });
 
 const rateLimit = z.object({ per_second: z.number().positive(), burst: z.number().int().positive() }).strict();

@@ -60,6 +60,12 @@ describe('loadDirectory', () => {
     ['an upper-case host', directoryYaml({ metadata: 'https://GP.example.nhs.uk/A1' }), /must be written canonically as https:\/\/gp\.example\.nhs\.uk\/A1/],
     ['an explicit default port', directoryYaml({ metadata: 'https://gp.example.nhs.uk:443/A1' }), /must be written canonically/],
     ['a dot-segment', directoryYaml({ metadata: 'https://gp.example.nhs.uk/A1/../B2' }), /must be written canonically/],
+    // Endpoints a consumer's target could never match (its syntax and path-form checks refuse them): they would load and never route.
+    ['an empty path segment', directoryYaml({ metadata: 'https://gp.example.nhs.uk//A1/fhir' }), /url: is not a URL a consumer's request could match/],
+    ['an encoded slash', directoryYaml({ metadata: 'https://gp.example.nhs.uk/A1%2F..%2FB2' }), /url: is not a URL a consumer's request could match/],
+    ['path parameters', directoryYaml({ metadata: 'https://gp.example.nhs.uk/A1;x=1/fhir' }), /url: is not a URL a consumer's request could match/],
+    ['a broken escape', directoryYaml({ metadata: 'https://gp.example.nhs.uk/A1%zz' }), /url: /],
+    ['port 0', directoryYaml({ metadata: 'https://gp.example.nhs.uk:0/A1' }), /url: must not name port 0/],
     ['a misspelt key', directoryYaml({ metadata: ROOT }).replace('agreements:', 'agreement:'), /Unrecognized key.*agreement/],
     ['a duplicate consumer', directoryYaml({ metadata: ROOT }).replace('"200000000360"', '"200000000359"'), /consumer ASID 200000000359 is listed twice/],
     [
