@@ -117,8 +117,10 @@ export class DirectoryIndex {
     file: DirectoryFile,
     readonly loadedAt: number = Date.now(),
   ) {
+    // The same conflicts `directory check` lists (all of them); a direct caller gets the first.
+    const conflicts = directoryConflicts(file);
+    if (conflicts.length > 0) throw new Error(conflicts[0]);
     for (const c of file.consumers) {
-      if (this.consumers.has(c.asid)) throw new Error(`consumer ASID ${c.asid} is listed twice`);
       this.consumers.set(c.asid, {
         asid: c.asid,
         ods: c.ods,
@@ -131,18 +133,11 @@ export class DirectoryIndex {
     }
     let endpoints = 0;
     for (const p of file.providers) {
-      if (this.providers.has(p.asid)) throw new Error(`provider ASID ${p.asid} is listed twice`);
       const endpointFor = new Map<string, Endpoint>();
       for (const e of p.endpoints) {
         const endpoint = compileEndpoint(e.url);
         endpoints++;
-        for (const interaction of e.interactions) {
-          const existing = endpointFor.get(interaction);
-          if (existing) {
-            throw new Error(`provider ${p.asid} registers ${interaction} at two endpoints (${existing.url}, ${endpoint.url})`);
-          }
-          endpointFor.set(interaction, endpoint);
-        }
+        for (const interaction of e.interactions) endpointFor.set(interaction, endpoint);
       }
       this.providers.set(p.asid, { asid: p.asid, ods: p.ods, name: p.name ?? '', endpointFor, rateLimit: rateLimitOf(p.rate_limit) });
     }

@@ -115,7 +115,7 @@ export function checkDirectoryText(text: string, source: string, knownInteractio
   try {
     return { index: new DirectoryIndex(data), problems, warnings };
   } catch (err) {
-    // directoryConflicts covers what the index refuses; this is the safety net.
+    // The index refuses only what directoryConflicts lists: not reached, kept so a throw never escapes.
     return { index: null, problems: [prefix + (err as Error).message], warnings, cause: err };
   }
 }

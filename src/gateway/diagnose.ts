@@ -1,8 +1,7 @@
 import { INTERACTION_FINDINGS, JWT_RULES, type InteractionFinding, type JwtRule } from '../check';
 import type { Refusal } from '../errors';
 import type { Exchange } from '../proxy';
-import { certificateSpeaksFor } from '../tls';
-import { REQUEST_CHECKS, type CheckName, type CheckSettings, type RequestChecks } from './request-checks';
+import { REQUEST_CHECKS, speaksForConsumer, type CheckName, type CheckSettings, type RequestChecks } from './request-checks';
 
 /**
  * Diagnose (README "Diagnose"): `<METHOD> /_diagnose/<provider URL>` on the proxy port runs
@@ -73,23 +72,18 @@ function noInteraction(s: RequestChecks): string | null {
   return s.tx.interactionId === '' ? 'there is no well-formed Ssp-InteractionID (see headers)' : null;
 }
 
-/**
- * Whether diagnose may tell this connection about Ssp-From's accreditation and the
- * provider's endpoint: only when Ssp-From is a consumer in the directory and the
- * connection may speak for it (its certificate is one registered for it, or the directory
- * binds none to it). An integrator sees its own system's; a caller that is not a consumer
- * learns no more than the real proxy would tell it (which stops at the sender check).
+/*
+ * Ssp-From's accreditation and the provider's endpoint are told only to a connection that
+ * may speak for a consumer in the directory (speaksForConsumer): an integrator sees its own
+ * system's; a caller that is not a consumer learns no more than the real proxy would tell it
+ * (which stops at the sender check).
  */
-function speaksForSender(s: RequestChecks): boolean {
-  const fqdns = s.consumer?.certificateFqdns;
-  return fqdns !== undefined && (fqdns === null || certificateSpeaksFor(s.tx.tls, fqdns));
-}
 
 /** A provider's endpoint is routing knowledge for consumers in the directory: not told to a connection that is not one. */
 const ENDPOINT_UNTOLD = 'The endpoint is told only to a consumer in the directory, on a connection that may speak for it (see sender and certificate).';
 
 function accreditedList(s: RequestChecks): string {
-  if (!speaksForSender(s)) return 'Its accredited interactions are told only to a connection that may speak for it (see certificate).';
+  if (!speaksForConsumer(s)) return 'Its accredited interactions are told only to a connection that may speak for it (see certificate).';
   const list = [...s.consumer!.interactions].sort();
   return `It is accredited for: ${list.join(', ')}.`;
 }
@@ -138,10 +132,10 @@ const EXPLAIN: Record<CheckName, (s: RequestChecks, c: CheckSettings, refusal: R
         `Ssp-To ${to} is a provider in the directory (ODS ${s.provider.ods}), but it has no endpoint registered for ${interactionId}: ` +
         'check the interaction ID, or look up in SDS which ASID of the organisation serves it.'
       );
-    return `Ssp-To ${to} has an endpoint registered for ${interactionId}${speaksForSender(s) ? `: ${s.endpoint.url}` : ''}.`;
+    return `Ssp-To ${to} has an endpoint registered for ${interactionId}${speaksForConsumer(s) ? `: ${s.endpoint.url}` : ''}.`;
   },
   endpoint(s, _c, r) {
-    if (!speaksForSender(s))
+    if (!speaksForConsumer(s))
       return r === null
         ? 'The target lies under the endpoint registered for Ssp-To and this interaction.'
         : `The target does not lie under the endpoint registered for Ssp-To and this interaction. ${ENDPOINT_UNTOLD}`;
@@ -241,9 +235,9 @@ export function diagnoseRequest(s: RequestChecks, c: CheckSettings): { answer: D
     verdict: first === null ? 'would_forward' : 'would_refuse',
     checks,
     ...(first !== null && { refusal: { status: first.status, code: first.code, diagnostics: first.diagnostics } }),
-    ...(s.endpoint !== undefined && speaksForSender(s) && { endpoint: s.endpoint.url }),
+    ...(s.endpoint !== undefined && speaksForConsumer(s) && { endpoint: s.endpoint.url }),
     ...(s.consumer !== undefined &&
-      speaksForSender(s) && { consumer: { asid: s.consumer.asid, environment: tx.environment, interactions: [...s.consumer.interactions].sort() } }),
+      speaksForConsumer(s) && { consumer: { asid: s.consumer.asid, environment: tx.environment, interactions: [...s.consumer.interactions].sort() } }),
     jwt: { mode: c.jwtCheck, findings: tx.jwtFindings.map((code) => ({ code, expected: JWT_RULES[code as JwtRule] ?? '' })) },
     interaction: {
       mode: c.interactionCheck.mode,

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { decodeJwtClaims, type AuditSink } from '../audit';
+import type { AuditSink } from '../audit';
 import { inspectJwt, type CheckMode, type InteractionCheck } from '../check';
 import type { DirectoryStore } from '../directory';
 import { ERROR_CODES, refuse, type Refusal } from '../errors';
@@ -42,14 +42,13 @@ export interface ProxyHandlerDeps {
  * A Transaction for `req` with what its head says about who asked: refused requests are
  * audited with who asked too, since that is what an investigation looks for.
  */
-export function openTransaction(req: IncomingMessage, head: RequestHead, decodeClaims: boolean): Transaction {
+export function openTransaction(req: IncomingMessage, head: RequestHead): Transaction {
   const tx = new Transaction(req.method ?? '', req.socket.remoteAddress ?? '');
   tx.tls = peerOf(req.socket);
   tx.traceId = head.traceId ?? '';
   tx.consumerAsid = head.from ?? '';
   tx.providerAsid = head.to ?? '';
   tx.interactionId = head.interactionId ?? '';
-  if (decodeClaims) tx.claims = decodeJwtClaims(head.authorization);
   return tx;
 }
 
@@ -90,7 +89,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     // RFC 9110 10.1.1 and 15.2: 100-continue from an HTTP/1.0 client is ignored, and it is sent no 1xx.
     if (req.httpVersionMinor !== 1) head.expectsContinue = false;
     const headerProblem = checkSspHeaders(head);
-    const tx = openTransaction(req, head, false);
+    const tx = openTransaction(req, head);
     // One decode of the token per request: the audit's claims and the JWT check's findings.
     const inspection = deps.audit !== null || deps.jwtCheck !== 'off' ? inspectJwt(head.authorization, tx.receivedAt) : null;
     if (inspection !== null && deps.audit !== null) tx.claims = inspection.claims;

@@ -81,6 +81,16 @@ export class RequestChecks {
 }
 
 /**
+ * Whether the connection may speak for Ssp-From's consumer: its client certificate is one
+ * registered for it, or the directory binds none to it. False when Ssp-From is no consumer.
+ * The certificate check, and what diagnose tells a connection, both rest on it.
+ */
+export function speaksForConsumer(s: RequestChecks): boolean {
+  const fqdns = s.consumer?.certificateFqdns;
+  return fqdns !== undefined && (fqdns === null || certificateSpeaksFor(s.tx.tls, fqdns));
+}
+
+/**
  * One named check: null when the request passes it, else the refusal the proxy gives.
  * `run` may assume that what the checks before it learnt is known (on the proxy's path
  * every one before it passed); diagnose asks first whether it is (diagnose.ts).
@@ -185,8 +195,7 @@ export const REQUEST_CHECKS: readonly CheckStep[] = [
     name: 'certificate',
     run(s) {
       const consumer = s.consumer!;
-      const fqdns = consumer.certificateFqdns;
-      if (fqdns !== null && !certificateSpeaksFor(s.tx.tls, fqdns)) {
+      if (!speaksForConsumer(s)) {
         // The certificate is another system's: the claimed consumer's environment (a test one's short retention) is not its
         // to take. '' is "not known": the record and the metrics give it the ENVIRONMENT setting's value.
         s.tx.environment = '';

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { decodeJwtClaims } from '../audit';
 import { refuse } from '../errors';
 import type { TransactionDone } from '../proxy';
 import { readRequestHead, checkSspHeaders } from '../validate';
@@ -26,7 +27,8 @@ export function createUpgradeRefuser(
   return function refuseUpgrade(req: IncomingMessage, socket: Duplex): void {
     const head = readRequestHead(req.rawHeaders);
     checkSspHeaders(head); // only well-formed Ssp-* values reach the record
-    const tx = openTransaction(req, head, decodeClaims);
+    const tx = openTransaction(req, head);
+    if (decodeClaims) tx.claims = decodeJwtClaims(head.authorization);
     const refusal = req.method === 'CONNECT' ? refuse.methodNotAllowed(allowedMethods) : refuse.upgradeNotSupported();
     socket.on('error', () => {});
     if (responseInProgress(socket as Socket) !== null || !socket.writable) {

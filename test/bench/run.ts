@@ -270,15 +270,14 @@ function table(cols: Column[]): string {
 }
 
 /**
- * BENCH_ONLY=group-commit: the spool's group commit with no extra delay
- * (AUDIT_GROUP_COMMIT_MS=0: a group commits as soon as the previous fdatasync returns)
- * against extra delays, audit on and spool only: closed-loop rounds interleaved
- * (requests/s, CPU, fdatasyncs per request) and p50/p99 at a fixed 1,000 requests/s.
+ * The bench's GP Connect provider on the load core, and the shipped directory pointed at
+ * it in a new temporary folder: what every gateway of a comparison is started with.
  */
-async function groupCommitComparison(): Promise<void> {
+async function benchProvider(
+  prefix: string,
+): Promise<{ provider: { child: ChildProcess; port: number }; root: string; dir: string; directoryEnv: Record<string, string> }> {
   const provider = await startServer(LOAD_CORE, join(DIST, 'test/bench/provider.js'), {});
-  const root = `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/fhir`;
-  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-gc-'));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   const directoryFile = join(dir, 'directory.yaml');
   writeFileSync(
     directoryFile,
@@ -286,13 +285,24 @@ async function groupCommitComparison(): Promise<void> {
       .split('http://127.0.0.1:8081')
       .join(`http://127.0.0.1:${provider.port}`),
   );
+  const directoryEnv = { DIRECTORY_FILE: directoryFile, INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json') };
+  return { provider, root: `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/fhir`, dir, directoryEnv };
+}
+
+/**
+ * BENCH_ONLY=group-commit: the spool's group commit with no extra delay
+ * (AUDIT_GROUP_COMMIT_MS=0: a group commits as soon as the previous fdatasync returns)
+ * against extra delays, audit on and spool only: closed-loop rounds interleaved
+ * (requests/s, CPU, fdatasyncs per request) and p50/p99 at a fixed 1,000 requests/s.
+ */
+async function groupCommitComparison(): Promise<void> {
+  const { provider, root, dir, directoryEnv } = await benchProvider('gw-bench-gc-');
   const delays = (process.env.BENCH_GROUP_COMMIT_DELAYS ?? '0,2').split(',');
   const targets: Target[] = [];
   const procs = [];
   for (const delay of delays) {
     const gw = await startGateway({
-      DIRECTORY_FILE: directoryFile,
-      INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json'),
+      ...directoryEnv,
       CLICKHOUSE_URL: 'http://default@127.0.0.1:9/spine_audit', // spool only: the store is unreachable
       AUDIT_GROUP_COMMIT_MS: delay,
       DATA_DIR: join(dir, `delay-${delay}`),
@@ -325,17 +335,7 @@ async function groupCommitComparison(): Promise<void> {
  * drift falls on both alike. The check that a change costs nothing measurable.
  */
 async function abComparison(baseline: string): Promise<void> {
-  const provider = await startServer(LOAD_CORE, join(DIST, 'test/bench/provider.js'), {});
-  const root = `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/fhir`;
-  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-ab-'));
-  const directoryFile = join(dir, 'directory.yaml');
-  writeFileSync(
-    directoryFile,
-    readFileSync(join(ROOT, 'config', 'directory.yaml'), 'utf8')
-      .split('http://127.0.0.1:8081')
-      .join(`http://127.0.0.1:${provider.port}`),
-  );
-  const env = { DIRECTORY_FILE: directoryFile, INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json') };
+  const { root, dir, directoryEnv } = await benchProvider('gw-bench-ab-');
   const builds = [
     { name: 'baseline', dist: join(baseline, 'dist') },
     { name: 'this build', dist: DIST },
@@ -347,7 +347,7 @@ async function abComparison(baseline: string): Promise<void> {
     const targets: Target[] = [];
     const procs = [];
     for (const b of builds) {
-      const gw = await startGateway({ ...env, ...extra, DATA_DIR: join(dir, `${b.name}-${mode}`.replace(/\W+/g, '-')) }, b.dist);
+      const gw = await startGateway({ ...directoryEnv, ...extra, DATA_DIR: join(dir, `${b.name}-${mode}`.replace(/\W+/g, '-')) }, b.dist);
       procs.push(gw);
       targets.push({ name: `${b.name}, ${mode}`, base: `http://127.0.0.1:${gw.port}/`, target: `${root}/metadata`, pid: gw.child.pid! });
     }
@@ -382,23 +382,14 @@ async function main(): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
     return tlsComparison({ DATA_DIR: join(dir, 'data'), INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json') }, dir);
   }
-  const provider = await startServer(LOAD_CORE, join(DIST, 'test/bench/provider.js'), {});
-  const root = `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/fhir`;
-  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
-  const directoryFile = join(dir, 'directory.yaml');
-  writeFileSync(
-    directoryFile,
-    readFileSync(join(ROOT, 'config', 'directory.yaml'), 'utf8')
-      .split('http://127.0.0.1:8081')
-      .join(`http://127.0.0.1:${provider.port}`),
-  );
+  const { provider, root, dir, directoryEnv } = await benchProvider('gw-bench-');
   process.stdout.write(
     `load generator: ${hasWrk ? 'wrk (closed loop) + Node open loop (fixed rate)' : 'Node (wrk not installed: apt-get install wrk)'}; ` +
       `${SECONDS}s per run, closed loop: median of ${ROUNDS} interleaved rounds; proxies on core ${PROXY_CORE}, provider and load on core ${LOAD_CORE}\n`,
   );
 
   const bare = await startServer(PROXY_CORE, join(DIST, 'test/bench/bare-proxy.js'), {});
-  const gatewayEnv = { DIRECTORY_FILE: directoryFile, DATA_DIR: join(dir, 'data'), INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json') };
+  const gatewayEnv = { ...directoryEnv, DATA_DIR: join(dir, 'data') };
   const noAudit = await startGateway({ ...gatewayEnv, AUDIT_ENABLED: 'false' });
   // Without audit and without the per-transaction log line, to show what that line costs.
   const quiet = await startGateway({ ...gatewayEnv, AUDIT_ENABLED: 'false', LOG_LEVEL: 'warn' });
@@ -462,12 +453,7 @@ async function main(): Promise<void> {
   for (const child of started) if (child.exitCode === null) child.kill();
   await tlsComparison(gatewayEnv, dir);
   // The gateway on both cores here: the embedded engine's insert and merge threads run beside the event loop.
-  const drain = await measureDrain(
-    join(dir, 'drain'),
-    { DIRECTORY_FILE: directoryFile, INTERACTIONS_FILE: gatewayEnv.INTERACTIONS_FILE },
-    Number(process.env.BENCH_BACKLOG ?? 300_000),
-    '0-1',
-  );
+  const drain = await measureDrain(join(dir, 'drain'), directoryEnv, Number(process.env.BENCH_BACKLOG ?? 300_000), '0-1');
   process.stdout.write(
     `audit backlog of ${drain.records} records (a 10-minute outage at 500 req/s): drained into the embedded engine in ${drain.seconds.toFixed(1)} s ` +
       `(target < 60 s; ${drain.startupSeconds.toFixed(1)} s of it start-up and recovery); the shipper sustains ${Math.round(drain.perSecond)} records/s (target >= 50,000)\n`,
