@@ -17,13 +17,14 @@ const BIG = 64 * 1024 * 1024;
 let provider: Server;
 let port: number;
 let gw: RunningGateway;
-let providerClosed: number;
+/** The Ssp-TraceID of each provider request whose response closed: a late close from an earlier test names its own trace. */
+let providerClosed: string[];
 let mode: 'download' | 'late-download' | 'read-upload' | 'no-read' | 'silent';
 const root = () => `http://127.0.0.1:${port}${PATH}`;
 
 beforeAll(async () => {
   provider = createServer((req, res) => {
-    res.on('close', () => providerClosed++);
+    res.on('close', () => providerClosed.push(String(req.headers['ssp-traceid'])));
     if (mode === 'download' || mode === 'late-download') {
       // 64 MiB, as fast as the gateway takes it ('late-download': after a pause past the consumer's idle timeout).
       if (mode === 'late-download') {
@@ -60,7 +61,7 @@ afterAll(async () => {
   await new Promise((r) => provider.close(r));
 });
 beforeEach(() => {
-  providerClosed = 0;
+  providerClosed = [];
 });
 
 async function recordFor(traceId: string): Promise<Record<string, unknown>> {
@@ -81,7 +82,7 @@ test('a consumer that never reads a 64 MiB download: client_timeout, both connec
   expect(row).toMatchObject({ outcome: 'client_timeout', error_code: 'CLIENT_TIMEOUT', status: 200 });
   expect(Number(row.response_bytes)).toBeLessThan(BIG);
   expect(Date.now() - started).toBeGreaterThanOrEqual(650);
-  await eventually(() => providerClosed === 1, 5000, 'the provider request to be aborted');
+  await eventually(() => providerClosed.filter((t) => t === trace).length === 1, 5000, 'the provider request to be aborted');
   c.close();
 });
 
@@ -115,7 +116,7 @@ test('a consumer uploading one byte every 1000 ms with a 700 ms idle timeout: 40
     expect(text).toMatch(/\r\nConnection: close\r\n/i);
     const row = await recordFor(trace);
     expect(row).toMatchObject({ outcome: 'client_timeout', error_code: 'CLIENT_TIMEOUT', status: 408 });
-    await eventually(() => providerClosed === 1, 5000, 'the provider request to be aborted');
+    await eventually(() => providerClosed.filter((t) => t === trace).length === 1, 5000, 'the provider request to be aborted');
   } finally {
     clearInterval(tick);
     c.close();
