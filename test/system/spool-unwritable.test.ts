@@ -119,13 +119,20 @@ suite('an unwritable spool segment', () => {
       expect((await get(gw)).status).toBe(200);
       expect(logLines(gw, /audit spool not writable/)).toHaveLength(1);
       // The refusals' records were written after all, and reach the store.
-      const r = await send(`http://127.0.0.1:${gw.adminPort}/audit/transactions?trace_id=${refused[29].id}`);
+      // A search can meet a busy store (503, try again): poll until the row is there or the deadline passes.
+      const search = async (): Promise<{ status: number; rows: unknown[] }> => {
+        const r = await send(`http://127.0.0.1:${gw.adminPort}/audit/transactions?trace_id=${refused[29].id}`);
+        const body = JSON.parse(r.body.toString()) as { transactions?: unknown[] };
+        return { status: r.status, rows: body.transactions ?? [] };
+      };
       const deadline = Date.now() + 15_000;
-      let rows = JSON.parse(r.body.toString()).transactions;
-      while (rows.length === 0 && Date.now() < deadline) {
+      let found = await search();
+      while (found.rows.length === 0 && Date.now() < deadline) {
         await new Promise((res) => setTimeout(res, 100));
-        rows = JSON.parse((await send(`http://127.0.0.1:${gw.adminPort}/audit/transactions?trace_id=${refused[29].id}`)).body.toString()).transactions;
+        found = await search();
       }
+      expect(found.status).toBe(200);
+      const rows = found.rows;
       expect(rows[0]).toMatchObject({ outcome: 'denied', error_code: 'AUDIT_UNAVAILABLE', status: 503 });
     } finally {
       try {
