@@ -23,6 +23,7 @@ const LAYERS = [
   ['route', 'limit', 'audit', 'seal'],
   ['proxy', 'spool', 'clickhouse'],
   ['gateway', 'shipper', 'admin'],
+  ['investigate'],
 ];
 
 const layerOf = new Map(LAYERS.flatMap((folders, layer) => folders.map((f) => [f, layer])));
@@ -67,9 +68,9 @@ module.exports = {
     },
     {
       name: 'express-in-admin-only',
-      comment: "express is the admin port's; the proxy port is plain node:http (measured faster).",
+      comment: "express is the admin port's and the investigations API's; the proxy port is plain node:http (measured faster).",
       severity: 'error',
-      from: { path: '^src/', pathNot: '^src/admin/' },
+      from: { path: '^src/', pathNot: '^src/(admin|investigate)/' },
       to: { path: 'node_modules/express/' },
     },
     {

@@ -3,7 +3,8 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { TLSSocket } from 'node:tls';
-import { AdminTokens, adminBindAddress, createAdminApp, type AccessLog } from './admin';
+import { AdminTokens, adminBindAddress, createAdminApp } from './admin';
+import { createInvestigationsApp, drainAccessLog } from './investigate';
 import { buildAuditPipeline, type AuditPipeline } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex, type RateLimit } from './directory';
@@ -148,26 +149,28 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     log.warn(
       adminBind.warning ?? 'ADMIN_TOKENS_FILE is not set: /metrics and /audit/* on the admin port are open to anyone who can reach it (local trials only)',
     );
+  const investigations =
+    audit === null
+      ? null
+      : createInvestigationsApp(
+          audit.store,
+          log,
+          { tokens: adminTokens, auditPublicKey: audit.signing.publicKey, auditVerifyKeys: loadVerifyKeys(settings.AUDIT_VERIFY_KEYS_FILE) },
+          {
+            exportMaxRows: settings.AUDIT_EXPORT_MAX_ROWS,
+            sqlMaxRows: settings.AUDIT_SQL_MAX_ROWS,
+            sqlTimeoutMs: settings.AUDIT_SQL_TIMEOUT_MS,
+            instance: hostname(),
+          },
+        );
   const adminApp = createAdminApp(
     metrics.registry,
     [
       { name: 'directory', check: () => ({ ok: directory.current !== null }) },
       { name: 'audit', check: () => (audit === null ? { ok: true } : audit.readiness()) },
     ],
-    audit?.store ?? null,
-    log,
-    {
-      tokens: adminTokens,
-      metricsOpen: settings.ADMIN_METRICS_OPEN,
-      auditPublicKey: audit?.signing.publicKey ?? null,
-      auditVerifyKeys: loadVerifyKeys(settings.AUDIT_VERIFY_KEYS_FILE),
-    },
-    {
-      exportMaxRows: settings.AUDIT_EXPORT_MAX_ROWS,
-      sqlMaxRows: settings.AUDIT_SQL_MAX_ROWS,
-      sqlTimeoutMs: settings.AUDIT_SQL_TIMEOUT_MS,
-      instance: hostname(),
-    },
+    investigations,
+    { tokens: adminTokens, metricsOpen: settings.ADMIN_METRICS_OPEN },
   );
   const adminServer = createHttpServer(adminApp);
 
@@ -238,7 +241,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       proxyServer.closeAll();
       adminServer.closeAllConnections();
       engine.close();
-      await (adminApp.locals.accessLog as AccessLog).drain(2000);
+      if (investigations !== null) await drainAccessLog(investigations, 2000);
       await audit?.stop();
       log.info('gateway stopped');
       if (logFlusher) clearInterval(logFlusher);

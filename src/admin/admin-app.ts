@@ -1,17 +1,9 @@
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import type { Registry } from 'prom-client';
-import type { AuditStore } from '../clickhouse';
-import type { Logger } from '../log';
 import { requireRole, type AdminTokens } from './admin-tokens';
 import { loopbackHostOnly } from './admin-bind';
-import { auditSearchRoute } from './audit-search-route';
-import { auditSummaryRoute } from './audit-summary-route';
-import { auditSqlRoute } from './audit-sql-route';
-import { AccessLog, accessLogMiddleware, accessLogRoute } from './access-log';
 import { explorerRouter } from './explorer-route';
-import { mountVerifyRoutes } from './verify-route';
-import type { KeyObject } from 'node:crypto';
 
 /** A readiness check returns a result instead of throwing (clickhouse-js ping's habit). */
 export interface ReadinessCheck {
@@ -24,44 +16,15 @@ export interface AdminAccess {
   tokens: AdminTokens | null;
   /** ADMIN_METRICS_OPEN: /metrics needs no token. */
   metricsOpen: boolean;
-  /** The key that verifies the audit seals: GET /audit/verify and /audit/public-key (verify-route.ts). */
-  auditPublicKey?: KeyObject | null;
-  /** Other gateways' public keys verify trusts too (AUDIT_VERIFY_KEYS_FILE). */
-  auditVerifyKeys?: readonly KeyObject[];
 }
-
-/** Limits of the investigations API (settings), and where its access log goes. */
-export interface InvestigationOptions {
-  /** AUDIT_EXPORT_MAX_ROWS */
-  exportMaxRows: number;
-  /** AUDIT_SQL_MAX_ROWS */
-  sqlMaxRows: number;
-  /** AUDIT_SQL_TIMEOUT_MS */
-  sqlTimeoutMs: number;
-  /** This gateway's name in the access log (gateway_instance). */
-  instance: string;
-}
-
-const DEFAULT_INVESTIGATIONS: InvestigationOptions = { exportMaxRows: 1_000_000, sqlMaxRows: 10_000, sqlTimeoutMs: 10_000, instance: 'gateway' };
 
 /**
  * The operations port: health and readiness (always open), metrics (a `metrics` or
- * `auditor` token) and, when audit is on, the investigations API (an `auditor` token):
- * search and export, summary, access log, auditor SQL.
- *
- * A new /audit route: register it below with `...auditor` (after the access-log
- * middleware, so its uses and refusals are recorded); say what was asked in
- * res.locals.accessQuery (validated values only) and how many rows came back in
- * res.locals.accessRows; add its path to ACTIONS in access-log.ts.
+ * `auditor` token) and, when audit is on, the investigations API: every /audit request
+ * goes to `auditApi` (src/investigate, served by the audit store), which checks the
+ * auditor's token itself, and the explorer page (static: no data in it, so no token).
  */
-export function createAdminApp(
-  registry: Registry,
-  readiness: readonly ReadinessCheck[],
-  store: AuditStore | null,
-  log: Logger,
-  access: AdminAccess,
-  investigations: InvestigationOptions = DEFAULT_INVESTIGATIONS,
-): Express {
+export function createAdminApp(registry: Registry, readiness: readonly ReadinessCheck[], auditApi: RequestHandler | null, access: AdminAccess): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -83,22 +46,9 @@ export function createAdminApp(
     res.type(registry.contentType).send(await registry.metrics());
   });
 
-  // Audit rows name patients' practitioners and organisations: no cache may keep any /audit answer, errors included.
-  app.use('/audit', (_req: Request, res: Response, next: NextFunction) => {
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  });
-  // Auditing the auditors: every /audit request, refused ones included, once it has ended (access-log.ts).
-  const accessLog = new AccessLog(store, log, investigations.instance);
-  app.locals.accessLog = accessLog;
-  app.use('/audit', accessLogMiddleware(accessLog));
-  const auditor = [...tokenless, requireRole(access.tokens, ['auditor'])];
-  if (store !== null) {
-    app.get('/audit/transactions', ...auditor, auditSearchRoute(store, log, { maxRows: investigations.exportMaxRows }));
-    app.get('/audit/summary', ...auditor, auditSummaryRoute(store, log));
-    app.get('/audit/access-log', ...auditor, accessLogRoute(store, log));
-    app.post('/audit/sql', ...auditor, ...auditSqlRoute(store, log, { maxRows: investigations.sqlMaxRows, timeoutMs: investigations.sqlTimeoutMs }));
-    if (access.auditPublicKey) mountVerifyRoutes(app, auditor, store, access.auditPublicKey, log, access.auditVerifyKeys);
+  if (auditApi !== null) {
+    // Not app.use('/audit', ...): the API sees its whole path, as it does when served on its own.
+    app.use((req: Request, res: Response, next) => (req.path === '/audit' || req.path.startsWith('/audit/') ? auditApi(req, res, next) : next()));
     // The audit explorer page (its own strict CSP): no data in it, so no token; it asks for one when /audit/* answers 401.
     app.use(explorerRouter(tokenless));
   }

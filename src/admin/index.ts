@@ -1,4 +1,3 @@
-export { createAdminApp, type ReadinessCheck, type InvestigationOptions } from './admin-app';
-export { AccessLog } from './access-log';
-export { AdminTokens, type AdminCaller, type AdminRole } from './admin-tokens';
-export { adminBindAddress, isLoopback, type AdminBind } from './admin-bind';
+export { createAdminApp, type ReadinessCheck, type AdminAccess } from './admin-app';
+export { AdminTokens, requireRole, type AdminCaller, type AdminRole } from './admin-tokens';
+export { adminBindAddress, isLoopback, loopbackHostOnly, type AdminBind } from './admin-bind';

@@ -3,7 +3,21 @@ import { recordIdentity } from '../audit';
 import { loadCheckpoint, saveCheckpoint, type SpoolPosition } from './checkpoint';
 import { listSegmentsAsync, segmentPath } from './segments';
 import { readBatch, type SpoolBatch } from './spool-reader';
-import type { SpoolWriter } from './spool-writer';
+import type { DurableEnd } from './spool-writer';
+
+/**
+ * What the queue needs of the spool's writer: where durable data ends, whether it is short
+ * of room, and where to report bytes freed and disk faults. The writer itself in one
+ * process; a link over the store channel when the reader runs in the audit store process.
+ */
+export interface SpoolLink {
+  readonly durableEnd: DurableEnd;
+  readonly needsRoom: boolean;
+  /** Bytes of deleted segments: the size cap has this much room again. */
+  released(bytes: number): void;
+  /** The disk just failed some of the reader's work: probe it now. */
+  suspect(): void;
+}
 
 /**
  * What one acknowledge() did with the disk, for the caller to report: per kind of work,
@@ -51,7 +65,7 @@ export class SpoolQueue {
 
   constructor(
     readonly dir: string,
-    private readonly writer: SpoolWriter,
+    private readonly writer: SpoolLink,
   ) {}
 
   /** Where to read from: the saved checkpoint, moved onto a segment that exists. Throws a file-system error as it is. */

@@ -18,8 +18,8 @@ import {
 } from '../helpers/test-kit';
 import { stringify } from 'csv-stringify/sync';
 import { CSV_LIST_SEPARATOR, EXPORT_COLUMNS, EXPORT_KINDS, type AuditStore, type KeysetPosition } from '../../src/clickhouse';
-import { streamExport } from '../../src/admin/audit-export';
-import { CSV_HEADER, countLines, lastKey, pageSlice } from '../../src/admin/export-encoders';
+import { streamExport } from '../../src/investigate/audit-export';
+import { CSV_HEADER, countLines, lastKey, pageSlice } from '../../src/investigate/export-encoders';
 import { schemaReady } from '../helpers/audit-kit';
 import { INTERACTION_FINDING_CODES, JWT_RULE_CODES } from '../../src/check';
 

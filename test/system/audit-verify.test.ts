@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { Registry } from 'prom-client';
-import { AdminTokens, createAdminApp } from '../../src/admin';
+import { AdminTokens } from '../../src/admin';
+import { createInvestigationsApp } from '../../src/investigate';
 import { AuditStore } from '../../src/clickhouse';
 import { createLogger } from '../../src/log';
 import { signSeal, type Seal } from '../../src/seal';
@@ -74,7 +74,7 @@ describe.each([
 
   beforeAll(async () => {
     b = await open();
-    const app = createAdminApp(new Registry(), [], b.store, createLogger('silent'), { tokens: null, metricsOpen: false, auditPublicKey: key.publicKey });
+    const app = createInvestigationsApp(b.store, createLogger('silent'), { tokens: null, auditPublicKey: key.publicKey });
     admin = createServer(app);
     await new Promise<void>((r) => admin.listen(0, '127.0.0.1', r));
   }, 60_000);
@@ -321,9 +321,8 @@ describe.each([
 
   test("privacy: a record's values never reach verify's answer or its log line", async () => {
     const lines: string[] = [];
-    const app = createAdminApp(new Registry(), [], b.store, pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }), {
+    const app = createInvestigationsApp(b.store, pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }), {
       tokens: null,
-      metricsOpen: false,
       auditPublicKey: key.publicKey,
     });
     const server = createServer(app);
@@ -369,7 +368,7 @@ test('GET /audit/public-key: JSON with key id and PEM; the PEM alone on request'
     retentionDays: 30,
     timeoutMs: 1000,
   });
-  const app = createAdminApp(new Registry(), [], store, createLogger('silent'), { tokens: null, metricsOpen: false, auditPublicKey: key.publicKey });
+  const app = createInvestigationsApp(store, createLogger('silent'), { tokens: null, auditPublicKey: key.publicKey });
   const server = createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
@@ -406,9 +405,8 @@ test('with ADMIN_TOKENS_FILE, verify and the public key need an auditor token: 4
     retentionDays: 30,
     timeoutMs: 1000,
   });
-  const app = createAdminApp(new Registry(), [], store, createLogger('silent'), {
+  const app = createInvestigationsApp(store, createLogger('silent'), {
     tokens: AdminTokens.load(file),
-    metricsOpen: false,
     auditPublicKey: key.publicKey,
   });
   const server = createServer(app);

@@ -95,7 +95,7 @@ suite('an unwritable spool segment', () => {
       immutable.push(segment);
       chattr('+i', segment);
 
-      const refused = [];
+      const refused: Array<Awaited<ReturnType<typeof get>>> = [];
       for (let i = 0; i < 30; i++) refused.push(await get(gw));
       expect(refused.map((r) => r.status)).toEqual(Array(30).fill(503));
       expect(JSON.parse(refused[0].body).issue[0].details.coding[0].display).toBe('AUDIT_UNAVAILABLE');

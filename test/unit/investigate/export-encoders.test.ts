@@ -1,4 +1,4 @@
-import { countLines, lastKey, pageSlice } from '../../../src/admin/export-encoders';
+import { countLines, lastKey, pageSlice } from '../../../src/investigate/export-encoders';
 
 const ID1 = '5f0c8a4e-0b1d-4c7e-9a55-0d3c1e2f4a6b';
 const ID2 = '0d3c1e2f-4a6b-4c7e-9a55-5f0c8a4e0b1d';

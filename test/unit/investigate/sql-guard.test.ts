@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SqlRefused, cteNamesOf, redactSql, wrapAuditorSql } from '../../../src/admin/sql-guard';
+import { SqlRefused, cteNamesOf, redactSql, wrapAuditorSql } from '../../../src/investigate/sql-guard';
 
 const limits = { database: 'spine_audit', maxRows: 10, timeoutMs: 1500 };
 

@@ -1,0 +1,2 @@
+export { createInvestigationsApp, drainAccessLog, DEFAULT_INVESTIGATIONS, type InvestigationAccess, type InvestigationOptions } from './investigations-app';
+export { AccessLog } from './access-log';
