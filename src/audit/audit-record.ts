@@ -403,15 +403,16 @@ export function mergeEndFacts(begin: Buffer, end: Buffer): Buffer {
 
 /**
  * An end-facts record whose begin record cannot be found, as a final record (version 2)
- * with what it has: the columns it lacks take the table's defaults. Never dropped.
+ * with what it has: the columns it lacks take the table's defaults, but for received_at,
+ * taken as completed_at less the duration: the table is partitioned and expired by it, and
+ * its default (1970) would have the row deleted by the retention TTL. Never dropped.
  */
 export function endFactsAlone(end: Buffer): Buffer {
-  if (fixedLayout(end)) {
-    const line = Buffer.from(end);
-    line[VERSION_AT] = 0x32;
-    return line;
-  }
-  return Buffer.from(JSON.stringify({ ...(JSON.parse(end.toString('utf8')) as RecordFields), version: 2 }), 'utf8');
+  const fields = JSON.parse(end.toString('utf8')) as RecordFields;
+  const { event_id: id, completed_at: completed, duration_ms: duration } = fields;
+  const received = typeof completed === 'string' && fields.received_at === undefined ? Date.parse(completed) - (Number(duration) || 0) : NaN;
+  const alone: RecordFields = { event_id: id, version: 2, ...(Number.isFinite(received) ? { received_at: isoMillis(received) } : {}) };
+  return Buffer.from(JSON.stringify(Object.assign(alone, fields, { version: 2 })), 'utf8');
 }
 
 /**
