@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { encodeAuditRecord, recordIdentity, recordSealOf, type RecordContext } from '../../src/audit';
@@ -7,7 +7,7 @@ import { AuditStore } from '../../src/clickhouse';
 import { createLogger } from '../../src/log';
 import { CANONICAL_V2, Sealer, loadSigningKey, recordHash } from '../../src/seal';
 import { Shipper, type ShipperEvents } from '../../src/shipper';
-import { AuditSpool, SpoolQueue, SpoolWriter, listSegments, scanSegment, segmentPath, type SpoolLink } from '../../src/spool';
+import { AuditSpool, SpoolQueue, SpoolWriter, decodeRecord, listSegments, scanSegment, segmentPath, type SpoolLink } from '../../src/spool';
 import { Transaction } from '../../src/transaction';
 import { chattr, diskFaultsUnavailable } from '../helpers/disk-faults';
 import { sealedRows, storeQuery } from '../helpers/seal-kit';
@@ -307,3 +307,37 @@ const faults = diskFaultsUnavailable();
   },
   60_000,
 );
+
+// Last in this file: it changes a column's type, so every insert fails for good.
+test('a dead-lettered batch keeps the complete (merged) records', async () => {
+  const dir = join(tempDir('end-facts-dead-'), 'spool');
+  const { spool } = await AuditSpool.open({ dir, segmentBytes: 1 << 20, maxBytes: 1 << 30, deadlineMs: 5000, commitDelayMs: 0, context });
+  const txs = transactions(3);
+  for (const [i, tx] of txs.entries()) {
+    await new Promise<void>((resolve, reject) => spool.begin(tx, (err) => (err ? reject(err) : resolve())));
+    end(tx, i);
+    await new Promise<void>((resolve) => spool.finish(tx, resolve));
+  }
+  // A column of the wrong type (as a DBA might leave it): no "GET" parses as a number.
+  await truncate();
+  await (store as unknown as { client: ClickHouseClient }).client.command({ query: `ALTER TABLE ${store.table} MODIFY COLUMN method UInt8` });
+  const files: string[] = [];
+  const { shipper } = shipperOn(dir, spool.writer, { ...quiet, deadLettered: (_n, file) => files.push(file) });
+  shipper.start();
+  try {
+    await eventually(() => files.length > 0, 30_000, 'a dead letter');
+  } finally {
+    await shipper.stop();
+    await spool.close();
+  }
+  const lines = files.flatMap((f) => {
+    const data = readFileSync(f);
+    const out: Record<string, unknown>[] = [];
+    for (let offset = 0, r = decodeRecord(data, 0); r.kind === 'record'; offset = r.next, r = decodeRecord(data, offset))
+      out.push(JSON.parse(r.payload.toString('utf8')) as Record<string, unknown>);
+    return out;
+  });
+  const finals = lines.filter((l) => l.version !== 1);
+  expect(finals.map((l) => l.version)).toEqual([2, 2, 2]);
+  expect(finals.map((l) => [l.event_id, l.trace_id, l.consumer_asid])).toEqual(txs.map((t) => [t.eventId, t.traceId, '200000000359']));
+}, 60_000);
