@@ -124,7 +124,7 @@ export class SpoolQueue {
         if (version === 1) found.set(id, { line: batch.payloads[i], segment: batch.segments[i] });
         else found.delete(id);
       }
-      if (batch.payloads.length === 0 || !before(position, batch.next)) break;
+      if (!before(position, batch.next)) break; // no progress: the end, or nothing readable before it
       position = batch.next;
     }
     for (const [id, { line, segment }] of found) {
