@@ -70,6 +70,11 @@ export interface SpoolWriterOptions {
    * fdatasync serve them all (PostgreSQL's commit_delay). 0: commit as soon as possible.
    */
   commitDelayMs?: number;
+  /**
+   * Preallocate segments and write in place (the default). false: append to growing files,
+   * as the previous release did (the bench's comparison; recovery and readers take both).
+   */
+  preallocate?: boolean;
   /** Told on every change of health (from healthy to failing, back, or to another cause). */
   onHealth?: (health: SpoolHealth, previous: SpoolHealth) => void;
   /**
@@ -716,7 +721,7 @@ export class SpoolWriter {
    */
   private async preallocateTail(): Promise<void> {
     const bytes = this.options.segmentBytes;
-    if (this.segmentSize > 0 || this.arenaBytes > 0 || this.fileSize >= bytes) return;
+    if (this.options.preallocate === false || this.segmentSize > 0 || this.arenaBytes > 0 || this.fileSize >= bytes) return;
     if (this.totalBytes - this.fileSize + bytes > this.options.maxBytes) return;
     await zeroFill(this.fd, this.fileSize, bytes);
     await datasyncFd(this.fd);
@@ -742,7 +747,7 @@ export class SpoolWriter {
    * other: the writer goes failing, and its probe prepares the spare before it is healthy again.
    */
   private startSpare(): void {
-    if (this.spare !== null || this.spareJob !== null || this.closed || this.fd < 0) return;
+    if (this.spare !== null || this.spareJob !== null || this.closed || this.fd < 0 || this.options.preallocate === false) return;
     const bytes = this.options.segmentBytes;
     if (this.totalBytes + bytes > this.options.maxBytes) return;
     this.totalBytes += bytes;
