@@ -762,7 +762,7 @@ export class SpoolWriter {
         renameSync(tmp, path);
         this.spare = { segment, size: bytes };
         this.segmentsPreallocated++;
-        this.note();
+        if (!this.closed) this.note();
         return this.syncDir().then(() => null);
       },
       async (err: unknown) => {
@@ -1000,8 +1000,8 @@ export class SpoolWriter {
     this.sync();
     while (this.syncing) await new Promise((r) => setTimeout(r, 1));
     while (this.syncsOn.size > 0) await new Promise((r) => setTimeout(r, 1));
+    while (this.spareJob !== null) await this.spareJob; // no file-system work left behind
     this.closed = true;
-    if (this.spareJob !== null) await this.spareJob; // no file-system work left behind
     if (this.probeTimer !== null) clearTimeout(this.probeTimer);
     if (this.watchdog) clearInterval(this.watchdog);
     // What is still held can no longer be kept: counted, and the caller logs it.

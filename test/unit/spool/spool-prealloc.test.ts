@@ -26,6 +26,7 @@ import {
   segmentPath,
   type SpoolLink,
 } from '../../../src/spool';
+import { diskFaultsUnavailable, fillDisk, mountTmpfs, unmountTmpfs } from '../../helpers/disk-faults';
 import { eventually, tempDir } from '../../helpers/test-kit';
 
 /**
@@ -377,5 +378,87 @@ describe('latin1 for ASCII', () => {
       expect(r.kind).toBe('record');
       expect((r as { payload: Buffer }).payload.equals(Buffer.from(text, 'utf8'))).toBe(true);
     }
+  });
+});
+
+const noDiskFaults = diskFaultsUnavailable();
+if (noDiskFaults !== null) process.stdout.write(`preallocated full-disk tests skipped: ${noDiskFaults}\n`);
+const diskSuite = noDiskFaults === null ? describe : describe.skip;
+
+diskSuite('a full disk under preallocated segments (a small tmpfs)', () => {
+  const mounts: string[] = [];
+  afterAll(() => mounts.forEach(unmountTmpfs));
+
+  test('noticed while writing in place: failing with ENOSPC within a few records, final records held, all written once there is room', async () => {
+    const dir = join(tempDir('prealloc-full-'), 'spool');
+    mountTmpfs(dir, 1024 * 1024);
+    mounts.push(dir);
+    const events: string[] = [];
+    const report = recoverSpool(dir);
+    const writer = await SpoolWriter.open(
+      { dir, segmentBytes: SEGMENT, maxBytes: 1 << 30, onHealth: (h) => events.push(h.state === 'healthy' ? 'healthy' : h.code) },
+      report.tail.segment,
+      report.tail.size,
+      report.totalBytes,
+    );
+    await writer.append(rec(0));
+    const filler = fillDisk(dir);
+    // Every write below lands in place in the preallocated segment: only the free-space check can tell the disk is full.
+    const results: Array<Error | undefined> = [];
+    let i = 1;
+    for (; i < 200 && writer.writable; i++) {
+      results.push(await new Promise<Error | undefined>((resolve) => writer.appendWritten(rec(i).toString(), resolve)));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(writer.health).toMatchObject({ state: 'failing', code: 'ENOSPC' });
+    expect(i).toBeLessThan(30);
+    expect(results.every((r) => r === undefined)).toBe(true);
+    // While failing: final records held, in order.
+    for (let n = 0; n < 5; n++, i++) expect(await new Promise((resolve) => writer.appendWritten(rec(i).toString(), resolve))).toBeUndefined();
+    expect(writer.heldRecords).toBe(5);
+    expect(events).toEqual(['ENOSPC']);
+    rmSync(filler);
+    await eventually(() => writer.writable, 5000, 'the writer to recover');
+    expect(events).toEqual(['ENOSPC', 'healthy']);
+    await writer.append(rec(i++));
+    const { payloads } = await readAll(dir, () => writer.durableEnd);
+    expect(ids(payloads)).toEqual(Array.from({ length: i }, (_, n) => `e${n}`));
+    expect(writer.recordsDiscarded).toBe(0);
+    await writer.close();
+  });
+
+  test('ENOSPC while preparing the next segment is a spool fault: failing, nothing lost, back by itself', async () => {
+    const dir = join(tempDir('prealloc-full-'), 'spool');
+    mountTmpfs(dir, 2 * 1024 * 1024);
+    mounts.push(dir);
+    const events: string[] = [];
+    const report = recoverSpool(dir);
+    // Segments of 768 KiB on 2 MiB: the first and its spare leave 512 KiB (enough for the free-space check), so the third cannot be prepared.
+    const writer = await SpoolWriter.open(
+      { dir, segmentBytes: 768 * 1024, maxBytes: 1 << 30, onHealth: (h) => events.push(h.state === 'healthy' ? 'healthy' : h.code) },
+      report.tail.segment,
+      report.tail.size,
+      report.totalBytes,
+    );
+    let i = 0;
+    for (; i < 2000 && writer.writable; i++) expect(await new Promise((resolve) => writer.appendWritten(rec(i, 2000).toString(), resolve))).toBeUndefined();
+    expect(writer.health).toMatchObject({ state: 'failing', code: 'ENOSPC' });
+    expect(events).toEqual(['ENOSPC']);
+    expect(writer.currentSegment).toBe(2); // failed when rotating into segment 2 started the preparation of segment 3
+    // Room again: segment 1 shipped and deleted.
+    await eventually(() => writer.durableEnd.segment === 2, 3000, 'records in segment 2 durable');
+    const size = statSync(segmentPath(dir, 1)).size;
+    const before = (await readAll(dir, () => writer.durableEnd)).payloads.length;
+    rmSync(segmentPath(dir, 1));
+    writer.released(size);
+    await eventually(() => writer.writable, 5000, 'the writer to recover');
+    await writer.append(rec(i++));
+    const { payloads } = await readAll(dir, () => writer.durableEnd);
+    expect(before).toBeGreaterThan(0);
+    const got = ids(payloads);
+    // Segment 1's records were shipped (and deleted); everything after them is there, in order, once.
+    expect(got).toEqual(Array.from({ length: i }, (_, n) => `e${n}`).slice(i - got.length));
+    expect(writer.recordsDiscarded).toBe(0);
+    await writer.close();
   });
 });
