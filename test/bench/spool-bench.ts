@@ -116,6 +116,32 @@ async function writerRound(dir: string, preallocate: boolean): Promise<{ rps: nu
   return { rps: latencies.length / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99), fsyncs };
 }
 
+/** append() at a fixed rate (records/s, in 1 ms ticks) for WRITER_MS: append-to-durable latency. */
+async function fixedRateRound(dir: string, preallocate: boolean, rate: number): Promise<{ p50: number; p99: number; late: number }> {
+  const folder = join(dir, `fixed-${preallocate ? 'prealloc' : 'append'}-${Date.now()}`);
+  mkdirSync(folder, { recursive: true });
+  // Small segments, so that rounds of a few seconds rotate (and prepare spares) as a long run at this rate would.
+  const writer = await SpoolWriter.open({ dir: folder, segmentBytes: 4 * 1024 * 1024, maxBytes: 4 * 1024 * 1024 * 1024, preallocate }, 1, 0, 0);
+  const latencies: number[] = [];
+  const pending: Promise<void>[] = [];
+  const started = performance.now();
+  let sent = 0;
+  let late = 0;
+  while (performance.now() - started < WRITER_MS) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    if (due - sent > rate / 100) late++;
+    for (; sent < due; sent++) {
+      const t0 = performance.now();
+      pending.push(writer.append(auditLikeRecord(sent)).then(() => void latencies.push((performance.now() - t0) * 1000)));
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(pending);
+  await writer.close();
+  rmSync(folder, { recursive: true, force: true });
+  return { p50: pct(latencies, 50), p99: pct(latencies, 99), late };
+}
+
 /**
  * ns per record: the copy into the frame as frameInto does it (ASCII check, then latin1)
  * against the previous UTF-8 encoding, and the CRC-32 both pay.
@@ -168,6 +194,20 @@ export async function spoolBench(): Promise<void> {
             7,
           )} records/s   group commit p50 ${fmt(median(rs.map((x) => x.p50)))}   p99 ${fmt(median(rs.map((x) => x.p99)))}   fdatasyncs ${median(rs.map((x) => x.fsyncs))}\n`,
       );
+    }
+
+    const rate = Number(process.env.BENCH_SPOOL_RATE ?? 5000);
+    const fixed = { append: [] as Awaited<ReturnType<typeof fixedRateRound>>[], prealloc: [] as Awaited<ReturnType<typeof fixedRateRound>>[] };
+    for (let r = 0; r < Math.max(1, Math.floor(ROUNDS / 2)); r++) {
+      fixed.append.push(await fixedRateRound(dir, false, rate));
+      fixed.prealloc.push(await fixedRateRound(dir, true, rate));
+    }
+    process.stdout.write(`spool: SpoolWriter at a fixed ${rate} records/s, 4 MiB segments, ${WRITER_MS} ms rounds (medians of ${fixed.append.length})\n`);
+    for (const [name, rs] of [
+      ['appended (previous release)', fixed.append],
+      ['preallocated, in place', fixed.prealloc],
+    ] as const) {
+      process.stdout.write(`  ${name.padEnd(30)} group commit p50 ${fmt(median(rs.map((x) => x.p50)))}   p99 ${fmt(median(rs.map((x) => x.p99)))}\n`);
     }
 
     const framing = Array.from({ length: 7 }, () => framingRound());
