@@ -377,40 +377,50 @@ export class SpoolWriter {
     if (this.fault !== null || this.held.length > 0) return new SpoolUnavailableError(this.heldFor(), false);
     if (this.stalled) return new SpoolTimeoutError(this.options.deadlineMs ?? 0, false);
     const room = maxFrameBytes(record);
-    if (this.arenaBytes + room > this.arena.length) {
-      if (this.arenaBytes > 0) this.flush();
-      const fault = this.faultCode(); // the flush may just have failed
-      if (fault !== null) return new SpoolUnavailableError(fault, false);
-      if (room > this.arena.length) this.arena = Buffer.allocUnsafe(room);
-    }
-    const before = this.arenaBytes;
-    const bytes = frameInto(this.arena, before, record);
-    this.lastFrameBytes = bytes;
-    const at = this.segmentSize + before;
-    const next = this.goesNext(at, bytes, true);
-    const growth = this.growthOf(at, bytes, next);
-    if (this.totalBytes + growth > this.options.maxBytes) {
-      this.note();
-      return new SpoolFullError(this.options.maxBytes);
-    }
-    if (next) {
-      // It goes to the next segment: the records before it go into this one first, so the arena never spans two.
-      if (before > 0) {
+    // A flush calls the `written` callbacks of the records it wrote, which may append again (into
+    // the arena): after one, the record is framed anew where the arena then ends. Bounded: each
+    // pass flushes what the arena held.
+    for (let pass = 0; ; pass++) {
+      if (this.arenaBytes + room > this.arena.length) {
+        if (this.arenaBytes > 0) this.flush();
+        const fault = this.faultCode(); // the flush may just have failed
+        if (fault !== null) return new SpoolUnavailableError(fault, false);
+        if (this.arenaBytes > 0 && pass < 8) continue;
+        if (this.arenaBytes + room > this.arena.length) {
+          const bigger = Buffer.allocUnsafe(this.arenaBytes + room);
+          this.arena.copy(bigger, 0, 0, this.arenaBytes);
+          this.arena = bigger;
+        }
+      }
+      const before = this.arenaBytes;
+      const bytes = frameInto(this.arena, before, record);
+      this.lastFrameBytes = bytes;
+      const at = this.segmentSize + before;
+      const next = this.goesNext(at, bytes, true);
+      const growth = this.growthOf(at, bytes, next);
+      if (this.totalBytes + growth > this.options.maxBytes) {
+        this.note();
+        return new SpoolFullError(this.options.maxBytes);
+      }
+      if (next && before > 0 && pass < 8) {
+        // It goes to the next segment: the records before it go into this one first, so the arena never spans two.
         this.flush();
         const fault = this.faultCode();
         if (fault !== null) return new SpoolUnavailableError(fault, false);
-        this.arena.copyWithin(0, before, before + bytes);
+        continue;
       }
-      try {
-        this.rotate();
-      } catch (err) {
-        this.failWith(err);
-        return new SpoolUnavailableError(this.faultCode() ?? errnoOf(err), false);
+      if (next) {
+        try {
+          this.rotate();
+        } catch (err) {
+          this.failWith(err);
+          return new SpoolUnavailableError(this.faultCode() ?? errnoOf(err), false);
+        }
       }
+      this.totalBytes += growth;
+      this.arenaBytes += bytes;
+      return null;
     }
-    this.totalBytes += growth;
-    this.arenaBytes += bytes;
-    return null;
   }
 
   /** Room under the cap for the segment's rest: a preallocated segment's full size, or at least segmentBytes. */

@@ -188,6 +188,34 @@ describe('preallocated segments', () => {
   });
 });
 
+describe('records appended from a written callback', () => {
+  test('at segment boundaries, a record appended while the one before is being written is neither lost nor overwritten', async () => {
+    const dir = tempDir('prealloc-nested-');
+    const { writer } = await openSpool(dir, { segmentBytes: 8192 });
+    const seen: string[] = [];
+    const total = 120;
+    await new Promise<void>((resolve) => {
+      let next = 0;
+      const append = (i: number) =>
+        writer.appendWritten(rec(i, 900).toString(), (err) => {
+          expect(err).toBeUndefined();
+          seen.push(`e${i}`);
+          // The reply ends here, and another completes at once: its record is appended from inside the flush.
+          if (next < total) append(next++);
+          if (seen.length === total) resolve();
+        });
+      for (let k = 0; k < 4; k++) append(next++);
+    });
+    await eventually(() => writer.durableEnd.segment === writer.currentSegment, 3000, 'the last group');
+    await writer.append(rec(total));
+    const { payloads, skipped } = await readAll(dir, () => writer.durableEnd);
+    expect(skipped).toBe(0);
+    expect(ids(payloads).sort()).toEqual([...seen, `e${total}`].sort());
+    expect(recoverSpool(dir).badTails).toEqual([]);
+    await writer.close();
+  });
+});
+
 describe('recovery by framing in a preallocated segment', () => {
   test('the last frame cut at every offset: the zeros after the data are no bad bytes, the torn frame is, and it is zeroed', async () => {
     const { last, original } = await fiveRecords();
