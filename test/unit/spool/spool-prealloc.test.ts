@@ -144,7 +144,11 @@ describe('preallocated segments', () => {
     const dir = tempDir('prealloc-');
     const { writer } = await openSpool(dir);
     const big = (i: number) => rec(i, 10_000);
-    for (let i = 0; i < 20; i++) await writer.append(big(i));
+    for (let i = 0; i < 20; i++) {
+      // The spare is prepared on the pool; on a loaded machine it may be late (then rotation appends: the next test). Here it is awaited.
+      await eventually(() => existsSync(segmentPath(dir, writer.currentSegment + 1)), 5000, 'the spare');
+      await writer.append(big(i));
+    }
     for (const s of listSegments(dir)) expect(statSync(segmentPath(dir, s)).size).toBe(SEGMENT);
     const first = frames(segmentPath(dir, 1));
     expect(first.end).toBeLessThanOrEqual(SEGMENT);
