@@ -1,11 +1,9 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { hostname } from 'node:os';
 import type { TLSSocket } from 'node:tls';
 import { AdminTokens, adminBindAddress, createAdminApp } from './admin';
-import { createInvestigationsApp, drainAccessLog } from './investigate';
-import { buildAuditPipeline, type AuditPipeline } from './app-audit';
+import { buildAuditPipeline, type AuditPipeline, type AuditPipelineOptions } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex, type RateLimit } from './directory';
 import { RateLimiter } from './limit';
@@ -16,7 +14,7 @@ import { GatewayMetrics } from './metrics';
 import { InteractionCheck } from './check';
 import { ProxyEngine } from './proxy';
 import type { Transaction } from './transaction';
-import { loadVerifyKeys } from './seal';
+import { storeSocketProxy } from './supervisor';
 
 export interface Gateway {
   readonly settings: Settings;
@@ -46,6 +44,13 @@ function allInteractions(catalogue: ReadonlySet<string>, index: DirectoryIndex):
   return ids;
 }
 
+/** The store process's state for /readyz: always ok, with a detail while it is down. */
+function storeReadiness(audit: AuditPipeline): { ok: boolean; detail?: string } {
+  const { state, restartInMs, restarts } = audit.storeState();
+  if (state === 'down') return { ok: true, detail: `audit store process down, restarting in ${restartInMs} ms (restarts: ${restarts}); records wait in the spool` };
+  return { ok: true, detail: `audit store process ${state}` };
+}
+
 /** A default rate limit from settings: per second, with a burst of one second's worth unless set. */
 function defaultLimit(perSecond: number | undefined, burst: number | undefined): RateLimit | null {
   return perSecond === undefined ? null : { perSecond, burst: burst ?? Math.max(1, Math.ceil(perSecond)) };
@@ -57,7 +62,11 @@ function defaultLimit(perSecond: number | undefined, burst: number | undefined):
  * transaction handed to audit, logs and metrics when it ends.
  * Throws ConfigError/DirectoryError on a bad start.
  */
-export async function buildGateway(settings: Settings, log: Logger = createLogger(settings.LOG_LEVEL)): Promise<Gateway> {
+export async function buildGateway(
+  settings: Settings,
+  log: Logger = createLogger(settings.LOG_LEVEL),
+  options: AuditPipelineOptions = {},
+): Promise<Gateway> {
   // Files named by settings are read first: a bad one stops start-up before anything is opened.
   const tls = settings.TLS_CERT_FILE !== undefined;
   const consumerTls = tls ? consumerTlsServerOptions(settings) : null;
@@ -91,7 +100,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   });
   directory.loadInitial();
 
-  const audit = settings.AUDIT_ENABLED ? await buildAuditPipeline(settings, log, metrics) : null;
+  const audit = settings.AUDIT_ENABLED ? await buildAuditPipeline(settings, log, metrics, options) : null;
   if (audit === null) log.warn('AUDIT_ENABLED=false: no audit records are kept (benchmarks and local trials only)');
 
   const ownHeaders = ownResponseHeaders(tls);
@@ -149,25 +158,21 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     log.warn(
       adminBind.warning ?? 'ADMIN_TOKENS_FILE is not set: /metrics and /audit/* on the admin port are open to anyone who can reach it (local trials only)',
     );
+  // /audit/* is the store process's (README: Processes): piped to its Unix socket, 503 while it is down.
   const investigations =
     audit === null
       ? null
-      : createInvestigationsApp(
-          audit.store,
-          log,
-          { tokens: adminTokens, auditPublicKey: audit.signing.publicKey, auditVerifyKeys: loadVerifyKeys(settings.AUDIT_VERIFY_KEYS_FILE) },
-          {
-            exportMaxRows: settings.AUDIT_EXPORT_MAX_ROWS,
-            sqlMaxRows: settings.AUDIT_SQL_MAX_ROWS,
-            sqlTimeoutMs: settings.AUDIT_SQL_TIMEOUT_MS,
-            instance: hostname(),
-          },
-        );
+      : storeSocketProxy(audit.storeSocket, () => {
+          const { state, restartInMs } = audit.storeState();
+          return state === 'down' ? `down (restarting in ${restartInMs} ms)` : state === 'up' ? 'starting' : state;
+        });
   const adminApp = createAdminApp(
     metrics.registry,
     [
       { name: 'directory', check: () => ({ ok: directory.current !== null }) },
       { name: 'audit', check: () => (audit === null ? { ok: true } : audit.readiness()) },
+      // Names the store process's state; never fails readiness: a store outage is like a ClickHouse outage (the spool decides).
+      ...(audit === null ? [] : [{ name: 'audit_store', check: () => storeReadiness(audit) }]),
     ],
     investigations,
     { tokens: adminTokens, metricsOpen: settings.ADMIN_METRICS_OPEN },
@@ -241,7 +246,6 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       proxyServer.closeAll();
       adminServer.closeAllConnections();
       engine.close();
-      if (investigations !== null) await drainAccessLog(investigations, 2000);
       await audit?.stop();
       log.info('gateway stopped');
       if (logFlusher) clearInterval(logFlusher);

@@ -24,9 +24,9 @@ beforeAll(async () => {
     ADMIN_TOKENS_FILE: tokens,
     AUDIT_SQL_MAX_ROWS: '5',
     AUDIT_SQL_TIMEOUT_MS: '500',
-  });
+  }, { store: 'inline' });
   admin = `http://127.0.0.1:${gw.adminPort}`;
-  await schemaReady(gw.gateway.audit!.store);
+  await schemaReady(gw.gateway.audit!.store!);
 }, 60_000);
 afterAll(async () => {
   await gw?.stop();

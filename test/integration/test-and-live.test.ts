@@ -89,7 +89,7 @@ beforeAll(async () => {
     INTERACTION_CHECK: 'enforce',
     // The test kit's token breaks most JWT rules: off, so the records' only findings are the ones this suite inserts or provokes.
     JWT_CHECK: 'off',
-  });
+  }, { store: 'inline' });
   admin = `http://127.0.0.1:${gw.adminPort}`;
   started = new Date(Date.now() - 1000).toISOString();
   const from = (asid: string, n: number, status: number) =>
@@ -111,7 +111,7 @@ beforeAll(async () => {
   });
   expect([post.status, post.body.toString().includes('INTERACTION_MISMATCH')]).toEqual([400, true]);
   await searchUntil(gw.adminPort, `from=${started}&limit=100`, (rows) => rows.length === 7 && rows.every((r) => r.outcome !== 'in_flight'), 20_000);
-  const store = gw.gateway.audit!.store;
+  const store = gw.gateway.audit!.store!;
   await schemaReady(store);
   await store.insertLines(
     [

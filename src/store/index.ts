@@ -1,0 +1,2 @@
+export { runStoreService, type StoreService } from './store-service';
+export { serveOnSocket } from './socket-server';
