@@ -22,8 +22,10 @@ const LAYERS = [
   ['check'],
   ['route', 'limit', 'audit', 'seal'],
   ['proxy', 'spool', 'clickhouse'],
-  ['gateway', 'shipper', 'admin'],
-  ['investigate'],
+  ['gateway', 'shipper', 'admin', 'ipc'],
+  // The gateway process's supervisor (never loads the store's code), then the store process's service.
+  ['investigate', 'supervisor'],
+  ['store'],
 ];
 
 const layerOf = new Map(LAYERS.flatMap((folders, layer) => folders.map((f) => [f, layer])));

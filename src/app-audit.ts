@@ -157,15 +157,19 @@ async function openAuditPipeline(
   };
   // What the store was last told: sent again only when it moved.
   let told = { segment: -1, offset: -1, retain: null as number | null | undefined, needsRoom: false };
-  const linkState = () => ({ durableEnd: { ...writer.durableEnd }, retainFrom: wireWatermark(sealer.retainFrom(writer.needsRoom)), needsRoom: writer.needsRoom });
+  const linkState = () => ({
+    durableEnd: { ...writer.durableEnd },
+    retainFrom: wireWatermark(sealer.retainFrom(writer.needsRoom)),
+    needsRoom: writer.needsRoom,
+  });
   const pushLink = () => {
     const now = linkState();
     if (now.durableEnd.segment !== told.segment || now.durableEnd.offset !== told.offset) {
-      if (supervisor?.send({ t: 'durable', ...now.durableEnd }))
-        told = { ...told, segment: now.durableEnd.segment, offset: now.durableEnd.offset };
+      if (supervisor?.send({ t: 'durable', ...now.durableEnd })) told = { ...told, segment: now.durableEnd.segment, offset: now.durableEnd.offset };
     }
     if (now.retainFrom !== told.retain || now.needsRoom !== told.needsRoom) {
-      if (supervisor?.send({ t: 'retain', from: now.retainFrom, needsRoom: now.needsRoom })) told = { ...told, retain: now.retainFrom, needsRoom: now.needsRoom };
+      if (supervisor?.send({ t: 'retain', from: now.retainFrom, needsRoom: now.needsRoom }))
+        told = { ...told, retain: now.retainFrom, needsRoom: now.needsRoom };
     }
   };
   const onMessage = (m: FromStore) => {

@@ -47,7 +47,8 @@ function allInteractions(catalogue: ReadonlySet<string>, index: DirectoryIndex):
 /** The store process's state for /readyz: always ok, with a detail while it is down. */
 function storeReadiness(audit: AuditPipeline): { ok: boolean; detail?: string } {
   const { state, restartInMs, restarts } = audit.storeState();
-  if (state === 'down') return { ok: true, detail: `audit store process down, restarting in ${restartInMs} ms (restarts: ${restarts}); records wait in the spool` };
+  if (state === 'down')
+    return { ok: true, detail: `audit store process down, restarting in ${restartInMs} ms (restarts: ${restarts}); records wait in the spool` };
   return { ok: true, detail: `audit store process ${state}` };
 }
 
@@ -62,11 +63,7 @@ function defaultLimit(perSecond: number | undefined, burst: number | undefined):
  * transaction handed to audit, logs and metrics when it ends.
  * Throws ConfigError/DirectoryError on a bad start.
  */
-export async function buildGateway(
-  settings: Settings,
-  log: Logger = createLogger(settings.LOG_LEVEL),
-  options: AuditPipelineOptions = {},
-): Promise<Gateway> {
+export async function buildGateway(settings: Settings, log: Logger = createLogger(settings.LOG_LEVEL), options: AuditPipelineOptions = {}): Promise<Gateway> {
   // Files named by settings are read first: a bad one stops start-up before anything is opened.
   const tls = settings.TLS_CERT_FILE !== undefined;
   const consumerTls = tls ? consumerTlsServerOptions(settings) : null;

@@ -92,7 +92,7 @@ export class StoreSupervisor {
     this.startedAt = Date.now();
     this.downSince = 0;
     const restart = this.restarts > 0;
-    this.options.log.info({ pid: proc.pid, restarts: this.restarts }, restart ? 'audit store process restarted' : 'audit store process started');
+    this.options.log.info({ store_pid: proc.pid, restarts: this.restarts }, restart ? 'audit store process restarted' : 'audit store process started');
     this.options.log.flush();
     proc.channel.onMessage((m) => {
       try {
@@ -152,7 +152,7 @@ export class StoreSupervisor {
       ]);
       clearTimeout(timer);
       if (!gone) {
-        this.options.log.warn({ pid: proc.pid }, 'audit store process did not stop in time: killed (SIGKILL); its backlog ships at the next start');
+        this.options.log.warn({ store_pid: proc.pid }, 'audit store process did not stop in time: killed (SIGKILL); its backlog ships at the next start');
         proc.kill('SIGKILL');
         await Promise.race([proc.exited, new Promise((r) => setTimeout(r, 2000).unref())]);
       }

@@ -34,7 +34,11 @@ beforeAll(async () => {
     if (mode === 'stall') return void req.resume();
     okHandler('{"resourceType":"Bundle"}')(req, res);
   });
-  gw = await startGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', AUDIT_BATCH_MAX_AGE_MS: '50', UPSTREAM_TIMEOUT_MS: '300' }, { store: 'inline' });
+  gw = await startGateway(
+    directoryYaml({ metadata: provider.root }),
+    { AUDIT_ENABLED: 'true', AUDIT_BATCH_MAX_AGE_MS: '50', UPSTREAM_TIMEOUT_MS: '300' },
+    { store: 'inline' },
+  );
 });
 afterAll(async () => {
   await gw?.stop();

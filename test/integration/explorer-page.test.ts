@@ -56,12 +56,16 @@ beforeAll(async () => {
   const directory = directoryYaml({ metadata: provider.root })
     .replace('ods: "FA565"\n', 'ods: "FA565"\n    environment: live\n')
     .replace('ods: "NOAGREE"\n', 'ods: "NOAGREE"\n    environment: test\n');
-  gw = await startGateway(directory, {
-    AUDIT_ENABLED: 'true',
-    AUDIT_BATCH_MAX_AGE_MS: '50',
-    AUDIT_SEAL_PERIOD_MS: '1000',
-    ADMIN_TOKENS_FILE: tokens,
-  }, { store: 'inline' });
+  gw = await startGateway(
+    directory,
+    {
+      AUDIT_ENABLED: 'true',
+      AUDIT_BATCH_MAX_AGE_MS: '50',
+      AUDIT_SEAL_PERIOD_MS: '1000',
+      ADMIN_TOKENS_FILE: tokens,
+    },
+    { store: 'inline' },
+  );
   admin = `http://127.0.0.1:${gw.adminPort}`;
   for (let i = 0; i < FORWARDED; i++) {
     const trace = randomUUID();

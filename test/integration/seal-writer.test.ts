@@ -33,12 +33,16 @@ const PERIOD_MS = 1000;
 
 beforeAll(async () => {
   provider = await startProvider(okHandler('{"resourceType":"Bundle","canary":"CANARY-BODY-7f3a"}'));
-  gw = await startGateway(directoryYaml({ metadata: provider.root }), {
-    AUDIT_ENABLED: 'true',
-    AUDIT_BATCH_MAX_AGE_MS: '50',
-    AUDIT_SEAL_PERIOD_MS: String(PERIOD_MS),
-    LOG_LEVEL: 'info',
-  }, { store: 'inline' });
+  gw = await startGateway(
+    directoryYaml({ metadata: provider.root }),
+    {
+      AUDIT_ENABLED: 'true',
+      AUDIT_BATCH_MAX_AGE_MS: '50',
+      AUDIT_SEAL_PERIOD_MS: String(PERIOD_MS),
+      LOG_LEVEL: 'info',
+    },
+    { store: 'inline' },
+  );
 });
 afterAll(async () => {
   await gw?.stop();
