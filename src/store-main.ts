@@ -17,6 +17,8 @@ process.on('SIGHUP', () => {});
 // SIGTERM (a service manager stopping the whole group): stop as asked, after the current batch.
 process.on('SIGTERM', () => void service.stop());
 const service = runStoreService(ipcChannel<FromStore, ToStore>(process));
+// The gateway is gone: the service stops (after its batch); if that hangs, this process still ends.
+process.on('disconnect', () => setTimeout(() => process.exit(1), 10_000).unref());
 void service.stopped.then(() => {
   // Let the last messages (stopped, log lines) leave before the channel goes.
   setImmediate(() => process.exit(0));

@@ -194,7 +194,11 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
         needsRoom = m.needsRoom;
         started = start(m.settings, m.publicKeyPem);
         started.catch((err: unknown) => {
-          process.stderr.write(`audit store: cannot start: ${(err as Error).message}\n`);
+          // A bad CLICKHOUSE_URL database name, an unreadable tokens or verify-keys file: said in the
+          // gateway's log, then this process ends (the supervisor tries again with its backoff).
+          const code = String((err as { code?: unknown }).code ?? 'ERROR');
+          const msg = `audit store cannot start (records wait in the spool): ${(err as Error).message}`;
+          if (!send({ t: 'log', level: 'error', fields: { code }, msg })) process.stderr.write(`spine-gateway audit store: ${msg}\n`);
           void stop();
         });
         return;

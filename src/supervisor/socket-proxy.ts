@@ -20,7 +20,9 @@ export function storeSocketProxy(socketPath: string, storeState: () => string) {
         }),
       );
     };
-    const upstream = request({ socketPath, method: req.method, path: req.url, headers: req.headers }, (reply) => {
+    // The investigator's address for the store's access log (its socket has none); a client's own copy is replaced.
+    const headers = { ...req.headers, 'x-spine-client-address': req.socket.remoteAddress ?? '' };
+    const upstream = request({ socketPath, method: req.method, path: req.url, headers }, (reply) => {
       res.writeHead(reply.statusCode ?? 502, reply.headers);
       reply.pipe(res);
       reply.on('error', () => res.destroy());
