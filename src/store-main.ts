@@ -10,15 +10,15 @@ if (typeof process.send !== 'function') {
   process.stderr.write('spine-gateway audit store: started without an IPC channel; the gateway starts it (npm start)\n');
   process.exit(2);
 }
-// Signals are the gateway's to act on: Ctrl-C in a terminal reaches the whole process group,
-// and the store then stops when the gateway tells it (after its batch), not mid-insert.
-process.on('SIGINT', () => {});
-process.on('SIGHUP', () => {});
-// SIGTERM (a service manager stopping the whole group): stop as asked, after the current batch.
-process.on('SIGTERM', () => void service.stop());
+// Signals are the gateway's to act on: Ctrl-C in a terminal, or a service manager's SIGTERM to the
+// whole group, reach this process too; it stops when the gateway tells it (after its batch, once
+// the gateway has sealed), not at once, and not to be restarted mid-shutdown. SIGKILL still ends it.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
 const service = runStoreService(ipcChannel<FromStore, ToStore>(process));
-// The gateway is gone: the service stops (after its batch); if that hangs, this process still ends.
-process.on('disconnect', () => setTimeout(() => process.exit(1), 10_000).unref());
+// The gateway is gone (killed: a clean stop says `stop` first): end now, as if killed with it. A
+// gateway started again on this DATA_DIR must not find this process still shipping from its spool;
+// everything here is on disk already and shipping from the checkpoint is idempotent.
+process.on('disconnect', () => process.exit(0));
 void service.stopped.then(() => {
   // Let the last messages (stopped, log lines) leave before the channel goes.
   setImmediate(() => process.exit(0));
