@@ -36,6 +36,12 @@ export interface AuditPipeline {
   readonly storeSocket: string;
   /** The store process now: up, or down and restarting (for /readyz's detail and the admin port's 503). */
   storeState(): { state: StoreState; pid?: number; restarts: number; restartInMs?: number };
+  /**
+   * Resolves true once the store serves the investigations API on its socket (at once if it
+   * does), false after `ms`, or at once while it is down: a request at start-up waits for the
+   * store to boot, one during an outage is answered 503 at once.
+   */
+  whenServing(ms: number): Promise<boolean>;
   readonly stats: AuditStats;
   /** The seal signing key's public half, for the verifier and GET /audit/public-key (the private key stays in the sealer). */
   readonly signing: Pick<SigningKey, 'publicKey' | 'publicKeyPem' | 'keyId'>;
@@ -148,6 +154,12 @@ async function openAuditPipeline(
   let shipped = 0;
   let deadLettered = 0;
   let oldestUnshippedAt = 0;
+  let serving = false;
+  const servingWaiters = new Set<(ok: boolean) => void>();
+  const setServing = (now: boolean) => {
+    serving = now;
+    for (const w of [...servingWaiters]) w(now);
+  };
   const writer = spool.writer;
   let supervisor: StoreSupervisor | null = null;
   const rpc = new RpcClient((m) => supervisor?.send(m) ?? false, SEAL_CALL_TIMEOUT_MS);
@@ -212,8 +224,11 @@ async function openAuditPipeline(
       case 'reply':
         rpc.reply(m);
         return;
+      case 'serving':
+        setServing(true);
+        return;
       default:
-        return; // fileFault, fileRecovered (logged by the store), serving, stopped
+        return; // fileFault, fileRecovered (logged by the store), stopped
     }
   };
   // Loaded only for the seam (the gateway process never loads the engine otherwise): a require
@@ -239,6 +254,7 @@ async function openAuditPipeline(
     onUp(up) {
       metrics.auditStoreUp.set(up ? 1 : 0);
       if (!up) {
+        setServing(false);
         clickhouseUp = false;
         oldestUnshippedAt = 0;
         rpc.failAll();
@@ -283,6 +299,19 @@ async function openAuditPipeline(
         restarts: states.restarts,
         restartInMs: state === 'down' ? Math.max(0, states.nextStartAt - Date.now()) : undefined,
       };
+    },
+    whenServing(ms) {
+      if (serving) return Promise.resolve(true);
+      if (states.state !== 'up') return Promise.resolve(false);
+      return new Promise<boolean>((resolve) => {
+        const done = (ok: boolean) => {
+          clearTimeout(timer);
+          servingWaiters.delete(done);
+          resolve(ok);
+        };
+        const timer = setTimeout(() => done(false), ms);
+        servingWaiters.add(done);
+      });
     },
     stats,
     signing: { publicKey: key.publicKey, publicKeyPem: key.publicKeyPem, keyId: key.keyId },

@@ -159,10 +159,14 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   const investigations =
     audit === null
       ? null
-      : storeSocketProxy(audit.storeSocket, () => {
-          const { state, restartInMs } = audit.storeState();
-          return state === 'down' ? `down (restarting in ${restartInMs} ms)` : state === 'up' ? 'starting' : state;
-        });
+      : storeSocketProxy(
+          audit.storeSocket,
+          () => {
+            const { state, restartInMs } = audit.storeState();
+            return state === 'down' ? `down (restarting in ${restartInMs} ms)` : state === 'up' ? 'starting' : state;
+          },
+          (ms) => audit.whenServing(ms),
+        );
   const adminApp = createAdminApp(
     metrics.registry,
     [

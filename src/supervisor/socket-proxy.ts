@@ -6,8 +6,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
  * streamed both ways. While the store is down (no socket, or nobody listening) the answer
  * is 503 with a message that says so. A minimal stand-in for the admin package's proxy.
  */
-export function storeSocketProxy(socketPath: string, storeState: () => string) {
+export function storeSocketProxy(socketPath: string, storeState: () => string, whenServing: (ms: number) => Promise<boolean>, waitMs = 15_000) {
   return (req: IncomingMessage, res: ServerResponse): void => {
+    // A store still starting (the engine loading) is waited for; one that is down answers 503 at once.
+    void whenServing(waitMs).then(() => forward(req, res));
+  };
+  function forward(req: IncomingMessage, res: ServerResponse): void {
     const unavailable = () => {
       if (res.headersSent) {
         res.destroy();
@@ -32,5 +36,5 @@ export function storeSocketProxy(socketPath: string, storeState: () => string) {
       if (!res.writableFinished) upstream.destroy();
     });
     req.pipe(upstream);
-  };
+  }
 }
