@@ -81,6 +81,14 @@ module.exports = {
       to: { path: 'node_modules/(@clickhouse/client|chdb)/' },
     },
     {
+      name: 'lean-no-dynamic-import',
+      comment:
+        'The lean gateway process rule (.dependency-cruiser-lean.cjs) does not follow dynamic imports, for the in-process test seam of src/app.ts; so no other module of the gateway process may import dynamically.',
+      severity: 'error',
+      from: { path: '^src/(main|app-audit)\\.ts$|^src/(gateway|admin|supervisor|ipc|spool|seal)/' },
+      to: { dependencyTypes: ['dynamic-import'] },
+    },
+    {
       name: 'no-test-code-in-src',
       severity: 'error',
       from: { path: '^src/' },
