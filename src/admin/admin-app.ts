@@ -21,8 +21,9 @@ export interface AdminAccess {
 /**
  * The operations port: health and readiness (always open), metrics (a `metrics` or
  * `auditor` token) and, when audit is on, the investigations API: every /audit request
- * goes to `auditApi` (src/investigate, served by the audit store), which checks the
- * auditor's token itself, and the explorer page (static: no data in it, so no token).
+ * goes to `auditApi` (auditStoreProxy: on to src/investigate, served by the audit store
+ * process on its socket), which checks the auditor's token itself, and the explorer page
+ * (static: no data in it, so no token). None of them waits on the store but /audit/*.
  */
 export function createAdminApp(registry: Registry, readiness: readonly ReadinessCheck[], auditApi: RequestHandler | null, access: AdminAccess): Express {
   const app = express();

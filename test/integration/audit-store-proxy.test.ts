@@ -40,7 +40,7 @@ let gw: RunningGateway;
 let store: AuditStore;
 let api: Express;
 /** What the store's side saw: each request's raw header lines, and whether its answer finished when it closed. */
-const storeSide: Array<{ url: string; rawHeaders: string[]; closed?: { finished: boolean } }> = [];
+const storeSide: Array<{ url: string; rawHeaders: string[]; closed?: { finished: boolean }; written: () => number }> = [];
 let direct: Server;
 let directUrl: string;
 let socketPath: string;
@@ -51,7 +51,8 @@ const servers: Server[] = [];
 
 /** The investigations API with a record of what reached it. */
 const observed: RequestListener = (req, res) => {
-  const seen: (typeof storeSide)[number] = { url: req.url ?? '', rawHeaders: req.rawHeaders };
+  const socket = req.socket;
+  const seen: (typeof storeSide)[number] = { url: req.url ?? '', rawHeaders: req.rawHeaders, written: () => socket.bytesWritten };
   storeSide.push(seen);
   res.on('close', () => (seen.closed = { finished: res.writableFinished }));
   api(req as never, res as never);
@@ -203,6 +204,41 @@ describe('answers through the proxy are the API’s own', () => {
     expect(pManifest.export.rows).toBe(BULK);
     expect(pManifest.export.sha256).toBe(createHash('sha256').update(pRows).digest('hex'));
     expect({ ...pManifest.export, exported_at: '' }).toEqual({ ...dManifest.export, exported_at: '' });
+  }, 60_000);
+});
+
+describe('backpressure', () => {
+  test('a caller that stops reading holds the store’s export (the proxy buffers nothing), which then completes', async () => {
+    const before = storeSide.length;
+    const result = await new Promise<{ heldAt: number; finishedWhileHeld: boolean; total: number; complete: boolean }>((resolve, reject) => {
+      const req = request(`${adminUrl}/audit/transactions?${SEPT}&format=csv`, { headers: alice, agent: false }, (res) => {
+        let total = 0;
+        let heldAt = -1;
+        let finishedWhileHeld = true;
+        res.once('data', () => {
+          res.pause();
+          // Stopped reading: give the store time to fill every buffer between it and the caller.
+          setTimeout(() => {
+            heldAt = storeSide[before].written();
+            finishedWhileHeld = storeSide[before].closed !== undefined;
+            res.resume();
+          }, 3000);
+        });
+        res.on('data', (c: Buffer) => (total += c.length));
+        res.on('end', () => resolve({ heldAt, finishedWhileHeld, total, complete: res.complete }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    process.stdout.write(
+      `export held by a caller not reading: the store had written ${(result.heldAt / 1024 / 1024).toFixed(1)} MiB of ${(result.total / 1024 / 1024).toFixed(1)}\n`,
+    );
+    expect(result.complete).toBe(true);
+    expect(result.total).toBeGreaterThan(8 * 1024 * 1024);
+    // The store waited: what it wrote is what the socket buffers hold (loopback TCP's grow to megabytes) and a slice in flight, not the file.
+    expect(result.finishedWhileHeld).toBe(false);
+    expect(result.heldAt).toBeLessThan(result.total - 1024 * 1024);
   }, 60_000);
 });
 
