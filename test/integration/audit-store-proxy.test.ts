@@ -145,6 +145,8 @@ describe('answers through the proxy are the API’s own', () => {
     expectSameAnswer(await both(`/audit/summary?${SEPT}&group_by=consumer_ods,outcome`, { headers: alice }), 200);
     expectSameAnswer(await both(`/audit/transactions?${SEPT}&consumer_ods=not%20valid`, { headers: alice }), 400);
     expectSameAnswer(await both('/audit/no-such-route', { headers: alice }), 404);
+    // Express matches routes case-insensitively: so does the admin port's hand-over.
+    expectSameAnswer(await both(`/AUDIT/TRANSACTIONS?${SEPT}&limit=2`, { headers: alice }), 200);
   });
 
   test('SQL (a POST body, sent with Content-Length and chunked) and verify: same answers', async () => {
