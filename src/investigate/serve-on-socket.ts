@@ -1,10 +1,14 @@
 import { chmodSync, lstatSync, renameSync, unlinkSync, type Stats } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
 import { GatewayError } from '../errors';
 
 /** serveOnSocket could not take the path: a regular file (or another kind) is there, or a live process serves it. */
 export class StoreSocketError extends GatewayError {}
+
+/** Longest path a Unix socket can be bound to on Linux (sun_path is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107;
 
 /** How long the probe of an existing socket file waits for an answer before calling it live. */
 const PROBE_MS = 1000;
@@ -24,8 +28,15 @@ const PROBE_MS = 1000;
  * server has put its own socket there since.
  */
 export async function serveOnSocket(app: RequestListener, path: string): Promise<Server> {
+  // Short, in the same directory (rename stays on one file system), and never longer than needed: sun_path is small.
+  const temporary = join(dirname(path), `.${process.pid}.sock`);
+  for (const p of [path, temporary])
+    if (Buffer.byteLength(p) > MAX_SOCKET_PATH)
+      throw new StoreSocketError(
+        'GW_ERR_STORE_SOCKET_PATH',
+        `audit store socket ${path}: ${Buffer.byteLength(p)} bytes, and a Unix socket's path may have at most ${MAX_SOCKET_PATH}: give DATA_DIR a shorter path`,
+      );
   await removeStale(path);
-  const temporary = `${path}.${process.pid}.tmp`;
   removeIfSocket(temporary);
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {

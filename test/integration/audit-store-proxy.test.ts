@@ -430,6 +430,10 @@ describe('serveOnSocket', () => {
     writeFileSync(file, 'precious');
     await expect(serveOnSocket(observed, file)).rejects.toMatchObject({ code: 'GW_ERR_STORE_SOCKET_PATH' });
     expect(readFileSync(file, 'utf8')).toBe('precious');
+
+    // Longer than sun_path allows: said plainly, not a truncated name somewhere else.
+    const long = join(tempDir('long-'), 'x'.repeat(120), 'store.sock');
+    await expect(serveOnSocket(observed, long)).rejects.toMatchObject({ code: 'GW_ERR_STORE_SOCKET_PATH', message: expect.stringMatching(/shorter path/) });
   });
 });
 
