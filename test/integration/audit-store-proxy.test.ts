@@ -356,6 +356,20 @@ describe('when the store cannot answer', () => {
     }
   });
 
+  test('a store whose connection drops before its answer starts (it crashed on the request): 503', async () => {
+    const path = join(tempDir('crashing-store-'), 'store.sock');
+    const crashing = await serveOnSocket((req) => req.socket.destroy(), path);
+    try {
+      const url = await adminFor(path);
+      expectUnavailable(await send(`${url}/audit/summary`, { headers: alice }));
+      expectUnavailable(
+        await send(`${url}/audit/sql`, { method: 'POST', headers: { ...alice, 'Content-Type': 'application/json' }, body: '{"sql":"SELECT 1"}' }),
+      );
+    } finally {
+      crashing.close();
+    }
+  });
+
   test('health, readiness, metrics and the explorer page answer while the store is down', async () => {
     const url = await adminFor(join(tempDir('no-store-'), 'store.sock'), () => ({ up: false }));
     expect((await send(`${url}/healthz`)).status).toBe(200);
