@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { AdminTokens, adminBindAddress, createAdminApp } from './admin';
+import { AdminTokens, adminBindAddress, auditStoreProxy, createAdminApp } from './admin';
 import { buildAuditPipeline, type AuditPipeline, type AuditPipelineOptions } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex, type RateLimit } from './directory';
@@ -14,7 +14,6 @@ import { GatewayMetrics } from './metrics';
 import { InteractionCheck } from './check';
 import { ProxyEngine } from './proxy';
 import type { Transaction } from './transaction';
-import { storeSocketProxy } from './supervisor';
 
 export interface Gateway {
   readonly settings: Settings;
@@ -33,6 +32,9 @@ export interface Gateway {
   /** Stops accepting, lets in-flight transactions finish for up to SHUTDOWN_GRACE_MS, then closes everything. */
   shutdown(): Promise<void>;
 }
+
+/** How long an /audit request waits for a store that is starting (not for one that is down: 503 at once). */
+const STORE_START_WAIT_MS = 15_000;
 
 /** Buffered log lines reach stdout within this long. */
 const LOG_FLUSH_MS = 250;
@@ -156,17 +158,25 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       adminBind.warning ?? 'ADMIN_TOKENS_FILE is not set: /metrics and /audit/* on the admin port are open to anyone who can reach it (local trials only)',
     );
   // /audit/* is the store process's (README: Processes): piped to its Unix socket, 503 while it is down.
-  const investigations =
+  // A store still starting (the engine loading, at start-up or after a restart) is waited for, up to 15 s.
+  const storeProxy =
     audit === null
       ? null
-      : storeSocketProxy(
+      : auditStoreProxy(
           audit.storeSocket,
           () => {
-            const { state, restartInMs } = audit.storeState();
-            return state === 'down' ? `down (restarting in ${restartInMs} ms)` : state === 'up' ? 'starting' : state;
+            const { state, restartInMs, restarts } = audit.storeState();
+            if (state === 'up') return { up: true };
+            const detail =
+              state === 'down'
+                ? `the audit store process is down, restarting in ${restartInMs} ms (restarts: ${restarts})`
+                : `the audit store process is ${state}`;
+            return { up: false, detail };
           },
-          (ms) => audit.whenServing(ms),
+          { log },
         );
+  const investigations: Parameters<typeof createAdminApp>[2] =
+    storeProxy === null || audit === null ? null : (req, res, next) => void audit.whenServing(STORE_START_WAIT_MS).then(() => storeProxy(req, res, next));
   const adminApp = createAdminApp(
     metrics.registry,
     [

@@ -1,2 +1,1 @@
 export { runStoreService, type StoreService } from './store-service';
-export { serveOnSocket } from './socket-server';

@@ -5,14 +5,13 @@ import { join } from 'node:path';
 import { AdminTokens } from '../admin';
 import { AuditStore, type AuditStoreError } from '../clickhouse';
 import type { Settings } from '../config';
-import { createInvestigationsApp, drainAccessLog } from '../investigate';
+import { createInvestigationsApp, drainAccessLog, serveOnSocket } from '../investigate';
 import { fromWireWatermark, STORE_SOCKET, type Channel, type FromStore, type SealCall, type ToStore, type WirePosition } from '../ipc';
 import type { Logger } from '../log';
 import { loadVerifyKeys } from '../seal';
 import { Shipper, type ShipperFileWork } from '../shipper';
 import { SpoolQueue, type SpoolLink } from '../spool';
 import { channelLogger } from './channel-logger';
-import { serveOnSocket } from './socket-server';
 
 /** Stats for the gateway's metrics go this often (and with every shipped batch). */
 const STATS_EVERY_MS = 500;

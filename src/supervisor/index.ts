@@ -1,4 +1,3 @@
 export { StoreSupervisor, type StoreProcess, type StoreState, type SupervisorOptions } from './store-supervisor';
 export { forkStore, storeEntry } from './fork-store';
 export { inlineStore, type RunStore } from './inline-store';
-export { storeSocketProxy } from './socket-proxy';

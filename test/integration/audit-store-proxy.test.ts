@@ -80,12 +80,16 @@ beforeAll(async () => {
     { name: 'prometheus', role: 'metrics', token: METRICS },
     { name: 'alice', role: 'auditor', token: AUDITOR },
   ]);
-  gw = await startGateway(directoryYaml({ metadata: 'http://127.0.0.1:9/A20047/STU3/1/gpconnect/fhir' }), {
-    AUDIT_ENABLED: 'true',
-    AUDIT_BATCH_MAX_AGE_MS: '50',
-    ADMIN_TOKENS_FILE: tokensFile,
-  });
-  store = gw.gateway.audit!.store;
+  gw = await startGateway(
+    directoryYaml({ metadata: 'http://127.0.0.1:9/A20047/STU3/1/gpconnect/fhir' }),
+    {
+      AUDIT_ENABLED: 'true',
+      AUDIT_BATCH_MAX_AGE_MS: '50',
+      ADMIN_TOKENS_FILE: tokensFile,
+    },
+    { store: 'inline' },
+  );
+  store = gw.gateway.audit!.store!;
   await schemaReady(store);
   await (store as unknown as { client: { command(p: { query: string }): Promise<unknown> } }).client.command({
     query: `INSERT INTO ${store.table} (event_id, version, trace_id, received_at, completed_at, duration_ms, consumer_asid, consumer_ods,
