@@ -256,7 +256,7 @@ async function openAuditPipeline(
       if (!up) {
         setServing(false);
         clickhouseUp = false;
-        oldestUnshippedAt = 0;
+        // oldestUnshippedAt stays: the backlog is still there, ageing, while no store ships it.
         rpc.failAll();
       }
     },
