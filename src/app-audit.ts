@@ -10,7 +10,7 @@ import { loadSigningKey, Sealer, type Seal, type SigningKey } from './seal';
 import type { AuditStats, GatewayMetrics } from './metrics';
 import { LOG_LEVELS, RpcClient, STORE_SOCKET, wireWatermark, type FromStore, type ToStore } from './ipc';
 import { AuditSpool, type AuditSpoolRecovery } from './spool';
-import { forkStore, inlineStore, StoreSupervisor, type StoreProcess, type StoreState } from './supervisor';
+import { forkStore, inlineStore, reapStaleStore, recordStorePid, STORE_PID_FILE, StoreSupervisor, type StoreProcess, type StoreState } from './supervisor';
 
 /**
  * Where the audit store runs: its own process (the default, everywhere), or `inline`, the
@@ -236,9 +236,16 @@ async function openAuditPipeline(
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const inline = options.store === 'inline' ? (require('./store') as StoreModule) : null;
   let inlineAuditStore: Promise<AuditStore> | null = null;
+  const pidFile = join(settings.DATA_DIR, STORE_PID_FILE);
+  if (inline === null) await reapStaleStore(pidFile, log);
+  const fork = (): StoreProcess => {
+    const proc = forkStore();
+    recordStorePid(pidFile, proc.pid);
+    return proc;
+  };
   const launch = (): StoreProcess =>
     inline === null
-      ? forkStore()
+      ? fork()
       : inlineStore(inline.runStoreService, (service) => {
           inlineAuditStore ??= (service as ReturnType<typeof inline.runStoreService>).store;
         });

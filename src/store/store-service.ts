@@ -52,7 +52,7 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
   interface Started {
     store: AuditStore;
     shipper: Shipper;
-    server: Server | null;
+    server: { current: Server | null };
     app: ReturnType<typeof createInvestigationsApp>;
     log: Logger;
     statsTimer: NodeJS.Timeout;
@@ -145,14 +145,25 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
       },
     );
     const socket = join(settings.DATA_DIR, STORE_SOCKET);
-    let server: Server | null = null;
-    try {
-      server = await serveOnSocket(app, socket);
-      send({ t: 'serving', socket });
-    } catch (err) {
-      // Shipping goes on without the API: searches answer 503 at the admin port meanwhile.
-      log.error({ code: (err as NodeJS.ErrnoException).code ?? 'EIO', socket }, `audit store: cannot serve the investigations API: ${(err as Error).message}`);
-    }
+    const server: { current: Server | null } = { current: null };
+    // Shipping goes on without the API meanwhile (/audit/* answers 503); tried again each second.
+    void (async () => {
+      for (let attempt = 0; stopping === null; attempt++) {
+        try {
+          server.current = await serveOnSocket(app, socket);
+          if (stopping !== null) server.current.close();
+          else send({ t: 'serving', socket });
+          return;
+        } catch (err) {
+          if (attempt === 0)
+            log.error(
+              { code: (err as NodeJS.ErrnoException).code ?? 'EIO', socket },
+              `audit store: cannot serve the investigations API yet, retrying each second: ${(err as Error).message}`,
+            );
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    })();
     return { store, shipper, server, app, log, statsTimer };
   }
 
@@ -172,8 +183,8 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
       const s = await started?.catch(() => null);
       if (s) {
         clearInterval(s.statsTimer);
-        s.server?.close();
-        s.server?.closeAllConnections();
+        s.server.current?.close();
+        s.server.current?.closeAllConnections();
         await s.shipper.stop();
         await drainAccessLog(s.app, 2000).catch(() => {});
         await s.store.close().catch(() => {});

@@ -107,6 +107,7 @@ test('restarts after every exit with doubling backoff, capped; one line per exit
   expect(byMsg(h.lines, /^audit store process restarted$/).map((l) => l.restarts)).toEqual([1, 2, 3, 4]);
   expect(h.restarts()).toBe(4);
   expect(h.supervisor.restarts).toBe(4);
+  await waitFor(() => h.fakes.every((f) => f.received.length > 0), 1000, 'init delivered to every store (a later turn)');
   for (const f of h.fakes) expect(f.received[0]).toMatchObject({ t: 'init', publicKeyPem: 'PEM' });
   expect(h.ups).toEqual([true, false, true, false, true, false, true, false, true]);
   await h.supervisor.stop();
