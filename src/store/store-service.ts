@@ -13,6 +13,9 @@ import { Shipper, type ShipperFileWork } from '../shipper';
 import { SpoolQueue, type SpoolLink } from '../spool';
 import { channelLogger } from './channel-logger';
 
+/** How long the API waits for the schema before it is announced anyway (ClickHouse unreachable). */
+const SERVE_UNPREPARED_MS = 10_000;
+
 /** Stats for the gateway's metrics go this often (and with every shipped batch). */
 const STATS_EVERY_MS = 500;
 
@@ -75,6 +78,25 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
 
   async function start(settings: Settings, publicKeyPem: string): Promise<Started> {
     const log = channelLogger(channel, settings.LOG_LEVEL);
+    // 'serving' (the gateway's /audit/* stops waiting) once the socket listens and the schema is
+    // ready, so a search at start-up never meets half-applied migrations; or after
+    // SERVE_UNPREPARED_MS with ClickHouse unreachable, when the API's own 503s say so.
+    const announce = {
+      socket: '',
+      listening: false,
+      prepared: false,
+      sent: false,
+      check() {
+        if (this.sent || !this.listening || !this.prepared) return;
+        this.sent = true;
+        send({ t: 'serving', socket: this.socket });
+      },
+    };
+    const unprepared = setTimeout(() => {
+      announce.prepared = true;
+      announce.check();
+    }, SERVE_UNPREPARED_MS);
+    unprepared.unref();
     const store = AuditStore.fromSettings(settings);
     resolveStore(store);
     const queue = new SpoolQueue(join(settings.DATA_DIR, 'spool'), link);
@@ -93,6 +115,8 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
         ready(applied) {
           log.info({ store: store.kind, database: store.database, migrations_applied: applied }, 'audit store ready');
           send({ t: 'ready', applied });
+          announce.prepared = true;
+          announce.check();
         },
         shipped(records, seconds) {
           send({ t: 'shipped', records, seconds });
@@ -146,13 +170,17 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
     );
     const socket = join(settings.DATA_DIR, STORE_SOCKET);
     const server: { current: Server | null } = { current: null };
+    announce.socket = socket;
     // Shipping goes on without the API meanwhile (/audit/* answers 503); tried again each second.
     void (async () => {
       for (let attempt = 0; stopping === null; attempt++) {
         try {
           server.current = await serveOnSocket(app, socket);
           if (stopping !== null) server.current.close();
-          else send({ t: 'serving', socket });
+          else {
+            announce.listening = true;
+            announce.check();
+          }
           return;
         } catch (err) {
           if (attempt === 0)

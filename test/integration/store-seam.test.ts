@@ -45,6 +45,7 @@ test('default: the store is a child process; search through its socket, seals st
   const rows = await searchUntil(gw.adminPort, 'limit=10', (r) => r.length >= 5, 15_000);
   expect(rows).toHaveLength(5);
   await waitFor(() => audit.sealer.sealsStored > 0, 15_000, 'a seal stored through the store process');
+  gw.gateway.log.flush();
   const log = readFileSync(gw.logFile, 'utf8');
   expect(log).toMatch(/"process":"store".*"msg":"audit store ready"/);
   const ready = JSON.parse((await send(`http://127.0.0.1:${gw.adminPort}/readyz`)).body.toString());
