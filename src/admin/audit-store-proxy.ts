@@ -67,6 +67,8 @@ export function auditStoreProxy(socketPath: string, storeState: () => StoreState
   const log = options.log;
 
   return (req: Request, res: Response): void => {
+    // Called late (after a wait for a starting store, app.ts): a caller already gone gets nothing sent to the store.
+    if (req.socket.destroyed) return;
     const state = storeState();
     if (!state.up) {
       unavailable(res, { reason: 'down', detail: state.detail });

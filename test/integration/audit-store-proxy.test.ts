@@ -414,6 +414,30 @@ describe('when the store cannot answer', () => {
     expectUnavailable(await send(`${url}/audit/summary`, { headers: alice }));
   }, 60_000);
 
+  test('a caller gone before the proxy runs (it waited for a starting store): nothing reaches the store', async () => {
+    const before = storeSide.length;
+    let connections = 0;
+    const count = () => connections++;
+    socketServer.on('connection', count);
+    const proxy = auditStoreProxy(socketPath, () => state);
+    const late = createAdminApp(new Registry(), [], (req, res, next) => void setTimeout(() => proxy(req, res, next), 300), {
+      tokens: null,
+      metricsOpen: false,
+    });
+    const url = await listen(createServer(late));
+    await new Promise<void>((resolve) => {
+      const req = request(`${url}/audit/transactions?${SEPT}&format=csv`, { headers: alice, agent: false });
+      req.on('error', () => resolve());
+      req.end();
+      setTimeout(() => req.destroy(), 50);
+    });
+    await new Promise((r) => setTimeout(r, 600));
+    socketServer.off('connection', count);
+    expect(storeSide.length).toBe(before);
+    // Not even a connection: one would wait, unanswered, for the answer timeout.
+    expect(connections).toBe(0);
+  });
+
   test('a caller that goes away mid-export aborts the store’s request (the store side sees close before the end)', async () => {
     const before = storeSide.length;
     await abandonAfter(`${adminUrl}/audit/transactions?${SEPT}&format=csv`, alice, 128 * 1024);
