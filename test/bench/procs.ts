@@ -79,11 +79,15 @@ export interface ProductProcesses {
   children: number[];
 }
 
-const STORE_COMMAND = /store/i;
+/** The store's script (dist/src/store-main.js); any child naming a store script otherwise. */
+const STORE_SCRIPT = /[/\\]store-main\.js\b/;
+const STORE_COMMAND = /store[^/\\ ]*\.js\b/i;
 
 export function productProcesses(pid: number): ProductProcesses {
   const children = procDescendants(pid);
-  return { proxy: pid, store: children.find((c) => STORE_COMMAND.test(procCommand(c))) ?? null, children };
+  const commands = children.map((c) => [c, procCommand(c)] as const);
+  const store = commands.find(([, cmd]) => STORE_SCRIPT.test(cmd)) ?? commands.find(([, cmd]) => STORE_COMMAND.test(cmd));
+  return { proxy: pid, store: store ? store[0] : null, children };
 }
 
 /**
