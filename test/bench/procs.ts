@@ -124,7 +124,7 @@ export class CpuMeter {
   }
 }
 
-/** CPU seconds per thread name (/proc/<pid>/task/<tid>/comm), summed over the threads of that name. */
+/** CPU seconds per thread name (/proc/<pid>/task/<tid>/comm), summed over the threads of that name; the main thread as 'main thread'. */
 export function threadCpuByName(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   let tasks: string[];
@@ -135,7 +135,9 @@ export function threadCpuByName(pid: number): Map<string, number> {
   }
   for (const tid of tasks) {
     const stat = read(`/proc/${pid}/task/${tid}/stat`);
-    const comm = (read(`/proc/${pid}/task/${tid}/comm`) ?? '?').trim();
+    // The main thread apart: libuv's pool threads carry the same name as it ('node').
+    let comm = Number(tid) === pid ? 'main thread' : (read(`/proc/${pid}/task/${tid}/comm`) ?? '?').trim();
+    if (comm === 'node') comm = 'other node threads (libuv pool, V8 helpers)';
     if (stat === null) continue;
     const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
     out.set(comm, (out.get(comm) ?? 0) + (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND);
