@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,12 +69,17 @@ export function startServer(core: string, script: string, env: Record<string, st
  * The gateway on free ports; resolves once its proxy port accepts connections (its logs are drained, not parsed).
  * `dist` picks another build (an A/B against an older checkout's dist/); `nodeArgs` go to node (--cpu-prof).
  */
-export async function startGateway(env: Record<string, string>, dist = DIST, nodeArgs: string[] = []): Promise<{ child: ChildProcess; port: number }> {
+export async function startGateway(
+  env: Record<string, string>,
+  dist = DIST,
+  nodeArgs: string[] = [],
+): Promise<{ child: ChildProcess; port: number; adminPort: number }> {
   const port = await freePort();
+  const adminPort = await freePort();
   const child = pinned(PROXY_CORE, [process.execPath, ...nodeArgs, join(dist, 'src/main.js')], {
     ...env,
     PORT: String(port),
-    ADMIN_PORT: String(await freePort()),
+    ADMIN_PORT: String(adminPort),
   });
   child.stdout!.resume();
   for (let i = 0; i < 200; i++) {
@@ -81,7 +87,7 @@ export async function startGateway(env: Record<string, string>, dist = DIST, nod
       const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
       s.on('error', () => resolve(false));
     });
-    if (up) return { child, port };
+    if (up) return { child, port, adminPort };
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error('gateway did not start');
@@ -207,4 +213,24 @@ export async function benchProvider(
   );
   const directoryEnv = { DIRECTORY_FILE: directoryFile, INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json') };
   return { provider, root: `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/fhir`, dir, directoryEnv };
+}
+
+/** A counter or gauge from the gateway's /metrics (admin port), summed over its label sets; NaN when absent or unreachable. */
+export function gatewayMetric(adminPort: number, name: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = get({ host: '127.0.0.1', port: adminPort, path: '/metrics', timeout: 5000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        let sum = NaN;
+        for (const line of text.split('\n'))
+          if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{'))
+            sum = (Number.isNaN(sum) ? 0 : sum) + Number(line.split(' ').pop());
+        resolve(sum);
+      });
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(NaN));
+  });
 }

@@ -9,6 +9,7 @@ import {
   LOAD_CORE,
   median,
   PROXY_CORE,
+  gatewayMetric,
   started,
   startGateway,
   startServer,
@@ -61,6 +62,8 @@ interface Variant {
   name: string;
   url: string;
   pid: number;
+  /** The gateway's admin port (/metrics), or null for the bare proxy. */
+  adminPort: number | null;
 }
 interface Run {
   load: LoadResult;
@@ -69,6 +72,8 @@ interface Run {
   peakProxyMiB: number;
   peakStoreMiB: number;
   settleMs: number;
+  /** The spool's fdatasync calls per request (audit on only). */
+  fsyncsPerRequest: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -118,7 +123,10 @@ function rssSampler(pid: number): { stop(): { proxy: number; store: number } } {
 }
 
 /** One load run against a variant: the generator's figures, CPU per request (proxy and children), peak RSS. */
+const FSYNCS = 'spine_gateway_audit_spool_fsyncs_total';
+
 async function measuredRun(v: Variant, all: number[], drive: () => Promise<LoadResult>): Promise<Run> {
+  const fsyncs0 = v.adminPort === null ? NaN : await gatewayMetric(v.adminPort, FSYNCS);
   const meter = new CpuMeter(v.pid);
   const sampleChildren = setInterval(() => meter.sample(), 500);
   const rss = rssSampler(v.pid);
@@ -132,7 +140,16 @@ async function measuredRun(v: Variant, all: number[], drive: () => Promise<LoadR
   const settleMs = await settle(all);
   const cpu = meter.read();
   const per = (s: number) => (load.requests > 0 ? (s * 1e6) / load.requests : NaN);
-  return { load, proxyCpuUs: per(cpu.proxy), childCpuUs: per(cpu.children), peakProxyMiB: peak.proxy, peakStoreMiB: peak.store, settleMs };
+  const fsyncs = v.adminPort === null ? NaN : (await gatewayMetric(v.adminPort, FSYNCS)) - fsyncs0;
+  return {
+    load,
+    proxyCpuUs: per(cpu.proxy),
+    childCpuUs: per(cpu.children),
+    peakProxyMiB: peak.proxy,
+    peakStoreMiB: peak.store,
+    settleMs,
+    fsyncsPerRequest: fsyncs / load.requests,
+  };
 }
 
 /** Rounds of runs, the variants alternating within each round; the runs per variant in order. */
@@ -161,10 +178,10 @@ export async function targetsBench(): Promise<void> {
   const shipped = await startGateway({ ...directoryEnv, DATA_DIR: join(dir, 'shipped') });
   const path = `${root}/metadata`;
   const variants: Variant[] = [
-    { key: 'bare', name: 'bare Node proxy', url: `http://127.0.0.1:${bare.port}/${path}`, pid: bare.child.pid! },
-    { key: 'off', name: 'gateway, audit off', url: `http://127.0.0.1:${off.port}/${path}`, pid: off.child.pid! },
-    { key: 'spool', name: 'audit on, spool only', url: `http://127.0.0.1:${spool.port}/${path}`, pid: spool.child.pid! },
-    { key: 'shipped', name: 'as shipped', url: `http://127.0.0.1:${shipped.port}/${path}`, pid: shipped.child.pid! },
+    { key: 'bare', name: 'bare Node proxy', url: `http://127.0.0.1:${bare.port}/${path}`, pid: bare.child.pid!, adminPort: null },
+    { key: 'off', name: 'gateway, audit off', url: `http://127.0.0.1:${off.port}/${path}`, pid: off.child.pid!, adminPort: off.adminPort },
+    { key: 'spool', name: 'audit on, spool only', url: `http://127.0.0.1:${spool.port}/${path}`, pid: spool.child.pid!, adminPort: spool.adminPort },
+    { key: 'shipped', name: 'as shipped', url: `http://127.0.0.1:${shipped.port}/${path}`, pid: shipped.child.pid!, adminPort: shipped.adminPort },
   ];
   const all = variants.map((v) => v.pid);
   const direct = { key: 'direct', url: `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/fhir/metadata` };
@@ -202,6 +219,7 @@ export async function targetsBench(): Promise<void> {
           peakProxyMiB: NaN,
           peakStoreMiB: NaN,
           settleMs: await settle(all),
+          fsyncsPerRequest: NaN,
         }))
       : measuredRun(v as Variant, all, () => fixedRate(v.url, RATE, SECONDS)),
   );
@@ -249,6 +267,7 @@ export async function targetsBench(): Promise<void> {
         max(x, (r) => r.peakStoreMiB),
       ),
       settle: med(c, (r) => r.settleMs),
+      fsyncs: med(c, (r) => r.fsyncsPerRequest),
     };
   };
   const d = { p50: med(fixed.get('direct')!, (r) => r.load.p50Ms), p99: med(fixed.get('direct')!, (r) => r.load.p99Ms) };
@@ -264,10 +283,21 @@ export async function targetsBench(): Promise<void> {
     ['  CPU per request (µs): proxy process', (k) => f(figs.get(k)!.proxyCpu, 1)],
     ['  CPU per request (µs): its children (store)', (k) => f(figs.get(k)!.childCpu, 1)],
     ['  idle wait after a run (ms, median)', (k) => f(figs.get(k)!.settle)],
+    ['  spool fdatasyncs per request', (k) => f(figs.get(k)!.fsyncs, 3)],
     [`fixed ${RATE} req/s: p50 / p99 added over direct (ms)`, (k) => `${f(figs.get(k)!.p50 - d.p50, 2)} / ${f(figs.get(k)!.p99 - d.p99, 2)}`],
     ['  sender lag p99, worst run (ms)', (k) => f(figs.get(k)!.lag, 2)],
     [`${CAPACITY_CONNECTIONS} connections: requests/s`, (k) => (cap.has(k) ? f(capRps(k)) : '')],
     ['  CPU per request (µs), proxy + children', (k) => (cap.has(k) ? f(capCpu(k), 1) : '')],
+    [
+      '  spool fdatasyncs per request',
+      (k) =>
+        cap.has(k)
+          ? f(
+              med(cap.get(k)!, (r) => r.fsyncsPerRequest),
+              3,
+            )
+          : '',
+    ],
     ['RSS idle (MiB): proxy / store', (k) => `${f(idle.get(k)!.proxy)} / ${idle.get(k)!.store === null ? '-' : f(idle.get(k)!.store!)}`],
     ['RSS peak under load (MiB): proxy / store', (k) => `${f(figs.get(k)!.peakProxy)} / ${figs.get(k)!.peakStore > 0 ? f(figs.get(k)!.peakStore) : '-'}`],
     [
