@@ -1,7 +1,5 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { measureDrain } from './audit-drain';
 import {
   benchProvider,
@@ -25,13 +23,15 @@ import {
   type LoadResult,
   type Target,
 } from './harness';
+import { profileBench } from './profile';
+import { targetsBench } from './targets';
 import { interactionCheckBench } from './interaction-check-bench';
 import { investigationsBench } from './investigations';
 import { jwtCheckBench } from './jwt-check-bench';
 import { verifyBench } from './verify-bench';
-import { targetsBench } from './targets';
-import { profileBench } from './profile';
 import { TestCa } from '../helpers/pki';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * npm run bench: provider, proxies and load generator on loopback. Each proxy under
@@ -195,6 +195,8 @@ async function abComparison(baseline: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'targets') return targetsBench(); // issue 13's targets, interleaved (test/bench/targets.ts)
+  if (process.env.BENCH_ONLY === 'profile') return profileBench(); // where the proxy's time goes (test/bench/profile.ts)
   if (process.env.BENCH_ONLY === 'ab') {
     const baseline = process.env.BENCH_BASELINE;
     if (!baseline) throw new Error('BENCH_ONLY=ab needs BENCH_BASELINE: a checkout of the baseline commit with npm run build done in it');
@@ -202,8 +204,6 @@ async function main(): Promise<void> {
   }
   if (process.env.BENCH_ONLY === 'export' || process.env.BENCH_ONLY === 'summary') return investigationsBench(process.env.BENCH_ONLY, PROXY_CORE);
   if (process.env.BENCH_ONLY === 'group-commit') return groupCommitComparison();
-  if (process.env.BENCH_ONLY === 'targets') return targetsBench(); // issue 13's targets, interleaved (test/bench/targets.ts)
-  if (process.env.BENCH_ONLY === 'profile') return profileBench(); // where the proxy's time goes (test/bench/profile.ts)
   if (process.env.BENCH_ONLY === 'checks') return interactionCheckBench(); // BENCH_ONLY=checks npm run bench: the checks' cost per request, in process
   if (process.env.BENCH_ONLY === 'verify') return verifyBench(); // BENCH_ONLY=verify npm run bench (BENCH_VERIFY_RECORDS, default 1,000,000)
   if (process.env.BENCH_ONLY === 'jwt') return jwtCheckBench(); // BENCH_ONLY=jwt npm run bench: the JWT check's CPU per request in report mode
