@@ -249,23 +249,18 @@ export async function targetsBench(): Promise<void> {
   const fig = (k: string) => {
     const c = closed.get(k)!;
     const x = fixed.get(k)!;
+    const loaded = [...c, ...x, ...(capacity.get(k) ?? [])]; // every run under load
     return {
       rps: med(c, (r) => r.load.rps),
       p99Closed: med(c, (r) => r.load.p99Ms),
       proxyCpu: med(c, (r) => r.proxyCpuUs),
       childCpu: med(c, (r) => r.childCpuUs),
-      errors: [...c, ...x].reduce((n, r) => n + r.load.errors, 0),
+      errors: loaded.reduce((n, r) => n + r.load.errors, 0),
       p50: med(x, (r) => r.load.p50Ms),
       p99: med(x, (r) => r.load.p99Ms),
       lag: max(x, (r) => (r.load as LoadResult & { sendLagP99Ms?: number }).sendLagP99Ms ?? NaN),
-      peakProxy: Math.max(
-        max(c, (r) => r.peakProxyMiB),
-        max(x, (r) => r.peakProxyMiB),
-      ),
-      peakStore: Math.max(
-        max(c, (r) => r.peakStoreMiB),
-        max(x, (r) => r.peakStoreMiB),
-      ),
+      peakProxy: max(loaded, (r) => r.peakProxyMiB),
+      peakStore: max(loaded, (r) => r.peakStoreMiB),
       settle: med(c, (r) => r.settleMs),
       fsyncs: med(c, (r) => r.fsyncsPerRequest),
     };
