@@ -86,6 +86,44 @@ function area(e: SelfTime): string {
   return 'native and VM';
 }
 
+/**
+ * The commonest caller chains (up to `depth` frames, nearest first) of the samples in a
+ * function (by name and location), in the window: who makes the time in a hot native
+ * function such as `writeBuffer` or `fdatasync`.
+ */
+export function callers(
+  profile: CpuProfile,
+  name: string,
+  loc: string,
+  fromUs = -Infinity,
+  toUs = Infinity,
+  depth = 5,
+): Array<{ chain: string; share: number }> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const frameName = (id: number) => {
+    const f = byId.get(id)!.callFrame;
+    const file = f.url.split('/').pop() ?? '';
+    return `${f.functionName || '(anonymous)'}${file ? ` (${file})` : ''}`;
+  };
+  const counts = new Map<string, number>();
+  let total = 0;
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i];
+    if (t < fromUs || t > toUs) continue;
+    const frame = byId.get(profile.samples[i])!.callFrame;
+    if ((frame.functionName || '(anonymous)') !== name || location(frame.url, frame.lineNumber) !== loc) continue;
+    const chain: string[] = [];
+    for (let id = parent.get(profile.samples[i]); id !== undefined && chain.length < depth; id = parent.get(id)) chain.push(frameName(id));
+    const key = chain.join(' < ');
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    total++;
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([chain, n]) => ({ chain, share: n / Math.max(1, total) }));
+}
+
 export function formatSelfTimes(title: string, r: ReturnType<typeof selfTimes>, count = 15): string {
   let out = `\n${title}: ${(r.totalUs / 1e6).toFixed(1)} s sampled, ${((100 * (r.totalUs - r.idleUs)) / Math.max(1, r.totalUs)).toFixed(1)}% busy\n`;
   const areas = new Map<string, number>();

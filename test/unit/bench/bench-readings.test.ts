@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selfTimes, type CpuProfile } from '../../bench/profile';
+import { callers, selfTimes, type CpuProfile } from '../../bench/profile';
 import { CpuMeter, procCpuSeconds, procRssMiB, productProcesses } from '../../bench/procs';
 
 /**
@@ -14,13 +14,14 @@ import { CpuMeter, procCpuSeconds, procRssMiB, productProcesses } from '../../be
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('bench profile summary', () => {
-  it('puts a busy function first, and leaves it out of a window before it ran', () => {
+  it('puts a busy function first with its caller, and leaves it out of a window before it ran', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-prof-'));
     try {
       // 100 ms asleep (idle), then 400 ms in benchHotLoop; the script prints the hrtime (µs) between.
       const script =
         'function benchHotLoop(ms){const end=Date.now()+ms;let x=0;while(Date.now()<end)x+=Math.sqrt(x+1);return x}' +
-        'setTimeout(()=>{process.stdout.write(String(process.hrtime.bigint()/1000n));benchHotLoop(400)},100)';
+        'function benchCaller(){return benchHotLoop(400)}' +
+        'setTimeout(()=>{process.stdout.write(String(process.hrtime.bigint()/1000n));benchCaller()},100)';
       const r = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '-e', script], { encoding: 'utf8', timeout: 20_000 });
       expect(r.status).toBe(0);
       const hotFrom = Number(r.stdout);
@@ -30,6 +31,7 @@ describe('bench profile summary', () => {
       expect(busiest.name).toBe('benchHotLoop');
       expect(busiest.busyShare).toBeGreaterThan(0.5);
       expect(all.totalUs).toBeGreaterThan(400_000);
+      expect(callers(profile, busiest.name, busiest.location)[0].chain).toMatch(/^benchCaller /);
       const before = selfTimes(profile, -Infinity, hotFrom - 5_000);
       expect(before.top.find((e) => e.name === 'benchHotLoop')).toBeUndefined();
     } finally {
