@@ -157,6 +157,13 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
       fileRecovered(kind) {
         log.warn({ work: kind }, `audit shipper: ${SHIPPER_WORK[kind]} works again`);
       },
+      unmatchedFinals(records) {
+        metrics.auditUnmatchedFinals.inc(records);
+        log.error(
+          { records, total: spool.queue.unmatchedFinals },
+          'audit shipper: final records whose begin record is not in the spool (a damaged or edited spool) stored with the fields they carry',
+        );
+      },
     },
   );
 

@@ -1,8 +1,15 @@
 import { hash } from 'node:crypto';
 import type { Transaction } from '../transaction';
 
-/** 1: written before the request is forwarded (in flight); 2: the final record. The store keeps the highest. */
-export type RecordVersion = 1 | 2;
+/**
+ * 1: written before the request is forwarded (in flight); 2: the final record. The store keeps the highest.
+ * In the spool only, 3 marks a final record that carries only what the end of the transaction
+ * adds (END_FACTS): the store merges it into its begin record and stores that as version 2.
+ */
+export type RecordVersion = 1 | 2 | 3;
+
+/** A final record of the end's facts only (its begin record, in the spool before it, holds the rest): never stored as such. */
+export const END_FACTS = 3;
 
 /** Facts about this gateway, the same on every record. */
 export interface RecordContext {
@@ -66,9 +73,16 @@ const text = (s: string) => JSON.stringify(wellFormed(s));
  * so the shipper can read a record's identity at fixed offsets and send the line to
  * ClickHouse as it is (no parse, no re-serialisation). Free text is JSON-escaped. The
  * request facts are encoded once per transaction and kept on it for the final record.
+ *
+ * Version 3 (END_FACTS) is the final record of a transaction whose begin record is in the
+ * spool: identity, what the end adds (completed_at, duration, status, outcome, error and
+ * failure codes, bytes, upstream times) and the seal fields, nothing the begin record
+ * already says. Its record_hash is still computed over the whole canonical form (the
+ * transaction holds every field); the store merges it into the begin (mergeEndFacts).
  */
 export function encodeAuditRecord(tx: Transaction, version: RecordVersion, context: RecordContext, seal?: RecordSeal | null): string {
-  if (tx.auditRequestFacts === '') tx.auditRequestFacts = requestFacts(tx, context);
+  // The end facts only (version 3) need no request facts; the hash still covers them (canonicalFinal reads the transaction).
+  if (tx.auditRequestFacts === '' && version !== END_FACTS) tx.auditRequestFacts = requestFacts(tx, context);
   if (version === 1) {
     return (
       `{"event_id":"${tx.eventId}","version":1${tx.auditRequestFacts}` +
@@ -89,7 +103,7 @@ export function encodeAuditRecord(tx: Transaction, version: RecordVersion, conte
     sealed = `${sealPrefix(seal)}${seal.seq},"record_hash":"${seal.hash}"`;
   }
   return (
-    `{"event_id":"${tx.eventId}","version":2${tx.auditRequestFacts}` +
+    `{"event_id":"${tx.eventId}",${version === END_FACTS ? '"version":3' : `"version":2${tx.auditRequestFacts}`}` +
     `,"completed_at":"${isoMillis(tx.completedAt)}","duration_ms":${duration}` +
     `,"status":${status},"outcome":"${tx.outcome}","error_code":"${tx.errorCode}","failure_reason":"${tx.failureReason}"` +
     `,"request_bytes":${requestBytes},"response_bytes":${responseBytes},"upstream_ttfb_ms":${ttfb}` +
@@ -344,6 +358,80 @@ export function recordIdentity(line: Buffer): { id: string; version: number } {
 
 /** A record's fields as JSON.parse reads its line: text, numbers, and the findings' lists of codes. */
 export type RecordFields = Record<string, string | number | string[]>;
+
+const VERSION_END = VERSION_AT + 1;
+const COMPLETED_KEY = Buffer.from(',"completed_at":"', 'latin1');
+/** Where the encoder's end facts have `","duration_ms":` (after completed_at's 24-character ISO text). */
+const DURATION_AT = VERSION_END + COMPLETED_KEY.length + 24;
+const DURATION_KEY = '","duration_ms":';
+
+/** An end-facts line as encodeAuditRecord writes it: every end column, in the encoder's order, after the identity. */
+function encoderEndFacts(end: Buffer): boolean {
+  return end.indexOf(COMPLETED_KEY, VERSION_END) === VERSION_END && end.toString('latin1', DURATION_AT, DURATION_AT + DURATION_KEY.length) === DURATION_KEY;
+}
+
+/** Whether the line is laid out as the encoder writes it: `{"event_id":"<36>","version":N` at fixed offsets. */
+function fixedLayout(line: Buffer): boolean {
+  return line.length > VERSION_END && line[VERSION_AT - 1] === 0x3a && line.toString('latin1', 0, ID_START) === '{"event_id":"';
+}
+
+/**
+ * The complete final record (version 2) of a transaction from its begin record (version 1)
+ * and its end-facts record (version 3, END_FACTS): the begin's request facts, then the
+ * end's fields, so the line is the one the gateway wrote whole before issue 13 (same keys,
+ * same values, same order). Fast path: both as the encoder writes them, spliced as bytes
+ * (the begin's facts end where its `,"completed_at":"` starts; JSON escapes every quote
+ * inside a string, so that text is never inside a value; the end's line holds every column
+ * after it). Otherwise (a recovery's
+ * `interrupted` end facts, a begin of an older layout) both are parsed and the end's
+ * fields laid over the begin's.
+ */
+export function mergeEndFacts(begin: Buffer, end: Buffer): Buffer {
+  if (fixedLayout(begin) && fixedLayout(end) && begin[VERSION_AT] === 0x31 && encoderEndFacts(end)) {
+    const factsEnd = begin.indexOf(COMPLETED_KEY, VERSION_END);
+    if (factsEnd > 0) {
+      const merged = Buffer.allocUnsafe(factsEnd + end.length - VERSION_END);
+      begin.copy(merged, 0, 0, factsEnd);
+      merged[VERSION_AT] = 0x32;
+      end.copy(merged, factsEnd, VERSION_END);
+      return merged;
+    }
+  }
+  const fields = { ...(JSON.parse(begin.toString('utf8')) as RecordFields), ...(JSON.parse(end.toString('utf8')) as RecordFields), version: 2 };
+  return Buffer.from(JSON.stringify(fields), 'utf8');
+}
+
+/**
+ * An end-facts record whose begin record cannot be found, as a final record (version 2)
+ * with what it has: the columns it lacks take the table's defaults, but for received_at,
+ * taken as completed_at less the duration: the table is partitioned and expired by it, and
+ * its default (1970) would have the row deleted by the retention TTL. Never dropped.
+ */
+export function endFactsAlone(end: Buffer): Buffer {
+  const fields = JSON.parse(end.toString('utf8')) as RecordFields;
+  const { event_id: id, completed_at: completed, duration_ms: duration } = fields;
+  const received = typeof completed === 'string' && fields.received_at === undefined ? Date.parse(completed) - (Number(duration) || 0) : NaN;
+  const alone: RecordFields = { event_id: id, version: 2, ...(Number.isFinite(received) ? { received_at: isoMillis(received) } : {}) };
+  return Buffer.from(JSON.stringify(Object.assign(alone, fields, { version: 2 })), 'utf8');
+}
+
+/**
+ * What of a complete final record `full` its begin record does not already say, as an
+ * end-facts record (version 3): identity first, then each field whose value differs from
+ * the begin's or that the begin lacks (a column added since it was written), in `full`'s
+ * order, so the seal fields stay last (recordSealOf reads them there). mergeEndFacts(begin,
+ * this) gives back `full`'s fields and values.
+ */
+export function endFactsOf(full: RecordFields, begin: RecordFields): RecordFields {
+  const end: RecordFields = { event_id: full.event_id, version: END_FACTS };
+  for (const key of Object.keys(full)) {
+    if (key === 'event_id' || key === 'version') continue;
+    const v = full[key];
+    const was = begin[key];
+    if (was === undefined || (Array.isArray(v) ? JSON.stringify(v) !== JSON.stringify(was) : v !== was)) end[key] = v;
+  }
+  return end;
+}
 
 /** The final record for a transaction whose begin record survived a crash and whose end did not (unsealed). */
 export function interruptedRecord(begin: Buffer, recoveredAt: number): string {

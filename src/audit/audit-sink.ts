@@ -3,11 +3,13 @@ import type { Transaction } from '../transaction';
 /** Where the gateway hands its transactions for audit. The spool implements it. */
 export interface AuditSink {
   /**
-   * The in-flight record, before the request is forwarded. Resolves once it is durable;
-   * rejects with a typed error (full, timed out, I/O) when it cannot be, and then
-   * AUDIT_FAILURE_MODE decides whether the request goes on.
+   * The in-flight record, before the request is forwarded. `done()` runs once it is
+   * durable; `done(err)` with a typed error (full, timed out, unavailable, closed) when it
+   * cannot be, and then AUDIT_FAILURE_MODE decides whether the request goes on. A record
+   * refused at once (no system call) is reported before begin returns. A callback, not a
+   * promise: no promise, reaction job and closure chain per request on the hot path.
    */
-  begin(tx: Transaction): Promise<void>;
+  begin(tx: Transaction, done: (err?: Error) => void): void;
   /**
    * The final record (also the only record of a refusal). Not awaited for durability:
    * `then` runs once it is in the file (within this turn of the event loop), or, when the

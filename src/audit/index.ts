@@ -1,5 +1,9 @@
 export {
   encodeAuditRecord,
+  endFactsAlone,
+  endFactsOf,
+  END_FACTS,
+  mergeEndFacts,
   interruptedFields,
   interruptedRecord,
   recordIdentity,

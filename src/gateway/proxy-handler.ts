@@ -121,13 +121,11 @@ export function createProxyHandler(deps: ProxyHandlerDeps): (req: IncomingMessag
     const audit = deps.audit;
     if (audit === null) return deps.engine.forward(ex, route);
     // No request reaches a provider unless its record is durable on local disk.
-    audit.begin(tx).then(
-      () => forwardUnlessGone(ex, route),
-      () => {
-        if (deps.auditFailOpen) forwardUnlessGone(ex, route);
-        else if (tx.outcome === 'in_flight') deny(ex, refuse.auditUnavailable());
-      },
-    );
+    // A callback (no promise per request); a record refused at once is told before begin returns.
+    audit.begin(tx, (err) => {
+      if (err === undefined || deps.auditFailOpen) forwardUnlessGone(ex, route);
+      else if (tx.outcome === 'in_flight') deny(ex, refuse.auditUnavailable());
+    });
   };
 
   /** The consumer may have gone, or been refused, while the record was being made durable: then nothing is forwarded. */

@@ -231,6 +231,11 @@ export class GatewayMetrics {
     help: 'Bytes of torn or corrupt spool tails found at start-up or while shipping, skipped.',
     registers: [this.registry],
   });
+  readonly auditUnmatchedFinals = new Counter({
+    name: 'spine_gateway_audit_unmatched_finals_total',
+    help: 'Final records carrying only the end facts whose begin record was not in the spool (a damaged spool): stored with what they had.',
+    registers: [this.registry],
+  });
 
   /** Exposes the audit pipeline's counters and gauges, read from `stats` when scraped. */
   watchAudit(stats: AuditStats): void {

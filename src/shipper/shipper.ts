@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { recordIdentity } from '../audit';
 import type { AuditStore, AuditStoreError } from '../clickhouse';
 import { classifyStoreError } from '../clickhouse';
-import { encodeRecord, type AcknowledgeResult, type SpoolBatch, type SpoolPosition, type SpoolQueue } from '../spool';
+import { encodeRecord, type AcknowledgeResult, type QueueBatch, type SpoolBatch, type SpoolPosition, type SpoolQueue } from '../spool';
 
 export interface ShipperOptions {
   deadLetterDir: string;
@@ -30,6 +30,12 @@ export interface ShipperEvents {
    */
   fileFault(kind: ShipperFileWork, error: NodeJS.ErrnoException): void;
   fileRecovered(kind: ShipperFileWork): void;
+  /**
+   * Final records that carried only the end's facts and whose begin record the spool no
+   * longer had (SpoolQueue.read says why that cannot happen on a whole spool): stored with
+   * what they had, never dropped. Told per batch stored or dead-lettered.
+   */
+  unmatchedFinals?(records: number): void;
 }
 
 export type ShipperFileWork = 'read' | 'checkpoint' | 'delete' | 'dead_letter' | 'loop';
@@ -38,7 +44,7 @@ export type ShipperFileWork = 'read' | 'checkpoint' | 'delete' | 'dead_letter' |
 const BATCH_MAX_BYTES = 16 * 1024 * 1024;
 
 interface Prepared {
-  batch: SpoolBatch;
+  batch: QueueBatch;
   lines: string;
   records: Identified[];
 }
@@ -300,6 +306,7 @@ export class Shipper {
         this.events.shipped(records.length, (performance.now() - started) / 1000);
       }
       await this.acknowledge(batch);
+      if (batch.unmatchedFinals > 0) this.events.unmatchedFinals?.(batch.unmatchedFinals);
       // A partial batch (the reader reached the end of what is durable): let the next one gather for
       // batchMaxAgeMs. After a full batch there is a backlog: go on at once (the next batch is already read).
       if (batch.reachedEnd) await this.sleep(this.options.batchMaxAgeMs);

@@ -1,6 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import {
   encodeAuditRecord,
+  endFactsOf,
+  END_FACTS,
   interruptedFields,
   recordIdentity,
   recordSealOf,
@@ -138,12 +140,21 @@ export class AuditSpool implements AuditSink {
     return this.lateRecovery;
   }
 
-  begin(tx: Transaction): Promise<void> {
-    return this.writer.append(encodeAuditRecord(tx, 1, this.context)).catch((err: Error) => {
-      if (err instanceof SpoolTimeoutError && err.pending) this.timedOut++;
+  begin(tx: Transaction, done: (err?: Error) => void): void {
+    this.writer.append(encodeAuditRecord(tx, 1, this.context), (err?: Error) => {
+      if (err === undefined)
+        tx.auditBegun = true; // durable: the final record need carry only the end's facts
+      else if (err instanceof SpoolTimeoutError && err.pending) this.timedOut++;
       // Held records are written later; in closed mode the request is refused and its final record covers it.
       else if (this.failOpen && !(err instanceof SpoolUnavailableError && err.held)) this.beginsDropped++;
-      throw err;
+      // The writer calls a whole group's waiters in one loop: a throw here must not leave the others waiting.
+      try {
+        done(err);
+      } catch (thrown) {
+        process.nextTick(() => {
+          throw thrown;
+        });
+      }
     });
   }
 
@@ -159,7 +170,9 @@ export class AuditSpool implements AuditSink {
     const sealer = this.sealer;
     // The transaction's end was taken just now: it stands for the clock (no second reading).
     const seal = sealer === null ? null : sealer.next(this.writer.currentSegment, Math.floor(tx.completedAt));
-    const line = encodeAuditRecord(tx, 2, this.context, seal);
+    // Its begin record is durable in the spool (and precedes this one): the end's facts only, merged by the store.
+    // Otherwise (a refusal, or a begin that failed, timed out or is held) the record is complete.
+    const line = encodeAuditRecord(tx, tx.auditBegun ? END_FACTS : 2, this.context, seal);
     if (seal === null) return this.writer.appendWritten(line, () => then?.(), tx.outcome !== 'denied');
     sealer!.keep(seal);
     this.writer.appendWritten(line, () => then?.(), tx.outcome !== 'denied', seal.seq);
@@ -174,7 +187,7 @@ export class AuditSpool implements AuditSink {
  * One pass over the spool: cuts a torn tail, pairs begin and final records, and counts
  * the backlog after the checkpoint. Throws a file-system error as it is.
  */
-function recoverTransactions(dir: string): { recovery: AuditSpoolRecovery; interrupted: RecordFields[]; recovered: RecoveredRecord[] } {
+function recoverTransactions(dir: string): { recovery: AuditSpoolRecovery; interrupted: Interrupted[]; recovered: RecoveredRecord[] } {
   mkdirSync(dir, { recursive: true });
   const checkpoint = readCheckpoint(dir, listSegments(dir));
   const open = new Map<string, Buffer>();
@@ -192,18 +205,28 @@ function recoverTransactions(dir: string): { recovery: AuditSpoolRecovery; inter
     if (segment > checkpoint.segment || (segment === checkpoint.segment && end > checkpoint.offset)) unshipped++;
   });
   const now = Date.now();
-  const interrupted = [...open.values()].map((begin) => interruptedFields(begin, now));
+  const interrupted = [...open.values()].map((begin) => ({ fields: interruptedFields(begin, now), begin }));
   return { recovery: { ...report, interrupted: open.size, backlog: unshipped }, interrupted, recovered };
+}
+
+/** A transaction cut off by a stop: its begin record, and its final record (complete) to write. */
+interface Interrupted {
+  fields: RecordFields;
+  begin: Buffer;
 }
 
 /**
  * An interrupted record as its JSON line, sealed when `seal` is given: its free text made
  * well-formed (as the encoder writes it), the seal fields set last (where recordSealOf reads them), and
  * record_hash computed over the canonical form of the values as ClickHouse will read them.
+ * Written as end facts (version 3): only what differs from its begin record, which is in the
+ * spool before it (the store merges the two into the complete record hashed here).
  */
-function sealInterrupted(record: RecordFields, sealer: Sealer | null, segment: number): { line: string; seq: number } {
+function sealInterrupted(interrupted: Interrupted, sealer: Sealer | null, segment: number): { line: string; seq: number } {
+  const record = interrupted.fields;
+  const endFacts = () => JSON.stringify(endFactsOf(record, JSON.parse(interrupted.begin.toString('utf8')) as RecordFields));
   const seal = sealer === null ? null : sealer.next(segment);
-  if (sealer === null || seal === null) return { line: JSON.stringify(record), seq: 0 };
+  if (sealer === null || seal === null) return { line: endFacts(), seq: 0 };
   for (const key of Object.keys(record)) {
     const v = record[key];
     if (typeof v === 'string') record[key] = wellFormed(v);
@@ -228,5 +251,5 @@ function sealInterrupted(record: RecordFields, sealer: Sealer | null, segment: n
   seal.hash = recordHash(values);
   record.record_hash = seal.hash;
   sealer.keep(seal);
-  return { line: JSON.stringify(record), seq: seal.seq };
+  return { line: endFacts(), seq: seal.seq };
 }

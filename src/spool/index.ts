@@ -13,7 +13,7 @@ export {
 export { recoverSpool, scanSegment, type RecoveryReport } from './recovery';
 export { readBatch, type SpoolBatch } from './spool-reader';
 export { readCheckpoint, writeCheckpoint, loadCheckpoint, saveCheckpoint, type SpoolPosition } from './checkpoint';
-export { SpoolQueue, type AcknowledgeResult, type SpoolLink } from './spool-queue';
+export { SpoolQueue, type AcknowledgeResult, type QueueBatch, type SpoolLink } from './spool-queue';
 export { listSegments, listSegmentsAsync, segmentPath } from './segments';
 export { AuditSpool, type AuditSpoolOptions, type AuditSpoolRecovery } from './audit-spool';
 export { encodeRecord, decodeRecord } from './framing';

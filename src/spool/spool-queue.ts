@@ -1,5 +1,5 @@
 import { stat, unlink } from 'node:fs/promises';
-import { recordIdentity } from '../audit';
+import { END_FACTS, endFactsAlone, mergeEndFacts, recordIdentity } from '../audit';
 import { loadCheckpoint, saveCheckpoint, type SpoolPosition } from './checkpoint';
 import { listSegmentsAsync, segmentPath } from './segments';
 import { readBatch, type SpoolBatch } from './spool-reader';
@@ -29,6 +29,19 @@ export interface AcknowledgeResult {
   deletion?: NodeJS.ErrnoException | null;
 }
 
+/**
+ * A batch as the queue hands it out: every end-facts record (version 3) already merged with
+ * its begin record into the complete final record (version 2), so what is shipped, and what
+ * a dead-letter file keeps, is the complete row.
+ */
+export interface QueueBatch extends SpoolBatch {
+  /** End-facts records in this batch whose begin record could not be found: shipped with what they have. */
+  unmatchedFinals: number;
+}
+
+/** Records read per step while rebuilding the open transactions at start. */
+const REBUILD_BATCH = 20_000;
+
 /** The error as Node gave it (not `instanceof Error` when it comes from another realm, as under a test runner's VM). */
 function errno(err: unknown): NodeJS.ErrnoException {
   return (typeof err === 'object' && err !== null && 'message' in err ? err : new Error(String(err))) as NodeJS.ErrnoException;
@@ -48,8 +61,15 @@ function before(a: SpoolPosition, b: SpoolPosition): boolean {
  * begun in it is still open: start-up recovery needs the begin record of a transaction
  * cut off by a crash, to write its `interrupted` final record. Each begin record is
  * filed under the segment it was read from (a batch may span several segments).
- * A transaction whose final record is acknowledged is closed; one begun before the last
- * start is not tracked, as recovery already gave it a final record in the spool.
+ * A transaction whose final record is acknowledged is closed.
+ *
+ * The store merges (issue 13): a final record whose begin record is in the spool carries
+ * only what the end of the transaction adds (END_FACTS); read() hands it out merged with
+ * that begin record, which the queue keeps from when it is read until its final record is
+ * acknowledged. The begin always precedes its final record in the spool (the gateway writes
+ * end facts only once the begin is durable) and its segment is kept while it is open, so
+ * at start (the store process restarted, or the gateway) start() rebuilds the open
+ * transactions from the segments before the checkpoint, reading them without shipping them.
  */
 export class SpoolQueue {
   private acknowledged: SpoolPosition = { segment: 1, offset: 0 };
@@ -60,6 +80,10 @@ export class SpoolQueue {
   /** Begun transactions whose final record is not acknowledged yet: event id → segment of the begin record. */
   private readonly openBegins = new Map<string, number>();
   private readonly openPerSegment = new Map<number, number>();
+  /** Begin records read and not yet closed by an acknowledged final record: what end facts are merged into. */
+  private readonly begins = new Map<string, Buffer>();
+  /** End-facts records acknowledged without their begin record (see read()): counted, never dropped. */
+  unmatchedFinals = 0;
   /** The lowest segment to keep whatever the checkpoint says (the sealer's: its records are not sealed yet). */
   private retainFrom: (needsRoom: boolean) => number = () => Infinity;
 
@@ -70,14 +94,73 @@ export class SpoolQueue {
 
   /** Where to read from: the saved checkpoint, moved onto a segment that exists. Throws a file-system error as it is. */
   async start(): Promise<SpoolPosition> {
-    this.acknowledged = await loadCheckpoint(this.dir, await listSegmentsAsync(this.dir));
+    const segments = await listSegmentsAsync(this.dir);
+    const checkpoint = await loadCheckpoint(this.dir, segments);
+    await this.rebuild(segments, checkpoint);
+    this.acknowledged = checkpoint;
     this.deletionDue = true;
     return { ...this.acknowledged };
   }
 
-  /** Up to `maxRecords` records (and about `maxBytes`) from `from`, never past what is durable. */
-  read(from: SpoolPosition, maxRecords: number, maxBytes: number): Promise<SpoolBatch> {
-    return readBatch(this.dir, from, this.writer.durableEnd, maxRecords, maxBytes);
+  /**
+   * The transactions open at the checkpoint: begin records before it whose final record is
+   * not before it too. Read (never shipped again) from the oldest segment kept; only
+   * segments holding an open begin (or kept for the sealer) are still there, so this is
+   * short. Before the first deletion: without it, start-up would delete their segments.
+   */
+  private async rebuild(segments: readonly number[], checkpoint: SpoolPosition): Promise<void> {
+    this.begins.clear();
+    this.openBegins.clear();
+    this.openPerSegment.clear();
+    if (segments.length === 0) return;
+    const found = new Map<string, { line: Buffer; segment: number }>();
+    let position: SpoolPosition = { segment: segments[0], offset: 0 };
+    const end = { segment: checkpoint.segment, offset: checkpoint.offset };
+    // Bounded: each step moves forward (or ends), and the checkpoint is a fixed end.
+    while (before(position, end)) {
+      const batch = await readBatch(this.dir, position, end, REBUILD_BATCH, 16 * 1024 * 1024);
+      for (let i = 0; i < batch.payloads.length; i++) {
+        const { id, version } = recordIdentity(batch.payloads[i]);
+        if (version === 1) found.set(id, { line: batch.payloads[i], segment: batch.segments[i] });
+        else found.delete(id);
+      }
+      if (!before(position, batch.next)) break; // no progress: the end, or nothing readable before it
+      position = batch.next;
+    }
+    for (const [id, { line, segment }] of found) {
+      this.begins.set(id, line);
+      this.openBegins.set(id, segment);
+      this.openPerSegment.set(segment, (this.openPerSegment.get(segment) ?? 0) + 1);
+    }
+  }
+
+  /**
+   * Up to `maxRecords` records (and about `maxBytes`) from `from`, never past what is
+   * durable, each end-facts record merged with its begin record. One whose begin cannot be
+   * found is handed out as a final record with what it has (the table's defaults for the
+   * rest), and counted in the batch. That cannot happen while the spool is whole: the
+   * begin is durable before its end facts are written, so it sits before them, and its
+   * segment is kept until the final record is acknowledged. Only a spool damaged or edited
+   * (a corrupt tail skipped, a segment removed by hand) loses it.
+   */
+  async read(from: SpoolPosition, maxRecords: number, maxBytes: number): Promise<QueueBatch> {
+    const batch = await readBatch(this.dir, from, this.writer.durableEnd, maxRecords, maxBytes);
+    let unmatchedFinals = 0;
+    const { payloads } = batch;
+    for (let i = 0; i < payloads.length; i++) {
+      const { id, version } = recordIdentity(payloads[i]);
+      // Kept until the final record is acknowledged: a batch read again (after a failed insert) finds it still.
+      if (version === 1) this.begins.set(id, payloads[i]);
+      else if (version === END_FACTS) {
+        const begin = this.begins.get(id);
+        if (begin !== undefined) payloads[i] = mergeEndFacts(begin, payloads[i]);
+        else {
+          payloads[i] = endFactsAlone(payloads[i]);
+          unmatchedFinals++;
+        }
+      }
+    }
+    return Object.assign(batch, { unmatchedFinals });
   }
 
   /**
@@ -89,7 +172,10 @@ export class SpoolQueue {
    */
   async acknowledge(through: SpoolBatch | SpoolPosition): Promise<AcknowledgeResult> {
     const position = 'next' in through ? through.next : through;
-    if ('next' in through) this.track(through);
+    if ('next' in through) {
+      this.track(through);
+      if ('unmatchedFinals' in through) this.unmatchedFinals += (through as QueueBatch).unmatchedFinals;
+    }
     if (before(this.acknowledged, position)) {
       if (position.segment > this.acknowledged.segment) this.deletionDue = true;
       this.acknowledged = { segment: position.segment, offset: position.offset };
@@ -137,6 +223,7 @@ export class SpoolQueue {
         this.openBegins.set(id, segment);
         this.openPerSegment.set(segment, (this.openPerSegment.get(segment) ?? 0) + 1);
       } else {
+        this.begins.delete(id);
         const from = this.openBegins.get(id);
         if (from === undefined) continue;
         this.openBegins.delete(id);

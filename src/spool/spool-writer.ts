@@ -326,9 +326,20 @@ export class SpoolWriter {
     return null;
   }
 
-  /** Gathers the record for the next group commit; resolves once it is durable. */
-  append(record: string | Buffer): Promise<void> {
+  /**
+   * Gathers the record for the next group commit; `done()` once it is durable, `done(err)`
+   * when it is refused (at once, before append returns) or fails. Without `done`, a promise
+   * (tests, tools); the hot path passes a callback.
+   */
+  append(record: string | Buffer): Promise<void>;
+  append(record: string | Buffer, done: Written): void;
+  append(record: string | Buffer, done?: Written): Promise<void> | void {
     const refused = this.take(record);
+    if (done !== undefined) {
+      if (refused) return done(refused);
+      this.arenaWaiters.push(done);
+      return this.scheduleCommit();
+    }
     if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
       this.arenaWaiters.push((err) => (err ? reject(err) : resolve()));

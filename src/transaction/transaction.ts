@@ -119,6 +119,11 @@ export class Transaction {
    * the final one (they do not change once the request is forwarded); '' until then.
    */
   auditRequestFacts = '';
+  /**
+   * The in-flight record is durable in the spool (its begin succeeded): the final record
+   * then carries only what the end adds, and the store merges it into that begin record.
+   */
+  auditBegun = false;
 
   constructor(
     readonly method: string,

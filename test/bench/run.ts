@@ -32,6 +32,7 @@ import { verifyBench } from './verify-bench';
 import { TestCa } from '../helpers/pki';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { finalRecordBench } from './final-record';
 
 /**
  * npm run bench: provider, proxies and load generator on loopback. Each proxy under
@@ -204,6 +205,7 @@ async function main(): Promise<void> {
   }
   if (process.env.BENCH_ONLY === 'export' || process.env.BENCH_ONLY === 'summary') return investigationsBench(process.env.BENCH_ONLY, PROXY_CORE);
   if (process.env.BENCH_ONLY === 'group-commit') return groupCommitComparison();
+  if (process.env.BENCH_ONLY === 'final-record') return finalRecordBench(); // issue 13: the end-facts final record's bytes, encode and merge CPU
   if (process.env.BENCH_ONLY === 'checks') return interactionCheckBench(); // BENCH_ONLY=checks npm run bench: the checks' cost per request, in process
   if (process.env.BENCH_ONLY === 'verify') return verifyBench(); // BENCH_ONLY=verify npm run bench (BENCH_VERIFY_RECORDS, default 1,000,000)
   if (process.env.BENCH_ONLY === 'jwt') return jwtCheckBench(); // BENCH_ONLY=jwt npm run bench: the JWT check's CPU per request in report mode

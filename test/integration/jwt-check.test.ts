@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { END_FACTS, mergeEndFacts, recordIdentity } from '../../src/audit';
 import { exampleToken } from '../../src/check';
 import { listSegments, scanSegment } from '../../src/spool';
 import { getText, parseExposition } from '../helpers/metrics-kit';
@@ -68,8 +69,15 @@ const authorizationOf = (value: string | undefined) =>
 function spooled(gw: RunningGateway): Array<Record<string, unknown>> {
   const dir = join(gw.dir, 'data', 'spool');
   if (!existsSync(dir)) return [];
+  // A final record of a forwarded request carries the end's facts only (version 3): read merged with its begin, as the store stores it.
+  const begins = new Map<string, Buffer>();
   return listSegments(dir).flatMap((segment) =>
-    scanSegment(dir, segment).records.map((r) => JSON.parse(r.payload.toString('utf8')) as Record<string, unknown>),
+    scanSegment(dir, segment).records.map((r) => {
+      const { id, version } = recordIdentity(r.payload);
+      if (version === 1) begins.set(id, r.payload);
+      const line = version === END_FACTS && begins.has(id) ? mergeEndFacts(begins.get(id)!, r.payload) : r.payload;
+      return JSON.parse(line.toString('utf8')) as Record<string, unknown>;
+    }),
   );
 }
 /** The final (version 2) record of one trace, once it is in the spool. */

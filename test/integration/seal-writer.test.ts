@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { encodeAuditRecord, recordSealOf } from '../../src/audit';
+import { END_FACTS, encodeAuditRecord, mergeEndFacts, recordIdentity, recordSealOf } from '../../src/audit';
 import { createLogger } from '../../src/log';
 import { CANONICAL_FORM, CANONICAL_V2, SEAL_FILE, Sealer, loadSigningKey, recordHash } from '../../src/seal';
 import { AuditSpool, recoverSpool } from '../../src/spool';
@@ -228,14 +228,20 @@ test('interrupted records (spool recovery) are hashed in form 2 as ClickHouse re
   expect(second.recovery?.interrupted).toBe(begins.length);
   await second.spool.close();
   await sealer.stop();
+  // Each interrupted record carries only what differs from its begin record (version 3): the store merges the two.
   const finals: Buffer[] = [];
+  const spooledBegins = new Map<string, Buffer>();
   recoverSpool(spoolDir, (_segment, payload) => {
-    if (JSON.parse(payload.toString()).version === 2) finals.push(Buffer.from(payload));
+    const { id, version } = recordIdentity(payload);
+    if (version === 1) spooledBegins.set(id, Buffer.from(payload));
+    else finals.push(Buffer.from(payload));
   });
   expect(finals).toHaveLength(begins.length);
+  expect(finals.map((l) => recordIdentity(l).version)).toEqual(begins.map(() => END_FACTS));
+  expect(finals.filter((l) => 'trace_id' in JSON.parse(l.toString()) || 'consumer_asid' in JSON.parse(l.toString()))).toEqual([]);
   // The seal fields stay last, where a later recovery reads them.
   expect(finals.filter((l) => recordSealOf(l)?.chain !== sealer.chain).map((l) => l.toString().slice(-300))).toEqual([]);
-  await store.insertLines(finals.map((l) => l.toString()).join('\n'));
+  await store.insertLines(finals.map((l) => mergeEndFacts(spooledBegins.get(recordIdentity(l).id)!, l).toString()).join('\n'));
 
   const rows = await sealedRows(storeQuery(store), sealer.chain);
   expect(rows.map((r) => r.outcome)).toEqual(begins.map(() => 'interrupted'));

@@ -74,3 +74,39 @@ describe('SpoolQueue.acknowledge', () => {
     await writer.close();
   });
 });
+
+describe('SpoolQueue.read merges end facts (issue 13)', () => {
+  const begin = (id: string) => `{"event_id":"${id}","version":1,"trace_id":"t-${id}","completed_at":"2026-01-01T00:00:00.000Z","status":0}`;
+  const endFacts = (id: string) => `{"event_id":"${id}","version":3,"completed_at":"2026-01-01T00:00:01.000Z","duration_ms":1000,"status":200}`;
+
+  test('a final read again (after a failed insert) is merged again; once acknowledged its begin is let go', async () => {
+    const dir = tempDir('queue-merge-');
+    const { writer, queue } = await openSpool(dir);
+    const id = randomUUID();
+    await writer.append(begin(id));
+    let position = await queue.start();
+    const first = await queue.read(position, 100, 1 << 20);
+    expect(first.payloads).toHaveLength(1);
+    await queue.acknowledge(first);
+    position = first.next;
+    await writer.append(endFacts(id));
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const batch = await queue.read(position, 100, 1 << 20);
+      expect(batch.unmatchedFinals).toBe(0);
+      expect(JSON.parse(batch.payloads[0].toString())).toEqual({
+        event_id: id,
+        version: 2,
+        trace_id: `t-${id}`,
+        completed_at: '2026-01-01T00:00:01.000Z',
+        status: 200,
+        duration_ms: 1000,
+      });
+    }
+    await queue.acknowledge(await queue.read(position, 100, 1 << 20));
+    // Read once more from the same place (a replay): the begin is gone now, so the final stands alone, counted.
+    const replay = await queue.read(position, 100, 1 << 20);
+    expect(replay.unmatchedFinals).toBe(1);
+    expect(JSON.parse(replay.payloads[0].toString())).toMatchObject({ event_id: id, version: 2, status: 200, received_at: '2026-01-01T00:00:00.000Z' });
+    await writer.close();
+  });
+});
