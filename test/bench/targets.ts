@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureDrain } from './audit-drain';
 import {
@@ -363,4 +363,10 @@ export async function targetsBench(): Promise<void> {
     out += `BUSY MACHINE: the load average was ${loadAtStart} before the bench started: these figures are noisy, rerun on an idle machine.\n`;
   process.stdout.write(out);
   for (const child of started) if (child.exitCode === null) child.kill();
+  // The spools and the engine's data (hundreds of MiB after the drain) go once every process has exited; BENCH_KEEP=1 keeps them.
+  if (process.env.BENCH_KEEP !== '1') {
+    const deadline = performance.now() + 15_000;
+    while (started.some((c) => c.exitCode === null && c.signalCode === null) && performance.now() < deadline) await sleep(100);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
