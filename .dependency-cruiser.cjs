@@ -22,8 +22,10 @@ const LAYERS = [
   ['check'],
   ['route', 'limit', 'audit', 'seal'],
   ['proxy', 'spool', 'clickhouse'],
-  ['gateway', 'shipper', 'admin'],
-  ['investigate'],
+  ['gateway', 'shipper', 'admin', 'ipc'],
+  // The gateway process's supervisor (never loads the store's code), then the store process's service.
+  ['investigate', 'supervisor'],
+  ['store'],
 ];
 
 const layerOf = new Map(LAYERS.flatMap((folders, layer) => folders.map((f) => [f, layer])));
@@ -39,6 +41,15 @@ const upward = [...layerOf].map(([folder, layer]) => ({
       .join('|')})/`,
   },
 }));
+
+/**
+ * What the gateway process never loads (lean-gateway-process below): the audit store's
+ * folders, the composition roots of other processes (the store's entry, the CLI, the demo)
+ * and the ClickHouse clients.
+ */
+const OUTSIDE_GATEWAY = '^src/(clickhouse|store|investigate|shipper|cli|demo)/|^src/store-main\\.ts$|node_modules/(chdb|@clickhouse/client)/';
+/** The modules that hold the in-process test seam of the store (lean-gateway-process-seam). */
+const STORE_SEAM = '^src/(app|app-audit)\\.ts$';
 
 const known = [...layerOf.keys(), 'cli', 'demo'].join('|');
 
@@ -80,6 +91,41 @@ module.exports = {
       from: { path: '^src/', pathNot: '^src/clickhouse/' },
       to: { path: 'node_modules/(@clickhouse/client|chdb)/' },
     },
+    // The lean gateway process (issue 13; README "How the admin port reaches the audit store"):
+    // no runtime import path from src/main.ts, app.ts, app-audit.ts, gateway, admin,
+    // supervisor, ipc, spool or seal may reach the store's code or the ClickHouse clients
+    // (chDB alone is hundreds of MiB resident). Written as a closed set rather than a
+    // `reachable` rule, because reachability in dependency-cruiser follows every edge,
+    // type-only ones included, and cannot leave out one edge (the test seam below): every
+    // module the gateway process may load (all of src but OUTSIDE_GATEWAY) imports at run
+    // time only modules of that same set, so no path from any of them ever leaves it.
+    // `import type`, and imports used only as types, compile to nothing: not counted
+    // (tsPreCompilationDeps 'specify' marks the latter pre-compilation-only; every other rule still sees them).
+    {
+      name: 'lean-gateway-process',
+      comment: `The gateway process never loads the audit store: a module it may load imports ${OUTSIDE_GATEWAY} only as types (the store runs in its own process; the admin port reaches its API over a socket, src/admin/audit-store-proxy.ts).`,
+      severity: 'error',
+      from: { path: '^src/', pathNot: `${OUTSIDE_GATEWAY}|${STORE_SEAM}` },
+      to: { path: OUTSIDE_GATEWAY, dependencyTypesNot: ['type-only', 'pre-compilation-only'] },
+    },
+    // The test seam: buildGateway(..., { store: 'inline' }) runs the store service inside the
+    // gateway for tests that want the AuditStore object. It loads src/store lazily (require()
+    // or import(), evaluated only when asked), so `npm start` never does; that one edge, from
+    // STORE_SEAM to src/store/index.ts, is the only one allowed out of the set.
+    {
+      name: 'lean-gateway-process-seam',
+      comment: `${STORE_SEAM} loads the store only lazily (require() or import() of src/store/index.ts, for the in-process test seam), never with a static import, and nothing else of ${OUTSIDE_GATEWAY}.`,
+      severity: 'error',
+      from: { path: STORE_SEAM },
+      to: { path: OUTSIDE_GATEWAY, dependencyTypesNot: ['type-only', 'pre-compilation-only', 'require', 'dynamic-import'] },
+    },
+    {
+      name: 'lean-gateway-process-seam-target',
+      comment: `${STORE_SEAM} may load lazily only src/store/index.ts.`,
+      severity: 'error',
+      from: { path: STORE_SEAM },
+      to: { path: OUTSIDE_GATEWAY, pathNot: '^src/store/index\\.ts$', dependencyTypes: ['require', 'dynamic-import'] },
+    },
     {
       name: 'no-test-code-in-src',
       severity: 'error',
@@ -90,7 +136,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    tsPreCompilationDeps: true,
+    tsPreCompilationDeps: 'specify',
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
   },

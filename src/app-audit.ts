@@ -1,18 +1,47 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { AuditSink } from './audit';
-import { AuditStore } from './clickhouse';
+import type { AuditStore } from './clickhouse';
+import type * as StoreModuleTypes from './store';
 import type { Settings } from './config';
 import { DataDirInUseError, DataDirLock, LOCK_FILE } from './data-dir';
 import type { Logger } from './log';
-import { loadSigningKey, Sealer, type SigningKey } from './seal';
+import { loadSigningKey, Sealer, type Seal, type SigningKey } from './seal';
 import type { AuditStats, GatewayMetrics } from './metrics';
-import { Shipper, type ShipperFileWork } from './shipper';
+import { LOG_LEVELS, RpcClient, STORE_SOCKET, wireWatermark, type FromStore, type ToStore } from './ipc';
 import { AuditSpool, type AuditSpoolRecovery } from './spool';
+import { forkStore, inlineStore, reapStaleStore, recordStorePid, STORE_PID_FILE, StoreSupervisor, type StoreProcess, type StoreState } from './supervisor';
+
+/**
+ * Where the audit store runs: its own process (the default, everywhere), or `inline`, the
+ * same service in this process over an in-memory channel: a test seam for in-process test
+ * gateways that need the AuditStore object. Not a setting.
+ */
+export interface AuditPipelineOptions {
+  store?: 'child' | 'inline';
+}
+
+type StoreModule = typeof StoreModuleTypes;
+
+/** The store's durable end and the sealer's watermark go to the store at most this often, and only when they moved. */
+const LINK_EVERY_MS = 10;
+/** A seal call the store does not answer in this long fails (the sealer retries with backoff). */
+const SEAL_CALL_TIMEOUT_MS = 10_000;
 
 export interface AuditPipeline {
   readonly sink: AuditSink;
-  readonly store: AuditStore;
+  /** The AuditStore object with the inline store (the test seam); null when the store is its own process (the default). */
+  readonly store: AuditStore | null;
+  /** The investigations API's Unix socket (DATA_DIR/store.sock), served by the store process. */
+  readonly storeSocket: string;
+  /** The store process now: up, or down and restarting (for /readyz's detail and the admin port's 503). */
+  storeState(): { state: StoreState; pid?: number; restarts: number; restartInMs?: number };
+  /**
+   * Resolves true once the store serves the investigations API on its socket (at once if it
+   * does), false after `ms`, or at once while it is down: a request at start-up waits for the
+   * store to boot, one during an outage is answered 503 at once.
+   */
+  whenServing(ms: number): Promise<boolean>;
   readonly stats: AuditStats;
   /** The seal signing key's public half, for the verifier and GET /audit/public-key (the private key stays in the sealer). */
   readonly signing: Pick<SigningKey, 'publicKey' | 'publicKeyPem' | 'keyId'>;
@@ -25,7 +54,7 @@ export interface AuditPipeline {
    */
   readiness(): { ok: boolean; detail?: string };
   start(): void;
-  /** Stops the shipper after its current batch, then closes the spool and the store. */
+  /** Closes the spool, seals, then stops the store process (after its current batch). */
   stop(): Promise<void>;
 }
 
@@ -34,7 +63,7 @@ export interface AuditPipeline {
  * Start-up recovers the spool and closes interrupted transactions before any traffic;
  * it never waits on ClickHouse (the shipper prepares the schema when it can).
  */
-export async function buildAuditPipeline(settings: Settings, log: Logger, metrics: GatewayMetrics): Promise<AuditPipeline> {
+export async function buildAuditPipeline(settings: Settings, log: Logger, metrics: GatewayMetrics, options: AuditPipelineOptions = {}): Promise<AuditPipeline> {
   // One gateway per DATA_DIR, taken before anything under it is opened: a second one stops here.
   let lock: DataDirLock | null = null;
   try {
@@ -50,14 +79,20 @@ export async function buildAuditPipeline(settings: Settings, log: Logger, metric
     );
   }
   try {
-    return await openAuditPipeline(settings, log, metrics, lock);
+    return await openAuditPipeline(settings, log, metrics, lock, options);
   } catch (err) {
     lock?.release();
     throw err;
   }
 }
 
-async function openAuditPipeline(settings: Settings, log: Logger, metrics: GatewayMetrics, lock: DataDirLock | null): Promise<AuditPipeline> {
+async function openAuditPipeline(
+  settings: Settings,
+  log: Logger,
+  metrics: GatewayMetrics,
+  lock: DataDirLock | null,
+  options: AuditPipelineOptions,
+): Promise<AuditPipeline> {
   const spoolDir = join(settings.DATA_DIR, 'spool');
   const closed = settings.AUDIT_FAILURE_MODE === 'closed';
   const consequence = closed
@@ -112,73 +147,151 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
   spool = opened.spool;
   if (opened.recovery !== null) reportRecovery(opened.recovery);
 
-  const store = AuditStore.fromSettings(settings);
+  // The store process (README: Processes): the shipper, ClickHouse and the investigations API.
+  // This process keeps the spool writer and the sealer; the store reads the spool up to the
+  // durable end it is told, and the sealer's seals reach the table through it.
   let clickhouseUp = false;
-  const shipper = new Shipper(
-    {
-      deadLetterDir: join(settings.DATA_DIR, 'dead-letter'),
-      batchMaxRecords: settings.AUDIT_BATCH_MAX_RECORDS,
-      batchMaxAgeMs: settings.AUDIT_BATCH_MAX_AGE_MS,
-      minBackoffMs: 100,
-      maxBackoffMs: 30_000,
-    },
-    spool.queue,
-    store,
-    {
-      ready(applied) {
+  let shipped = 0;
+  let deadLettered = 0;
+  let oldestUnshippedAt = 0;
+  let serving = false;
+  const servingWaiters = new Set<(ok: boolean) => void>();
+  const setServing = (now: boolean) => {
+    serving = now;
+    for (const w of [...servingWaiters]) w(now);
+  };
+  const writer = spool.writer;
+  let supervisor: StoreSupervisor | null = null;
+  const rpc = new RpcClient((m) => supervisor?.send(m) ?? false, SEAL_CALL_TIMEOUT_MS);
+  const sealStore = {
+    insertSeals: (seals: readonly Seal[]) => rpc.call<void>({ method: 'insertSeals', seals: [...seals] }),
+    latestSealPeriod: (chain: string) => rpc.call<number | null>({ method: 'latestSealPeriod', chain }),
+  };
+  // What the store was last told: sent again only when it moved.
+  let told = { segment: -1, offset: -1, retain: null as number | null | undefined, needsRoom: false };
+  const linkState = () => ({
+    durableEnd: { ...writer.durableEnd },
+    retainFrom: wireWatermark(sealer.retainFrom(writer.needsRoom)),
+    needsRoom: writer.needsRoom,
+  });
+  const pushLink = () => {
+    const now = linkState();
+    if (now.durableEnd.segment !== told.segment || now.durableEnd.offset !== told.offset) {
+      if (supervisor?.send({ t: 'durable', ...now.durableEnd })) told = { ...told, segment: now.durableEnd.segment, offset: now.durableEnd.offset };
+    }
+    if (now.retainFrom !== told.retain || now.needsRoom !== told.needsRoom) {
+      if (supervisor?.send({ t: 'retain', from: now.retainFrom, needsRoom: now.needsRoom }))
+        told = { ...told, retain: now.retainFrom, needsRoom: now.needsRoom };
+    }
+  };
+  const onMessage = (m: FromStore) => {
+    switch (m.t) {
+      case 'log': {
+        const level = LOG_LEVELS.includes(m.level) ? m.level : 'info';
+        log[level]({ ...m.fields, process: 'store' }, m.msg);
+        if (level === 'error' || level === 'fatal') log.flush();
+        return;
+      }
+      case 'released':
+        writer.released(m.bytes);
+        return;
+      case 'suspect':
+        writer.suspect();
+        return;
+      case 'ready':
         clickhouseUp = true;
-        sealer.storeReady(store);
-        log.info({ store: store.kind, database: store.database, migrations_applied: applied }, 'audit store ready');
-      },
-      shipped(records, seconds) {
+        sealer.storeReady(sealStore);
+        return;
+      case 'shipped':
         clickhouseUp = true;
-        metrics.auditInserted(records, seconds);
-      },
-      failed(error, retryInMs) {
+        shipped += m.records;
+        metrics.auditInserted(m.records, m.seconds);
+        return;
+      case 'failed':
         clickhouseUp = false;
         metrics.auditInsertFailed('transient');
-        log.warn({ code: error.code, retry_in_ms: Math.round(retryInMs) }, `audit store unavailable, backlog kept on disk: ${error.message}`);
-      },
-      deadLettered(records, file, error) {
+        return;
+      case 'deadLettered':
+        deadLettered += m.records;
         metrics.auditInsertFailed('permanent');
-        log.error({ code: error.code, records, file }, `audit batch dead-lettered (README: Dead letters): ${error.message}`);
-      },
-      skippedBadBytes(bytes) {
-        metrics.spoolCorruptBytes.inc(bytes);
-        log.warn({ bad_bytes: bytes }, 'audit spool: corrupt tail of an older segment skipped');
-      },
-      fileFault(kind, error) {
-        log.error(
-          { code: error.code ?? 'EIO', work: kind },
-          `audit shipper: ${SHIPPER_WORK[kind]} failed (${error.code ?? 'EIO'}), retrying; nothing is skipped: ${error.message}`,
-        );
-        log.flush();
-      },
-      fileRecovered(kind) {
-        log.warn({ work: kind }, `audit shipper: ${SHIPPER_WORK[kind]} works again`);
-      },
-      unmatchedFinals(records) {
-        metrics.auditUnmatchedFinals.inc(records);
-        log.error(
-          { records, total: spool.queue.unmatchedFinals },
-          'audit shipper: final records whose begin record is not in the spool (a damaged or edited spool) stored with the fields they carry',
-        );
-      },
+        return;
+      case 'skippedBadBytes':
+        metrics.spoolCorruptBytes.inc(m.bytes);
+        return;
+      case 'unmatchedFinals':
+        metrics.auditUnmatchedFinals.inc(m.records);
+        return;
+      case 'stats':
+        oldestUnshippedAt = m.oldestUnshippedAt;
+        return;
+      case 'reply':
+        rpc.reply(m);
+        return;
+      case 'serving':
+        setServing(true);
+        return;
+      default:
+        return; // fileFault, fileRecovered (logged by the store), stopped
+    }
+  };
+  // Loaded only for the seam (the gateway process never loads the engine otherwise): a require
+  // rather than import(), which stays a native ESM import in this CommonJS build and fails under ts-jest.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const inline = options.store === 'inline' ? (require('./store') as StoreModule) : null;
+  let inlineAuditStore: Promise<AuditStore> | null = null;
+  const pidFile = join(settings.DATA_DIR, STORE_PID_FILE);
+  if (inline === null) await reapStaleStore(pidFile, log);
+  const fork = (): StoreProcess => {
+    const proc = forkStore();
+    recordStorePid(pidFile, proc.pid);
+    return proc;
+  };
+  const launch = (): StoreProcess =>
+    inline === null
+      ? fork()
+      : inlineStore(inline.runStoreService, (service) => {
+          inlineAuditStore ??= (service as ReturnType<typeof inline.runStoreService>).store;
+        });
+  supervisor = new StoreSupervisor({
+    launch,
+    log,
+    init(): ToStore {
+      const now = linkState();
+      told = { segment: now.durableEnd.segment, offset: now.durableEnd.offset, retain: now.retainFrom, needsRoom: now.needsRoom };
+      return { t: 'init', settings, publicKeyPem: key.publicKeyPem, ...now };
     },
-  );
+    onMessage,
+    onUp(up) {
+      metrics.auditStoreUp.set(up ? 1 : 0);
+      if (!up) {
+        setServing(false);
+        clickhouseUp = false;
+        // oldestUnshippedAt stays: the backlog is still there, ageing, while no store ships it.
+        rpc.failAll();
+      }
+    },
+    onRestart: () => metrics.auditStoreRestarts.inc(),
+  });
+  // Started now (not at listen): the engine warms up while the ports open.
+  supervisor.start();
+  const linkTimer = setInterval(pushLink, LINK_EVERY_MS);
+  linkTimer.unref();
+  const store = inlineAuditStore === null ? null : await (inlineAuditStore as Promise<AuditStore>);
+  const states = supervisor;
 
   const stats: AuditStats = {
     written: () => spool.writer.recordsWritten,
     dropped: () => spool.dropped,
     timedOut: () => spool.timedOut,
-    shipped: () => shipper.shippedRecords,
-    deadLettered: () => shipper.deadLetteredRecords,
-    pending: () => backlog + spool.writer.recordsWritten - shipper.shippedRecords - shipper.deadLetteredRecords,
+    shipped: () => shipped,
+    deadLettered: () => deadLettered,
+    // Records shipped again after a store restart (from its last checkpoint) are counted again: never below 0.
+    pending: () => Math.max(0, backlog + spool.writer.recordsWritten - shipped - deadLettered),
     held: () => spool.writer.heldRecords,
     spoolBytes: () => spool.writer.bytesOnDisk,
     spoolMaxBytes: () => settings.AUDIT_SPOOL_MAX_BYTES,
     fsyncs: () => spool.writer.fsyncs,
-    oldestUnshippedAgeSeconds: () => (shipper.oldestUnshippedAt === 0 ? 0 : (Date.now() - shipper.oldestUnshippedAt) / 1000),
+    oldestUnshippedAgeSeconds: () => (oldestUnshippedAt === 0 ? 0 : (Date.now() - oldestUnshippedAt) / 1000),
     clickhouseUp: () => clickhouseUp,
     writable: () => spool.writable,
   };
@@ -187,6 +300,29 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
   return {
     sink: spool,
     store,
+    storeSocket: join(settings.DATA_DIR, STORE_SOCKET),
+    storeState() {
+      const state = states.state;
+      return {
+        state,
+        pid: states.pid,
+        restarts: states.restarts,
+        restartInMs: state === 'down' ? Math.max(0, states.nextStartAt - Date.now()) : undefined,
+      };
+    },
+    whenServing(ms) {
+      if (serving) return Promise.resolve(true);
+      if (states.state !== 'up') return Promise.resolve(false);
+      return new Promise<boolean>((resolve) => {
+        const done = (ok: boolean) => {
+          clearTimeout(timer);
+          servingWaiters.delete(done);
+          resolve(ok);
+        };
+        const timer = setTimeout(() => done(false), ms);
+        servingWaiters.add(done);
+      });
+    },
     stats,
     signing: { publicKey: key.publicKey, publicKeyPem: key.publicKeyPem, keyId: key.keyId },
     sealer,
@@ -196,11 +332,9 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
       return { ok: !closed, detail: `audit spool not writable: ${health.code}` };
     },
     start() {
-      shipper.start();
       sealer.start();
     },
     async stop() {
-      await shipper.stop();
       const droppedBefore = spool.dropped;
       const held = spool.writer.heldRecords;
       await spool.close();
@@ -218,18 +352,13 @@ async function openAuditPipeline(settings: Settings, log: Logger, metrics: Gatew
         log.error({ code: (err as NodeJS.ErrnoException).code ?? 'EIO' }, `audit seals: sealing at stop failed: ${(err as Error).message}`);
       }
       try {
-        await store.close();
+        // The last records' durable end first, then the store finishes its batch and closes.
+        clearInterval(linkTimer);
+        pushLink();
+        await states.stop();
       } finally {
         lock?.release();
       }
     },
   };
 }
-
-const SHIPPER_WORK: Record<ShipperFileWork, string> = {
-  read: 'reading the spool',
-  checkpoint: 'saving the checkpoint',
-  delete: 'deleting a shipped segment',
-  dead_letter: 'writing a dead-letter file',
-  loop: 'the shipping loop (restarted)',
-};

@@ -1,11 +1,9 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { hostname } from 'node:os';
 import type { TLSSocket } from 'node:tls';
-import { AdminTokens, adminBindAddress, createAdminApp } from './admin';
-import { createInvestigationsApp, drainAccessLog } from './investigate';
-import { buildAuditPipeline, type AuditPipeline } from './app-audit';
+import { AdminTokens, adminBindAddress, auditStoreProxy, createAdminApp } from './admin';
+import { buildAuditPipeline, type AuditPipeline, type AuditPipelineOptions } from './app-audit';
 import type { Settings } from './config';
 import { DirectoryStore, loadInteractionCatalogue, type DirectoryIndex, type RateLimit } from './directory';
 import { RateLimiter } from './limit';
@@ -16,7 +14,6 @@ import { GatewayMetrics } from './metrics';
 import { InteractionCheck } from './check';
 import { ProxyEngine } from './proxy';
 import type { Transaction } from './transaction';
-import { loadVerifyKeys } from './seal';
 
 export interface Gateway {
   readonly settings: Settings;
@@ -36,6 +33,9 @@ export interface Gateway {
   shutdown(): Promise<void>;
 }
 
+/** How long an /audit request waits for a store that is starting (not for one that is down: 503 at once). */
+const STORE_START_WAIT_MS = 15_000;
+
 /** Buffered log lines reach stdout within this long. */
 const LOG_FLUSH_MS = 250;
 
@@ -44,6 +44,14 @@ function allInteractions(catalogue: ReadonlySet<string>, index: DirectoryIndex):
   for (const c of index.consumers.values()) for (const id of c.interactions) ids.add(id);
   for (const p of index.providers.values()) for (const id of p.endpointFor.keys()) ids.add(id);
   return ids;
+}
+
+/** The store process's state for /readyz: always ok, with a detail while it is down. */
+function storeReadiness(audit: AuditPipeline): { ok: boolean; detail?: string } {
+  const { state, restartInMs, restarts } = audit.storeState();
+  if (state === 'down')
+    return { ok: true, detail: `audit store process down, restarting in ${restartInMs} ms (restarts: ${restarts}); records wait in the spool` };
+  return { ok: true, detail: `audit store process ${state}` };
 }
 
 /** A default rate limit from settings: per second, with a burst of one second's worth unless set. */
@@ -57,7 +65,7 @@ function defaultLimit(perSecond: number | undefined, burst: number | undefined):
  * transaction handed to audit, logs and metrics when it ends.
  * Throws ConfigError/DirectoryError on a bad start.
  */
-export async function buildGateway(settings: Settings, log: Logger = createLogger(settings.LOG_LEVEL)): Promise<Gateway> {
+export async function buildGateway(settings: Settings, log: Logger = createLogger(settings.LOG_LEVEL), options: AuditPipelineOptions = {}): Promise<Gateway> {
   // Files named by settings are read first: a bad one stops start-up before anything is opened.
   const tls = settings.TLS_CERT_FILE !== undefined;
   const consumerTls = tls ? consumerTlsServerOptions(settings) : null;
@@ -91,7 +99,7 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
   });
   directory.loadInitial();
 
-  const audit = settings.AUDIT_ENABLED ? await buildAuditPipeline(settings, log, metrics) : null;
+  const audit = settings.AUDIT_ENABLED ? await buildAuditPipeline(settings, log, metrics, options) : null;
   if (audit === null) log.warn('AUDIT_ENABLED=false: no audit records are kept (benchmarks and local trials only)');
 
   const ownHeaders = ownResponseHeaders(tls);
@@ -149,25 +157,33 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
     log.warn(
       adminBind.warning ?? 'ADMIN_TOKENS_FILE is not set: /metrics and /audit/* on the admin port are open to anyone who can reach it (local trials only)',
     );
-  const investigations =
+  // /audit/* is the store process's (README: Processes): piped to its Unix socket, 503 while it is down.
+  // A store still starting (the engine loading, at start-up or after a restart) is waited for, up to 15 s.
+  const storeProxy =
     audit === null
       ? null
-      : createInvestigationsApp(
-          audit.store,
-          log,
-          { tokens: adminTokens, auditPublicKey: audit.signing.publicKey, auditVerifyKeys: loadVerifyKeys(settings.AUDIT_VERIFY_KEYS_FILE) },
-          {
-            exportMaxRows: settings.AUDIT_EXPORT_MAX_ROWS,
-            sqlMaxRows: settings.AUDIT_SQL_MAX_ROWS,
-            sqlTimeoutMs: settings.AUDIT_SQL_TIMEOUT_MS,
-            instance: hostname(),
+      : auditStoreProxy(
+          audit.storeSocket,
+          () => {
+            const { state, restartInMs, restarts } = audit.storeState();
+            if (state === 'up') return { up: true };
+            const detail =
+              state === 'down'
+                ? `the audit store process is down, restarting in ${restartInMs} ms (restarts: ${restarts})`
+                : `the audit store process is ${state}`;
+            return { up: false, detail };
           },
+          { log },
         );
+  const investigations: Parameters<typeof createAdminApp>[2] =
+    storeProxy === null || audit === null ? null : (req, res, next) => void audit.whenServing(STORE_START_WAIT_MS).then(() => storeProxy(req, res, next));
   const adminApp = createAdminApp(
     metrics.registry,
     [
       { name: 'directory', check: () => ({ ok: directory.current !== null }) },
       { name: 'audit', check: () => (audit === null ? { ok: true } : audit.readiness()) },
+      // Names the store process's state; never fails readiness: a store outage is like a ClickHouse outage (the spool decides).
+      ...(audit === null ? [] : [{ name: 'audit_store', check: () => storeReadiness(audit) }]),
     ],
     investigations,
     { tokens: adminTokens, metricsOpen: settings.ADMIN_METRICS_OPEN },
@@ -241,7 +257,6 @@ export async function buildGateway(settings: Settings, log: Logger = createLogge
       proxyServer.closeAll();
       adminServer.closeAllConnections();
       engine.close();
-      if (investigations !== null) await drainAccessLog(investigations, 2000);
       await audit?.stop();
       log.info('gateway stopped');
       if (logFlusher) clearInterval(logFlusher);

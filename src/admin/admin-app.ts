@@ -21,8 +21,9 @@ export interface AdminAccess {
 /**
  * The operations port: health and readiness (always open), metrics (a `metrics` or
  * `auditor` token) and, when audit is on, the investigations API: every /audit request
- * goes to `auditApi` (src/investigate, served by the audit store), which checks the
- * auditor's token itself, and the explorer page (static: no data in it, so no token).
+ * goes to `auditApi` (auditStoreProxy: on to src/investigate, served by the audit store
+ * process on its socket), which checks the auditor's token itself, and the explorer page
+ * (static: no data in it, so no token). None of them waits on the store but /audit/*.
  */
 export function createAdminApp(registry: Registry, readiness: readonly ReadinessCheck[], auditApi: RequestHandler | null, access: AdminAccess): Express {
   const app = express();
@@ -48,7 +49,11 @@ export function createAdminApp(registry: Registry, readiness: readonly Readiness
 
   if (auditApi !== null) {
     // Not app.use('/audit', ...): the API sees its whole path, as it does when served on its own.
-    app.use((req: Request, res: Response, next) => (req.path === '/audit' || req.path.startsWith('/audit/') ? auditApi(req, res, next) : next()));
+    // Case-insensitive, as Express routes match: /AUDIT/TRANSACTIONS is the API's (its no-store and access log), never the 404 below.
+    app.use((req: Request, res: Response, next) => {
+      const path = req.path.toLowerCase();
+      return path === '/audit' || path.startsWith('/audit/') ? auditApi(req, res, next) : next();
+    });
     // The audit explorer page (its own strict CSP): no data in it, so no token; it asks for one when /audit/* answers 401.
     app.use(explorerRouter(tokenless));
   }

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
 import type { AccessLogRow, AuditStore } from '../clickhouse';
 import type { Logger } from '../log';
+import { PEER_HEADER } from '../admin';
 import { CURSOR_RULE, MAX_LIMIT, decodeCursor, encodeCursor, parseQuery, storeUnavailable } from './audit-filters';
 
 /** What each /audit route is, in the access log's `action`. */
@@ -156,7 +158,7 @@ export function accessLogMiddleware(accessLog: AccessLog) {
         {
           who: caller?.name ?? '',
           role: caller?.role ?? '',
-          client_ip: req.socket.remoteAddress ?? '',
+          client_ip: peerAddress(req),
           action,
           method: req.method.length <= 10 ? req.method : 'OTHER',
           // The route's own path, never the request's (the caller's text).
@@ -186,6 +188,20 @@ export function accessLogMiddleware(accessLog: AccessLog) {
     res.on('close', end);
     next();
   };
+}
+
+/**
+ * Who made the request, for the access log. On the store's Unix socket (mode 0600: only
+ * the gateway's user connects) there is no peer address, so the admin port's proxy
+ * (src/admin/audit-store-proxy.ts) says it in PEER_HEADER, after deleting any copy the caller sent;
+ * it is believed only there. On TCP (the API served directly) the connection's own
+ * address counts and the header is ignored: anyone can send one.
+ */
+function peerAddress(req: Request): string {
+  const ip = req.socket.remoteAddress;
+  if (ip !== undefined) return ip;
+  const told = req.headers[PEER_HEADER];
+  return typeof told === 'string' && isIP(told) !== 0 ? told : '';
 }
 
 const ISO = (example: string) => z.iso.datetime({ offset: true, message: `must be an ISO 8601 date-time, e.g. ${example}` });

@@ -237,6 +237,17 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly auditStoreRestarts = new Counter({
+    name: 'spine_gateway_audit_store_restarts_total',
+    help: 'Restarts of the audit store process after it exited (README: Processes).',
+    registers: [this.registry],
+  });
+  readonly auditStoreUp = new Gauge({
+    name: 'spine_gateway_audit_store_up',
+    help: 'Whether the audit store process is running (1) or being restarted (0).',
+    registers: [this.registry],
+  });
+
   /** Exposes the audit pipeline's counters and gauges, read from `stats` when scraped. */
   watchAudit(stats: AuditStats): void {
     const gauge = (name: string, help: string, read: () => number) =>

@@ -8,6 +8,9 @@ import { join } from 'node:path';
  */
 const SEGMENT_NAME = /^(\d{20})\.seg$/;
 
+/** The next segment while it is being filled with zeros (SpoolWriter); renamed to its segment's name once durable. */
+export const SPARE_NAME = 'next-segment.tmp';
+
 export function segmentName(sequence: number): string {
   return `${String(sequence).padStart(20, '0')}.seg`;
 }

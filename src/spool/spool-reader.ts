@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { decodeRecord, HEADER_BYTES, MAX_RECORD_BYTES } from './framing';
+import { decodeRecord, endOfNonZero, HEADER_BYTES, MAX_RECORD_BYTES } from './framing';
 import { listSegmentsAsync, segmentPath } from './segments';
 import type { SpoolPosition } from './checkpoint';
 import type { DurableEnd } from './spool-writer';
@@ -18,8 +18,10 @@ export interface SpoolBatch {
 
 /**
  * Reads up to `maxRecords` records from `from`, never past `durable` (the writer's
- * fsync'd end: nothing half-written is ever read). Moves on to the next segment at the
- * end of one; a bad tail in an older segment is skipped and reported.
+ * fsync'd end, as the link reports it: nothing half-written is ever read, even when valid
+ * frames sit past it). Moves on to the next segment at the end of one's data (the end of
+ * its file, or a header of zeros in a preallocated one); a bad tail in an older segment is
+ * skipped and reported.
  */
 export async function readBatch(dir: string, from: SpoolPosition, durable: DurableEnd, maxRecords: number, maxBytes = 8 * 1024 * 1024): Promise<SpoolBatch> {
   const payloads: Buffer[] = [];
@@ -52,6 +54,8 @@ export async function readBatch(dir: string, from: SpoolPosition, durable: Durab
     const windowReachesEnd = position.offset + data.length === size;
     let offset = 0;
     let segmentDone = windowReachesEnd;
+    /** The data of an older segment ended before its file did (a preallocated segment's zeros, or bad bytes skipped). */
+    let dataEnded = false;
     while (payloads.length < maxRecords && offset < maxBytes) {
       const r = decodeRecord(data, offset);
       if (r.kind === 'record') {
@@ -60,18 +64,23 @@ export async function readBatch(dir: string, from: SpoolPosition, durable: Durab
         offset = r.next;
         continue;
       }
-      if (r.kind === 'incomplete' && !windowReachesEnd)
+      if (r.kind === 'end') {
+        // A header of zeros: the end of the data in a preallocated segment (the tail's never comes before the durable end).
+        if (!isTail) segmentDone = dataEnded = true;
+      } else if (r.kind === 'incomplete' && !windowReachesEnd)
         segmentDone = false; // the window ended, not the segment
       else if (!isTail && offset < data.length) {
-        // A bad tail in an older segment (nothing in it after a bad record can be trusted): skip it.
-        skippedBadBytes += size - (position.offset + offset);
-        offset = size - position.offset;
+        // A bad tail in an older segment (nothing in it after a bad record can be trusted): skip it. Counted up to its
+        // last byte that is not zero, as recovery counts it (a preallocated segment's zeros are not bad bytes).
+        skippedBadBytes += windowReachesEnd ? endOfNonZero(data, offset) - offset : size - (position.offset + offset);
+        offset = size - position.offset; // past it, so that it is never counted twice
+        segmentDone = true;
       }
       break;
     }
     position = { segment: position.segment, offset: position.offset + offset };
     if (offset >= maxBytes || !segmentDone) full = true;
-    if (payloads.length >= maxRecords || offset >= maxBytes || isTail || !segmentDone || position.offset < size) break;
+    if (payloads.length >= maxRecords || offset >= maxBytes || isTail || !segmentDone || (position.offset < size && !dataEnded)) break;
     // The end of an older segment: continue with the next one.
     const next = (await listSegmentsAsync(dir)).find((s) => s > position.segment);
     if (next === undefined) break;

@@ -1,10 +1,10 @@
-import { closeSync, fdatasync, fsync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fdatasync, fstatSync, fsync, ftruncateSync, openSync, renameSync, statfs, write, writeSync } from 'node:fs';
 import { open as openFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors';
 import { frameInto, maxFrameBytes } from './framing';
-import { segmentPath } from './segments';
+import { SPARE_NAME, segmentPath } from './segments';
 
 /** The spool is at its size cap: AUDIT_FAILURE_MODE decides what happens to the request. */
 export class SpoolFullError extends GatewayError {
@@ -70,6 +70,11 @@ export interface SpoolWriterOptions {
    * fdatasync serve them all (PostgreSQL's commit_delay). 0: commit as soon as possible.
    */
   commitDelayMs?: number;
+  /**
+   * Preallocate segments and write in place (the default). false: append to growing files,
+   * as the previous release did (the bench's comparison; recovery and readers take both).
+   */
+  preallocate?: boolean;
   /** Told on every change of health (from healthy to failing, back, or to another cause). */
   onHealth?: (health: SpoolHealth, previous: SpoolHealth) => void;
   /**
@@ -114,6 +119,38 @@ const PROBE_MIN_MS = 50;
 const PROBE_MAX_MS = 1000;
 const HEALTHY: SpoolHealth = { state: 'healthy' };
 const PROBE_FILE = 'probe.tmp';
+/** Segments are opened for positional writes (never O_APPEND, under which Linux ignores the position), created if missing. */
+const SEGMENT_FLAGS = constants.O_RDWR | constants.O_CREAT;
+/** Zeros written per call while preallocating a segment. */
+const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
+/**
+ * The spare is zeroed in steps of this many bytes, each fdatasync'd, with a pause between
+ * (16 MiB: at least 64 x 5 ms, so about half a second): the group commits' fdatasyncs do not
+ * queue behind one large write-back. Measured with BENCH_ONLY=spool (README).
+ */
+const SPARE_STEP_BYTES = 256 * 1024;
+const SPARE_PAUSE_MS = 5;
+/** At most one free-space check per this many ms while writing in place (see checkSpace). */
+const SPACE_CHECK_MS = 20;
+
+/** Writes zeros over [from, to) of `fd` on libuv's pool. */
+function zeroFill(fd: number, from: number, to: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (at: number) => {
+      if (at >= to) return resolve();
+      write(fd, ZERO_CHUNK, 0, Math.min(ZERO_CHUNK.length, to - at), at, (err, n) => (err ? reject(err) : step(at + n)));
+    };
+    step(from);
+  });
+}
+
+function datasyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+function noSpace(): NodeJS.ErrnoException {
+  return Object.assign(new Error('ENOSPC: no space left on device (the file system holding the spool is full)'), { code: 'ENOSPC' });
+}
 
 function errnoOf(err: unknown): string {
   const code = (err as { code?: unknown }).code;
@@ -121,7 +158,7 @@ function errnoOf(err: unknown): string {
 }
 
 /**
- * Appends records to the current segment. Every record is framed straight into one
+ * Writes records into the current segment. Every record is framed straight into one
  * reusable buffer (the arena), and the arena goes into the file in one write: no buffer
  * per record, one system call for many. Two kinds of append:
  * - append(): resolves once the record is durable. The arena is written and fdatasync'd
@@ -133,6 +170,26 @@ function errnoOf(err: unknown): string {
  *   of the event loop, so every reply completing in one turn shares one write. It becomes
  *   durable with the next group. For final records: the reply is ended in `written`.
  * fdatasync runs on libuv's pool, so the event loop never waits on the disk for it.
+ *
+ * Segments are preallocated: a new segment is AUDIT_SEGMENT_BYTES of real zeros, written,
+ * fdatasync'd and its folder fsync'd before any record goes in, and records are written in
+ * place at the end of the data (positional writes). An fdatasync then commits data blocks
+ * only: no file size, no block allocation, no journal commit for metadata, which is most of
+ * its cost when appending (issue 13). Not ftruncate: it makes a sparse file, whose first
+ * write to each block allocates it (metadata again); and Node has no fallocate. The end of
+ * the data is found by framing (the first header of zeros; see recovery.ts).
+ * The next segment (the spare) is prepared ahead on libuv's pool while the current one
+ * fills, under a temporary name, renamed to its segment's name once durable; rotation then
+ * only opens it. When it is not ready in time (or the size cap leaves no room for a whole
+ * one), rotation creates the next segment empty and appends to it as before (slower
+ * fdatasyncs, nothing else changes), and moves on to the spare as soon as it is ready.
+ * A record that does not fit the rest of a segment goes to the next one.
+ * Size: every segment counts its file's size against the cap (a preallocated one its full
+ * size from creation, the spare from when its preparation starts); records written in
+ * place add nothing, records appended past a file's end add their bytes.
+ * Full disk: writing in place never meets ENOSPC, so the writer checks the free space
+ * (statfs, with the group commits) and goes `failing` (ENOSPC) when it is below the probe's
+ * headroom, as an appending writer would have; a spare that cannot be prepared fails it too.
  *
  * One watchdog timer enforces the deadline: an fdatasync that overruns it fails its
  * appends (SpoolTimeoutError, pending) and marks the writer stalled, so later appends
@@ -199,8 +256,18 @@ export class SpoolWriter {
   heldRecords = 0;
   /** Records given up on: held past HELD_MAX_BYTES, or still held when the writer closed. */
   recordsDiscarded = 0;
-  /** A failed write left bytes past segmentSize that could not be cut off yet. */
-  private torn = false;
+  /** A failed write left bytes past segmentSize ([from, to)) that could not be cut off or zeroed yet. */
+  private torn: { from: number; to: number } | null = null;
+  /** Size of the current segment's file (a preallocated one's full size; at least segmentSize). */
+  private fileSize = 0;
+  /** The next segment, preallocated and named, ready for rotation. */
+  private spare: { segment: number; size: number } | null = null;
+  /** The spare's preparation under way (its bytes already count against the cap). */
+  private spareJob: Promise<unknown> | null = null;
+  private spaceChecking = false;
+  private lastSpaceCheck = 0;
+  /** Segments preallocated (the spare, or a new spool's first segment). */
+  segmentsPreallocated = 0;
   private probeTimer: NodeJS.Timeout | null = null;
   private probeDelay = PROBE_MIN_MS;
   private probing = false;
@@ -224,7 +291,8 @@ export class SpoolWriter {
       this.failWith(deferred.error);
     } else {
       try {
-        this.fd = openSync(segmentPath(options.dir, segment), 'a');
+        this.fd = openSync(segmentPath(options.dir, segment), SEGMENT_FLAGS);
+        this.fileSize = fstatSync(this.fd).size;
       } catch (err) {
         this.failWith(err);
       }
@@ -241,7 +309,7 @@ export class SpoolWriter {
    */
   static async open(options: SpoolWriterOptions, segment: number, size: number, totalBytes: number): Promise<SpoolWriter> {
     const writer = new SpoolWriter(options, segment, size, totalBytes);
-    if (writer.fault === null) await writer.probe();
+    if (writer.fault === null) await writer.probe(true);
     return writer;
   }
 
@@ -259,7 +327,7 @@ export class SpoolWriter {
     if (this.closed) return { state: 'failing', code: 'GW_ERR_SPOOL_CLOSED', message: 'the spool is closed', since: 0 };
     if (this.stalled)
       return { state: 'failing', code: 'GW_ERR_SPOOL_TIMEOUT', message: `the disk did not complete a write within ${this.options.deadlineMs} ms`, since: 0 };
-    if (this.held.length > 0 || this.totalBytes + this.lastFrameBytes > this.options.maxBytes) {
+    if (this.held.length > 0 || !this.hasRoomFor(this.lastFrameBytes)) {
       return {
         state: 'failing',
         code: 'GW_ERR_SPOOL_FULL',
@@ -309,21 +377,77 @@ export class SpoolWriter {
     if (this.fault !== null || this.held.length > 0) return new SpoolUnavailableError(this.heldFor(), false);
     if (this.stalled) return new SpoolTimeoutError(this.options.deadlineMs ?? 0, false);
     const room = maxFrameBytes(record);
-    if (this.arenaBytes + room > this.arena.length) {
-      if (this.arenaBytes > 0) this.flush();
-      const fault = this.faultCode(); // the flush may just have failed
-      if (fault !== null) return new SpoolUnavailableError(fault, false);
-      if (room > this.arena.length) this.arena = Buffer.allocUnsafe(room);
+    // A flush calls the `written` callbacks of the records it wrote, which may append again (into
+    // the arena): after one, the record is framed anew where the arena then ends. Bounded: each
+    // pass flushes what the arena held.
+    for (let pass = 0; ; pass++) {
+      if (this.arenaBytes + room > this.arena.length) {
+        if (this.arenaBytes > 0) this.flush();
+        const fault = this.faultCode(); // the flush may just have failed
+        if (fault !== null) return new SpoolUnavailableError(fault, false);
+        if (this.arenaBytes > 0 && pass < 8) continue;
+        if (this.arenaBytes + room > this.arena.length) {
+          const bigger = Buffer.allocUnsafe(this.arenaBytes + room);
+          this.arena.copy(bigger, 0, 0, this.arenaBytes);
+          this.arena = bigger;
+        }
+      }
+      const before = this.arenaBytes;
+      const bytes = frameInto(this.arena, before, record);
+      this.lastFrameBytes = bytes;
+      const at = this.segmentSize + before;
+      const next = this.goesNext(at, bytes, true);
+      const growth = this.growthOf(at, bytes, next);
+      if (this.totalBytes + growth > this.options.maxBytes) {
+        this.note();
+        return new SpoolFullError(this.options.maxBytes);
+      }
+      if (next && before > 0 && pass < 8) {
+        // It goes to the next segment: the records before it go into this one first, so the arena never spans two.
+        this.flush();
+        const fault = this.faultCode();
+        if (fault !== null) return new SpoolUnavailableError(fault, false);
+        continue;
+      }
+      if (next) {
+        try {
+          this.rotate();
+        } catch (err) {
+          this.failWith(err);
+          return new SpoolUnavailableError(this.faultCode() ?? errnoOf(err), false);
+        }
+      }
+      this.totalBytes += growth;
+      this.arenaBytes += bytes;
+      return null;
     }
-    const bytes = frameInto(this.arena, this.arenaBytes, record);
-    this.lastFrameBytes = bytes;
-    if (this.totalBytes + bytes > this.options.maxBytes) {
-      this.note();
-      return new SpoolFullError(this.options.maxBytes);
-    }
-    this.totalBytes += bytes;
-    this.arenaBytes += bytes;
-    return null;
+  }
+
+  /** Room under the cap for the segment's rest: a preallocated segment's full size, or at least segmentBytes. */
+  private get capacity(): number {
+    return Math.max(this.options.segmentBytes, this.fileSize);
+  }
+
+  /**
+   * Whether `bytes` written at `at` of the current segment go to the next one instead: they
+   * do not fit its rest, or it is appended to (no preallocation) and a spare is ready.
+   * `switchEarly`: false for the arena's flush, whose place take() fixed already.
+   */
+  private goesNext(at: number, bytes: number, switchEarly: boolean): boolean {
+    return at > 0 && (at + bytes > this.capacity || (switchEarly && this.spare !== null && this.fileSize < this.options.segmentBytes));
+  }
+
+  /** Bytes the spool's files grow by when `bytes` are written at `at` (or at the start of the next segment). */
+  private growthOf(at: number, bytes: number, next: boolean): number {
+    if (next) return this.spare !== null ? Math.max(0, bytes - this.spare.size) : bytes;
+    return Math.max(0, at + bytes - Math.max(this.fileSize, at));
+  }
+
+  /** Whether a record of `bytes` fits under the cap now (in this segment, the spare or a new one). */
+  private hasRoomFor(bytes: number): boolean {
+    const at = this.segmentSize + this.arenaBytes;
+    const next = this.goesNext(at, bytes, true);
+    return this.totalBytes + this.growthOf(at, bytes, next) <= this.options.maxBytes;
   }
 
   /**
@@ -380,10 +504,12 @@ export class SpoolWriter {
     this.arenaWritten = [];
     if (seqs.length > 0) this.arenaSeqs = [];
     this.arenaBytes = 0;
+    // What take() counted against the cap for these bytes: given back if the write fails.
+    const growth = Math.max(0, this.segmentSize + bytes - this.fileSize);
     try {
-      this.writeOut(this.arena.subarray(0, bytes));
+      this.writeOut(this.arena.subarray(0, bytes), false);
     } catch (err) {
-      this.totalBytes -= bytes;
+      this.totalBytes -= growth;
       this.failWith(err);
       // Every record of the failed write is kept (a copy: the arena is reused), in order, for the probe to write.
       const kept = this.holdFramed(Buffer.from(this.arena.subarray(0, bytes)), waiters.length + written.length, HELD_MAX_BYTES, seqs);
@@ -399,20 +525,37 @@ export class SpoolWriter {
     for (const w of written) w();
   }
 
-  private writeOut(data: Buffer): void {
-    if (this.segmentSize > 0 && this.segmentSize + data.length > this.options.segmentBytes) this.rotate();
+  /** Writes `data` at the end of the data (in place, or past the file's end), rotating first when it goes to the next segment. */
+  private writeOut(data: Buffer, switchEarly: boolean): void {
+    if (this.goesNext(this.segmentSize, data.length, switchEarly)) this.rotate();
+    const at = this.segmentSize;
     try {
-      for (let done = 0; done < data.length;) done += writeSync(this.fd, data, done);
+      for (let done = 0; done < data.length;) done += writeSync(this.fd, data, done, data.length - done, at + done);
     } catch (err) {
-      // ENOSPC, EIO: cut any partial frame off, so no torn record sits before later ones.
+      // ENOSPC, EIO: remove any partial frame, so no torn record sits before later ones.
+      this.torn = { from: at, to: at + data.length };
       try {
-        ftruncateSync(this.fd, this.segmentSize);
+        this.cutTorn();
       } catch {
-        this.torn = true; // the probe cuts it before anything else is written
+        /* the probe does it before anything else is written */
       }
       throw err;
     }
     this.segmentSize += data.length;
+    if (this.segmentSize > this.fileSize) this.fileSize = this.segmentSize;
+  }
+
+  /** Removes the bytes of a failed write: cut off past the file's size, overwritten with zeros within it (a preallocated segment keeps its size). */
+  private cutTorn(): void {
+    const torn = this.torn;
+    if (torn === null) return;
+    if (torn.to > this.fileSize) ftruncateSync(this.fd, Math.max(torn.from, this.fileSize));
+    const end = Math.min(torn.to, this.fileSize);
+    if (torn.from < end) {
+      const zeros = Buffer.alloc(end - torn.from);
+      for (let done = 0; done < zeros.length;) done += writeSync(this.fd, zeros, done, zeros.length - done, torn.from + done);
+    }
+    this.torn = null;
   }
 
   private settleSeqs(seqs: readonly number[], stored: boolean): void {
@@ -476,14 +619,16 @@ export class SpoolWriter {
     try {
       while (this.held.length > 0) {
         const frames = this.held[0];
-        if (this.totalBytes + frames.length > this.options.maxBytes) throw new SpoolFullError(this.options.maxBytes);
-        this.writeOut(frames);
+        const next = this.goesNext(this.segmentSize, frames.length, true);
+        const growth = this.growthOf(this.segmentSize, frames.length, next);
+        if (this.totalBytes + growth > this.options.maxBytes) throw new SpoolFullError(this.options.maxBytes);
+        this.writeOut(frames, true);
         this.held.shift();
         const records = this.heldCounts.shift()!;
         this.settleSeqs(this.heldSeqs.shift()!, true);
         this.heldBytesNow -= frames.length;
         this.heldRecords -= records;
-        this.totalBytes += frames.length;
+        this.totalBytes += growth;
         this.recordsWritten += records;
         this.unsynced = true;
       }
@@ -534,12 +679,15 @@ export class SpoolWriter {
    * held records, then a test file with fdatasync (a full disk fails here).
    * Healthy on success; otherwise failing with the new error, and tried again later.
    */
-  private async probe(): Promise<void> {
+  private async probe(initial = false): Promise<void> {
     if (this.probing || this.closed) return;
     this.probing = true;
     const failuresBefore = this.failures;
+    // Preallocating the tail is safe only while nothing else can write to it: at open, or in a postponed recovery.
+    let fresh = initial;
     try {
       if (this.deferred !== null) {
+        fresh = true;
         const t = this.deferred();
         this.deferred = null;
         this.segment = t.segment;
@@ -560,18 +708,20 @@ export class SpoolWriter {
         this.heldRecords += leading.length;
       }
       const path = segmentPath(this.options.dir, this.segment);
-      const fd = openSync(path, 'a');
-      if (this.fd < 0) this.fd = fd;
-      else closeSync(fd);
-      if (this.torn) {
-        ftruncateSync(this.fd, this.segmentSize);
-        this.torn = false;
-      }
+      const fd = openSync(path, SEGMENT_FLAGS);
+      if (this.fd < 0) {
+        this.fd = fd;
+        this.fileSize = fstatSync(fd).size;
+      } else closeSync(fd);
+      if (this.torn !== null) this.cutTorn();
+      if (fresh) await this.preallocateTail();
       // The held records first (what gets written stays written, even if the rest fails: progress
       // on a nearly full disk), then the test write: recovery needs real headroom, not the slack of
       // a segment's last page, so that a disk at the edge does not flap between episodes.
       if (this.held.length > 0) this.writeHeld();
       await this.testWrite();
+      // The next segment too: a disk that cannot hold one more segment is not healthy yet (no flapping at each rotation).
+      await this.prepareSpare();
       if (this.held.length > 0) this.writeHeld(); // held while the test write was under way
     } catch (err) {
       this.probing = false;
@@ -591,6 +741,111 @@ export class SpoolWriter {
     this.fault = null;
     this.probeDelay = PROBE_MIN_MS;
     this.note();
+  }
+
+  /**
+   * Fills a new, empty tail segment with zeros up to segmentBytes (one fdatasync, then the
+   * folder's fsync), when the cap has room for it; otherwise it is appended to as before.
+   */
+  private async preallocateTail(): Promise<void> {
+    const bytes = this.options.segmentBytes;
+    if (this.options.preallocate === false || this.segmentSize > 0 || this.arenaBytes > 0 || this.fileSize >= bytes) return;
+    if (this.totalBytes - this.fileSize + bytes > this.options.maxBytes) return;
+    await zeroFill(this.fd, this.fileSize, bytes);
+    await datasyncFd(this.fd);
+    await this.syncDir();
+    this.totalBytes += bytes - this.fileSize;
+    this.fileSize = bytes;
+    this.segmentsPreallocated++;
+  }
+
+  /** fsync of the spool's folder (a new or renamed segment's entry), on the pool. */
+  private async syncDir(): Promise<void> {
+    const dir = await openFile(this.options.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Starts preparing the spare if there is none and the cap has room for a whole segment
+   * (its bytes count from now). A failure (ENOSPC, EPERM, EIO) is a spool fault like any
+   * other: the writer goes failing, and its probe prepares the spare before it is healthy again.
+   */
+  private startSpare(): void {
+    if (this.spare !== null || this.spareJob !== null || this.closed || this.fd < 0 || this.options.preallocate === false) return;
+    const bytes = this.options.segmentBytes;
+    if (this.totalBytes + bytes > this.options.maxBytes) return;
+    this.totalBytes += bytes;
+    const tmp = join(this.options.dir, SPARE_NAME);
+    const job = this.zeroSpare(tmp, bytes).then(
+      () => {
+        this.spareJob = null;
+        const segment = this.segment + 1;
+        const path = segmentPath(this.options.dir, segment);
+        // Renamed on the event loop, so that no rotation takes the name meanwhile; the folder's fsync follows on the pool.
+        if (existsSync(path)) throw Object.assign(new Error(`spool segment ${segment} exists already`), { code: 'EEXIST' });
+        renameSync(tmp, path);
+        this.spare = { segment, size: bytes };
+        this.segmentsPreallocated++;
+        if (!this.closed) this.note();
+        return this.syncDir().then(() => null);
+      },
+      async (err: unknown) => {
+        this.spareJob = null;
+        await unlink(tmp).catch(() => {});
+        throw err;
+      },
+    );
+    this.spareJob = job.catch((err: unknown) => {
+      this.spareJob = null;
+      if (this.spare === null) this.totalBytes -= bytes;
+      if (!this.closed) this.failWith(err);
+      return err;
+    });
+  }
+
+  /** The spare's zeros, under its temporary name: written, fdatasync'd, closed. */
+  private async zeroSpare(tmp: string, bytes: number): Promise<void> {
+    const handle = await openFile(tmp, 'w');
+    try {
+      // Paced: a step of zeros, its fdatasync, a pause. One 16 MiB write-back at once is what the group
+      // commits' fdatasyncs would queue behind (the device is shared); in steps they pass in between.
+      for (let at = 0; at < bytes; at += SPARE_STEP_BYTES) {
+        await zeroFill(handle.fd, at, Math.min(bytes, at + SPARE_STEP_BYTES));
+        await handle.datasync();
+        if (at + SPARE_STEP_BYTES < bytes) await new Promise((r) => setTimeout(r, SPARE_PAUSE_MS));
+      }
+    } finally {
+      await handle.close().catch(() => {});
+    }
+  }
+
+  /** The probe's step: the spare prepared now (when the cap has room for one); throws its failure. */
+  private async prepareSpare(): Promise<void> {
+    this.startSpare();
+    const failed = this.spareJob === null ? null : await this.spareJob;
+    if (failed !== null && failed !== undefined) throw failed;
+  }
+
+  /**
+   * Writing in place never meets ENOSPC, so a full disk would go unnoticed until the next
+   * segment: checked with the group commits (statfs on the pool, at most one per
+   * SPACE_CHECK_MS), the spool goes failing (ENOSPC) when the free space is below the
+   * probe's headroom, as an appending writer would have; the probe brings it back.
+   */
+  private checkSpace(): void {
+    const now = performance.now();
+    if (this.spaceChecking || now - this.lastSpaceCheck < SPACE_CHECK_MS) return;
+    this.spaceChecking = true;
+    this.lastSpaceCheck = now;
+    statfs(this.options.dir, (err, stats) => {
+      this.spaceChecking = false;
+      if (err || this.closed || this.fault !== null) return;
+      if (stats.bavail * stats.bsize < PROBE_BYTES) this.failWith(noSpace());
+    });
   }
 
   /** A 256 KiB file written, fdatasync'd and removed: the disk has headroom and makes data durable. */
@@ -647,6 +902,7 @@ export class SpoolWriter {
       }
       void this.probe();
     } else {
+      this.startSpare(); // the cap may have room for it now
       this.note();
     }
   }
@@ -657,6 +913,7 @@ export class SpoolWriter {
     if (!this.unsynced || this.fd < 0) return;
     this.unsynced = false;
     this.syncing = true;
+    if (this.fileSize >= this.options.segmentBytes) this.checkSpace();
     this.syncCovering(this.fd, { segment: this.segment, offset: this.segmentSize }, () => {
       this.syncing = false;
       if ((this.arenaBytes > 0 || this.unsynced) && !this.closed) this.scheduleCommit();
@@ -716,8 +973,17 @@ export class SpoolWriter {
    * waiting appends resolve when that sync returns), so rotation never blocks the event loop.
    */
   private rotate(): void {
-    // The new segment first: if it cannot be created (ENOSPC, EPERM), nothing has changed and the write fails cleanly.
-    const fd = openSync(segmentPath(this.options.dir, this.segment + 1), 'a');
+    // The new segment first: if it cannot be opened or created (ENOSPC, EPERM), nothing has changed and the write fails cleanly.
+    const spare = this.spare !== null && this.spare.segment === this.segment + 1 ? this.spare : null;
+    const fd = openSync(segmentPath(this.options.dir, this.segment + 1), spare !== null ? 'r+' : SEGMENT_FLAGS);
+    let size: number;
+    try {
+      size = spare !== null ? spare.size : fstatSync(fd).size;
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    this.spare = null;
     const oldFd = this.fd;
     const end: DurableEnd = { segment: this.segment, offset: this.segmentSize };
     this.retired.add(oldFd);
@@ -725,8 +991,11 @@ export class SpoolWriter {
     this.syncCovering(oldFd, end, () => {});
     this.segment++;
     this.segmentSize = 0;
+    this.fileSize = size;
     this.fd = fd;
-    // Make the new file's directory entry durable too (a failure here is a fault like any other).
+    this.startSpare();
+    // The spare's folder entry was made durable when it was named. A new file's too (a failure here is a fault like any other).
+    if (spare !== null) return;
     try {
       const dir = openSync(this.options.dir, 'r');
       fsync(dir, (err) => {
@@ -764,6 +1033,7 @@ export class SpoolWriter {
     this.sync();
     while (this.syncing) await new Promise((r) => setTimeout(r, 1));
     while (this.syncsOn.size > 0) await new Promise((r) => setTimeout(r, 1));
+    while (this.spareJob !== null) await this.spareJob; // no file-system work left behind
     this.closed = true;
     if (this.probeTimer !== null) clearTimeout(this.probeTimer);
     if (this.watchdog) clearInterval(this.watchdog);

@@ -28,6 +28,7 @@ import { targetsBench } from './targets';
 import { interactionCheckBench } from './interaction-check-bench';
 import { investigationsBench } from './investigations';
 import { jwtCheckBench } from './jwt-check-bench';
+import { spoolBench } from './spool-bench';
 import { verifyBench } from './verify-bench';
 import { TestCa } from '../helpers/pki';
 import { tmpdir } from 'node:os';
@@ -206,6 +207,7 @@ async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'export' || process.env.BENCH_ONLY === 'summary') return investigationsBench(process.env.BENCH_ONLY, PROXY_CORE);
   if (process.env.BENCH_ONLY === 'group-commit') return groupCommitComparison();
   if (process.env.BENCH_ONLY === 'final-record') return finalRecordBench(); // issue 13: the end-facts final record's bytes, encode and merge CPU
+  if (process.env.BENCH_ONLY === 'spool') return spoolBench(); // BENCH_ONLY=spool npm run bench: preallocated vs appended segments, latin1 framing
   if (process.env.BENCH_ONLY === 'checks') return interactionCheckBench(); // BENCH_ONLY=checks npm run bench: the checks' cost per request, in process
   if (process.env.BENCH_ONLY === 'verify') return verifyBench(); // BENCH_ONLY=verify npm run bench (BENCH_VERIFY_RECORDS, default 1,000,000)
   if (process.env.BENCH_ONLY === 'jwt') return jwtCheckBench(); // BENCH_ONLY=jwt npm run bench: the JWT check's CPU per request in report mode

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildGateway, type Gateway } from '../../src/app';
+import type { AuditPipelineOptions } from '../../src/app-audit';
 import { loadSettings } from '../../src/config';
 import { createLogger } from '../../src/log';
 
@@ -129,8 +130,10 @@ export interface RunningGateway {
  * An in-process gateway on ephemeral ports with its own directory file and log file.
  * Audit is off unless `env` turns it on: the embedded engine allows one open data
  * directory per process, and several of these gateways run at once in some tests.
+ * `options.store: 'inline'` runs the audit store in this process (the test seam), for
+ * tests that need its AuditStore object (gateway.audit.store); otherwise it is a child process.
  */
-export async function startGateway(directory: string, env: Record<string, string> = {}): Promise<RunningGateway> {
+export async function startGateway(directory: string, env: Record<string, string> = {}, options: AuditPipelineOptions = {}): Promise<RunningGateway> {
   const dir = tempDir();
   const directoryFile = join(dir, 'directory.yaml');
   const logFile = join(dir, 'gateway.log');
@@ -146,7 +149,7 @@ export async function startGateway(directory: string, env: Record<string, string
     INTERACTION_CHECK: 'off',
     ...env,
   });
-  const gateway = await buildGateway(settings, createLogger(settings.LOG_LEVEL, logFile));
+  const gateway = await buildGateway(settings, createLogger(settings.LOG_LEVEL, logFile), options);
   const { proxyPort, adminPort } = await gateway.listen();
   return {
     gateway,

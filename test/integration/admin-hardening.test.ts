@@ -9,6 +9,7 @@ import {
   sspHeaders,
   startGateway,
   startProvider,
+  waitFor,
   type RunningGateway,
   type TestProvider,
   adminTokensFile,
@@ -87,6 +88,16 @@ describe('a malformed cursor', () => {
     const body = JSON.parse(r.text);
     expect(body).toMatchObject({ error: 'invalid filter', filter: 'cursor' });
     expect(body.message).toMatch(/next_cursor/);
+    // Its access line (from the store process, over the channel) is in, so the check below covers every line of this request.
+    await waitFor(
+      () =>
+        logLines()
+          .slice(before)
+          .some((l) => l.msg === 'audit access'),
+      5000,
+      'the access line',
+      20,
+    );
     const after = logLines().slice(before);
     expect(after.filter((l) => (l.level as number) >= 50)).toEqual([]);
     expect(JSON.stringify(after)).not.toContain('CANARY');
@@ -277,6 +288,16 @@ describe('second pass: cursor and filter fuzzing against the real store', () => 
       expect([i, r.status]).toEqual([i, 400]);
       expect(JSON.parse(r.body)).toMatchObject({ filter: 'cursor' });
     }
+    // The store process's access lines reach this log over its channel, just after each answer.
+    await waitFor(
+      () =>
+        logLines()
+          .slice(before)
+          .filter((l) => l.msg === 'audit access').length >= 200,
+      5000,
+      'the 200 access lines',
+      50,
+    );
     const after = logLines().slice(before);
     expect(after.filter((l) => (l.level as number) >= 50)).toEqual([]);
     // Refused before the store is asked: each use is one access line, a 400 naming only the parameter.

@@ -34,7 +34,11 @@ beforeAll(async () => {
     if (mode === 'stall') return void req.resume();
     okHandler('{"resourceType":"Bundle"}')(req, res);
   });
-  gw = await startGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', AUDIT_BATCH_MAX_AGE_MS: '50', UPSTREAM_TIMEOUT_MS: '300' });
+  gw = await startGateway(
+    directoryYaml({ metadata: provider.root }),
+    { AUDIT_ENABLED: 'true', AUDIT_BATCH_MAX_AGE_MS: '50', UPSTREAM_TIMEOUT_MS: '300' },
+    { store: 'inline' },
+  );
 });
 afterAll(async () => {
   await gw?.stop();
@@ -191,8 +195,8 @@ test('privacy: canaries in the body, query, path and ordinary headers reach neit
   }
   // The store's files are compressed, so ask the engine itself, across every column.
   for (const canary of canaries) {
-    const rows = await gw.gateway.audit!.store.queryRows<{ c: string }>(
-      `SELECT count() AS c FROM ${gw.gateway.audit!.store.table} WHERE position(toString(tuple(*)), {canary:String}) > 0`,
+    const rows = await gw.gateway.audit!.store!.queryRows<{ c: string }>(
+      `SELECT count() AS c FROM ${gw.gateway.audit!.store!.table} WHERE position(toString(tuple(*)), {canary:String}) > 0`,
       { canary },
     );
     expect(Number(rows[0].c)).toBe(0);
@@ -222,8 +226,8 @@ test('privacy: canaries in the body, query, path and ordinary headers reach neit
     100,
   );
   outputs.push({ what: 'access log', text: access });
-  const table = await gw.gateway.audit!.store.queryRows<{ t: string }>(
-    `SELECT toString(tuple(*)) AS t FROM ${gw.gateway.audit!.store.database}.access_log`,
+  const table = await gw.gateway.audit!.store!.queryRows<{ t: string }>(
+    `SELECT toString(tuple(*)) AS t FROM ${gw.gateway.audit!.store!.database}.access_log`,
     {},
   );
   outputs.push({ what: 'access_log table', text: table.map((t) => t.t).join('\n') });

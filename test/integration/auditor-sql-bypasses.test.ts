@@ -18,15 +18,19 @@ const sql = async (text: unknown) => {
 beforeAll(async () => {
   provider = await startProvider(okHandler());
   const tokens = adminTokensFile([{ name: 'alice', role: 'auditor', token: AUDITOR }]);
-  gw = await startGateway(directoryYaml({ metadata: provider.root }), {
-    AUDIT_ENABLED: 'true',
-    AUDIT_BATCH_MAX_AGE_MS: '50',
-    ADMIN_TOKENS_FILE: tokens,
-    AUDIT_SQL_MAX_ROWS: '5',
-    AUDIT_SQL_TIMEOUT_MS: '500',
-  });
+  gw = await startGateway(
+    directoryYaml({ metadata: provider.root }),
+    {
+      AUDIT_ENABLED: 'true',
+      AUDIT_BATCH_MAX_AGE_MS: '50',
+      ADMIN_TOKENS_FILE: tokens,
+      AUDIT_SQL_MAX_ROWS: '5',
+      AUDIT_SQL_TIMEOUT_MS: '500',
+    },
+    { store: 'inline' },
+  );
   admin = `http://127.0.0.1:${gw.adminPort}`;
-  await schemaReady(gw.gateway.audit!.store);
+  await schemaReady(gw.gateway.audit!.store!);
 }, 60_000);
 afterAll(async () => {
   await gw?.stop();

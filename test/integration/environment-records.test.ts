@@ -55,7 +55,7 @@ agreements:
 
 beforeAll(async () => {
   provider = await startProvider(okHandler('{"resourceType":"CapabilityStatement"}'));
-  gw = await startGateway(directory(provider.root), { AUDIT_ENABLED: 'true', AUDIT_BATCH_MAX_AGE_MS: '50', ENVIRONMENT: 'staging' });
+  gw = await startGateway(directory(provider.root), { AUDIT_ENABLED: 'true', AUDIT_BATCH_MAX_AGE_MS: '50', ENVIRONMENT: 'staging' }, { store: 'inline' });
 });
 afterAll(async () => {
   await gw?.stop();
@@ -83,7 +83,7 @@ test("each record carries its consumer's environment, forwarded or refused, and 
     expect({ from: c.from, environment: row.environment }).toEqual({ from: c.from, environment: c.environment });
   }
   // Sealed with the environment in the hash: ClickHouse's recomputation over the stored row agrees.
-  const store = gw.gateway.audit!.store;
+  const store = gw.gateway.audit!.store!;
   const rows = await store.queryRows<{ trace_id: string; environment: string; record_hash: string; computed: string }>(
     `SELECT trace_id, environment, record_hash, ${recordHashSql()} AS computed FROM ${store.table} FINAL WHERE version = 2 AND has({traces:Array(String)}, trace_id)`,
     { traces: cases.map((c) => c.trace) },

@@ -56,12 +56,16 @@ beforeAll(async () => {
   const directory = directoryYaml({ metadata: provider.root })
     .replace('ods: "FA565"\n', 'ods: "FA565"\n    environment: live\n')
     .replace('ods: "NOAGREE"\n', 'ods: "NOAGREE"\n    environment: test\n');
-  gw = await startGateway(directory, {
-    AUDIT_ENABLED: 'true',
-    AUDIT_BATCH_MAX_AGE_MS: '50',
-    AUDIT_SEAL_PERIOD_MS: '1000',
-    ADMIN_TOKENS_FILE: tokens,
-  });
+  gw = await startGateway(
+    directory,
+    {
+      AUDIT_ENABLED: 'true',
+      AUDIT_BATCH_MAX_AGE_MS: '50',
+      AUDIT_SEAL_PERIOD_MS: '1000',
+      ADMIN_TOKENS_FILE: tokens,
+    },
+    { store: 'inline' },
+  );
   admin = `http://127.0.0.1:${gw.adminPort}`;
   for (let i = 0; i < FORWARDED; i++) {
     const trace = randomUUID();
@@ -407,7 +411,7 @@ describe('explorer page', () => {
     await tab.screenshot('12-verify-intact');
 
     // One record's status changed in ClickHouse, as someone with access to the database could.
-    const store = gw.gateway.audit!.store;
+    const store = gw.gateway.audit!.store!;
     const client = (store as unknown as { client: { command(q: { query: string; clickhouse_settings?: Record<string, unknown> }): Promise<unknown> } }).client;
     await client.command({
       query: `ALTER TABLE ${store.table} UPDATE status = 500 WHERE trace_id = '${traceIds[5]}'`,
@@ -442,7 +446,7 @@ describe('explorer page', () => {
 
     // Records with findings (the checks that write them are other work): put into the store, in a day of their own
     // (after every test that counts all rows).
-    const store = gw.gateway.audit!.store;
+    const store = gw.gateway.audit!.store!;
     const base = { version: 2, duration_ms: 12, consumer_asid: CONSUMER_ASID, consumer_ods: 'FA565', provider_asid: PROVIDER_ASID, provider_ods: 'A20047' };
     const stored = [
       {

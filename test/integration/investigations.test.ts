@@ -143,16 +143,20 @@ beforeAll(async () => {
     { name: 'prometheus', role: 'metrics', token: METRICS },
     { name: 'alice', role: 'auditor', token: AUDITOR },
   ]);
-  gw = await startGateway(directoryYaml({ metadata: provider.root }), {
-    AUDIT_ENABLED: 'true',
-    AUDIT_BATCH_MAX_AGE_MS: '50',
-    ADMIN_TOKENS_FILE: tokens,
-    AUDIT_EXPORT_MAX_ROWS: String(EXPORT_MAX),
-    AUDIT_SQL_MAX_ROWS: '5',
-    AUDIT_SQL_TIMEOUT_MS: '500',
-  });
+  gw = await startGateway(
+    directoryYaml({ metadata: provider.root }),
+    {
+      AUDIT_ENABLED: 'true',
+      AUDIT_BATCH_MAX_AGE_MS: '50',
+      ADMIN_TOKENS_FILE: tokens,
+      AUDIT_EXPORT_MAX_ROWS: String(EXPORT_MAX),
+      AUDIT_SQL_MAX_ROWS: '5',
+      AUDIT_SQL_TIMEOUT_MS: '500',
+    },
+    { store: 'inline' },
+  );
   admin = `http://127.0.0.1:${gw.adminPort}`;
-  store = gw.gateway.audit!.store;
+  store = gw.gateway.audit!.store!;
   await schemaReady(store);
   await store.insertLines(october.map((r) => JSON.stringify(r)).join('\n'));
   // September: BULK rows, three to a millisecond (ties across page boundaries), consumer_ods BULK1.

@@ -33,12 +33,16 @@ const PERIOD_MS = 1000;
 
 beforeAll(async () => {
   provider = await startProvider(okHandler('{"resourceType":"Bundle","canary":"CANARY-BODY-7f3a"}'));
-  gw = await startGateway(directoryYaml({ metadata: provider.root }), {
-    AUDIT_ENABLED: 'true',
-    AUDIT_BATCH_MAX_AGE_MS: '50',
-    AUDIT_SEAL_PERIOD_MS: String(PERIOD_MS),
-    LOG_LEVEL: 'info',
-  });
+  gw = await startGateway(
+    directoryYaml({ metadata: provider.root }),
+    {
+      AUDIT_ENABLED: 'true',
+      AUDIT_BATCH_MAX_AGE_MS: '50',
+      AUDIT_SEAL_PERIOD_MS: String(PERIOD_MS),
+      LOG_LEVEL: 'info',
+    },
+    { store: 'inline' },
+  );
 });
 afterAll(async () => {
   await gw?.stop();
@@ -69,7 +73,7 @@ const FINDINGS: ReadonlyArray<readonly [jwt: readonly string[], interaction: rea
 ];
 
 test("the encoder's record_hash equals recordHashSql() computed by ClickHouse over the stored row, for awkward values, findings and environments", async () => {
-  const store = audit().store;
+  const store = audit().store!;
   await waitFor(() => audit().stats.clickhouseUp(), 15_000, 'the store ready');
   const chain = randomUUID();
   const awkward = ['é ü 日本 😀', 'lone \ud800 surrogate', 'trail \udc00', 'quote " back \\ slash', 'unit\x1fsep\x00nul\ttab\nnl', '', '\u2028\u2029', 'ascii'];
@@ -192,7 +196,7 @@ test("the encoder's record_hash equals recordHashSql() computed by ClickHouse ov
 });
 
 test('interrupted records (spool recovery) are hashed in form 2 as ClickHouse recomputes them: findings, environments, and begin records of older layouts', async () => {
-  const store = audit().store;
+  const store = audit().store!;
   await waitFor(() => audit().stats.clickhouseUp(), 15_000, 'the store ready');
   const dir = tempDir('seal-interrupted-');
   const spoolDir = join(dir, 'spool');
@@ -281,8 +285,8 @@ test('through the gateway: seq 1..n with no gap, right hashes, every period seal
   let rows: Awaited<ReturnType<typeof sealedRows>> = [];
   await waitFor(
     async () => {
-      rows = await sealedRows(storeQuery(a.store), chain);
-      seals = await tableSeals(storeQuery(a.store), chain);
+      rows = await sealedRows(storeQuery(a.store!), chain);
+      seals = await tableSeals(storeQuery(a.store!), chain);
       const lastSealed = seals.length > 0 ? seals[seals.length - 1].last_seq : 0;
       return rows.length >= 12 && lastSealed >= rows[rows.length - 1].seq && seals.length >= 4;
     },

@@ -82,14 +82,18 @@ function cli(args: string[]): Promise<CliRun> {
 
 beforeAll(async () => {
   provider = await startProvider(okHandler());
-  gw = await startGateway(directory(provider.root), {
-    AUDIT_ENABLED: 'true',
-    AUDIT_BATCH_MAX_AGE_MS: '50',
-    ENVIRONMENT: 'local',
-    INTERACTION_CHECK: 'enforce',
-    // The test kit's token breaks most JWT rules: off, so the records' only findings are the ones this suite inserts or provokes.
-    JWT_CHECK: 'off',
-  });
+  gw = await startGateway(
+    directory(provider.root),
+    {
+      AUDIT_ENABLED: 'true',
+      AUDIT_BATCH_MAX_AGE_MS: '50',
+      ENVIRONMENT: 'local',
+      INTERACTION_CHECK: 'enforce',
+      // The test kit's token breaks most JWT rules: off, so the records' only findings are the ones this suite inserts or provokes.
+      JWT_CHECK: 'off',
+    },
+    { store: 'inline' },
+  );
   admin = `http://127.0.0.1:${gw.adminPort}`;
   started = new Date(Date.now() - 1000).toISOString();
   const from = (asid: string, n: number, status: number) =>
@@ -111,7 +115,7 @@ beforeAll(async () => {
   });
   expect([post.status, post.body.toString().includes('INTERACTION_MISMATCH')]).toEqual([400, true]);
   await searchUntil(gw.adminPort, `from=${started}&limit=100`, (rows) => rows.length === 7 && rows.every((r) => r.outcome !== 'in_flight'), 20_000);
-  const store = gw.gateway.audit!.store;
+  const store = gw.gateway.audit!.store!;
   await schemaReady(store);
   await store.insertLines(
     [

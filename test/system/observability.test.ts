@@ -135,7 +135,7 @@ describe('against a live gateway and a real Prometheus', () => {
 
   beforeAll(async () => {
     provider = await startProvider(okHandler());
-    gw = await startGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', AUDIT_BATCH_MAX_AGE_MS: '50' });
+    gw = await startGateway(directoryYaml({ metadata: provider.root }), { AUDIT_ENABLED: 'true', AUDIT_BATCH_MAX_AGE_MS: '50' }, { store: 'inline' });
     prometheus = await startPrometheus([`127.0.0.1:${gw.adminPort}`]);
     // Known traffic: 20 forwarded, 5 refused (unknown consumer).
     for (let i = 0; i < 20; i++) expect((await send(gw.url(`${provider.root}/metadata`), { headers: sspHeaders() })).status).toBe(200);
@@ -194,7 +194,7 @@ describe('against a live gateway and a real Prometheus', () => {
   });
 
   test('every SQL query of the audit explorer runs on the embedded engine with the real schema', async () => {
-    const store = gw.gateway.audit!.store;
+    const store = gw.gateway.audit!.store!;
     const queries = targets('clickhouse');
     expect(queries.length).toBe(6);
     const rowsBy = new Map<string, unknown[]>();

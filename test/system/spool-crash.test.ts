@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpoolWriter, encodeRecord, listSegments, readBatch, recoverSpool, scanSegment, segmentPath } from '../../src/spool';
 import { REPO, tempDir } from '../helpers/test-kit';
@@ -44,7 +44,8 @@ function runAndKill(dir: string, prefix: string, afterMs: number): Promise<strin
  * What a crash can leave at the append point, written by the test after each kill so that
  * recovery has a torn tail to cut every round (a SIGKILL alone rarely lands inside a write):
  * a record cut short, a header cut short, and a whole record whose checksum does not match.
- * Each carries an event id no writer ever acknowledged.
+ * Each carries an event id no writer ever acknowledged. Written where the data ends (in
+ * place in a preallocated segment, past the end of an appended one), as a torn write would be.
  */
 function tornTail(round: number): Buffer {
   const record = encodeRecord(Buffer.from(JSON.stringify({ event_id: `torn-${round}`, pad: 'x'.repeat(40) })));
@@ -89,7 +90,10 @@ test('no acknowledged record is lost across five SIGKILLs at random moments, and
     expect(ackedNow.length).toBeGreaterThan(0);
 
     lastTail = tornTail(round);
-    appendFileSync(segmentPath(dir, segments[segments.length - 1]), lastTail);
+    const last = segments[segments.length - 1];
+    const fd = openSync(segmentPath(dir, last), 'r+');
+    writeSync(fd, lastTail, 0, lastTail.length, scans[scans.length - 1].goodBytes);
+    closeSync(fd);
   }
   expect(acked.length).toBeGreaterThan(500);
 
@@ -99,7 +103,8 @@ test('no acknowledged record is lost across five SIGKILLs at random moments, and
   expect(tornBytes).toBeGreaterThanOrEqual(lastTail.length);
   const report = recoverSpool(dir);
   expect(report.badTails).toEqual([{ segment: lastSegment, badBytes: tornBytes }]);
-  expect(statSync(segmentPath(dir, lastSegment)).size).toBe(report.tail.size);
+  // Gone: cut off, or zeroed in a preallocated segment; the data ends where appends continue.
+  expect(scanSegment(dir, lastSegment).goodBytes).toBe(report.tail.size);
   expect(scanSegment(dir, lastSegment).badBytes).toBe(0);
   expect(recoverSpool(dir).badTails).toEqual([]); // and a second recovery finds nothing left to cut
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { chattr, diskFaultsUnavailable } from '../helpers/disk-faults';
@@ -70,13 +70,22 @@ function get(gw: ChildGateway): Promise<{ id: string; status: number; body: stri
   });
 }
 
-/** The segment the writer appends to: the newest one. */
+/**
+ * The segment the writer writes to: the newest one holding data (segments are preallocated,
+ * and the next one is prepared ahead, so the newest file is usually still all zeros), or the
+ * oldest when none holds any yet.
+ */
 function currentSegment(gw: ChildGateway): string {
   const spool = join(gw.dir, 'data', 'spool');
   const segments = readdirSync(spool)
     .filter((n) => n.endsWith('.seg'))
-    .sort();
-  return join(spool, segments[segments.length - 1]);
+    .sort()
+    .map((n) => join(spool, n));
+  const holding = segments.filter((path) => {
+    const head = readFileSync(path).subarray(0, 8);
+    return head.length === 8 && !head.equals(Buffer.alloc(8));
+  });
+  return holding.length > 0 ? holding[holding.length - 1] : segments[0];
 }
 
 async function stop(gw: ChildGateway): Promise<void> {

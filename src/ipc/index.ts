@@ -1,0 +1,14 @@
+export {
+  STORE_SOCKET,
+  LOG_LEVELS,
+  wireWatermark,
+  fromWireWatermark,
+  type ToStore,
+  type FromStore,
+  type SealCall,
+  type LogLevel,
+  type ShipperWork,
+  type WirePosition,
+} from './store-protocol';
+export { ipcChannel, channelPair, type Channel } from './channel';
+export { RpcClient, StoreCallError } from './rpc';

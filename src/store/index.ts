@@ -1,0 +1,1 @@
+export { runStoreService, type StoreService } from './store-service';
