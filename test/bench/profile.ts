@@ -202,9 +202,15 @@ export async function profileBench(): Promise<void> {
   const proxyFile = files.find((f) => pidOf(f) === pid);
   if (!proxyFile) throw new Error(`no profile of pid ${pid} in ${profDir} (${files.join(', ') || 'none'})`);
   const read = (f: string) => JSON.parse(readFileSync(join(profDir, f), 'utf8')) as CpuProfile;
-  process.stdout.write(
-    formatSelfTimes(`proxy process ${pid}, top ${count} functions by self time during the load`, selfTimes(read(proxyFile), from, to), count),
-  );
+  const proxyProfile = read(proxyFile);
+  const proxyTimes = selfTimes(proxyProfile, from, to);
+  process.stdout.write(formatSelfTimes(`proxy process ${pid}, top ${count} functions by self time during the load`, proxyTimes, count));
+  // Who calls the five busiest functions (the VM's own entries, in parentheses, have no callers worth showing).
+  process.stdout.write('  callers of the five busiest (commonest chain, nearest caller first):\n');
+  for (const e of proxyTimes.top.filter((x) => !x.name.startsWith('(')).slice(0, 5)) {
+    const top = callers(proxyProfile, e.name, e.location, from, to)[0];
+    if (top) process.stdout.write(`    ${e.name}: ${(100 * top.share).toFixed(0)}% from ${top.chain || '(root)'}\n`);
+  }
   for (const f of files.filter((x) => x !== proxyFile))
     process.stdout.write(formatSelfTimes(`child process ${pidOf(f)}, top ${count} by self time during the load`, selfTimes(read(f), from, to), count));
   process.stdout.write(`\nprofiles kept in ${profDir} (open them in Chrome DevTools, Performance tab).\n`);
