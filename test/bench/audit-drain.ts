@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { AuditSpool } from '../../src/spool';
 import { Transaction } from '../../src/transaction';
+import { CpuMeter, procRssMiB, productProcesses } from './procs';
 
 /**
  * The backlog a 10-minute ClickHouse outage at 500 requests/s leaves (300,000 records
@@ -15,7 +16,17 @@ export async function measureDrain(
   env: Record<string, string>,
   records = 300_000,
   core = '0',
-): Promise<{ records: number; seconds: number; startupSeconds: number; perSecond: number }> {
+): Promise<{
+  records: number;
+  seconds: number;
+  startupSeconds: number;
+  perSecond: number;
+  /** CPU seconds over the drain: the gateway's own process, and its children (the store process, when it has one). */
+  proxyCpuSeconds: number;
+  childCpuSeconds: number;
+  peakProxyMiB: number;
+  peakStoreMiB: number;
+}> {
   const { spool } = await AuditSpool.open({
     dir: join(dataDir, 'spool'),
     segmentBytes: 16 * 1024 * 1024,
@@ -45,6 +56,16 @@ export async function measureDrain(
     stdio: 'ignore',
   });
   const started = performance.now();
+  const meter = new CpuMeter(child.pid!);
+  let peakProxyMiB = 0;
+  let peakStoreMiB = 0;
+  const sampleProcesses = () => {
+    meter.sample();
+    peakProxyMiB = Math.max(peakProxyMiB, procRssMiB(child.pid!) ?? 0);
+    const store = productProcesses(child.pid!).store;
+    if (store !== null) peakStoreMiB = Math.max(peakStoreMiB, procRssMiB(store) ?? 0);
+  };
+  const sampler = setInterval(sampleProcesses, 200);
   let firstShippedAt = 0;
   const pending = () =>
     new Promise<number>((resolve) => {
@@ -68,11 +89,23 @@ export async function measureDrain(
       await new Promise((r) => setTimeout(r, 20));
     }
     const done = performance.now();
+    sampleProcesses();
+    const cpu = meter.read();
     const seconds = (done - started) / 1000;
     // Start-up (recovery scans the whole spool) is part of the drain time, not of the shipping rate.
     const startupSeconds = (firstShippedAt - started) / 1000;
-    return { records, seconds, startupSeconds, perSecond: records / ((done - firstShippedAt) / 1000) };
+    return {
+      records,
+      seconds,
+      startupSeconds,
+      perSecond: records / ((done - firstShippedAt) / 1000),
+      proxyCpuSeconds: cpu.proxy,
+      childCpuSeconds: cpu.children,
+      peakProxyMiB,
+      peakStoreMiB,
+    };
   } finally {
+    clearInterval(sampler);
     child.kill('SIGTERM');
   }
 }

@@ -1,16 +1,36 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect } from 'node:net';
 import { measureDrain } from './audit-drain';
+import {
+  benchProvider,
+  closedLoopRounds,
+  cpuSeconds,
+  DIST,
+  fixedRate,
+  hasWrk,
+  HEADERS,
+  LOAD_CORE,
+  PROXY_CORE,
+  ROOT,
+  ROUNDS,
+  SECONDS,
+  median,
+  rssMiB,
+  run,
+  started,
+  startGateway,
+  startServer,
+  type LoadResult,
+  type Target,
+} from './harness';
+import { profileBench } from './profile';
+import { targetsBench } from './targets';
 import { interactionCheckBench } from './interaction-check-bench';
 import { investigationsBench } from './investigations';
-import { exampleToken } from '../../src/check';
 import { jwtCheckBench } from './jwt-check-bench';
 import { spoolBench } from './spool-bench';
 import { verifyBench } from './verify-bench';
 import { TestCa } from '../helpers/pki';
-import { freePort } from '../helpers/test-kit';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finalRecordBench } from './final-record';
@@ -21,144 +41,6 @@ import { finalRecordBench } from './final-record';
  * Columns: (a) direct to the provider, (b) a bare Node proxy, (c) the gateway.
  * Bounded: every load run has a fixed duration; every process started here is stopped by PID.
  */
-const ROOT = join(__dirname, '..', '..', '..');
-const DIST = join(ROOT, 'dist');
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const PROXY_CORE = process.env.BENCH_PROXY_CORE ?? '0';
-const LOAD_CORE = process.env.BENCH_LOAD_CORE ?? '1';
-const HEADERS = {
-  'Ssp-TraceID': '629ea9ba-a077-4d99-b289-7a9b19fd4e03',
-  'Ssp-From': '200000000359',
-  'Ssp-To': '918999198993',
-  'Ssp-InteractionID': 'urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1',
-  // A realistic token (JWT_CHECK=report judges it as in production): its aud names no bench port, so each request has one finding.
-  Authorization: `Bearer ${exampleToken({ aud: 'http://127.0.0.1/A20047/STU3/1/gpconnect/fhir', scope: 'organization/*.read' })}`,
-};
-const started: ChildProcess[] = [];
-const hasWrk = (() => {
-  try {
-    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch (err) {
-    return (err as { status?: number }).status !== undefined; // wrk --version exits 1 but exists
-  }
-})();
-
-function pinned(core: string, args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn('taskset', ['-c', core, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  started.push(child);
-  return child;
-}
-
-/** Starts a server and resolves with its port, read from its first JSON line carrying one. */
-function startServer(core: string, script: string, env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
-  const child = pinned(core, [process.execPath, script], env);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (c: Buffer) => {
-      out += c;
-      for (const line of out.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const parsed = JSON.parse(line);
-        const port = parsed.port ?? parsed.proxyPort;
-        if (port) {
-          child.stdout!.off('data', onData);
-          child.stdout!.resume(); // keep draining logs
-          return resolve({ child, port });
-        }
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`${script} exited ${code}`)));
-  });
-}
-
-/**
- * The gateway on free ports; resolves once its proxy port accepts connections (its logs are drained, not parsed).
- * `dist` picks another build (an A/B against an older checkout's dist/).
- */
-async function startGateway(env: Record<string, string>, dist = DIST): Promise<{ child: ChildProcess; port: number }> {
-  const port = await freePort();
-  const child = pinned(PROXY_CORE, [process.execPath, join(dist, 'src/main.js')], { ...env, PORT: String(port), ADMIN_PORT: String(await freePort()) });
-  child.stdout!.resume();
-  for (let i = 0; i < 200; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (up) return { child, port };
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('gateway did not start');
-}
-
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-function rssMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
-
-function run(core: string, args: string[], env: Record<string, string> = {}): Promise<string> {
-  const child = pinned(core, args, env);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c) => (out += c));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args[0]} exited ${code}`))));
-  });
-}
-
-function ms(value: string): number {
-  const m = /([\d.]+)(us|ms|s)/.exec(value)!;
-  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
-}
-
-interface LoadResult {
-  requests: number;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
-}
-
-async function closedLoop(url: string, seconds: number, connections = 32): Promise<LoadResult> {
-  if (!hasWrk) {
-    return JSON.parse(
-      await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], {
-        URL: url,
-        HEADERS: JSON.stringify(HEADERS),
-        MODE: 'closed',
-        CONNECTIONS: String(connections),
-        SECONDS: String(seconds),
-      }),
-    );
-  }
-  const headerArgs = Object.entries(HEADERS).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
-  const out = await run(LOAD_CORE, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...headerArgs, url]);
-  const requests = Number(/(\d+) requests in/.exec(out)![1]);
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
-  return {
-    requests,
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
-    p50Ms: ms(/\n\s+50%\s+(\S+)/.exec(out)![1]),
-    p99Ms: ms(/\n\s+99%\s+(\S+)/.exec(out)![1]),
-    errors: non2xx ? Number(non2xx[1]) : 0,
-  };
-}
-
-async function fixedRate(url: string, rate: number, seconds: number): Promise<LoadResult> {
-  return JSON.parse(
-    await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], {
-      URL: url,
-      HEADERS: JSON.stringify(HEADERS),
-      MODE: 'fixed',
-      RATE: String(rate),
-      SECONDS: String(seconds),
-    }),
-  );
-}
 
 /** Streams /big through `url` once; wall time and the peak RSS growth of `pid` while it runs. */
 function bigDownload(url: string, pid: number | null): Promise<{ seconds: number; bytes: number; rssGrowthMiB: number }> {
@@ -191,40 +73,6 @@ interface Column {
   bigCold: Big;
   bigWarm: Big;
   bigWarmMaxGrowth: number;
-}
-
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-interface Target {
-  name: string;
-  base: string;
-  target: string;
-  pid: number | null;
-}
-
-/** One closed-loop run against a target: wrk's figures and the proxy's CPU per request. */
-async function closedRun(t: Target, connections: number): Promise<{ load: LoadResult; cpuUs: number }> {
-  const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
-  const load = await closedLoop(t.base + t.target, SECONDS, connections);
-  return { load, cpuUs: t.pid ? ((cpuSeconds(t.pid) - cpu0) * 1e6) / load.requests : NaN };
-}
-
-/**
- * The closed-loop runs alternate between the targets, ROUNDS times, all processes up
- * at once (only one under load at a time): the machine's drift between runs (±10% seen
- * here) then falls on every target alike, and the medians are compared.
- */
-async function closedLoopRounds(targets: Target[], connections = 32): Promise<Map<Target, { closed: LoadResult; cpuUs: number }>> {
-  for (const t of targets) await closedLoop(t.base + t.target, 1, connections); // warm-up
-  const runs = new Map<Target, Array<{ load: LoadResult; cpuUs: number }>>(targets.map((t) => [t, []]));
-  for (let round = 0; round < ROUNDS; round++) for (const t of targets) runs.get(t)!.push(await closedRun(t, connections));
-  const out = new Map<Target, { closed: LoadResult; cpuUs: number }>();
-  for (const [t, rs] of runs) {
-    const byRps = [...rs].sort((a, b) => a.load.rps - b.load.rps)[Math.floor(rs.length / 2)];
-    out.set(t, { closed: { ...byRps.load, rps: median(rs.map((r) => r.load.rps)) }, cpuUs: median(rs.map((r) => r.cpuUs)) });
-  }
-  return out;
 }
 
 async function measure(t: Target, closed: { closed: LoadResult; cpuUs: number }): Promise<Column> {
@@ -269,26 +117,6 @@ function table(cols: Column[]): string {
   let out = ''.padEnd(width) + cols.map((c) => c.name.padStart(colWidth)).join('') + '\n';
   for (const [label, get] of rows) out += label.padEnd(width) + cols.map((c) => get(c).padStart(colWidth)).join('') + '\n';
   return out;
-}
-
-/**
- * The bench's GP Connect provider on the load core, and the shipped directory pointed at
- * it in a new temporary folder: what every gateway of a comparison is started with.
- */
-async function benchProvider(
-  prefix: string,
-): Promise<{ provider: { child: ChildProcess; port: number }; root: string; dir: string; directoryEnv: Record<string, string> }> {
-  const provider = await startServer(LOAD_CORE, join(DIST, 'test/bench/provider.js'), {});
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  const directoryFile = join(dir, 'directory.yaml');
-  writeFileSync(
-    directoryFile,
-    readFileSync(join(ROOT, 'config', 'directory.yaml'), 'utf8')
-      .split('http://127.0.0.1:8081')
-      .join(`http://127.0.0.1:${provider.port}`),
-  );
-  const directoryEnv = { DIRECTORY_FILE: directoryFile, INTERACTIONS_FILE: join(ROOT, 'config', 'gpconnect-interactions.json') };
-  return { provider, root: `http://127.0.0.1:${provider.port}/A20047/STU3/1/gpconnect/fhir`, dir, directoryEnv };
 }
 
 /**
@@ -369,6 +197,8 @@ async function abComparison(baseline: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'targets') return targetsBench(); // issue 13's targets, interleaved (test/bench/targets.ts)
+  if (process.env.BENCH_ONLY === 'profile') return profileBench(); // where the proxy's time goes (test/bench/profile.ts)
   if (process.env.BENCH_ONLY === 'ab') {
     const baseline = process.env.BENCH_BASELINE;
     if (!baseline) throw new Error('BENCH_ONLY=ab needs BENCH_BASELINE: a checkout of the baseline commit with npm run build done in it');
