@@ -242,7 +242,7 @@ async function openAuditPipeline(
   const pidFile = join(settings.DATA_DIR, STORE_PID_FILE);
   if (inline === null) await reapStaleStore(pidFile, log);
   const fork = (): StoreProcess => {
-    const proc = forkStore();
+    const proc = forkStore(undefined, settings.DATA_DIR);
     recordStorePid(pidFile, proc.pid);
     return proc;
   };
