@@ -242,7 +242,7 @@ async function openAuditPipeline(
   const pidFile = join(settings.DATA_DIR, STORE_PID_FILE);
   if (inline === null) await reapStaleStore(pidFile, log);
   const fork = (): StoreProcess => {
-    const proc = forkStore();
+    const proc = forkStore(undefined, settings.DATA_DIR);
     recordStorePid(pidFile, proc.pid);
     return proc;
   };
@@ -256,6 +256,13 @@ async function openAuditPipeline(
     launch,
     log,
     init(): ToStore {
+      // No store runs now: a killed one may have deleted segments it never reported (`released`).
+      try {
+        const off = writer.recount();
+        if (off) log.warn({ bytes: off }, 'audit spool: bytes counted anew from disk at the store start (a killed store deleted segments it had not reported)');
+      } catch (err) {
+        log.warn({ code: (err as NodeJS.ErrnoException).code ?? 'ERROR' }, 'audit spool: the bytes on disk could not be counted anew; the count so far stays');
+      }
       const now = linkState();
       told = { segment: now.durableEnd.segment, offset: now.durableEnd.offset, retain: now.retainFrom, needsRoom: now.needsRoom };
       return { t: 'init', settings, publicKeyPem: key.publicKeyPem, ...now };

@@ -65,7 +65,8 @@ export class DataDirLock {
 
   /** Takes the lock or throws DataDirInUseError. Start-up only (synchronous file calls). */
   static acquire(dataDir: string): DataDirLock {
-    mkdirSync(dataDir, { recursive: true });
+    // Created for this user alone (the audit spool, the engine's files, the seal key, the store's socket: README Processes); one that exists is left as it is.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const path = resolve(join(dataDir, LOCK_FILE));
     const me = currentOwner();
     if (heldHere.has(path)) throw new DataDirInUseError(dataDir, me);

@@ -1,5 +1,5 @@
 import { chmodSync, lstatSync, renameSync, unlinkSync, type Stats } from 'node:fs';
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, maxHeaderSize, type RequestListener, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { GatewayError } from '../errors';
@@ -9,6 +9,13 @@ export class StoreSocketError extends GatewayError {}
 
 /** Longest path a Unix socket can be bound to on Linux (sun_path is 108 bytes with its NUL). */
 const MAX_SOCKET_PATH = 107;
+
+/**
+ * The socket's header limit: the admin port's (Node's default, maxHeaderSize) plus room for
+ * the fields the proxy adds (x-spine-peer, Transfer-Encoding). Without it a header block the
+ * admin port took would be refused by this parser (a bare 431, before the app's access log).
+ */
+const SOCKET_MAX_HEADER_BYTES = maxHeaderSize + 1024;
 
 /** How long the probe of an existing socket file waits for an answer before calling it live. */
 const PROBE_MS = 1000;
@@ -38,7 +45,7 @@ export async function serveOnSocket(app: RequestListener, path: string): Promise
       );
   await removeStale(path);
   removeIfSocket(temporary);
-  const server = createServer(app);
+  const server = createServer({ maxHeaderSize: SOCKET_MAX_HEADER_BYTES }, app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(temporary, () => {

@@ -43,7 +43,7 @@ export function loadSigningKey(keyFile: string | undefined, dataDir: string): Si
   const temporary = `${path}.${process.pid}.tmp`;
   const { privateKey } = generateKeyPairSync('ed25519');
   try {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
     try {
       writeSync(fd, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);

@@ -188,7 +188,7 @@ export class AuditSpool implements AuditSink {
  * the backlog after the checkpoint. Throws a file-system error as it is.
  */
 function recoverTransactions(dir: string): { recovery: AuditSpoolRecovery; interrupted: Interrupted[]; recovered: RecoveredRecord[] } {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const checkpoint = readCheckpoint(dir, listSegments(dir));
   const open = new Map<string, Buffer>();
   const recovered: RecoveredRecord[] = [];

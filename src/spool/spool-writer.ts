@@ -1,10 +1,12 @@
 import { closeSync, constants, existsSync, fdatasync, fstatSync, fsync, ftruncateSync, openSync, renameSync, statfs, write, writeSync } from 'node:fs';
 import { open as openFile, unlink } from 'node:fs/promises';
+// recount() alone (kept apart so that the line above stays as it was)
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors';
 import { frameInto, maxFrameBytes } from './framing';
-import { SPARE_NAME, segmentPath } from './segments';
+import { SPARE_NAME, listSegments, segmentPath } from './segments';
 
 /** The spool is at its size cap: AUDIT_FAILURE_MODE decides what happens to the request. */
 export class SpoolFullError extends GatewayError {
@@ -264,6 +266,8 @@ export class SpoolWriter {
   private spare: { segment: number; size: number } | null = null;
   /** The spare's preparation under way (its bytes already count against the cap). */
   private spareJob: Promise<unknown> | null = null;
+  /** Bytes counted for a spare not yet named as a segment (recount() cannot see them in the folder). */
+  private spareReserved = 0;
   private spaceChecking = false;
   private lastSpaceCheck = 0;
   /** Segments preallocated (the spare, or a new spool's first segment). */
@@ -779,6 +783,7 @@ export class SpoolWriter {
     const bytes = this.options.segmentBytes;
     if (this.totalBytes + bytes > this.options.maxBytes) return;
     this.totalBytes += bytes;
+    this.spareReserved = bytes;
     const tmp = join(this.options.dir, SPARE_NAME);
     const job = this.zeroSpare(tmp, bytes).then(
       () => {
@@ -788,6 +793,7 @@ export class SpoolWriter {
         // Renamed on the event loop, so that no rotation takes the name meanwhile; the folder's fsync follows on the pool.
         if (existsSync(path)) throw Object.assign(new Error(`spool segment ${segment} exists already`), { code: 'EEXIST' });
         renameSync(tmp, path);
+        this.spareReserved = 0;
         this.spare = { segment, size: bytes };
         this.segmentsPreallocated++;
         if (!this.closed) this.note();
@@ -801,7 +807,8 @@ export class SpoolWriter {
     );
     this.spareJob = job.catch((err: unknown) => {
       this.spareJob = null;
-      if (this.spare === null) this.totalBytes -= bytes;
+      if (this.spare === null) this.totalBytes -= this.spareReserved;
+      this.spareReserved = 0;
       if (!this.closed) this.failWith(err);
       return err;
     });
@@ -886,6 +893,32 @@ export class SpoolWriter {
   private cancelCommit(): void {
     this.commitTimer?.cancel();
     this.commitTimer = null;
+  }
+
+  /**
+   * Counts the spool's bytes anew from its folder (a stat per segment, on the event loop:
+   * called only when the store process is (re)started, never per record), and returns by how
+   * much the count was off (positive: it counted bytes no longer on disk). Deletions are the
+   * store's, reported by `released`: a store killed between a deletion and its report would
+   * otherwise leave bytes counted against the cap for good. The current segment counts at
+   * the size this writer knows (it may be growing under a preallocation now), plus the
+   * arena's growth and a spare being prepared, as take() and startSpare() counted them.
+   * Nothing while start-up recovery is still pending or once closed (null).
+   */
+  recount(): number | null {
+    if (this.closed || this.deferred !== null || this.fd < 0) return null;
+    let total = this.fileSize + Math.max(0, this.segmentSize + this.arenaBytes - this.fileSize) + this.spareReserved;
+    for (const segment of listSegments(this.options.dir)) {
+      if (segment === this.segment) continue;
+      try {
+        total += statSync(segmentPath(this.options.dir, segment)).size;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    const off = this.totalBytes - total;
+    if (off !== 0) this.released(off);
+    return off;
   }
 
   /** Acknowledged segments worth `bytes` were deleted (by SpoolQueue, the one caller outside tests): room for new records. */

@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ipcChannel, type FromStore, type ToStore } from '../ipc';
 import type { StoreProcess } from './store-supervisor';
 
@@ -13,10 +13,18 @@ export function storeEntry(): string {
   return compiled ? join(__dirname, '..', 'store-main.js') : join(__dirname, '..', '..', 'dist', 'src', 'store-main.js');
 }
 
-/** Forks the audit store process with an IPC channel (JSON); its stdout/stderr are the gateway's. */
-export function forkStore(entry = storeEntry()): StoreProcess {
+/**
+ * Forks the audit store process with an IPC channel (JSON); its stdout/stderr are the gateway's.
+ * `dataDir` goes on its command line (the store ignores it): reapStaleStore tells this
+ * DATA_DIR's store from another gateway's by it.
+ */
+export function forkStore(entry = storeEntry(), dataDir?: string): StoreProcess {
   if (!existsSync(entry)) throw Object.assign(new Error(`${entry} is missing (run npm run build)`), { code: 'ENOENT' });
-  const child = fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', env: process.env });
+  const child = fork(entry, dataDir === undefined ? [] : [resolve(dataDir)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'json',
+    env: process.env,
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     // A fork that never ran ('error' without 'exit').

@@ -1,12 +1,19 @@
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Logger } from '../log';
 
 /** DATA_DIR/store.pid: the running store process's pid, so that the next gateway can end one its killed predecessor left. */
 export const STORE_PID_FILE = 'store.pid';
 
-function isStore(pid: number): boolean {
+/**
+ * Whether `pid` is the store process of the DATA_DIR `dataDir`: its entry (store-main) and that
+ * DATA_DIR as its argument (forkStore puts it there). The pid in store.pid may since have gone
+ * to another process, another gateway's store among them (two DATA_DIRs on one host).
+ */
+function isStore(pid: number, dataDir: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('store-main');
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args.some((a) => /store-main\.[jt]s$/.test(a)) && args.includes(resolve(dataDir));
   } catch {
     return false; // gone, or not Linux (nothing to reap then)
   }
@@ -25,7 +32,8 @@ export function recordStorePid(file: string, pid: number | undefined): void {
  * Before the first fork: a store process that a killed gateway left behind (it exits when
  * its channel closes, but a store busy in the engine may take a moment to notice) is
  * SIGKILLed and waited for (up to `ms`), so two stores never share the spool, the engine's
- * files or the socket. Only a process whose command line is the store's entry is touched.
+ * files or the socket. Only a process whose command line is the store's entry with this
+ * DATA_DIR (the folder of `file`) is touched.
  */
 export async function reapStaleStore(file: string, log: Logger, ms = 5000): Promise<void> {
   let pid: number;
@@ -34,7 +42,8 @@ export async function reapStaleStore(file: string, log: Logger, ms = 5000): Prom
   } catch {
     return;
   }
-  if (Number.isInteger(pid) && pid > 1 && pid !== process.pid && isStore(pid)) {
+  const dataDir = dirname(file);
+  if (Number.isInteger(pid) && pid > 1 && pid !== process.pid && isStore(pid, dataDir)) {
     log.warn({ store_pid: pid }, 'audit store process left by the previous gateway: killed (SIGKILL) before starting a new one');
     try {
       process.kill(pid, 'SIGKILL');
@@ -42,7 +51,7 @@ export async function reapStaleStore(file: string, log: Logger, ms = 5000): Prom
       /* gone meanwhile */
     }
     const until = Date.now() + ms;
-    while (isStore(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    while (isStore(pid, dataDir) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   }
   try {
     unlinkSync(file);

@@ -95,6 +95,10 @@ export class StoreSupervisor {
     this.options.log.info({ store_pid: proc.pid, restarts: this.restarts }, restart ? 'audit store process restarted' : 'audit store process started');
     this.options.log.flush();
     proc.channel.onMessage((m) => {
+      // Once a newer store runs (its init counted the spool anew), an older one's late messages count no more
+      // (a late `released` would be counted twice); its last log lines still go to the log. Before that they
+      // count as ever (a late `shipped` keeps the pending count right).
+      if (this.current !== null && this.current !== proc && m.t !== 'log') return;
       try {
         this.options.onMessage(m);
       } catch (err) {
