@@ -281,6 +281,15 @@ describe('second pass: cursor and filter fuzzing against the real store', () => 
   test('200 random cursors (seeded): each a 400 naming cursor, no error line, never the store', async () => {
     let seed = 0x9e3779b9;
     const next = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
+    // Access lines of the tests before this one may still be on their way from the store
+    // process: mark the log once it has stayed the same length for 300 ms.
+    let seen = -1;
+    let quietSince = Date.now();
+    for (const until = Date.now() + 5000; Date.now() < until && Date.now() - quietSince < 300;) {
+      const now = logLines().length;
+      if (now !== seen) [seen, quietSince] = [now, Date.now()];
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const before = logLines().length;
     for (let i = 0; i < 200; i++) {
       const bytes = Buffer.from(Array.from({ length: 1 + (i % 140) }, next));
