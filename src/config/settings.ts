@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -102,6 +103,14 @@ export const settingsSchema = z
     MAX_CONNECTION_AGE_MS: z.coerce.number().int().min(0).max(86_400_000).default(3_600_000),
     /** Largest request body accepted, bytes (over it: 413). Default 500 MiB: GP Connect document migration reaches ~250 MB. */
     MAX_REQUEST_BODY_BYTES: positiveInt.default(524_288_000),
+    /**
+     * Proxy worker processes sharing PORT (node:cluster; README "Processes"): a number from 1 to 64,
+     * or auto (one per core, os.availableParallelism()). Default 1: one gateway process, no primary.
+     */
+    WORKERS: z
+      .union([z.literal('auto'), z.coerce.number().int().min(1).max(64)])
+      .transform((v) => (v === 'auto' ? Math.min(64, Math.max(1, availableParallelism())) : v))
+      .default(1),
     /** How long SIGTERM waits for in-flight transactions. Default 10000. */
     SHUTDOWN_GRACE_MS: positiveInt.max(600_000).default(10_000),
     /** Per-request metrics; false only to measure what they cost (npm run bench). Default true. */

@@ -9,6 +9,7 @@ export {
   type LogLevel,
   type ShipperWork,
   type WirePosition,
+  type LaneRef,
 } from './store-protocol';
 export { ipcChannel, channelPair, type Channel } from './channel';
 export { RpcClient, StoreCallError } from './rpc';

@@ -17,6 +17,20 @@ export interface WirePosition {
 /** The seal store's calls, answered by the store process (SealStore in src/seal). */
 export type SealCall = { method: 'insertSeals'; seals: Seal[] } | { method: 'latestSealPeriod'; chain: string };
 
+/**
+ * A lane is one proxy worker's spool (README "Processes"): lane i reads
+ * `workerSpoolDir(DATA_DIR, i)` (src/data-dir). Every lane-scoped message names its lane; an
+ * absent `lane` is lane 0 (WORKERS=1, and every message before lanes existed). `gen` tells
+ * apart the successive workers of one lane (a worker killed and replaced): the store answers
+ * with the gen it was opened with, and whoever routes the answers drops those of a gen that is
+ * no longer current (a segment deleted for a dead worker must not be subtracted from its
+ * replacement's count).
+ */
+export interface LaneRef {
+  lane?: number;
+  gen?: number;
+}
+
 /** Gateway → store. */
 export type ToStore =
   | {
@@ -25,14 +39,31 @@ export type ToStore =
       settings: Settings;
       /** The seal key's public half: the store never generates nor reads the private key. */
       publicKeyPem: string;
+      /**
+       * Lane 0's state, opening it with the store (WORKERS=1: the gateway's own spool). Absent
+       * with WORKERS > 1: the primary opens each worker's lane with a `lane` message.
+       */
+      durableEnd?: WirePosition;
+      /** The sealer's retain watermark (lowest spool segment to keep); null: none (Infinity). */
+      retainFrom?: number | null;
+      needsRoom?: boolean;
+    }
+  /**
+   * Opens lane `lane` (its SpoolQueue and shipper), from its checkpoint. A lane that is open
+   * with another gen is closed first (its batch finished), then opened anew. Answered by `laneOpened`.
+   */
+  | ({
+      t: 'lane';
       durableEnd: WirePosition;
       /** The sealer's retain watermark (lowest spool segment to keep); null: none (Infinity). */
       retainFrom: number | null;
       needsRoom: boolean;
-    }
-  | { t: 'durable'; segment: number; offset: number }
-  | { t: 'retain'; from: number | null; needsRoom: boolean }
-  | ({ t: 'call'; id: number } & SealCall)
+    } & LaneRef)
+  /** The lane's worker is gone: finish its batch, stop reading it, send nothing more for that gen. */
+  | ({ t: 'laneClose' } & LaneRef)
+  | ({ t: 'durable'; segment: number; offset: number } & LaneRef)
+  | ({ t: 'retain'; from: number | null; needsRoom: boolean } & LaneRef)
+  | ({ t: 'call'; id: number } & SealCall & LaneRef)
   /** Finish the current batch, close the store, exit. */
   | { t: 'stop' };
 
@@ -41,10 +72,12 @@ export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn'
 
 export type ShipperWork = 'read' | 'checkpoint' | 'delete' | 'dead_letter' | 'loop';
 
-/** Store → gateway. */
+/** Store → gateway. Lane-scoped: released, suspect, laneOpened, reply (to a call with that lane). */
 export type FromStore =
-  | { t: 'released'; bytes: number }
-  | { t: 'suspect' }
+  | ({ t: 'released'; bytes: number } & LaneRef)
+  | ({ t: 'suspect' } & LaneRef)
+  /** The lane reads its spool now; no other reader of it remains (the worker may count its bytes anew). */
+  | ({ t: 'laneOpened' } & LaneRef)
   | { t: 'ready'; applied: number[] }
   | { t: 'shipped'; records: number; seconds: number }
   | { t: 'failed'; code: string; retryInMs: number }
@@ -55,8 +88,8 @@ export type FromStore =
   | { t: 'fileFault'; kind: ShipperWork; code: string }
   | { t: 'fileRecovered'; kind: ShipperWork }
   | { t: 'stats'; shipped: number; deadLettered: number; oldestUnshippedAt: number }
-  | { t: 'reply'; id: number; ok: true; value: unknown }
-  | { t: 'reply'; id: number; ok: false; code: string; message: string }
+  | ({ t: 'reply'; id: number; ok: true; value: unknown } & LaneRef)
+  | ({ t: 'reply'; id: number; ok: false; code: string; message: string } & LaneRef)
   | { t: 'log'; level: LogLevel; fields: Record<string, unknown>; msg: string }
   /** The investigations API answers on this Unix socket. */
   | { t: 'serving'; socket: string }

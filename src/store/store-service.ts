@@ -234,9 +234,10 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
     switch (m.t) {
       case 'init':
         if (started !== null) return;
-        durableEnd = m.durableEnd;
-        retainFrom = fromWireWatermark(m.retainFrom);
-        needsRoom = m.needsRoom;
+        // Lane 0's state (WORKERS=1). Lanes of WORKERS > 1 come in `lane` messages (not served yet).
+        durableEnd = m.durableEnd ?? durableEnd;
+        retainFrom = fromWireWatermark(m.retainFrom ?? null);
+        needsRoom = m.needsRoom ?? false;
         started = start(m.settings, m.publicKeyPem);
         started.catch((err: unknown) => {
           // A bad CLICKHOUSE_URL database name, an unreadable tokens or verify-keys file: said in the

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadSettings } from '../../../src/config';
 import { tempDir } from '../../helpers/test-kit';
@@ -38,6 +39,9 @@ describe('loadSettings', () => {
     [{ FORWARDED_HEADER: 'perhaps' }, /^config: FORWARDED_HEADER: /],
     [{ CLICKHOUSE_URL: 'ftp://x' }, /^config: CLICKHOUSE_URL: /],
     [{ TLS_CERT_FILE: '/x.pem' }, /^config: TLS_CERT_FILE and TLS_KEY_FILE must be set together$/],
+    [{ WORKERS: '0' }, /^config: WORKERS: /],
+    [{ WORKERS: '65' }, /^config: WORKERS: /],
+    [{ WORKERS: 'many' }, /^config: WORKERS: /],
     [{ GATEWAY_CONFIG: '/nonexistent/gw.yaml' }, /^config: GATEWAY_CONFIG: cannot read \/nonexistent\/gw\.yaml: ENOENT$/],
   ])('%j is refused with one clear line', (env, message) => {
     let error: unknown;
@@ -49,6 +53,12 @@ describe('loadSettings', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).not.toContain('\n');
+  });
+
+  test('WORKERS: 1 by default, a number, or auto (one per core)', () => {
+    expect(loadSettings({}).WORKERS).toBe(1);
+    expect(loadSettings({ WORKERS: '3' }).WORKERS).toBe(3);
+    expect(loadSettings({ WORKERS: 'auto' }).WORKERS).toBe(Math.min(64, availableParallelism()));
   });
 
   test('an unknown key in the YAML file is refused', () => {
