@@ -67,16 +67,18 @@ export function startServer(core: string, script: string, env: Record<string, st
 
 /**
  * The gateway on free ports; resolves once its proxy port accepts connections (its logs are drained, not parsed).
- * `dist` picks another build (an A/B against an older checkout's dist/); `nodeArgs` go to node (--cpu-prof).
+ * `dist` picks another build (an A/B against an older checkout's dist/); `nodeArgs` go to node (--cpu-prof);
+ * `core` is taskset's core list (the proxy core by default).
  */
 export async function startGateway(
   env: Record<string, string>,
   dist = DIST,
   nodeArgs: string[] = [],
+  core = PROXY_CORE,
 ): Promise<{ child: ChildProcess; port: number; adminPort: number }> {
   const port = await freePort();
   const adminPort = await freePort();
-  const child = pinned(PROXY_CORE, [process.execPath, ...nodeArgs, join(dist, 'src/main.js')], {
+  const child = pinned(core, [process.execPath, ...nodeArgs, join(dist, 'src/main.js')], {
     ...env,
     PORT: String(port),
     ADMIN_PORT: String(adminPort),
@@ -124,10 +126,11 @@ export interface LoadResult {
   errors: number;
 }
 
-export async function closedLoop(url: string, seconds: number, connections = 32): Promise<LoadResult> {
+/** A closed loop of `connections` against `url` for `seconds`, the generator pinned to `core` (the load core by default). */
+export async function closedLoop(url: string, seconds: number, connections = 32, core = LOAD_CORE): Promise<LoadResult> {
   if (!hasWrk) {
     return JSON.parse(
-      await run(LOAD_CORE, [process.execPath, join(DIST, 'test/bench/load.js')], {
+      await run(core, [process.execPath, join(DIST, 'test/bench/load.js')], {
         URL: url,
         HEADERS: JSON.stringify(HEADERS),
         MODE: 'closed',
@@ -137,7 +140,7 @@ export async function closedLoop(url: string, seconds: number, connections = 32)
     );
   }
   const headerArgs = Object.entries(HEADERS).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
-  const out = await run(LOAD_CORE, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...headerArgs, url]);
+  const out = await run(core, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...headerArgs, url]);
   const requests = Number(/(\d+) requests in/.exec(out)![1]);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   return {

@@ -25,6 +25,7 @@ import {
 } from './harness';
 import { profileBench } from './profile';
 import { targetsBench } from './targets';
+import { workersBench } from './workers';
 import { interactionCheckBench } from './interaction-check-bench';
 import { investigationsBench } from './investigations';
 import { jwtCheckBench } from './jwt-check-bench';
@@ -198,6 +199,7 @@ async function abComparison(baseline: string): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'targets') return targetsBench(); // issue 13's targets, interleaved (test/bench/targets.ts)
+  if (process.env.BENCH_ONLY === 'workers') return workersBench(); // issue 14: WORKERS=2 against 1, one core and both (test/bench/workers.ts)
   if (process.env.BENCH_ONLY === 'profile') return profileBench(); // where the proxy's time goes (test/bench/profile.ts)
   if (process.env.BENCH_ONLY === 'ab') {
     const baseline = process.env.BENCH_BASELINE;
