@@ -110,8 +110,8 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
       if (previous !== undefined) await retire(previous);
       const s = await initialised;
       if (s === null || stopping !== null || current.get(lane.lane) !== lane) return; // stopping, or replaced meanwhile
-      live.add(lane);
       lane.start(s.host);
+      live.add(lane);
       if (lane.tagged) send({ t: 'laneOpened', ...lane.ref });
     });
   }
