@@ -1,1 +1,1 @@
-export { Shipper, type ShipperOptions, type ShipperEvents, type ShipperFileWork } from './shipper';
+export { Shipper, type ShipperOptions, type ShipperEvents, type ShipperFileWork, type ShipperStore } from './shipper';

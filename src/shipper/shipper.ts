@@ -8,6 +8,12 @@ import { encodeRecord, type AcknowledgeResult, type QueueBatch, type SpoolBatch,
 
 export interface ShipperOptions {
   deadLetterDir: string;
+  /**
+   * Put in each dead-letter file's name (`<ms>-<tag>-<segment>-<offset>.seg`) when several
+   * spools share deadLetterDir (one per proxy worker: README "Processes"), so that two of
+   * them dead-lettering at the same position in the same millisecond never write one file.
+   */
+  deadLetterTag?: string;
   batchMaxRecords: number;
   /** A batch smaller than batchMaxRecords waits at most this long for more. */
   batchMaxAgeMs: number;
@@ -39,6 +45,9 @@ export interface ShipperEvents {
 }
 
 export type ShipperFileWork = 'read' | 'checkpoint' | 'delete' | 'dead_letter' | 'loop';
+
+/** What the shipper needs of the audit store: its schema prepared, and lines inserted. */
+export type ShipperStore = Pick<AuditStore, 'prepare' | 'insertLines'>;
 
 /** Bytes of spool read for one batch, at most (about 16,000 records). */
 const BATCH_MAX_BYTES = 16 * 1024 * 1024;
@@ -117,7 +126,7 @@ export class Shipper {
   constructor(
     private readonly options: ShipperOptions,
     private readonly spool: SpoolQueue,
-    private readonly store: AuditStore,
+    private readonly store: ShipperStore,
     private readonly events: ShipperEvents,
   ) {
     // The dead-letter folder is made when a first batch needs it; the checkpoint is read when
@@ -319,7 +328,8 @@ export class Shipper {
    */
   private async deadLetter(payloads: Buffer[]): Promise<string> {
     await mkdir(this.options.deadLetterDir, { recursive: true });
-    const file = join(this.options.deadLetterDir, `${Date.now()}-${this.position.segment}-${this.position.offset}.seg`);
+    const tag = this.options.deadLetterTag === undefined ? '' : `${this.options.deadLetterTag}-`;
+    const file = join(this.options.deadLetterDir, `${Date.now()}-${tag}${this.position.segment}-${this.position.offset}.seg`);
     try {
       await writeFile(file, Buffer.concat(payloads.map((p) => encodeRecord(p))));
     } catch (err) {

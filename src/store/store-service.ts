@@ -3,29 +3,21 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AdminTokens } from '../admin';
-import { AuditStore, type AuditStoreError } from '../clickhouse';
+import { AuditStore } from '../clickhouse';
 import type { Settings } from '../config';
 import { createInvestigationsApp, drainAccessLog, serveOnSocket } from '../investigate';
-import { fromWireWatermark, STORE_SOCKET, type Channel, type FromStore, type SealCall, type ToStore, type WirePosition } from '../ipc';
+import { fromWireWatermark, STORE_SOCKET, type Channel, type FromStore, type LaneRef, type SealCall, type ToStore } from '../ipc';
 import type { Logger } from '../log';
 import { loadVerifyKeys } from '../seal';
-import { Shipper, type ShipperFileWork } from '../shipper';
-import { SpoolQueue, type SpoolLink } from '../spool';
 import { channelLogger } from './channel-logger';
+import { SharedPreparation } from './shared-preparation';
+import { StoreLane, type LaneHost } from './store-lane';
 
 /** How long the API waits for the schema before it is announced anyway (ClickHouse unreachable). */
 const SERVE_UNPREPARED_MS = 10_000;
 
 /** Stats for the gateway's metrics go this often (and with every shipped batch). */
 const STATS_EVERY_MS = 500;
-
-const SHIPPER_WORK: Record<ShipperFileWork, string> = {
-  read: 'reading the spool',
-  checkpoint: 'saving the checkpoint',
-  delete: 'deleting a shipped segment',
-  dead_letter: 'writing a dead-letter file',
-  loop: 'the shipping loop (restarted)',
-};
 
 export interface StoreService {
   /** Resolves once the service has stopped (asked to, or its channel closed). */
@@ -37,11 +29,13 @@ export interface StoreService {
 }
 
 /**
- * The audit store process's work (README: Processes): on `init`, reads the spool through a
- * SpoolLink fed by the gateway (durable end, room, the sealer's watermark), ships it into
- * ClickHouse (chDB embedded, or CLICKHOUSE_URL), answers the sealer's seal calls, and serves
- * the investigations API on DATA_DIR/store.sock. Stops on `stop` (after the current batch)
- * or when the channel closes (the gateway is gone: it never outlives it).
+ * The audit store process's work (README: Processes): on `init`, opens the AuditStore
+ * (chDB embedded, or CLICKHOUSE_URL), answers the sealer's seal calls, and serves the
+ * investigations API on DATA_DIR/store.sock. It ships any number of lanes into that one
+ * store, each a proxy worker's spool read through a SpoolLink fed by the gateway (durable
+ * end, room, the sealer's watermark): lane 0 from `init` itself (WORKERS=1), the others
+ * opened and closed by `lane` and `laneClose` (WORKERS > 1). Stops on `stop` (after each
+ * lane's current batch) or when the channel closes (the gateway is gone: it never outlives it).
  */
 export function runStoreService(channel: Channel<FromStore, ToStore>): StoreService {
   let stopping: Promise<void> | null = null;
@@ -49,32 +43,93 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   let resolveStore!: (store: AuditStore) => void;
   const storeReady = new Promise<AuditStore>((r) => (resolveStore = r));
-  let started: Promise<Started | null> | null = null;
+  let started: Promise<Started> | null = null;
+  // What lane work waits for: the started service, or null (init failed, or a stop came first).
+  let resolveInitialised!: (s: Promise<Started | null>) => void;
+  const initialised = new Promise<Started | null>((r) => (resolveInitialised = r));
   const send = (m: FromStore) => channel.send(m);
 
   interface Started {
     store: AuditStore;
-    shipper: Shipper;
+    host: LaneHost;
     server: { current: Server | null };
     app: ReturnType<typeof createInvestigationsApp>;
     log: Logger;
     statsTimer: NodeJS.Timeout;
   }
 
-  // The link's state, as the gateway last told it.
-  let durableEnd: WirePosition = { segment: 1, offset: 0 };
-  let needsRoom = false;
-  let retainFrom = Infinity;
-  const link: SpoolLink = {
-    get durableEnd() {
-      return durableEnd;
-    },
-    get needsRoom() {
-      return needsRoom;
-    },
-    released: (bytes) => void send({ t: 'released', bytes }),
-    suspect: () => void send({ t: 'suspect' }),
+  /** The lane each index reads now (its current gen): where `durable` and `retain` go. */
+  const current = new Map<number, StoreLane>();
+  /** Lanes started and not yet stopped (a replaced or closed one stays here while it finishes its batch). */
+  const live = new Set<StoreLane>();
+  /** Opening and closing of each lane index, one after the other (a new gen starts once the old one stopped). */
+  const laneWork = new Map<number, Promise<void>>();
+  /** Records of lanes stopped in this process: the stats keep counting them. */
+  const retired = { shipped: 0, deadLettered: 0 };
+
+  const sendStats = () => {
+    let shipped = retired.shipped;
+    let deadLettered = retired.deadLettered;
+    let oldestUnshippedAt = 0;
+    for (const lane of live) {
+      shipped += lane.shippedRecords;
+      deadLettered += lane.deadLetteredRecords;
+      const at = lane.oldestUnshippedAt;
+      if (at !== 0 && (oldestUnshippedAt === 0 || at < oldestUnshippedAt)) oldestUnshippedAt = at;
+    }
+    send({ t: 'stats', shipped, deadLettered, oldestUnshippedAt });
   };
+
+  function enqueue(index: number, work: () => Promise<void>): void {
+    const next = (laneWork.get(index) ?? Promise.resolve()).then(work).catch((err: unknown) => {
+      // Nothing here should throw (a shipper never does); said, never fatal.
+      send({ t: 'log', level: 'error', fields: { lane: index }, msg: `audit store: lane work failed: ${(err as Error).message}` });
+    });
+    laneWork.set(index, next);
+  }
+
+  /** Stops a lane (its current batch finished) and keeps its totals. Idempotent. */
+  async function retire(lane: StoreLane): Promise<void> {
+    await lane.stop();
+    if (live.delete(lane)) {
+      retired.shipped += lane.shippedRecords;
+      retired.deadLettered += lane.deadLetteredRecords;
+    }
+  }
+
+  /**
+   * Makes `lane` its index's current lane now (the link state messages that follow are its
+   * own), and starts it once the service has started and the lane it replaces has stopped.
+   */
+  function open(lane: StoreLane): void {
+    const previous = current.get(lane.lane);
+    current.set(lane.lane, lane);
+    // The replaced worker is gone: nothing more for its gen, though its last batch is finished.
+    previous?.mute();
+    enqueue(lane.lane, async () => {
+      if (previous !== undefined) await retire(previous);
+      const s = await initialised;
+      if (s === null || stopping !== null || current.get(lane.lane) !== lane) return; // stopping, or replaced meanwhile
+      lane.start(s.host);
+      live.add(lane);
+      if (lane.tagged) send({ t: 'laneOpened', ...lane.ref });
+    });
+  }
+
+  function close(ref: LaneRef): void {
+    const index = ref.lane ?? 0;
+    const lane = current.get(index);
+    if (lane === undefined || !lane.owns(ref.gen)) return; // unknown, or an older gen already replaced
+    current.delete(index);
+    lane.mute();
+    enqueue(index, () => retire(lane));
+  }
+
+  /** The current lane a link-state message is for, if it is still that gen's. */
+  function laneOf(ref: LaneRef): StoreLane | undefined {
+    const lane = current.get(ref.lane ?? 0);
+    return lane !== undefined && lane.owns(ref.gen) ? lane : undefined;
+  }
 
   async function start(settings: Settings, publicKeyPem: string): Promise<Started> {
     const log = channelLogger(channel, settings.LOG_LEVEL);
@@ -99,66 +154,23 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
     unprepared.unref();
     const store = AuditStore.fromSettings(settings);
     resolveStore(store);
-    const queue = new SpoolQueue(join(settings.DATA_DIR, 'spool'), link);
-    queue.retain(() => retainFrom);
-    const shipper: Shipper = new Shipper(
-      {
-        deadLetterDir: join(settings.DATA_DIR, 'dead-letter'),
-        batchMaxRecords: settings.AUDIT_BATCH_MAX_RECORDS,
-        batchMaxAgeMs: settings.AUDIT_BATCH_MAX_AGE_MS,
-        minBackoffMs: 100,
-        maxBackoffMs: 30_000,
-      },
-      queue,
-      store,
-      {
-        ready(applied) {
-          log.info({ store: store.kind, database: store.database, migrations_applied: applied }, 'audit store ready');
-          send({ t: 'ready', applied });
-          announce.prepared = true;
-          announce.check();
-        },
-        shipped(records, seconds) {
-          send({ t: 'shipped', records, seconds });
-          sendStats();
-        },
-        failed(error, retryInMs) {
-          log.warn({ code: error.code, retry_in_ms: Math.round(retryInMs) }, `audit store unavailable, backlog kept on disk: ${error.message}`);
-          send({ t: 'failed', code: error.code, retryInMs });
-        },
-        deadLettered(records, file, error: AuditStoreError) {
-          log.error({ code: error.code, records, file }, `audit batch dead-lettered (README: Dead letters): ${error.message}`);
-          send({ t: 'deadLettered', records });
-        },
-        skippedBadBytes(bytes) {
-          log.warn({ bad_bytes: bytes }, 'audit spool: corrupt tail of an older segment skipped');
-          send({ t: 'skippedBadBytes', bytes });
-        },
-        fileFault(kind, error) {
-          log.error(
-            { code: error.code ?? 'EIO', work: kind },
-            `audit shipper: ${SHIPPER_WORK[kind]} failed (${error.code ?? 'EIO'}), retrying; nothing is skipped: ${error.message}`,
-          );
-          send({ t: 'fileFault', kind, code: error.code ?? 'EIO' });
-        },
-        fileRecovered(kind) {
-          log.warn({ work: kind }, `audit shipper: ${SHIPPER_WORK[kind]} works again`);
-          send({ t: 'fileRecovered', kind });
-        },
-        unmatchedFinals(records) {
-          log.error(
-            { records, total: queue.unmatchedFinals },
-            'audit shipper: final records whose begin record is not in the spool (a damaged or edited spool) stored with the fields they carry',
-          );
-          send({ t: 'unmatchedFinals', records });
-        },
-      },
-    );
-    const sendStats = () =>
-      send({ t: 'stats', shipped: shipper.shippedRecords, deadLettered: shipper.deadLetteredRecords, oldestUnshippedAt: shipper.oldestUnshippedAt });
+    const preparation = new SharedPreparation(store, (applied) => {
+      log.info({ store: store.kind, database: store.database, migrations_applied: applied }, 'audit store ready');
+      send({ t: 'ready', applied });
+      announce.prepared = true;
+      announce.check();
+    });
+    // Begun now, whether or not a lane is open yet; the lanes' shippers share it (and retry it).
+    preparation.prepare().catch(() => {});
+    const host: LaneHost = {
+      settings,
+      store: { prepare: () => preparation.prepare(), insertLines: (lines) => store.insertLines(lines) },
+      log,
+      send,
+      shipped: sendStats,
+    };
     const statsTimer = setInterval(sendStats, STATS_EVERY_MS);
     statsTimer.unref();
-    shipper.start();
 
     const app = createInvestigationsApp(
       store,
@@ -199,28 +211,35 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
         }
       }
     })();
-    return { store, shipper, server, app, log, statsTimer };
+    return { store, host, server, app, log, statsTimer };
   }
 
-  async function answer(id: number, call: SealCall): Promise<void> {
+  async function answer(id: number, call: SealCall, ref: LaneRef): Promise<void> {
+    // The reply names the caller's lane and gen when the call did (a worker's sealer, through the primary).
+    const echo: LaneRef = {};
+    if (ref.lane !== undefined) echo.lane = ref.lane;
+    if (ref.gen !== undefined) echo.gen = ref.gen;
     try {
       const s = await started;
       if (s === null || s === undefined) throw Object.assign(new Error('the audit store is not initialised'), { code: 'GW_ERR_STORE_DOWN' });
       const value = call.method === 'insertSeals' ? await s.store.insertSeals(call.seals) : await s.store.latestSealPeriod(call.chain);
-      send({ t: 'reply', id, ok: true, value: value ?? null });
+      send({ t: 'reply', id, ok: true, value: value ?? null, ...echo });
     } catch (err) {
-      send({ t: 'reply', id, ok: false, code: String((err as { code?: unknown }).code ?? 'ERROR'), message: (err as Error).message });
+      send({ t: 'reply', id, ok: false, code: String((err as { code?: unknown }).code ?? 'ERROR'), message: (err as Error).message, ...echo });
     }
   }
 
   function stop(): Promise<void> {
     stopping ??= (async () => {
+      resolveInitialised(Promise.resolve(null)); // lane work waiting for an init that never came ends
       const s = await started?.catch(() => null);
       if (s) {
         clearInterval(s.statsTimer);
         s.server.current?.close();
         s.server.current?.closeAllConnections();
-        await s.shipper.stop();
+        // Every lane finishes its batch (opening and closing under way first), then the store closes.
+        await Promise.all([...laneWork.values()]);
+        await Promise.all([...live].map(retire));
         await drainAccessLog(s.app, 2000).catch(() => {});
         await s.store.close().catch(() => {});
       }
@@ -234,11 +253,17 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
     switch (m.t) {
       case 'init':
         if (started !== null) return;
-        // Lane 0's state (WORKERS=1). Lanes of WORKERS > 1 come in `lane` messages (not served yet).
-        durableEnd = m.durableEnd ?? durableEnd;
-        retainFrom = fromWireWatermark(m.retainFrom ?? null);
-        needsRoom = m.needsRoom ?? false;
+        // Lane 0's state (WORKERS=1): read as before lanes existed. With WORKERS > 1 the lanes come in `lane` messages.
+        if (m.durableEnd !== undefined)
+          open(
+            new StoreLane(0, undefined, false, {
+              durableEnd: m.durableEnd,
+              retainFrom: fromWireWatermark(m.retainFrom ?? null),
+              needsRoom: m.needsRoom ?? false,
+            }),
+          );
         started = start(m.settings, m.publicKeyPem);
+        resolveInitialised(started.catch(() => null));
         started.catch((err: unknown) => {
           // A bad CLICKHOUSE_URL database name, an unreadable tokens or verify-keys file: said in the
           // gateway's log, then this process ends (the supervisor tries again with its backoff).
@@ -248,15 +273,33 @@ export function runStoreService(channel: Channel<FromStore, ToStore>): StoreServ
           void stop();
         });
         return;
-      case 'durable':
-        durableEnd = { segment: m.segment, offset: m.offset };
+      case 'lane':
+        // Before init too: it waits for the service to start.
+        open(
+          new StoreLane(m.lane ?? 0, m.gen, true, {
+            durableEnd: { segment: m.durableEnd.segment, offset: m.durableEnd.offset },
+            retainFrom: fromWireWatermark(m.retainFrom),
+            needsRoom: m.needsRoom,
+          }),
+        );
         return;
-      case 'retain':
-        retainFrom = fromWireWatermark(m.from);
-        needsRoom = m.needsRoom;
+      case 'laneClose':
+        close(m);
         return;
+      case 'durable': {
+        const lane = laneOf(m);
+        if (lane !== undefined) lane.link.durableEnd = { segment: m.segment, offset: m.offset };
+        return;
+      }
+      case 'retain': {
+        const lane = laneOf(m);
+        if (lane === undefined) return;
+        lane.link.retainFrom = fromWireWatermark(m.from);
+        lane.link.needsRoom = m.needsRoom;
+        return;
+      }
       case 'call':
-        void answer(m.id, m);
+        void answer(m.id, m, m);
         return;
       case 'stop':
         void stop();
