@@ -19,7 +19,12 @@ import { REPO } from '../../helpers/test-kit';
 const DIR = join(REPO, 'deploy', 'kubernetes');
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are free-form YAML, checked field by field below */
-type Manifest = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; [k: string]: any };
+type Manifest = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [k: string]: any;
+};
 
 const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml'));
 const parsed = files.map((file) => ({ file, docs: parseAllDocuments(readFileSync(join(DIR, file), 'utf8')) }));
