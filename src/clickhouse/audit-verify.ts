@@ -28,8 +28,20 @@ export interface VerifyRange {
   readonly toMs?: number;
 }
 
+/** One chain's verdict (one gateway DATA_DIR's): see ChainJudgement in src/seal. */
+export interface ChainVerdict {
+  readonly chain: string;
+  readonly instance: string;
+  readonly status: 'intact' | 'broken';
+  readonly periodsChecked: number;
+  readonly recordsChecked: number;
+  readonly recordsUnsealed: number;
+}
+
 export interface VerifyResult {
   readonly status: 'intact' | 'broken';
+  /** Per chain, in chain order: with several gateways on one ClickHouse, each one's own verdict. */
+  readonly chains: readonly ChainVerdict[];
   readonly periodsChecked: number;
   readonly recordsChecked: number;
   readonly recordsUnsealed: number;
@@ -245,6 +257,15 @@ export async function verifyTrail(
   }
   return {
     status: firstBreak === null ? 'intact' : 'broken',
+    chains: judged.chains.map((c) => ({
+      chain: c.chain,
+      instance: c.instance,
+      // The drill-down and the forged-row count name only the first break; a chain is broken if it holds one.
+      status: c.broken || (firstBreak !== null && firstBreak.chain === c.chain) ? 'broken' : 'intact',
+      periodsChecked: c.periodsChecked,
+      recordsChecked: c.recordsChecked,
+      recordsUnsealed: c.recordsUnsealed,
+    })),
     periodsChecked: judged.periodsChecked,
     recordsChecked: judged.recordsChecked,
     recordsUnsealed: judged.recordsUnsealed + Number(counts?.legacy ?? 0),

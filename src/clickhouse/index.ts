@@ -16,4 +16,4 @@ export {
 } from './audit-search';
 export { AUDIT_COLUMNS, SEARCH_COLUMNS, type AuditColumn } from './audit-columns';
 export { type AccessLogRow, type AccessLogFilters } from './access-log';
-export { verifyTrail, millisExpr, numberExpr, verifyQueries, type VerifyRange, type VerifyResult } from './audit-verify';
+export { verifyTrail, millisExpr, numberExpr, verifyQueries, type VerifyRange, type VerifyResult, type ChainVerdict } from './audit-verify';

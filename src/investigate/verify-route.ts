@@ -57,6 +57,14 @@ export function verifyRoute(store: AuditStore, publicKey: KeyObject, log: Logger
         records_checked: r.recordsChecked,
         records_unsealed: r.recordsUnsealed,
         records_in_flight: r.recordsInFlight,
+        chains: r.chains.map((c) => ({
+          chain: c.chain,
+          instance: c.instance,
+          status: c.status,
+          periods_checked: c.periodsChecked,
+          records_checked: c.recordsChecked,
+          records_unsealed: c.recordsUnsealed,
+        })),
         first_break:
           b === null
             ? null

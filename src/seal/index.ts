@@ -18,6 +18,7 @@ export {
   type BreakKind,
   type DrillRow,
   type Judgement,
+  type ChainJudgement,
   type PeriodRows,
   type StoredSeal,
   type Suspect,

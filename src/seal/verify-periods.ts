@@ -69,7 +69,25 @@ export interface Suspect {
   readonly seal: StoredSeal | null;
 }
 
+/**
+ * One chain's share of a verify: a chain is one gateway's DATA_DIR (several instances
+ * sharing one ClickHouse each write their own), so this is the verdict per instance.
+ * `instance` is the host name its latest seal names (instances on one host share it: the
+ * chain ID is what tells them apart); `broken` when the chain holds a finding, whether or
+ * not it is the first break across chains.
+ */
+export interface ChainJudgement {
+  readonly chain: string;
+  readonly instance: string;
+  readonly periodsChecked: number;
+  readonly recordsChecked: number;
+  readonly recordsUnsealed: number;
+  readonly broken: boolean;
+}
+
 export interface Judgement {
+  /** Per chain, in chain order. */
+  readonly chains: readonly ChainJudgement[];
   readonly periodsChecked: number;
   readonly recordsChecked: number;
   /** Records in periods after the chain's last seal: not sealed yet, so not judged. */
@@ -110,14 +128,29 @@ export function judgePeriods(input: VerifyInput): Judgement {
   let recordsChecked = 0;
   let recordsUnsealed = 0;
   let first: Finding | null = null;
+  const perChain: ChainJudgement[] = [];
   for (const chain of chains) {
-    const r = walkChain(chain, sealsByChain.get(chain) ?? [], rowsByChain.get(chain) ?? new Map(), input);
+    const seals = sealsByChain.get(chain) ?? [];
+    const r = walkChain(chain, seals, rowsByChain.get(chain) ?? new Map(), input);
+    const latest = [input.before.get(chain), ...seals, input.after.get(chain)].reduce<StoredSeal | undefined>(
+      (a, s) => (s !== undefined && (a === undefined || s.periodStartMs >= a.periodStartMs) ? s : a),
+      undefined,
+    );
+    perChain.push({
+      chain,
+      instance: latest?.instance ?? '',
+      periodsChecked: r.periodsChecked,
+      recordsChecked: r.recordsChecked,
+      recordsUnsealed: r.recordsUnsealed,
+      broken: r.finding !== null,
+    });
     periodsChecked += r.periodsChecked;
     recordsChecked += r.recordsChecked;
     recordsUnsealed += r.recordsUnsealed;
     if (r.finding !== null && (first === null || at(r.finding) < at(first))) first = r.finding; // chains sorted: ties keep the first
   }
   return {
+    chains: perChain,
     periodsChecked,
     recordsChecked,
     recordsUnsealed,

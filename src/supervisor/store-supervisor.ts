@@ -30,6 +30,9 @@ export interface SupervisorOptions {
 
 export type StoreState = 'starting' | 'up' | 'down' | 'stopped';
 
+/** At stop, the store's time to finish its batch before SIGKILL (unless stopTimeoutMs says otherwise): part of what a SIGTERM may take (deploy/kubernetes). */
+export const STORE_STOP_TIMEOUT_MS = 10_000;
+
 /**
  * Keeps the audit store process running (README: Processes): starts it, restarts it when
  * it exits for any reason with capped exponential backoff (one log line per exit and per
@@ -152,7 +155,7 @@ export class StoreSupervisor {
       let timer: NodeJS.Timeout | undefined;
       const gone = await Promise.race([
         proc.exited.then(() => true),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.options.stopTimeoutMs ?? 10_000))),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.options.stopTimeoutMs ?? STORE_STOP_TIMEOUT_MS))),
       ]);
       clearTimeout(timer);
       if (!gone) {

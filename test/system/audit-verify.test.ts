@@ -108,6 +108,7 @@ describe.each([
       records_checked: 9,
       records_unsealed: 0,
       records_in_flight: 0,
+      chains: [{ chain: 'gw-a', instance: 'gw-a', status: 'intact', periods_checked: 4, records_checked: 9, records_unsealed: 0 }],
       first_break: null,
       from: null,
       to: null,

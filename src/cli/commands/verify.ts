@@ -20,6 +20,8 @@ export interface VerifyAnswer {
   records_unsealed?: number;
   records_in_flight?: number;
   first_break: Break | null;
+  /** Per chain (one per gateway DATA_DIR sharing the store). */
+  chains?: Array<{ chain?: unknown; instance?: unknown; status?: unknown; periods_checked?: number; records_checked?: number }>;
   from?: string;
   to?: string;
   key_id?: string;
@@ -54,6 +56,15 @@ export function describeVerify(v: VerifyAnswer, colour: boolean): string {
   ];
   if (v.records_in_flight) facts.push(['in flight', `${count(v.records_in_flight)} (transactions not finished yet: no final record to check)`]);
   if (v.key_id) facts.push(['key id', text(v.key_id)]);
+  // Several gateways on one store: each one's chain and its own verdict.
+  if (v.chains !== undefined && v.chains.length > 1) {
+    for (const c of v.chains) {
+      facts.push([
+        'chain',
+        `${text(c.chain)} (${text(c.instance)}): ${text(c.status)}, ${count(c.periods_checked)} period${c.periods_checked === 1 ? '' : 's'}, ${count(c.records_checked)} record${c.records_checked === 1 ? '' : 's'}`,
+      ]);
+    }
+  }
   let head: string;
   if (v.status === 'intact') {
     head =

@@ -61,6 +61,17 @@ describe('verify', () => {
     expect(describeVerify({ status: 'intact', first_break: null, ...base }, true).startsWith('\x1b[32;1mIntact\x1b[0m: ')).toBe(true);
   });
 
+  test('several chains (gateways sharing the store): one line each, with its verdict', () => {
+    const chains = [
+      { chain: 'c1', instance: 'gw-0', status: 'intact', periods_checked: 2, records_checked: 1000 },
+      { chain: 'c2', instance: 'gw-1', status: 'intact', periods_checked: 1, records_checked: 234 },
+    ];
+    const text = describeVerify({ status: 'intact', first_break: null, ...base, chains }, false);
+    expect(text).toContain('  chain    c1 (gw-0): intact, 2 periods, 1,000 records\n  chain    c2 (gw-1): intact, 1 period, 234 records\n');
+    // One chain: nothing more than before.
+    expect(describeVerify({ status: 'intact', first_break: null, ...base, chains: chains.slice(0, 1) }, false)).not.toContain('chain');
+  });
+
   test('nothing sealed yet, unsealed and in-flight records said plainly', () => {
     const text = describeVerify(
       { status: 'intact', first_break: null, periods_checked: 0, records_checked: 0, records_unsealed: 30, records_in_flight: 2 },

@@ -39,7 +39,33 @@ function input(trail: SealedTrail, over: Partial<VerifyInput> = {}): VerifyInput
 const trail = sealPeriods({ chain: 'c', startMs: T0, perPeriod: [2, 0, 3], privateKey: key.privateKey });
 
 test('an untouched trail: no finding, every period and record counted', () => {
-  expect(judgePeriods(input(trail))).toEqual({ periodsChecked: 3, recordsChecked: 5, recordsUnsealed: 0, firstBreak: null, suspect: null });
+  expect(judgePeriods(input(trail))).toEqual({
+    chains: [{ chain: 'c', instance: 'c', periodsChecked: 3, recordsChecked: 5, recordsUnsealed: 0, broken: false }],
+    periodsChecked: 3,
+    recordsChecked: 5,
+    recordsUnsealed: 0,
+    firstBreak: null,
+    suspect: null,
+  });
+});
+
+test('two chains (two gateways on one store): each listed with its own counts and verdict, a break in one leaving the other intact', () => {
+  const other = sealPeriods({ chain: 'b', startMs: T0, perPeriod: [1, 4], privateKey: key.privateKey });
+  const late: PeriodRows = { chain: 'b', periodMs: T0 + 2 * MIN, count: 2, minSeq: 6, maxSeq: 7, distinctSeqs: 2, badHashes: 0, root: 'x' };
+  const both = { ...input(trail), seals: [...trail.seals, ...other.seals].map(stored), rows: [...rowsOf(trail), ...rowsOf(other), late] };
+  const j = judgePeriods(both);
+  expect(j.firstBreak).toBeNull();
+  expect(j.suspect).toBeNull();
+  expect(j.chains).toEqual([
+    { chain: 'b', instance: 'b', periodsChecked: 2, recordsChecked: 5, recordsUnsealed: 2, broken: false },
+    { chain: 'c', instance: 'c', periodsChecked: 3, recordsChecked: 5, recordsUnsealed: 0, broken: false },
+  ]);
+  expect(j).toMatchObject({ periodsChecked: 5, recordsChecked: 10, recordsUnsealed: 2 });
+  const altered = judgePeriods({ ...both, rows: both.rows.map((r) => (r.chain === 'b' && r.periodMs === T0 + MIN ? { ...r, badHashes: 1 } : r)) });
+  expect(altered.chains.map((c) => [c.chain, c.broken])).toEqual([
+    ['b', true],
+    ['c', false],
+  ]);
 });
 
 test('a seal stored twice, identically (a retried insert), is one seal', () => {
